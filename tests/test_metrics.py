@@ -1,0 +1,227 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ddhpose import metrics as M
+from ddhpose.skeleton import H36M, MPI_INF_3DHP
+
+FIXTURE = Path(__file__).parent / "fixtures" / "official_h36m_f27.npz"
+KEYS = [f"{m}_{a}" for m in ("mpjpe", "p_mpjpe") for a in M.AGGREGATIONS]
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(FIXTURE) as data:
+        return {k: torch.from_numpy(data[k]) for k in data.files}
+
+
+def random_rotation(gen, dtype=torch.float64):
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=dtype))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def naive_p_mpjpe(pred, target):
+    """VideoPose3D's NumPy p_mpjpe, one pose at a time. (N, J, 3) arrays."""
+    errs = []
+    for p, t in zip(pred, target):
+        x0, y0 = t - t.mean(0), p - p.mean(0)
+        nx, ny = np.linalg.norm(x0), np.linalg.norm(y0)
+        u, s, vt = np.linalg.svd((x0 / nx).T @ (y0 / ny))
+        v = vt.T
+        if np.linalg.det(v @ u.T) < 0:
+            v[:, -1] *= -1
+            s[-1] *= -1
+        rot = v @ u.T
+        a = s.sum() * nx / ny
+        aligned = a * p @ rot + (t.mean(0) - a * p.mean(0) @ rot)
+        errs.append(np.linalg.norm(aligned - t, axis=-1).mean())
+    return float(np.mean(errs))
+
+
+# ------------------------------------------------------------------ reference outputs
+
+def test_reprojection_matches_reference(ref):
+    out = M.reproject(ref["samples"], ref["traj"], ref["camera"])
+    assert out.shape == (2, 3, 3, 27, 17, 2)
+    assert torch.allclose(out, ref["reproj_2d"], atol=1e-4, rtol=0)
+
+
+def test_aggregations_match_reference(ref):
+    out = M.aggregate_errors(ref["samples"], ref["y3d"], x2d=ref["x2d"], camera=ref["camera"], traj=ref["traj"])
+    assert sorted(out) == sorted(KEYS)
+    for key in KEYS:
+        assert out[key].shape == (3,)
+        assert torch.allclose(out[key], ref[key], atol=1e-4, rtol=0), key
+
+
+def test_individual_aggregations_match_reference(ref):
+    s, y = ref["samples"], ref["y3d"]
+    for metric in ("mpjpe", "p_mpjpe"):
+        assert torch.allclose(M.j_best(s, y, metric), ref[f"{metric}_j_best"], atol=1e-4, rtol=0)
+        assert torch.allclose(M.p_best(s, y, metric), ref[f"{metric}_p_best"], atol=1e-4, rtol=0)
+        assert torch.allclose(M.p_agg(s, y, metric), ref[f"{metric}_p_agg"], atol=1e-4, rtol=0)
+        got = M.j_agg(s, y, ref["x2d"], ref["camera"], ref["traj"], metric)
+        assert torch.allclose(got, ref[f"{metric}_j_agg"], atol=1e-4, rtol=0)
+
+
+def test_clip_errors_reduce_to_batch_values(ref):
+    kw = dict(x2d=ref["x2d"], camera=ref["camera"], traj=ref["traj"])
+    clips = M.clip_errors(ref["samples"], ref["y3d"], **kw)
+    assert clips["mpjpe_j_best"].shape == (2, 3) and clips["p_mpjpe_p_best"].shape == (2, 3, 3)
+    reduced = M.reduce_clip_errors(clips)
+    for key in KEYS:
+        assert torch.allclose(reduced[key], ref[key], atol=1e-4, rtol=0)
+    # one clip alone is the batch of one
+    single = M.aggregate_errors(ref["samples"][:1], ref["y3d"][:1], x2d=ref["x2d"][:1],
+                                camera=ref["camera"], traj=ref["traj"][:1])
+    assert torch.allclose(single["mpjpe_p_agg"], clips["mpjpe_p_agg"][0])
+
+
+def test_j_agg_without_inputs_is_left_out(ref):
+    out = M.aggregate_errors(ref["samples"], ref["y3d"])
+    assert "mpjpe_j_agg" not in out and "p_mpjpe_p_best" in out
+
+
+# ------------------------------------------------------------------- hand-made cases
+
+def test_mpjpe_hand_case():
+    target = torch.randn(4, 17, 3, dtype=torch.float64)
+    pred = target + torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64)
+    assert M.mpjpe(pred, target).item() == pytest.approx(5.0)
+    assert M.joint_errors(pred, target).shape == (4, 17)
+    assert torch.allclose(M.per_joint_mpjpe(pred, target), torch.full((17,), 5.0, dtype=torch.float64))
+
+
+def test_p_mpjpe_invariances():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(5, 17, 3, generator=gen, dtype=torch.float64)
+    pred = target + 0.3 * torch.randn(5, 17, 3, generator=gen, dtype=torch.float64)
+    rot = random_rotation(gen)
+    moved = 2.5 * pred @ rot + torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    base = M.p_mpjpe(pred, target)
+    assert base > 0.05
+    assert torch.allclose(M.p_mpjpe(moved, target), base, atol=1e-10)
+    assert M.p_mpjpe(0.7 * target @ rot - 3.0, target).item() < 1e-10
+    assert M.p_mpjpe(pred, target).item() == pytest.approx(naive_p_mpjpe(pred.numpy(), target.numpy()), abs=1e-10)
+    # reflections are not allowed: a mirrored pose keeps an error
+    mirrored = target * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    assert M.p_mpjpe(mirrored, target).item() > 0.05
+    assert M.p_mpjpe(mirrored, target).item() == pytest.approx(
+        naive_p_mpjpe(mirrored.numpy(), target.numpy()), abs=1e-10)
+
+
+def test_n_mpjpe_and_velocity():
+    target = torch.randn(6, 17, 3, dtype=torch.float64)
+    assert M.n_mpjpe(3.0 * target, target).item() < 1e-12
+    assert M.mpjpe(3.0 * target, target).item() > 1.0
+    assert M.mean_velocity_error(target + 7.0, target).item() < 1e-12
+    pred = target.clone()
+    pred[3] += torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)  # one frame off by 2
+    # velocity differs at the 2 transitions touching frame 3, out of 5
+    assert M.mean_velocity_error(pred, target).item() == pytest.approx(2 * 2.0 / 5)
+    with pytest.raises(ValueError, match="F>=2"):
+        M.mean_velocity_error(target[:1], target[:1])
+
+
+@pytest.mark.parametrize("skeleton", [H36M, MPI_INF_3DHP])
+def test_per_level_mpjpe_sums(skeleton):
+    target = torch.randn(3, 8, 17, 3)
+    pred = target + torch.randn(3, 8, 17, 3)
+    pred[..., skeleton.root, :] = target[..., skeleton.root, :]
+    levels = M.per_level_mpjpe(pred, target, skeleton)
+    counts = torch.bincount(torch.tensor(skeleton.levels)).float()
+    assert levels.shape == (6,)
+    assert levels[0].item() == 0.0
+    assert torch.allclose((levels * counts).sum() / 17, M.mpjpe(pred, target), atol=1e-6)
+    per_joint = M.per_joint_mpjpe(pred, target)
+    deepest = [j for j, lv in enumerate(skeleton.levels) if lv == 5]
+    assert torch.allclose(levels[5], per_joint[deepest].mean())
+
+
+def test_pck_and_auc_hand_case():
+    target = torch.zeros(1, 5, 3, dtype=torch.float64)
+    pred = target.clone()
+    pred[0, :, 0] = torch.tensor([0.0, 100.0, 149.0, 150.0, 200.0])
+    assert M.pck(pred, target).item() == pytest.approx(60.0)
+    assert M.pck(pred, target, threshold=100.0).item() == pytest.approx(20.0)
+    assert M.pck(pred, target, joints=[1, 2]).item() == pytest.approx(100.0)
+    # thresholds 0..150: error 0 passes 30 of 31, 100 passes 10, 149 passes 1, others none
+    assert M.auc(pred, target).item() == pytest.approx((30 + 10 + 1) / (5 * 31) * 100)
+    one = torch.zeros(2, 1, 3)
+    one[..., 0] = 12.0
+    assert M.auc(one, torch.zeros(2, 1, 3)).item() == pytest.approx(28 / 31 * 100, abs=1e-4)
+    assert M.auc_thresholds().tolist()[:3] == [0.0, 5.0, 10.0]
+
+
+def test_p_best_takes_min_after_batch_mean():
+    target = torch.zeros(2, 1, 1, 2, 3)
+    samples = torch.zeros(2, 1, 2, 1, 2, 3)
+    samples[0, 0, 1, ..., 0] = 1.0  # clip 0: hypothesis 0 exact, 1 off by 1
+    samples[1, 0, 0, ..., 0] = 3.0  # clip 1: hypothesis 1 exact, 0 off by 3
+    out = M.aggregate_errors(samples, target[:, 0], metrics=("mpjpe",))
+    assert out["mpjpe_p_best"].item() == pytest.approx(0.5)  # min(1.5, 0.5), not mean(0, 0) = 0
+    assert out["mpjpe_j_best"].item() == pytest.approx(0.0)
+    assert out["mpjpe_p_agg"].item() == pytest.approx((0.5 + 1.5) / 2)
+
+
+def test_j_agg_picks_joints_by_reprojection():
+    gen = torch.Generator().manual_seed(1)
+    target = 0.3 * torch.randn(2, 4, 17, 3, generator=gen)
+    traj = torch.tensor([0.0, 0.0, 5.0]).expand(2, 4, 1, 3)
+    camera = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0, 0, 0, 0, 0]])
+    wrong = target + 0.2 * torch.randn(2, 4, 17, 3, generator=gen)
+    mask = torch.rand(2, 4, 17, 1, generator=gen) < 0.5
+    hyp0, hyp1 = torch.where(mask, target, wrong), torch.where(mask, wrong, target)
+    samples = torch.stack((hyp0, hyp1), 1).unsqueeze(1)  # (B, 1, 2, F, J, 3)
+    x2d = M.reproject(target[:, None, None], traj, camera)[:, 0, 0]
+    chosen = M.select_by_reprojection(samples, M.reproject(samples, traj, camera), x2d)
+    assert torch.allclose(chosen[:, 0], target, atol=1e-6)
+    out = M.aggregate_errors(samples, target, x2d=x2d, camera=camera, traj=traj)
+    assert out["mpjpe_j_agg"].item() < 1e-6
+    # released P-MPJPE J-Agg: each hypothesis aligned on its own, then the chosen joints' errors
+    aligned = M.p_joint_errors(samples[:, 0], target[:, None].expand_as(samples[:, 0]))  # (B, 2, F, J)
+    expected = torch.where(mask[..., 0], aligned[:, 0], aligned[:, 1]).mean()
+    assert out["p_mpjpe_j_agg"].item() == pytest.approx(expected.item(), abs=1e-6)
+    assert expected.item() > 1e-3  # aligning the (exact) chosen pose would give 0
+    assert out["mpjpe_p_best"].item() > 0.05
+
+
+# ------------------------------------------------------------------ dtypes and errors
+
+@pytest.mark.parametrize("fn", [M.mpjpe, M.p_mpjpe, M.n_mpjpe, M.mean_velocity_error])
+def test_float32_and_float64(fn):
+    target = torch.randn(4, 17, 3, dtype=torch.float64)
+    pred = target + 0.1 * torch.randn(4, 17, 3, dtype=torch.float64)
+    r64, r32 = fn(pred, target), fn(pred.float(), target.float())
+    assert r64.dtype == torch.float64 and r32.dtype == torch.float32
+    assert math.isclose(r64.item(), r32.item(), abs_tol=1e-5)
+
+
+def test_gradient_through_mpjpe():
+    target = torch.zeros(2, 17, 3)
+    offset = torch.tensor([3.0, 0.0, 4.0])
+    pred = (target + offset).requires_grad_()
+    M.mpjpe(pred, target).backward()
+    assert torch.allclose(pred.grad, (offset / 5.0 / 34).expand(2, 17, 3))
+    pred2 = torch.randn(2, 17, 3, requires_grad=True)
+    M.p_mpjpe(pred2, torch.randn(2, 17, 3)).backward()
+    assert torch.isfinite(pred2.grad).all() and pred2.grad.abs().sum() > 0
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match=r"\(\.\.\., J, 3\)"):
+        M.mpjpe(torch.zeros(2, 17, 3), torch.zeros(2, 16, 3))
+    with pytest.raises(ValueError, match=r"\(B, W, H, F, J, 3\)"):
+        M.aggregate_errors(torch.zeros(2, 3, 27, 17, 3), torch.zeros(2, 27, 17, 3))
+    with pytest.raises(ValueError, match="target"):
+        M.aggregate_errors(torch.zeros(2, 1, 1, 27, 17, 3), torch.zeros(2, 26, 17, 3))
+    with pytest.raises(ValueError, match="camera"):
+        M.reproject(torch.zeros(2, 1, 1, 4, 17, 3), torch.zeros(2, 4, 1, 3), torch.zeros(3, 9))
+    with pytest.raises(ValueError, match="unknown metric"):
+        M.j_best(torch.zeros(1, 1, 1, 2, 17, 3), torch.zeros(1, 2, 17, 3), "pck")

@@ -1,0 +1,170 @@
+"""Animations: file formats, sizes, orientation of both panels, validation, atomic writes."""
+from __future__ import annotations
+
+import imageio.v2 as iio2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from ddhpose import render
+from ddhpose.render import bone_colours, camera_to_display, render_animation, render_result
+from ddhpose.skeleton import H36M, Skeleton
+
+# H36M joints of a person standing upright in the camera frame (x right, y down, z forward).
+STANDING = np.array([
+    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.45, 0], [-0.13, 0.9, 0], [0.13, 0, 0], [0.13, 0.45, 0],
+    [0.13, 0.9, 0], [0, -0.25, 0], [0, -0.5, 0], [0, -0.6, 0], [0, -0.75, 0], [0.18, -0.5, 0],
+    [0.2, -0.25, 0], [0.22, 0, 0], [-0.18, -0.5, 0], [-0.2, -0.25, 0], [-0.22, 0, 0],
+])
+
+
+def clip(frames: int, hypotheses: int = 0, seed: int = 0):
+    """Swinging arms: 2D pixels (F, 17, 2) in a 1000x1000 image, poses (F, 17, 3), (H, F, 17, 3)."""
+    t = np.linspace(0, 2 * np.pi, frames)
+    poses = np.repeat(STANDING[None], frames, axis=0)
+    poses[:, [12, 13], 2] += 0.3 * np.sin(t)[:, None]
+    poses[:, [15, 16], 2] -= 0.3 * np.sin(t)[:, None]
+    keypoints = 500 * poses[..., :2] / (poses[..., 2:] + 4.0) + 500
+    noise = np.random.default_rng(seed).normal(0, 0.03, (hypotheses, frames, 17, 3))
+    return keypoints, poses, poses[None] + noise
+
+
+def mask(panel: np.ndarray, side: str) -> np.ndarray:
+    """Pixels of the left (blue) or right (red) limb colour; the axes and text are grey."""
+    r, g, b = np.moveaxis(panel.astype(int), -1, 0)
+    return b - r > 50 if side == "left" else (r - b > 50) & (r - g > 50)
+
+
+def test_gif_frame_count_size_and_no_temp_files(tmp_path):
+    keypoints, poses, hyps = clip(6, hypotheses=3)
+    out = render_animation(keypoints, poses, tmp_path / "clip.gif", hypotheses=hyps,
+                           image_size=(1000, 1000), size=128, progress=False)
+    assert out == tmp_path / "clip.gif"
+    frames = iio.imread(out)
+    assert frames.shape == (6, 128, 256, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
+    assert not np.array_equal(frames[0], frames[2])  # the arms move
+    panel_3d = frames[0][:, 128:]
+    assert mask(panel_3d, "left").sum() > 20 and mask(panel_3d, "right").sum() > 20
+
+
+def test_mp4_frame_count_and_even_size(tmp_path):
+    keypoints, poses, _ = clip(7)
+    out = render_animation(torch.from_numpy(keypoints), torch.from_numpy(poses), tmp_path / "clip.mp4",
+                           size=97, fps=10, progress=False)
+    frames = iio2.mimread(out)
+    assert len(frames) == 7
+    assert frames[0].shape == (96, 192, 3)  # rounded down to even for yuv420p
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_both_panels_upright(tmp_path):
+    # The left bone points up (camera y < 0) and the right bone down: blue must be above red
+    # in the image panel (y down) and in the 3D panel (converted so the person stands up).
+    sk = Skeleton(parents=(-1, 0, 0), joints_left=(1,), joints_right=(2,))
+    poses = np.array([[[0, 0, 0], [0.05, -0.5, 0.0], [-0.05, 0.5, 0.0]]] * 2)
+    keypoints = 150 * poses[..., :2] + 100
+    out = render_animation(keypoints, poses, tmp_path / "updown.gif", skeleton=sk,
+                           image_size=(200, 200), size=160, progress=False)
+    frame = iio.imread(out)[0]
+    for panel in (frame[:, :160], frame[:, 160:]):
+        blue_rows = np.nonzero(mask(panel, "left"))[0]
+        red_rows = np.nonzero(mask(panel, "right"))[0]
+        assert blue_rows.size > 10 and red_rows.size > 10
+        assert blue_rows.mean() + 10 < red_rows.mean()
+
+
+def test_camera_to_display_is_an_upright_rotation():
+    head_up = camera_to_display(np.array([0.0, -1.0, 0.0]))
+    np.testing.assert_allclose(head_up, [0, 0, 1])  # camera "up" (-y) is display +z
+    basis = camera_to_display(np.eye(3))
+    assert np.isclose(np.linalg.det(basis), 1.0)  # no mirroring: left stays left
+
+
+def test_bone_colours_follow_sides():
+    colours = dict(zip((c for _, c in H36M.bones), bone_colours(H36M)))
+    assert {colours[j] for j in H36M.joints_left} == {render.LEFT_COLOUR}
+    assert {colours[j] for j in H36M.joints_right} == {render.RIGHT_COLOUR}
+    assert colours[10] == render.CENTRE_COLOUR
+
+
+def test_hypothesis_layouts_render_the_same(tmp_path):
+    keypoints, poses, hyps = clip(3, hypotheses=2)
+    a = render_animation(keypoints, poses, tmp_path / "a.gif", hypotheses=hyps, size=64, progress=False)
+    b = render_animation(keypoints, poses, tmp_path / "b.gif", hypotheses=hyps.transpose(1, 0, 2, 3),
+                         size=64, progress=False)
+    c = render_animation(keypoints, poses, tmp_path / "c.gif", size=64, progress=False)
+    assert np.array_equal(iio.imread(a), iio.imread(b))
+    assert not np.array_equal(iio.imread(a), iio.imread(c))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda k, p, h: (k[:, :16], p, h), "keypoints_2d"),
+    (lambda k, p, h: (k, p[..., :2], h), "poses"),
+    (lambda k, p, h: (k[:3], p, h), "frames"),
+    (lambda k, p, h: (k, np.where(np.arange(17)[:, None] == 5, np.nan, p), h), "finite"),
+    (lambda k, p, h: (k, p, h[:, :3]), "hypotheses"),
+])
+def test_bad_inputs_raise_and_write_nothing(tmp_path, change, message):
+    keypoints, poses, hyps = clip(4, hypotheses=2)
+    keypoints, poses, hyps = change(keypoints, poses, hyps)
+    with pytest.raises(ValueError, match=message):
+        render_animation(keypoints, poses, tmp_path / "x.gif", hypotheses=hyps, size=64, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_extension_names_supported_ones(tmp_path):
+    keypoints, poses, _ = clip(2)
+    with pytest.raises(ValueError, match=r"\.gif.*\.mp4"):
+        render_animation(keypoints, poses, tmp_path / "x.avi", progress=False)
+
+
+def test_failure_mid_way_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    out = tmp_path / "clip.gif"
+    out.write_bytes(b"previous")
+    original, calls = render._Scene.frame, []
+
+    def failing_frame(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return original(self, *args)
+
+    monkeypatch.setattr(render._Scene, "frame", failing_frame)
+    keypoints, poses, _ = clip(5)
+    with pytest.raises(RuntimeError, match="boom"):
+        render_animation(keypoints, poses, out, size=64, progress=False)
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
+
+
+def test_mp4_writer_failure_leaves_nothing(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    def broken_writer(path, size, **kwargs):
+        with open(path, "wb") as f:
+            yield  # primed with send(None), like the real generator
+            for count in range(10**6):
+                f.write(np.asarray((yield)).tobytes())
+                if count == 2:
+                    raise OSError("disk full")
+
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", broken_writer)
+    keypoints, poses, _ = clip(5)
+    with pytest.raises(OSError, match="disk full"):
+        render_animation(keypoints, poses, tmp_path / "clip.mp4", size=64, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_result_reads_lifter_npz(tmp_path):
+    keypoints, poses, hyps = clip(4, hypotheses=2)
+    result = tmp_path / "result.npz"
+    np.savez(result, keypoints_2d=keypoints.astype(np.float32), poses_3d=poses.astype(np.float32),
+             hypotheses=hyps.astype(np.float32), image_size=np.array([1000, 1000]))
+    out = render_result(result, tmp_path / "result.gif", size=64, progress=False)
+    assert iio.imread(out).shape == (4, 64, 128, 3)
+    np.savez(tmp_path / "bad.npz", poses_3d=poses)
+    with pytest.raises(ValueError, match="keypoints_2d"):
+        render_result(tmp_path / "bad.npz", tmp_path / "bad.gif", progress=False)
+    assert not (tmp_path / "bad.gif").exists()
