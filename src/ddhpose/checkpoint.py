@@ -1,0 +1,180 @@
+"""Checkpoints: the project's format (safetensors + config) and the released ``.bin`` files.
+
+Own format: one ``.safetensors`` file whose metadata holds ``ddhpose_config`` (the
+:class:`ModelConfig` as JSON) and ``format_version``. Released format (method section 10): a
+``torch.save`` dict read with :func:`ddhpose.safe_pickle.load_torch_file`, never unpickling
+anything but tensors, NumPy arrays and plain containers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from .config import ModelConfig
+from .diffusion import cosine_alphas_cumprod
+from .files import atomic_path
+from .model.ddhpose import DDHPose
+from .safe_pickle import UnsafeFileError, load_torch_file
+
+FORMAT_VERSION = "1"
+_RELEASED_PREFIX = "dir_bone_estimator."
+
+# released name pattern -> own name (applied in order, first match wins)
+_RENAMES = [
+    (r"^Spatial_patch_to_embedding\.", "embed."),
+    (r"^Spatial_pos_embed$", "spatial_pos"),
+    (r"^Temporal_pos_embed$", "temporal_pos"),
+    (r"^group$", "hierarchy"),
+    (r"^time_mlp\.1\.", "time_embed.fc1."),
+    (r"^time_mlp\.3\.", "time_embed.fc2."),
+    (r"^STEblocks_0\.0\.", "spatial_blocks.0."),
+    (r"^TTEblocks_0\.0\.", "temporal_blocks.0."),
+    (r"^Spatial_norm\.", "spatial_norm."),
+    (r"^Temporal_norm\.", "temporal_norm."),
+    (r"^head_pose\.", "head."),
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the expected architecture."""
+
+
+def _rename_released(key: str) -> str | None:
+    m = re.match(r"^(STE|TTE)blocks\.(\d+)\.(.*)$", key)
+    if m:
+        kind = "spatial" if m.group(1) == "STE" else "temporal"
+        if kind == "spatial" and m.group(3).startswith("attn.qkv_xc."):
+            return None  # present in the released spatial blocks but never used
+        return f"{kind}_blocks.{int(m.group(2)) + 1}.{m.group(3)}"
+    for pattern, repl in _RENAMES:
+        if re.match(pattern, key):
+            return re.sub(pattern, repl, key)
+    raise CheckpointError(f"unexpected parameter {_RELEASED_PREFIX}{key} in released checkpoint")
+
+
+def released_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Split a released ``model_pos`` into (denoiser state in own names, diffusion buffers)."""
+    denoiser, buffers = {}, {}
+    for key, value in state.items():
+        key = key[len("module."):] if key.startswith("module.") else key
+        if key.startswith(_RELEASED_PREFIX):
+            new = _rename_released(key[len(_RELEASED_PREFIX):])
+            if new is not None:
+                denoiser[new] = value
+        else:
+            buffers[key] = value
+    return denoiser, buffers
+
+
+def config_from_state(state: dict[str, torch.Tensor], timesteps: int = 1000, **overrides: Any) -> ModelConfig:
+    """Read F, J, C, depth and the ablation switches from tensor shapes (own names)."""
+    try:
+        _, joints, channels = state["spatial_pos"].shape
+        frames = state["temporal_pos"].shape[1]
+        in_channels = state["embed.weight"].shape[1]
+        out_channels = state["head.1.weight"].shape[0]
+        hidden = state["spatial_blocks.0.mlp.fc1.weight"].shape[0]
+    except KeyError as err:
+        raise CheckpointError(f"not a DDHPose denoiser: missing parameter {err}") from None
+    depth = 1 + len({k.split(".")[1] for k in state if k.startswith("spatial_blocks.")} - {"0"})
+    if in_channels not in (5, 6) or out_channels not in (3, 4):
+        raise CheckpointError(f"input/output widths {in_channels}/{out_channels} are not DDHPose's (6 or 5 / 3 or 4)")
+    values: dict[str, Any] = dict(
+        frames=frames, channels=channels, depth=depth, mlp_ratio=hidden / channels, timesteps=timesteps,
+        diffusion="disentangled" if in_channels == 6 else "xyz", disentangled_output=out_channels == 4,
+        hierarchy_embedding="hierarchy" in state,
+        hrtt=depth > 1 and "temporal_blocks.1.attn.qkv_xc.weight" in state,
+    )
+    if joints != 17 and "skeleton" not in overrides and "parents" not in overrides:
+        raise CheckpointError(f"checkpoint has {joints} joints; pass skeleton=... or parents=... for it")
+    values.update(overrides)
+    config = ModelConfig(**values)
+    if config.num_joints != joints:
+        raise CheckpointError(f"checkpoint has {joints} joints but skeleton {config.skeleton!r} has {config.num_joints}")
+    return config
+
+
+def _build(config: ModelConfig, state: dict[str, torch.Tensor], source: str) -> DDHPose:
+    model = DDHPose(config)
+    missing, unexpected = model.denoiser.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: architecture mismatch; missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model.eval()
+
+
+def load_released(path: str | os.PathLike, **overrides: Any) -> DDHPose:
+    """Load an authors' ``.bin`` checkpoint. ``overrides`` set what shapes cannot tell
+    (``heads`` (default 8), ``hrst`` (default on), ``skeleton``)."""
+    ckpt = load_torch_file(path)
+    if not isinstance(ckpt, dict) or "model_pos" not in ckpt:
+        raise CheckpointError(f"{path}: expected a dict with 'model_pos' (a released DDHPose checkpoint)")
+    state, buffers = released_state_dict(ckpt["model_pos"])
+    timesteps = len(buffers["betas"]) if "betas" in buffers else 1000
+    config = config_from_state(state, timesteps=timesteps, **overrides)
+    if "alphas_cumprod" in buffers:
+        expected = cosine_alphas_cumprod(timesteps)
+        if not torch.allclose(buffers["alphas_cumprod"].double(), expected, atol=1e-10):
+            raise CheckpointError(f"{path}: its noise schedule is not the cosine schedule this package implements")
+    return _build(config, state, os.fspath(path))
+
+
+def save_checkpoint(model: DDHPose, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None) -> None:
+    """Write weights + config to one ``.safetensors`` file, atomically."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.denoiser.state_dict().items()}
+    metadata = {"format_version": FORMAT_VERSION, "ddhpose_config": json.dumps(model.config.to_dict())}
+    metadata.update(extra_metadata or {})
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+def load_own(path: str | os.PathLike) -> DDHPose:
+    meta = read_metadata(path)
+    if "ddhpose_config" not in meta:
+        raise CheckpointError(f"{path}: safetensors file without a 'ddhpose_config' entry in its metadata")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["ddhpose_config"]))
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid 'ddhpose_config' metadata ({err})") from None
+    return _build(config, load_file(os.fspath(path)), os.fspath(path))
+
+
+def load_checkpoint(path: str | os.PathLike, **overrides: Any) -> DDHPose:
+    """Load a model from the project's ``.safetensors`` format or a released ``.bin``.
+
+    The model is returned in eval mode on the CPU; move it with ``.to(device)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK":
+        try:
+            return load_released(path, **overrides)
+        except UnsafeFileError as err:
+            raise CheckpointError(str(err)) from None
+    if overrides:
+        raise CheckpointError(f"{path}: overrides {sorted(overrides)} apply to released checkpoints only")
+    return load_own(path)
+
+
+def convert_released(src: str | os.PathLike, dst: str | os.PathLike, **overrides: Any) -> DDHPose:
+    """Convert a released ``.bin`` into the project's ``.safetensors`` format."""
+    model = load_released(src, **overrides)
+    save_checkpoint(model, dst)
+    return model

@@ -1,0 +1,72 @@
+"""Typed configuration of the model; saved inside every checkpoint and rebuilt from it."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .skeleton import Skeleton, get_skeleton, skeleton_from_parents
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a DDHPose model. Defaults are the paper's Human3.6M setting.
+
+    The ablation switches reproduce the paper's Tables 4-6:
+      ``diffusion='xyz'`` noises joint coordinates as D3DP does instead of bone lengths and
+      directions; ``disentangled_output`` composes the pose from predicted lengths and
+      directions; ``hierarchy_embedding``, ``hrst`` and ``hrtt`` switch the three parts of the
+      hierarchical denoiser (all off = the MixSTE-style baseline).
+    """
+
+    skeleton: str = "h36m"
+    parents: tuple[int, ...] = ()
+    joints_left: tuple[int, ...] = ()
+    joints_right: tuple[int, ...] = ()
+    frames: int = 243
+    channels: int = 512
+    depth: int = 8
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.1
+    timesteps: int = 1000
+    scale: float = 1.0
+    diffusion: str = "disentangled"
+    disentangled_output: bool = False
+    hierarchy_embedding: bool = True
+    hrst: bool = True
+    hrtt: bool = True
+
+    def __post_init__(self) -> None:
+        if self.diffusion not in ("disentangled", "xyz"):
+            raise ValueError(f"diffusion must be 'disentangled' or 'xyz', got {self.diffusion!r}")
+        if self.channels % self.heads:
+            raise ValueError(f"channels ({self.channels}) must be divisible by heads ({self.heads})")
+        if self.channels % 2:
+            raise ValueError(f"channels must be even for the sinusoidal time embedding, got {self.channels}")
+        if self.depth < 1 or self.frames < 1 or self.timesteps < 1:
+            raise ValueError("depth, frames and timesteps must be positive")
+        self.parents = tuple(self.parents)
+        self.joints_left = tuple(self.joints_left)
+        self.joints_right = tuple(self.joints_right)
+        self.get_skeleton()  # validates a custom skeleton early
+
+    def get_skeleton(self) -> Skeleton:
+        if self.parents:
+            return skeleton_from_parents(self.parents, self.joints_left, self.joints_right)
+        return get_skeleton(self.skeleton)
+
+    @property
+    def num_joints(self) -> int:
+        return self.get_skeleton().num_joints
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; expected some of {sorted(known)}")
+        return cls(**data)

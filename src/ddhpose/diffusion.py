@@ -1,0 +1,142 @@
+"""Noise schedule, forward noising and the DDIM sampler (method sections 3 and 6).
+
+The sampler holds no weights: it is given a ``denoise`` callable and the schedule.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+
+def cosine_alphas_cumprod(timesteps: int, s: float = 0.008) -> torch.Tensor:
+    """Nichol and Dhariwal's cosine schedule, float64 (T,) cumulative products of 1 - beta."""
+    x = torch.linspace(0, timesteps, timesteps + 1, dtype=torch.float64)
+    abar = torch.cos(((x / timesteps) + s) / (1 + s) * math.pi * 0.5) ** 2
+    abar = abar / abar[0]
+    betas = torch.clip(1 - (abar[1:] / abar[:-1]), 0, 0.999)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+class NoiseSchedule(nn.Module):
+    """The cosine schedule in a (non-persistent) float64 buffer."""
+
+    def __init__(self, timesteps: int = 1000) -> None:
+        super().__init__()
+        self.timesteps = timesteps
+        self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(timesteps), persistent=False)
+
+    def abar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """alphas_cumprod at t (B,), shaped (B, 1, ..., 1) to broadcast against ``like``."""
+        a = self.alphas_cumprod.to(t.device)[t].to(like.dtype)
+        return a.view(-1, *([1] * (like.ndim - 1)))
+
+
+def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule,
+             scale: float = 1.0) -> torch.Tensor:
+    """Forward diffusion with the released clamp and scale (method section 3).
+
+    x0, noise (B, ...); t (B,) ints in [0, T). Returns x_t / scale clamped to +-1.1.
+    """
+    a = schedule.abar(t, x0)
+    xt = a.sqrt() * (x0 * scale) + (1 - a).sqrt() * noise
+    return xt.clamp(-1.1 * scale, 1.1 * scale) / scale
+
+
+def ddim_timesteps(timesteps: int, iterations: int) -> list[tuple[int, int]]:
+    """(t, t_next) pairs: int(linspace(-1, T-1, W+1)), reversed; the last t_next is -1."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    times = torch.linspace(-1, timesteps - 1, steps=iterations + 1).tolist()
+    times = list(reversed([int(x) for x in times]))
+    return list(zip(times[:-1], times[1:]))
+
+
+class NoiseSource:
+    """Random draws for the sampler, in the order of method section 6.
+
+    Either replays a recorded list of tensors or draws from ``generator`` (or the global RNG).
+    """
+
+    def __init__(self, noise: Sequence[torch.Tensor] | None = None, generator: torch.Generator | None = None) -> None:
+        self._recorded: Iterator[torch.Tensor] | None = iter(noise) if noise is not None else None
+        self.generator = generator
+
+    def draw(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        if self._recorded is not None:
+            try:
+                z = next(self._recorded)
+            except StopIteration:
+                raise ValueError("the recorded noise list is shorter than the sampler needs") from None
+            if tuple(z.shape) != tuple(shape):
+                raise ValueError(f"recorded noise: expected shape {tuple(shape)}, got {tuple(z.shape)}")
+            return z.to(device=like.device, dtype=like.dtype)
+        gen_device = self.generator.device if self.generator is not None else like.device
+        z = torch.randn(shape, generator=self.generator, device=gen_device, dtype=like.dtype)
+        return z.to(like.device)
+
+
+Denoise = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class DDIMSampler:
+    """DDIM (eta = 1) over bone directions and lengths, or over joint coordinates.
+
+    ``denoise(x_dir, x_len, t) -> pose`` runs the network (with flip averaging if wanted);
+    ``to_bones(pose) -> (direction, length)`` re-decomposes the predicted pose.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, *, scale: float = 1.0, eta: float = 1.0) -> None:
+        self.schedule = schedule
+        self.scale = scale
+        self.eta = eta
+
+    def step_coefficients(self, t: int, t_next: int) -> tuple[float, float, float]:
+        """(sqrt(abar_next), c, sigma) of one DDIM step; the step's comments follow DDIM eq. 12."""
+        abar = self.schedule.alphas_cumprod
+        a, a_next = abar[t], abar[t_next]
+        sigma = self.eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
+        c = (1 - a_next - sigma ** 2).sqrt()
+        return float(a_next.sqrt()), float(c), float(sigma)
+
+    def predict_noise(self, xt: torch.Tensor, x0: torch.Tensor, t: int) -> torch.Tensor:
+        """eps = (x_t / sqrt(abar_t) - x0) / sqrt(1 / abar_t - 1)."""
+        a = self.schedule.alphas_cumprod[t]
+        return (xt * float(1 / a.sqrt()) - x0) / float((1 / a - 1).sqrt())
+
+    @torch.no_grad()
+    def sample(self, states: list[torch.Tensor], slots: torch.Tensor, iterations: int,
+               denoise: Callable[[list[torch.Tensor], int], torch.Tensor],
+               to_states: Callable[[torch.Tensor], list[torch.Tensor]],
+               noise: NoiseSource) -> torch.Tensor:
+        """Run the reverse process.
+
+        Args:
+            states: the starting noise, e.g. [direction (B,H,F,J,3), length (B,H,F,J,1)].
+            slots: joint slots that are diffused (the bone slots); the others keep their start.
+            denoise: (clamped, scaled states, t) -> pose (B, H, F, J, 3).
+            to_states: pose -> the clean states of the same layout as ``states``.
+        Returns:
+            (B, W, H, F, J, 3): every step's pose.
+        """
+        lim = 1.1 * self.scale
+        outputs = []
+        for t, t_next in ddim_timesteps(self.schedule.timesteps, iterations):
+            inputs = [x.clamp(-lim, lim) / self.scale for x in states]
+            pred = denoise(inputs, t)
+            pose0 = (pred * self.scale).clamp(-lim, lim)
+            outputs.append(pose0)
+            if t_next < 0:
+                break
+            a_next, c, sigma = self.step_coefficients(t, t_next)
+            new_states = []
+            for x, x0 in zip(states, to_states(pose0)):
+                x0 = x0.index_select(-2, slots)
+                eps = self.predict_noise(x.index_select(-2, slots), x0, t)
+                z = noise.draw(tuple(x0.shape), x0)
+                x = x.index_copy(-2, slots, a_next * x0 + c * eps + sigma * z)
+                new_states.append(x)
+            states = new_states
+        return torch.stack(outputs, dim=1)

@@ -1,0 +1,105 @@
+"""Attention for the hierarchical denoiser: plain, HRST (spatial) and HRTT (temporal)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..skeleton import Skeleton
+
+
+def hrst_map(skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Algorithm 1 of the paper as a fixed sparse linear map of the J x J attention logits.
+
+    The released loop visits every chain and, for consecutive (pp, p, c), sets
+    ``A[p,c] = (A[p,c] + A[pp,p]) / 2`` and ``A[c,p] = (A[c,p] + A[pp,p]) / 2`` in place, so
+    later updates read earlier ones. Running that loop on symbolic coefficient vectors gives
+    every updated entry as a weighted sum of original entries.
+
+    Returns:
+        dst (E,): flat indices (i * J + j) of the updated entries;
+        src (E, S): flat indices of the original entries each one sums (padded with 0);
+        weight (E, S): their weights (0 where padded).
+    """
+    n = skeleton.num_joints
+    coeff = {}  # flat index -> {source flat index: weight}; absent = identity
+
+    def get(i: int) -> dict[int, float]:
+        return coeff.get(i, {i: 1.0})
+
+    def mix(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+        out = {k: v / 2 for k, v in a.items()}
+        for k, v in b.items():
+            out[k] = out.get(k, 0.0) + v / 2
+        return out
+
+    for chain in skeleton.chains:
+        for k in range(1, len(chain) - 1):
+            pp, p, c = chain[k - 1], chain[k], chain[k + 1]
+            upper = get(pp * n + p)
+            coeff[p * n + c] = mix(get(p * n + c), upper)
+            coeff[c * n + p] = mix(get(c * n + p), upper)
+    dst = sorted(coeff)
+    width = max((len(coeff[d]) for d in dst), default=1)
+    src = torch.zeros(len(dst), width, dtype=torch.long)
+    weight = torch.zeros(len(dst), width, dtype=torch.float64)
+    for row, d in enumerate(dst):
+        for col, (s, w) in enumerate(sorted(coeff[d].items())):
+            src[row, col], weight[row, col] = s, w
+    return torch.tensor(dst, dtype=torch.long), src, weight
+
+
+def hrst_naive(logits: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """Reference loop of Algorithm 1 (for tests). logits (..., J, J) -> (..., J, J)."""
+    a = logits.clone()
+    for chain in skeleton.chains:
+        for k in range(1, len(chain) - 1):
+            pp, p, c = chain[k - 1], chain[k], chain[k + 1]
+            a[..., p, c] = (a[..., p, c] + a[..., pp, p]) / 2
+            a[..., c, p] = (a[..., c, p] + a[..., pp, p]) / 2
+    return a
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the second-to-last axis of (N, L, C).
+
+    ``skeleton`` turns on HRST (logits remapped along the kinematic chains, L = J);
+    ``child_keys`` turns on HRTT (keys K + K_c with K_c from the child features).
+    """
+
+    def __init__(self, dim: int, heads: int, *, skeleton: Skeleton | None = None, child_keys: bool = False) -> None:
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.qkv_xc = nn.Linear(dim, dim, bias=True) if child_keys else None
+        self.proj = nn.Linear(dim, dim)
+        self.hrst = skeleton is not None
+        if self.hrst:
+            dst, src, weight = hrst_map(skeleton)
+            self.register_buffer("hrst_dst", dst, persistent=False)
+            self.register_buffer("hrst_src", src, persistent=False)
+            self.register_buffer("hrst_weight", weight.float(), persistent=False)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, _ = x.shape
+        return x.view(n, length, self.heads, -1).transpose(1, 2)  # (N, heads, L, d)
+
+    def forward(self, x: torch.Tensor, xc: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, L, C); xc (N, L, C) normalised child features for HRTT. Returns (N, L, C)."""
+        n, length, dim = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        if self.qkv_xc is not None:
+            if xc is None:
+                raise ValueError("HRTT attention needs the child features xc")
+            k = k + self.qkv_xc(xc)
+        q, k, v = self._split(q), self._split(k), self._split(v)
+        if self.hrst:
+            logits = (q @ k.transpose(-2, -1)) * self.scale  # (N, heads, J, J)
+            flat = logits.flatten(-2)
+            mixed = (flat[..., self.hrst_src] * self.hrst_weight.to(flat.dtype)).sum(-1)
+            flat = flat.index_copy(-1, self.hrst_dst, mixed)
+            out = flat.view_as(logits).softmax(dim=-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n, length, dim))

@@ -1,0 +1,101 @@
+"""DDHPose: the denoiser plus the disentangled diffusion around it."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..diffusion import DDIMSampler, NoiseSchedule, NoiseSource, q_sample
+from ..geometry import decompose, flip_pose, flip_slots
+from .denoiser import HSTDenoiser
+
+
+class DDHPose(nn.Module):
+    """A 2D-to-3D lifting diffusion model.
+
+    ``model.denoiser`` is the network; ``model.noisy_inputs`` is the forward process used in
+    training; ``model.sample`` is the DDIM reverse process with hypotheses and flip averaging.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.skeleton = config.get_skeleton()
+        self.denoiser = HSTDenoiser(config)
+        self.schedule = NoiseSchedule(config.timesteps)
+        self.register_buffer("bone_slots", torch.tensor(self.skeleton.bone_slots), persistent=False)
+
+    @property
+    def disentangled(self) -> bool:
+        return self.config.diffusion == "disentangled"
+
+    def clean_states(self, pose: torch.Tensor) -> list[torch.Tensor]:
+        """The diffused quantities of a pose: [direction, length] or [pose]. (..., J, 3)."""
+        if self.disentangled:
+            return list(decompose(pose, self.skeleton))
+        return [pose]
+
+    def noisy_inputs(self, y3d: torch.Tensor, t: torch.Tensor,
+                     noise: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Forward diffusion of a clean pose y3d (B, F, J, 3) at steps t (B,) with the given
+        noise (one tensor per state). Returns the denoiser's noisy inputs."""
+        states = self.clean_states(y3d)
+        if len(noise) != len(states):
+            raise ValueError(f"expected {len(states)} noise tensors, got {len(noise)}")
+        return [q_sample(x0, t, eps, self.schedule, self.config.scale) for x0, eps in zip(states, noise)]
+
+    def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One training prediction: draw t and noise per clip, denoise. Returns (B, F, J, 3)."""
+        b = y3d.shape[0]
+        t = torch.randint(0, self.config.timesteps, (b,), device=y3d.device, generator=generator)
+        states = self.clean_states(y3d)
+        noise = [torch.randn(s.shape, device=s.device, dtype=s.dtype, generator=generator) for s in states]
+        inputs = self.noisy_inputs(y3d, t, noise)
+        return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
+
+    def _denoise_flip(self, x2d: torch.Tensor, flip: bool):
+        """Build the sampler's denoise callable: one batched pass over (input, flipped input)."""
+        sk = self.skeleton
+        b = x2d.shape[0]
+        x2d_in = torch.cat([x2d, flip_pose(x2d, sk)]) if flip else x2d
+
+        def denoise(states: list[torch.Tensor], t: int) -> torch.Tensor:
+            if flip:
+                flipped = [flip_pose(states[0], sk)] + [flip_slots(s, sk) for s in states[1:]]
+                states = [torch.cat([s, f]) for s, f in zip(states, flipped)]
+            tt = torch.full((x2d_in.shape[0],), t, device=x2d.device, dtype=torch.long)
+            pred = self.denoiser(x2d_in, states[0], states[1] if len(states) > 1 else None, tt)
+            if flip:
+                pred = (pred[:b] + flip_pose(pred[b:], sk)) / 2
+            return pred.float()
+
+        return denoise
+
+    @torch.no_grad()
+    def sample(self, x2d: torch.Tensor, hypotheses: int = 1, iterations: int = 1, flip: bool = True,
+               generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Sample 3D poses for 2D keypoints x2d (B, F, J, 2) with DDIM (method section 6).
+
+        Returns (B, W, H, F, J, 3): the pose after each of the W iterations for each of the H
+        hypotheses (root slot as predicted; evaluation sets it to 0). ``noise`` replays a
+        recorded list of draws: start states, then per non-final step one tensor per state
+        for the bone slots.
+        """
+        if hypotheses < 1:
+            raise ValueError(f"hypotheses must be >= 1, got {hypotheses}")
+        j = self.skeleton.num_joints
+        if x2d.ndim != 4 or x2d.shape[-2:] != (j, 2):
+            raise ValueError(f"x2d: expected (B, F, {j}, 2), got {tuple(x2d.shape)}")
+        if not torch.isfinite(x2d).all():
+            raise ValueError("x2d contains NaN or inf")
+        x2d = x2d.float()
+        b, f = x2d.shape[:2]
+        source = NoiseSource(noise, generator)
+        widths = [3, 1] if self.disentangled else [3]
+        states = [source.draw((b, hypotheses, f, j, w), x2d) for w in widths]
+        sampler = DDIMSampler(self.schedule, scale=self.config.scale)
+        scale, lim = self.config.scale, 1.1 * self.config.scale
+        to_states = lambda pose: [(s * scale).clamp(-lim, lim) for s in self.clean_states(pose / scale)]  # noqa: E731
+        return sampler.sample(states, self.bone_slots, iterations, self._denoise_flip(x2d, flip), to_states, source)
