@@ -1,0 +1,152 @@
+"""MPI-INF-3DHP in the layout the released DDHPose code (and P-STMO, MixSTE) reads.
+
+- ``data_train_3dhp.npz``: member ``data``, a pickled dict ``'S1 Seq1' -> [ {camera -> {'data_3d':
+  (N, 17, 3) mm, 'data_2d': (N, 17, 2) px}} ]`` (a one-element list holding the per-camera dict).
+- ``data_test_3dhp.npz``: member ``data``, a pickled dict ``'TS1'..'TS6' -> {'data_3d': (N, 17, 3)
+  mm ('annot3'), 'data_2d': (N, 17, 2) px, 'valid': (N,)}``.
+
+Joints stay in the 3DHP order (:data:`ddhpose.skeleton.MPI_INF_3DHP`, root = pelvis, joint 14).
+Units: the files hold millimetres; every returned array is in **metres** (divided by 1000).
+2D is screen-normalised by 2048x2048 (training cameras and TS1-TS4) or 1920x1080 (TS5, TS6), as
+in the released code.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..geometry import normalize_intrinsics, normalize_screen
+from ..safe_pickle import load_npz
+from ..skeleton import MPI_INF_3DHP
+from .sequence import PoseSequence
+
+MM_TO_M = 1e-3
+TRAIN_IMAGE_SIZE = (2048, 2048)
+TEST_IMAGE_SIZES = {"TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048),
+                    "TS4": (2048, 2048), "TS5": (1920, 1080), "TS6": (1920, 1080)}
+
+# Nominal pinhole intrinsics in pixels [fx, fy, cx, cy, k1, k2, k3, p1, p2], derived from the
+# test set's camera description (focal length / sensor size * resolution, pixel aspect, centre
+# offset); no distortion. The files carry no calibration, and only J-Agg uses intrinsics.
+# Training cameras are each calibrated differently; the studio value is used for all of them
+# unless the caller passes its own.
+STUDIO_INTRINSICS = (1500.172, 1500.832, 1017.387, 1043.032, 0.0, 0.0, 0.0, 0.0, 0.0)
+OUTDOOR_INTRINSICS = (1683.983, 1672.594, 939.858, 560.141, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _nominal_intrinsics(size: tuple[int, int]) -> tuple[float, ...]:
+    return OUTDOOR_INTRINSICS if size == (1920, 1080) else STUDIO_INTRINSICS
+
+
+def _data_member(path: str | os.PathLike) -> tuple[dict, str]:
+    source = os.fspath(path)
+    data = load_npz(source)
+    if "data" not in data:
+        raise ValueError(f"{source}: missing member 'data'; the file has {sorted(data)}")
+    if not isinstance(data["data"], dict) or not data["data"]:
+        raise ValueError(f"{source}: member 'data' expected a non-empty pickled dict, got "
+                         f"{type(data['data']).__name__}")
+    return data["data"], source
+
+
+def _field(entry: Any, key: str, where: str) -> np.ndarray:
+    if not isinstance(entry, Mapping) or key not in entry:
+        have = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
+        raise ValueError(f"{where}: missing field {key!r} (found {have})")
+    return np.asarray(entry[key])
+
+
+def _check_array(arr: np.ndarray, channels: int, frames: int | None, where: str) -> None:
+    n = "N" if frames is None else frames
+    if arr.ndim != 3 or arr.shape[1:] != (17, channels) or arr.dtype.kind not in "fi" or (
+            frames is not None and arr.shape[0] != frames):
+        raise ValueError(f"{where}: expected a numeric ({n}, 17, {channels}) array, got {arr.dtype} {arr.shape}")
+
+
+def _sequence(entry: Any, size: tuple[int, int], intrinsics_px: Any, subject: str, action: str,
+              camera: str, where: str, with_valid: bool) -> PoseSequence:
+    data_3d = _field(entry, "data_3d", where)
+    _check_array(data_3d, 3, None, f"{where}.data_3d")
+    data_2d = _field(entry, "data_2d", where)
+    _check_array(data_2d, 2, len(data_3d), f"{where}.data_2d")
+    valid = None
+    if with_valid:
+        valid = _field(entry, "valid", where)
+        if valid.size != len(data_3d) or valid.dtype.kind not in "bif":
+            raise ValueError(f"{where}.valid: expected ({len(data_3d)},) frame flags, got "
+                             f"{valid.dtype} {valid.shape}")
+        valid = valid.reshape(-1)
+    scale = np.nanmax(np.abs(data_3d)) if np.isfinite(data_3d).any() else np.nan
+    if scale < 10:  # a human in millimetres spans hundreds of units
+        raise ValueError(f"{where}.data_3d: values span at most {scale:.3g}; expected millimetres")
+    pos = data_3d.astype(np.float64) * MM_TO_M
+    root = pos[:, MPI_INF_3DHP.root:MPI_INF_3DHP.root + 1]
+    w, h = size
+    intr = torch.tensor(np.asarray(intrinsics_px, dtype=np.float64))
+    try:
+        return PoseSequence(
+            keypoints_2d=normalize_screen(torch.from_numpy(data_2d.astype(np.float64)), w, h).numpy(),
+            poses_3d=pos - root, trajectory=root,
+            intrinsics=normalize_intrinsics(intr, w, h).numpy(), image_size=size,
+            subject=subject, action=action, camera=camera, valid=valid, root=MPI_INF_3DHP.root)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def load_3dhp_train(path: str | os.PathLike,
+                    intrinsics: Mapping[str, Any] | None = None) -> list[PoseSequence]:
+    """Load ``data_train_3dhp.npz``: one sequence per (take, camera).
+
+    Args:
+        path: the file.
+        intrinsics: optional camera name -> (9,) pixel intrinsics; default :data:`STUDIO_INTRINSICS`.
+    Returns:
+        PoseSequences with subject 'S1', action 'Seq1', camera the file's camera key as a string;
+        poses in metres, root-relative (pelvis, joint 14); 2D normalised by 2048x2048;
+        trajectory = the file's pelvis position in metres (camera coordinates when the file is
+        absolute, as the released files are; zeros if the file is already root-relative);
+        valid None.
+    """
+    data, source = _data_member(path)
+    out = []
+    for seq_name, value in data.items():
+        where = f"{source}: data[{seq_name!r}]"
+        if not isinstance(value, (list, tuple)) or len(value) != 1 or not isinstance(value[0], Mapping):
+            raise ValueError(f"{where}: expected a one-element list holding a dict camera -> arrays, "
+                             f"got {type(value).__name__}")
+        subject, _, action = str(seq_name).partition(" ")
+        for cam, entry in value[0].items():
+            intr = (intrinsics or {}).get(str(cam), STUDIO_INTRINSICS)
+            out.append(_sequence(entry, TRAIN_IMAGE_SIZE, intr, subject, action or subject, str(cam),
+                                 f"{where}[0][{cam!r}]", with_valid=False))
+    return out
+
+
+def load_3dhp_test(path: str | os.PathLike,
+                   intrinsics: Mapping[str, Any] | None = None) -> list[PoseSequence]:
+    """Load ``data_test_3dhp.npz``: one sequence per test sequence TS1-TS6.
+
+    Args:
+        path: the file.
+        intrinsics: optional sequence name -> (9,) pixel intrinsics; default the nominal studio
+            (TS1-TS4) or outdoor (TS5, TS6) values.
+    Returns:
+        PoseSequences with subject = action = 'TS1'..'TS6', camera 'test'; 'annot3' poses in
+        metres, root-relative (pelvis, joint 14); trajectory = the file's pelvis position in
+        metres (zeros if the file is root-relative); ``valid`` from the file.
+    """
+    data, source = _data_member(path)
+    out = []
+    for seq_name, entry in data.items():
+        seq_name = str(seq_name)
+        if seq_name not in TEST_IMAGE_SIZES:
+            raise ValueError(f"{source}: unknown test sequence {seq_name!r}; expected {sorted(TEST_IMAGE_SIZES)}")
+        size = TEST_IMAGE_SIZES[seq_name]
+        intr = (intrinsics or {}).get(seq_name, _nominal_intrinsics(size))
+        out.append(_sequence(entry, size, intr, seq_name, seq_name, "test",
+                             f"{source}: data[{seq_name!r}]", with_valid=True))
+    return out

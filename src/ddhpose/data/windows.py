@@ -1,0 +1,210 @@
+"""Training chunks (method section 9) and test windows (method section 7).
+
+Training: every sequence is cut into ``n = ceil(N / F)`` non-overlapping F-frame windows laid out
+so the padding is split between both ends (VideoPose3D's ChunkedGenerator); frames outside the
+sequence repeat the edge frame. Each window is used once as is and once mirrored.
+
+Testing: consecutive non-overlapping windows from frame 0, the last one being the last F frames
+(it may overlap its predecessor); :func:`unwindow` puts per-window outputs back, one per frame.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..geometry import flip_pose
+from ..skeleton import Skeleton
+from .sequence import PoseSequence
+
+
+@dataclass(frozen=True)
+class Noise2D:
+    """2D augmentation mimicking detector error, in screen-normalised units (2 / image width).
+
+    sigma: Gaussian jitter on every joint. outlier_prob / outlier_sigma: chance per joint and
+    frame of an extra, larger Gaussian displacement. drop_prob: chance per joint and frame that a
+    detection is lost and replaced by the mean of its temporal neighbours.
+    """
+
+    sigma: float = 0.002
+    outlier_prob: float = 0.01
+    outlier_sigma: float = 0.05
+    drop_prob: float = 0.0
+
+
+def window_starts(num_frames: int, frames: int, offset: int = 0) -> list[int]:
+    """First frame of every training window of a sequence (may be negative: padding).
+
+    offset 0 gives the centred layout; ``offset`` in [0, F) shifts the grid right and adds the
+    window that then covers the start, so every frame stays covered.
+    """
+    if num_frames < 1 or frames < 1:
+        raise ValueError(f"expected num_frames >= 1 and frames >= 1, got {num_frames} and {frames}")
+    if not 0 <= offset < frames:
+        raise ValueError(f"offset expected in [0, {frames}), got {offset}")
+    n = math.ceil(num_frames / frames)
+    base = -((n * frames - num_frames) // 2) + offset
+    starts = [base + k * frames for k in range(-1 if offset else 0, n)]
+    return [s for s in starts if s < num_frames and s + frames > 0]
+
+
+def training_windows(sequences: Sequence[PoseSequence], frames: int, *,
+                     offset: int | Sequence[int] = 0) -> list[tuple[int, int]]:
+    """(sequence index, start frame) of every training window; ``offset`` is one shift for all
+    sequences or one per sequence."""
+    offsets = [offset] * len(sequences) if isinstance(offset, (int, np.integer)) else list(offset)
+    if len(offsets) != len(sequences):
+        raise ValueError(f"expected one offset per sequence ({len(sequences)}), got {len(offsets)}")
+    return [(i, s) for i, (seq, o) in enumerate(zip(sequences, offsets))
+            for s in window_starts(seq.num_frames, frames, int(o))]
+
+
+def flip_intrinsics(intrinsics: torch.Tensor) -> torch.Tensor:
+    """Intrinsics (..., 9) of the mirrored image: negate c_x and the tangential coefficient that
+    multiplies x (index 7, Human3.6M's p2 / VideoPose3D's first), as VideoPose3D's generator does.
+    Then ``project(flip(pose) + flip(traj), flip_intrinsics(K)) == flip(project(pose + traj, K))``.
+    """
+    sign = torch.ones(9, dtype=intrinsics.dtype, device=intrinsics.device)
+    sign[2] = sign[7] = -1
+    return intrinsics * sign
+
+
+def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> torch.Tensor:
+    """Apply :class:`Noise2D` to keypoints (F, J, 2); deterministic given ``generator``."""
+    f, j, _ = x.shape
+    out = x + noise.sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    outlier = torch.rand((f, j, 1), generator=generator) < noise.outlier_prob
+    out = out + outlier * noise.outlier_sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    if noise.drop_prob > 0:
+        dropped = torch.rand((f, j, 1), generator=generator) < noise.drop_prob
+        prev = torch.cat((out[:1], out[:-1]))
+        nxt = torch.cat((out[1:], out[-1:]))
+        out = torch.where(dropped, (prev + nxt) / 2, out)
+    return out
+
+
+def _item_seed(*values: int) -> int:
+    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class TrainWindows(Dataset):
+    """Training windows of F frames, each once as is and once mirrored (when ``flip``).
+
+    Items ``i < n`` are the plain windows, ``i >= n`` the flipped copy of window ``i - n``.
+    Each item is a dict of float32 tensors: 'x2d' (F, J, 2), 'y3d' (F, J, 3), 'intrinsics' (9,),
+    'traj' (F, 1, 3), 'valid' (F,). Random offsets and 2D noise depend only on ``seed``, the
+    epoch (:meth:`set_epoch`) and the item index, so a resumed run sees the same data.
+    """
+
+    def __init__(self, sequences: Sequence[PoseSequence], frames: int, skeleton: Skeleton, *,
+                 flip: bool = True, random_offset: bool = False, noise_2d: Noise2D | None = None,
+                 seed: int = 0) -> None:
+        if not sequences:
+            raise ValueError("TrainWindows needs at least one sequence")
+        for seq in sequences:
+            if seq.num_joints != skeleton.num_joints or seq.root != skeleton.root:
+                raise ValueError(f"{seq.name}: {seq.num_joints} joints with root {seq.root} do not match "
+                                 f"skeleton {skeleton.name!r} ({skeleton.num_joints} joints, root {skeleton.root})")
+        self.sequences, self.frames, self.skeleton = list(sequences), int(frames), skeleton
+        self.flip, self.random_offset, self.noise_2d, self.seed = flip, random_offset, noise_2d, int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch: redraws the window offsets (if random) and the 2D noise."""
+        self.epoch = int(epoch)
+        offsets: int | np.ndarray = 0
+        if self.random_offset:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            offsets = rng.integers(0, self.frames, size=len(self.sequences))
+        self.windows = training_windows(self.sequences, self.frames, offset=offsets)
+
+    def __len__(self) -> int:
+        return len(self.windows) * (2 if self.flip else 1)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} windows")
+        flipped = index >= len(self.windows)
+        seq_index, start = self.windows[index - len(self.windows) if flipped else index]
+        seq = self.sequences[seq_index]
+        idx = np.clip(np.arange(start, start + self.frames), 0, seq.num_frames - 1)
+        valid = np.ones(len(idx), np.float32) if seq.valid is None else seq.valid[idx].astype(np.float32)
+        item = {
+            "x2d": torch.from_numpy(seq.keypoints_2d[idx]),
+            "y3d": torch.from_numpy(seq.poses_3d[idx]),
+            "intrinsics": torch.from_numpy(seq.intrinsics.copy()),
+            "traj": torch.from_numpy(seq.trajectory[idx]),
+            "valid": torch.from_numpy(valid),
+        }
+        if flipped:
+            item["x2d"] = flip_pose(item["x2d"], self.skeleton)
+            item["y3d"] = flip_pose(item["y3d"], self.skeleton)
+            item["traj"] = item["traj"] * torch.tensor([-1.0, 1.0, 1.0])
+            item["intrinsics"] = flip_intrinsics(item["intrinsics"])
+        if self.noise_2d is not None:
+            gen = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, index))
+            item["x2d"] = augment_2d(item["x2d"], self.noise_2d, gen)
+        return item
+
+
+def test_window_index(num_frames: int, frames: int) -> np.ndarray:
+    """(n, F) frame indices of the test windows of an N-frame sequence (method section 7)."""
+    if num_frames < 1 or frames < 1:
+        raise ValueError(f"expected num_frames >= 1 and frames >= 1, got {num_frames} and {frames}")
+    if num_frames <= frames:
+        return np.minimum(np.arange(frames), num_frames - 1)[None]
+    starts = [k * frames for k in range(math.ceil(num_frames / frames) - 1)] + [num_frames - frames]
+    return np.asarray(starts)[:, None] + np.arange(frames)
+
+
+def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, frames: int
+                 ) -> tuple[dict[str, torch.Tensor] | np.ndarray | torch.Tensor, np.ndarray]:
+    """Cut a sequence into test windows.
+
+    Args:
+        sequence_or_array: a :class:`PoseSequence`, or an (N, ...) array or tensor.
+    Returns:
+        windows: (n, F, ...) of the array's type, or for a PoseSequence a dict of float32 tensors
+            'x2d' (n, F, J, 2), 'y3d' (n, F, J, 3), 'traj' (n, F, 1, 3), 'valid' (n, F),
+            'intrinsics' (n, 9); and frame_index (n, F) int64.
+    Unlike the released code (which adds a duplicate window when N is a multiple of F), every
+    frame appears in exactly one window except the overlap of the last one.
+    """
+    if isinstance(sequence_or_array, PoseSequence):
+        seq = sequence_or_array
+        index = test_window_index(seq.num_frames, frames)
+        valid = np.ones(seq.num_frames, np.float32) if seq.valid is None else seq.valid.astype(np.float32)
+        out = {"x2d": seq.keypoints_2d[index], "y3d": seq.poses_3d[index], "traj": seq.trajectory[index],
+               "valid": valid[index], "intrinsics": np.repeat(seq.intrinsics[None], len(index), axis=0)}
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}, index
+    index = test_window_index(len(sequence_or_array), frames)
+    if isinstance(sequence_or_array, torch.Tensor):
+        return sequence_or_array[torch.from_numpy(index).to(sequence_or_array.device)], index
+    return np.asarray(sequence_or_array)[index], index
+
+
+def unwindow(values: np.ndarray | torch.Tensor, frame_index: np.ndarray, num_frames: int
+             ) -> np.ndarray | torch.Tensor:
+    """Per-window values (n, F, ...) back to (N, ...): each frame taken from the first window
+    (and first position) that holds it, so overlaps and padding are counted once."""
+    frame_index = np.asarray(frame_index)
+    if tuple(values.shape[:2]) != frame_index.shape:
+        raise ValueError(f"values expected ({frame_index.shape[0]}, {frame_index.shape[1]}, ...) to match "
+                         f"frame_index, got {tuple(values.shape)}")
+    frames_seen, first = np.unique(frame_index.reshape(-1), return_index=True)
+    if not np.array_equal(frames_seen, np.arange(num_frames)):
+        raise ValueError(f"frame_index must cover frames 0..{num_frames - 1} exactly")
+    flat = values.reshape(-1, *values.shape[2:])
+    if isinstance(values, torch.Tensor):
+        return flat[torch.from_numpy(first).to(values.device)]
+    return flat[first]
+
+
+# these are library functions, not pytest tests
+test_window_index.__test__ = False  # type: ignore[attr-defined]
+test_windows.__test__ = False  # type: ignore[attr-defined]

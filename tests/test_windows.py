@@ -1,0 +1,172 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from ddhpose.data import windows as W
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.geometry import flip_pose, project
+from ddhpose.skeleton import H36M
+
+# screen-normalised intrinsics with distortion, so the flip test sees every coefficient
+INTRINSICS = np.array([2.3, 2.29, 0.03, -0.02, -0.2, 0.24, -0.003, -0.0016, -0.0027], np.float32)
+
+
+def _sequence(n: int, seed: int = 0, valid: bool = False) -> PoseSequence:
+    """A sequence whose 2D is the exact projection of its 3D (frame index encoded in x of joint 1)."""
+    rng = np.random.default_rng(seed)
+    poses = rng.uniform(-0.5, 0.5, (n, 17, 3))
+    poses[:, 0] = 0
+    traj = np.array([0.3, -0.1, 4.0]) + rng.normal(0, 0.05, (n, 1, 3))
+    kp = project(torch.from_numpy(poses + traj), torch.from_numpy(INTRINSICS).double()).numpy()
+    return PoseSequence(keypoints_2d=kp, poses_3d=poses, trajectory=traj, intrinsics=INTRINSICS,
+                        image_size=(1000, 1000), subject="S1", action=f"take{seed}", camera="c",
+                        valid=(np.arange(n) % 3 != 0) if valid else None)
+
+
+@pytest.mark.parametrize("n, f", [(10, 4), (12, 4), (3, 5), (1, 1), (243, 243), (500, 243)])
+def test_window_starts_cover_centred(n, f):
+    starts = W.window_starts(n, f)
+    assert len(starts) == math.ceil(n / f)
+    assert np.all(np.diff(starts) == f)
+    pad_left, pad_right = -starts[0], starts[-1] + f - n
+    assert pad_left >= 0 and pad_right >= 0 and pad_right - pad_left in (0, 1)
+    assert W.window_starts(10, 4) == [-1, 3, 7]
+
+
+@pytest.mark.parametrize("offset", [1, 2, 3])
+def test_window_offsets_keep_every_frame_covered_once(offset):
+    n, f = 10, 4
+    starts = W.window_starts(n, f, offset)
+    covered = np.concatenate([np.arange(s, s + f) for s in starts])
+    inside = covered[(covered >= 0) & (covered < n)]
+    assert sorted(inside.tolist()) == list(range(n))
+    assert starts[0] == W.window_starts(n, f)[0] + offset - f or starts[0] == W.window_starts(n, f)[0] + offset
+    with pytest.raises(ValueError, match=r"offset expected in \[0, 4\)"):
+        W.window_starts(n, f, 4)
+
+
+def test_training_windows_index_every_sequence():
+    seqs = [_sequence(10), _sequence(3, 1)]
+    assert W.training_windows(seqs, 4) == [(0, -1), (0, 3), (0, 7), (1, 0)]
+    assert W.training_windows(seqs, 4, offset=[0, 2]) == [(0, -1), (0, 3), (0, 7), (1, -2), (1, 2)]
+
+
+def test_items_are_edge_padded_windows_and_their_mirror_images():
+    seq = _sequence(10, valid=True)
+    ds = W.TrainWindows([seq], 4, H36M)
+    assert len(ds) == 6
+    first = ds[0]
+    assert {k: tuple(v.shape) for k, v in first.items()} == {
+        "x2d": (4, 17, 2), "y3d": (4, 17, 3), "intrinsics": (9,), "traj": (4, 1, 3), "valid": (4,)}
+    assert all(v.dtype == torch.float32 for v in first.values())
+    frames = [0, 0, 1, 2]  # window starts at -1: the first frame is repeated
+    np.testing.assert_array_equal(first["y3d"].numpy(), seq.poses_3d[frames])
+    np.testing.assert_array_equal(first["x2d"].numpy(), seq.keypoints_2d[frames])
+    np.testing.assert_array_equal(first["valid"].numpy(), seq.valid[frames].astype(np.float32))
+    np.testing.assert_array_equal(ds[2]["y3d"].numpy(), seq.poses_3d[[7, 8, 9, 9]])
+    mirrored = ds[3]
+    assert torch.equal(mirrored["y3d"], flip_pose(first["y3d"], H36M))
+    assert torch.equal(mirrored["x2d"], flip_pose(first["x2d"], H36M))
+    assert torch.equal(mirrored["valid"], first["valid"])
+    assert torch.equal(mirrored["traj"][..., 0], -first["traj"][..., 0])
+    assert len(W.TrainWindows([seq], 4, H36M, flip=False)) == 3
+
+
+def test_flipped_camera_reprojects_the_flipped_pose():
+    ds = W.TrainWindows([_sequence(8)], 8, H36M)
+    plain, mirrored = ds[0], ds[1]
+    for item in (plain, mirrored):
+        uv = project((item["y3d"] + item["traj"]).double(), item["intrinsics"].double())
+        assert torch.allclose(uv.float(), item["x2d"], atol=1e-5)
+    assert mirrored["intrinsics"][2] == -plain["intrinsics"][2]
+    assert mirrored["intrinsics"][7] == -plain["intrinsics"][7]
+    assert torch.equal(mirrored["intrinsics"][[0, 1, 3, 4, 5, 6, 8]], plain["intrinsics"][[0, 1, 3, 4, 5, 6, 8]])
+
+
+def test_noise_and_offsets_are_deterministic_per_seed_and_epoch():
+    seqs = [_sequence(50, 0), _sequence(37, 1)]
+    noise = W.Noise2D(sigma=0.01, outlier_prob=0.1, outlier_sigma=0.1, drop_prob=0.05)
+
+    def make(seed):
+        return W.TrainWindows(seqs, 16, H36M, random_offset=True, noise_2d=noise, seed=seed)
+
+    a, b = make(3), make(3)
+    a.set_epoch(5), b.set_epoch(5)
+    assert a.windows == b.windows and len(a) == len(b)
+    for i in (0, 3, len(a) - 1):
+        assert torch.equal(a[i]["x2d"], b[i]["x2d"])
+    epochs = {tuple(a.windows)}
+    for epoch in range(6):
+        a.set_epoch(epoch)
+        epochs.add(tuple(a.windows))
+    assert len(epochs) > 1
+    a.set_epoch(5)
+    assert a.windows == b.windows and torch.equal(a[2]["x2d"], b[2]["x2d"])
+    b.set_epoch(6)
+    assert not torch.equal(a[0]["x2d"], b[0]["x2d"]) or a.windows[0] != b.windows[0]
+    assert not torch.equal(make(4)[0]["x2d"], make(3)[0]["x2d"])
+    clean = W.TrainWindows(seqs, 16, H36M, seed=3)
+    noisy = W.TrainWindows(seqs, 16, H36M, noise_2d=noise, seed=3)
+    jitter = (noisy[1]["x2d"] - clean[1]["x2d"]).abs()
+    assert 0 < jitter.median() < 0.05  # small jitter, with a few larger outliers
+
+
+def test_noise_components():
+    x = torch.randn(6, 17, 2)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(W.augment_2d(x, W.Noise2D(0, 0, 0, 0), gen()), x)
+    dropped = W.augment_2d(x, W.Noise2D(0, 0, 0, 1.0), gen())  # every joint lost
+    assert torch.allclose(dropped[2], (x[1] + x[3]) / 2) and torch.allclose(dropped[0], (x[0] + x[1]) / 2)
+    outliers = W.augment_2d(x, W.Noise2D(0, 1.0, 1.0, 0), gen())
+    assert (outliers - x).abs().mean() > 0.3
+    jitter = W.augment_2d(x, W.Noise2D(0.01, 0, 0, 0), gen()) - x
+    assert 0.005 < jitter.std() < 0.015
+
+
+def test_dataset_collates_and_rejects_other_skeletons():
+    batch = next(iter(DataLoader(W.TrainWindows([_sequence(20)], 8, H36M), batch_size=4, shuffle=True)))
+    assert batch["x2d"].shape == (4, 8, 17, 2) and batch["intrinsics"].shape == (4, 9)
+    from ddhpose.skeleton import MPI_INF_3DHP
+    with pytest.raises(ValueError, match="do not match skeleton '3dhp'"):
+        W.TrainWindows([_sequence(20)], 8, MPI_INF_3DHP)
+
+
+@pytest.mark.parametrize("n, f, expected_windows", [(3, 5, 1), (5, 5, 1), (11, 5, 3), (10, 5, 2), (1, 4, 1)])
+def test_test_windows_round_trip(n, f, expected_windows):
+    values = np.arange(n * 2, dtype=np.float32).reshape(n, 2) + 100
+    windows, index = W.test_windows(values, f)
+    assert windows.shape == (expected_windows, f, 2) and index.shape == (expected_windows, f)
+    assert index[-1, -1] == n - 1
+    np.testing.assert_array_equal(windows, values[index])
+    if n >= f:
+        np.testing.assert_array_equal(index[-1], np.arange(n - f, n))  # the last window: the last F frames
+        np.testing.assert_array_equal(index[:-1].reshape(-1), np.arange((expected_windows - 1) * f))
+    else:
+        np.testing.assert_array_equal(index[0], list(range(n)) + [n - 1] * (f - n))
+    np.testing.assert_array_equal(W.unwindow(windows, index, n), values)
+    tensor_windows, _ = W.test_windows(torch.from_numpy(values), f)
+    assert torch.equal(W.unwindow(tensor_windows, index, n), torch.from_numpy(values))
+
+
+def test_unwindow_counts_each_frame_once_from_its_first_window():
+    index = W.test_window_index(11, 5)  # starts 0, 5, 6: frames 6..9 are in two windows
+    per_window = np.repeat(np.arange(3.0)[:, None], 5, axis=1)  # value = window number
+    out = W.unwindow(per_window, index, 11)
+    assert out.tolist() == [0] * 5 + [1] * 5 + [2]
+    with pytest.raises(ValueError, match="to match frame_index"):
+        W.unwindow(per_window[:2], index, 11)
+    with pytest.raises(ValueError, match="cover frames 0..11"):
+        W.unwindow(per_window, index, 12)
+
+
+def test_test_windows_of_a_sequence():
+    seq = _sequence(7, valid=True)
+    windows, index = W.test_windows(seq, 4)
+    assert index.tolist() == [[0, 1, 2, 3], [3, 4, 5, 6]]
+    assert windows["x2d"].shape == (2, 4, 17, 2) and windows["intrinsics"].shape == (2, 9)
+    np.testing.assert_array_equal(windows["y3d"][1].numpy(), seq.poses_3d[3:7])
+    np.testing.assert_array_equal(windows["valid"][0].numpy(), seq.valid[:4].astype(np.float32))
+    assert W.test_windows.__test__ is False  # pytest must not collect the library function
