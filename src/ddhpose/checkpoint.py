@@ -178,3 +178,68 @@ def convert_released(src: str | os.PathLike, dst: str | os.PathLike, **overrides
     model = load_released(src, **overrides)
     save_checkpoint(model, dst)
     return model
+
+
+def _released_buffers(timesteps: int) -> dict[str, torch.Tensor]:
+    """The diffusion buffers a released checkpoint carries (standard DDPM quantities)."""
+    abar = cosine_alphas_cumprod(timesteps)
+    abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
+    betas = 1 - abar / abar_prev
+    posterior_variance = betas * (1 - abar_prev) / (1 - abar)
+    return {
+        "betas": betas, "alphas_cumprod": abar, "alphas_cumprod_prev": abar_prev,
+        "sqrt_alphas_cumprod": abar.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - abar).sqrt(),
+        "log_one_minus_alphas_cumprod": (1 - abar).log(), "sqrt_recip_alphas_cumprod": (1 / abar).sqrt(),
+        "sqrt_recipm1_alphas_cumprod": (1 / abar - 1).sqrt(), "posterior_variance": posterior_variance,
+        "posterior_log_variance_clipped": posterior_variance.clamp(min=1e-20).log(),
+        "posterior_mean_coef1": betas * abar_prev.sqrt() / (1 - abar),
+        "posterior_mean_coef2": (1 - abar_prev) * (1 - betas).sqrt() / (1 - abar),
+    }
+
+
+def _released_name(key: str) -> str:
+    m = re.match(r"^(spatial|temporal)_blocks\.(\d+)\.(.*)$", key)
+    if m:
+        kind = "STE" if m.group(1) == "spatial" else "TTE"
+        i = int(m.group(2))
+        return f"{kind}blocks_0.0.{m.group(3)}" if i == 0 else f"{kind}blocks.{i - 1}.{m.group(3)}"
+    back = {"embed.": "Spatial_patch_to_embedding.", "spatial_pos": "Spatial_pos_embed",
+            "temporal_pos": "Temporal_pos_embed", "hierarchy": "group", "time_embed.fc1.": "time_mlp.1.",
+            "time_embed.fc2.": "time_mlp.3.", "spatial_norm.": "Spatial_norm.",
+            "temporal_norm.": "Temporal_norm.", "head.": "head_pose."}
+    for own, released in back.items():
+        if key == own or (own.endswith(".") and key.startswith(own)):
+            return released + key[len(own):]
+    raise CheckpointError(f"parameter {key} has no released counterpart")
+
+
+def export_released(model: DDHPose, path: str | os.PathLike) -> None:
+    """Write the released ``.bin`` layout (method section 10) so the authors' code can load it.
+
+    The unused ``qkv_xc`` of the hierarchical spatial blocks is written as zeros; epoch 0 and an
+    empty optimizer state mark it as an export, not a training snapshot.
+    """
+    state = {}
+    for key, value in _released_buffers(model.config.timesteps).items():
+        state[f"module.{key}"] = value
+    for key, value in model.denoiser.state_dict().items():
+        state[f"module.{_RELEASED_PREFIX}{_released_name(key)}"] = value.detach().cpu().clone()
+        m = re.match(r"^spatial_blocks\.(\d+)\.attn\.qkv\.weight$", key)
+        if m and int(m.group(1)) > 0 and model.config.hrtt:
+            c = model.config.channels
+            prefix = f"module.{_RELEASED_PREFIX}STEblocks.{int(m.group(1)) - 1}.attn.qkv_xc"
+            state[f"{prefix}.weight"], state[f"{prefix}.bias"] = torch.zeros(c, c), torch.zeros(c)
+    with atomic_path(path) as tmp:
+        torch.save({"epoch": 0, "lr": 0.0, "optimizer": {}, "model_pos": state}, tmp)
+
+
+def convert(src: str | os.PathLike, dst: str | os.PathLike, **overrides: Any) -> DDHPose:
+    """Convert either way: released ``.bin`` -> ``.safetensors``, or own format -> released ``.bin``."""
+    model = load_checkpoint(src, **overrides)
+    if Path(dst).suffix == ".safetensors":
+        save_checkpoint(model, dst)
+    elif Path(dst).suffix in (".bin", ".pth", ".pt"):
+        export_released(model, dst)
+    else:
+        raise CheckpointError(f"{dst}: choose the output format by extension: .safetensors or .bin")
+    return model

@@ -1,0 +1,163 @@
+"""The ``ddhpose`` command line: thin subcommands over the package's functions.
+
+Errors in user input are printed as one line (no traceback) and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: int = 1) -> None:
+    p.add_argument("--hypotheses", "-H", type=int, default=hypotheses, help="number of hypotheses H")
+    p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W")
+    p.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddhpose", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
+    p.add_argument("-o", "--output", default=".", help="output folder (default: current folder)")
+    p.add_argument("--no-animation", action="store_true", help="skip the animation")
+    _add_sampling(p, hypotheses=5, iterations=1)
+
+    p = sub.add_parser("lift", help="lift 2D keypoints (COCO/OpenPose/MediaPipe/H36M files) to 3D")
+    p.add_argument("input", help="keypoint file or OpenPose JSON folder")
+    p.add_argument("-o", "--output", required=True, help="result file (.npz or .json)")
+    p.add_argument("--layout", choices=["coco", "h36m", "openpose25", "mediapipe33"], default=None)
+    p.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None)
+    p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
+    p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate for BVH and animations")
+    _add_sampling(p)
+
+    p = sub.add_parser("render", help="animate a lift result (.npz) as .gif or .mp4")
+    p.add_argument("result")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--fps", type=float, default=25)
+
+    p = sub.add_parser("train", help="train a model from a YAML config (works under torchrun)")
+    p.add_argument("--config", "-c", required=True, help="YAML file or packaged config name (e.g. tiny, h36m)")
+    p.add_argument("--out", "-o", required=True, help="run folder for checkpoints and logs")
+    p.add_argument("--resume", default=None, help="resume from a training checkpoint (last.pt)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 model.hrst=false")
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint with the paper's protocol")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--config", "-c", required=True, help="config whose data section names the test set")
+    p.add_argument("--out", "-o", required=True, help="folder for results.md/.csv/.json")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("overrides", nargs="*")
+    _add_sampling(p)
+
+    p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
+    p.add_argument("source")
+    p.add_argument("destination")
+    p.add_argument("--skeleton", default=None, help="skeleton of a released checkpoint (h36m or 3dhp)")
+
+    p = sub.add_parser("info", help="print a checkpoint's configuration")
+    p.add_argument("checkpoint")
+    return parser
+
+
+def _device(name: str | None):
+    import torch
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    paths = run_demo(args.output, hypotheses=args.hypotheses, iterations=args.iterations,
+                     flip=not args.no_flip, animation=not args.no_animation, device=_device(args.device))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_lift(args) -> int:
+    from .lift import Lifter, lift_file
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device))
+    paths = lift_file(args.input, args.output, layout=args.layout,
+                      image_size=tuple(args.image_size) if args.image_size else None,
+                      hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
+                      lifter=lifter, flip=not args.no_flip)
+    if args.render:
+        from .render import render_result
+        for i, path in enumerate(p for p in paths if p.suffix == ".npz"):
+            target = Path(args.render)
+            if i:
+                target = target.with_name(f"{target.stem}_{path.stem}{target.suffix}")
+            paths.append(render_result(path, target, fps=args.fps or 25))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .render import render_result
+    print(f"wrote {render_result(args.result, args.output, fps=args.fps)}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train_from_args
+    train_from_args(args.config, args.overrides, args.out, args.resume)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .checkpoint import load_checkpoint
+    from .evaluate import write_report
+    from .experiment import evaluate_config
+    model = load_checkpoint(args.checkpoint).to(_device(args.device))
+    report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
+                             iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size)
+    for path in write_report(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .checkpoint import convert
+    overrides = {"skeleton": args.skeleton} if args.skeleton else {}
+    convert(args.source, args.destination, **overrides)
+    print(f"wrote {args.destination}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+    from .checkpoint import load_checkpoint
+    model = load_checkpoint(args.checkpoint)
+    params = sum(p.numel() for p in model.denoiser.parameters())
+    print(json.dumps({"config": model.config.to_dict(), "parameters": params}, indent=2))
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "render": cmd_render, "train": cmd_train,
+            "evaluate": cmd_evaluate, "convert": cmd_convert, "info": cmd_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("ddhpose: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as err:
+        if os.environ.get("DDHPOSE_DEBUG"):
+            raise
+        print(f"ddhpose {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

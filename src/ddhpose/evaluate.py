@@ -1,0 +1,193 @@
+"""The paper's evaluation protocols (method section 7) and their tables.
+
+Human3.6M: every test sequence is cut into F-frame windows, sampled with H hypotheses and W
+DDIM iterations (flip augmentation on), and scored with J-Best, P-Best, P-Agg and J-Agg at every
+step; errors are averaged per action (frame-weighted), then over the actions. MPI-INF-3DHP:
+PCK@150 mm, AUC and MPJPE of the aggregate pose on the valid frames of each test sequence.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .data.sequence import PoseSequence
+from .data.windows import test_windows
+from .files import atomic_write_text
+from .model.ddhpose import DDHPose
+
+KEYS = tuple(f"{m}_{a}" for m in ("mpjpe", "p_mpjpe") for a in metrics.AGGREGATIONS)
+
+
+@dataclass
+class SequenceResult:
+    """Errors of one sequence in metres: key -> (W,), with the frame count used as weight."""
+
+    name: str
+    group: str
+    frames: int
+    errors: dict[str, torch.Tensor]
+    levels: torch.Tensor  # (levels,) MPJPE per hierarchy level of the aggregate pose
+    pose: torch.Tensor  # (N, J, 3) the aggregate pose (J-Agg, last step) per frame
+    target: torch.Tensor  # (N, J, 3)
+    valid: torch.Tensor  # (N,) bool
+
+
+@torch.no_grad()
+def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1, iterations: int = 1,
+                      flip: bool = True, batch_size: int = 64, group: str | None = None,
+                      generator: torch.Generator | None = None) -> SequenceResult:
+    """Sample and score one sequence (all windows). Errors in metres per DDIM step."""
+    device = next(model.parameters()).device
+    windows, index = test_windows(seq, model.config.frames)
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: 0)
+    chosen = []
+    n = windows["x2d"].shape[0]
+    for start in range(0, n, batch_size):
+        batch = {k: v[start:start + batch_size].to(device) for k, v in windows.items()}
+        samples = model.sample(batch["x2d"], hypotheses=hypotheses, iterations=iterations, flip=flip,
+                               generator=generator)
+        samples[..., seq.root, :] = 0
+        errors = metrics.clip_errors(samples, batch["y3d"], x2d=batch["x2d"], camera=batch["intrinsics"],
+                                     traj=batch["traj"])
+        for key, value in errors.items():
+            sums[key] = sums[key] + value.sum(0)
+        reproj = metrics.reproject(samples[:, -1:], batch["traj"], batch["intrinsics"])
+        chosen.append(metrics.select_by_reprojection(samples[:, -1:], reproj, batch["x2d"])[:, 0].cpu())
+    # windows are equal-sized: the mean over windows is the frame-weighted mean (released behaviour)
+    errors = {k: (v / n).amin(-1) if k.endswith("_p_best") else v / n for k, v in sums.items()}
+    pose = torch.cat(chosen).flatten(0, 1)[_first_occurrence(index)]
+    target = torch.from_numpy(seq.poses_3d)
+    valid = torch.ones(seq.num_frames, dtype=torch.bool) if seq.valid is None else torch.from_numpy(seq.valid)
+    levels = metrics.per_level_mpjpe(pose[valid], target[valid], model.skeleton)
+    return SequenceResult(seq.name, group or seq.action, n * model.config.frames, {k: v.cpu() for k, v in errors.items()},
+                          levels.cpu(), pose, target, valid)
+
+
+def _first_occurrence(index) -> torch.Tensor:
+    flat = torch.as_tensor(index).reshape(-1)
+    order = torch.full((int(flat.max()) + 1,), -1, dtype=torch.long)
+    positions = torch.arange(len(flat))
+    order.scatter_reduce_(0, flat, positions, reduce="amin", include_self=False)
+    return order
+
+
+@dataclass
+class Report:
+    """Per-group (action or test sequence) tables of an evaluation."""
+
+    hypotheses: int
+    iterations: int
+    groups: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # group -> key -> (W,) mm
+    levels: dict[str, list[float]] = field(default_factory=dict)
+    pck: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hypotheses": self.hypotheses, "iterations": self.iterations, "groups": self.groups,
+                "levels": self.levels, "pck": self.pck}
+
+
+def summarise(results: Sequence[SequenceResult], *, hypotheses: int, iterations: int,
+              group_order: Sequence[str] | None = None, pck: bool = False) -> Report:
+    """Frame-weighted mean per group, then the unweighted mean over groups ('Average'), in mm."""
+    by_group: dict[str, list[SequenceResult]] = defaultdict(list)
+    for r in results:
+        by_group[r.group].append(r)
+    names = [g for g in (group_order or sorted(by_group)) if g in by_group]
+    report = Report(hypotheses, iterations)
+    for g in names:
+        rs = by_group[g]
+        weight = sum(r.frames for r in rs)
+        report.groups[g] = {k: (sum(r.errors[k] * r.frames for r in rs) / weight * 1000).tolist()
+                            for k in rs[0].errors}
+        report.levels[g] = (sum(r.levels * r.frames for r in rs) / weight * 1000).tolist()
+        if pck:
+            pose = torch.cat([r.pose[r.valid] for r in rs]) * 1000
+            target = torch.cat([r.target[r.valid] for r in rs]) * 1000
+            report.pck[g] = {"pck": float(metrics.pck(pose, target)), "auc": float(metrics.auc(pose, target)),
+                             "mpjpe": float(metrics.mpjpe(pose, target))}
+    keys = report.groups[names[0]].keys() if names else []
+    report.groups["Average"] = {k: torch.tensor([report.groups[g][k] for g in names]).mean(0).tolist() for k in keys}
+    if names:
+        report.levels["Average"] = torch.tensor([report.levels[g] for g in names]).mean(0).tolist()
+    if pck and names:
+        pose = torch.cat([r.pose[r.valid] for r in results]) * 1000
+        target = torch.cat([r.target[r.valid] for r in results]) * 1000
+        report.pck["All"] = {"pck": float(metrics.pck(pose, target)), "auc": float(metrics.auc(pose, target)),
+                             "mpjpe": float(metrics.mpjpe(pose, target))}
+    return report
+
+
+def evaluate(model: DDHPose, sequences: Sequence[PoseSequence], *, hypotheses: int = 1, iterations: int = 1,
+             flip: bool = True, batch_size: int = 64, group_of=None, group_order: Sequence[str] | None = None,
+             pck: bool = False, progress: bool = True, seed: int = 0) -> Report:
+    """Evaluate ``model`` on ``sequences``; ``group_of(seq)`` names the table row of a sequence."""
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    results = []
+    for seq in tqdm(sequences, desc="evaluate", unit="seq", disable=not progress):
+        group = group_of(seq) if group_of else seq.action
+        results.append(evaluate_sequence(model, seq, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                         batch_size=batch_size, group=group, generator=generator))
+    return summarise(results, hypotheses=hypotheses, iterations=iterations, group_order=group_order, pck=pck)
+
+
+def report_markdown(report: Report) -> str:
+    """One table per (metric, aggregation) with a column per DDIM step, plus levels and PCK."""
+    out = io.StringIO()
+    w = report.iterations
+    out.write(f"Hypotheses H={report.hypotheses}, iterations W={w}; errors in mm.\n\n")
+    groups = list(report.groups)
+    for key in KEYS:
+        if not groups or key not in report.groups[groups[0]]:
+            continue
+        out.write(f"### {key}\n\n| group | " + " | ".join(f"step {i + 1}" for i in range(w)) + " |\n")
+        out.write("|---|" + "---|" * w + "\n")
+        for g in groups:
+            out.write(f"| {g} | " + " | ".join(f"{v:.1f}" for v in report.groups[g][key]) + " |\n")
+        out.write("\n")
+    if report.levels:
+        n = len(next(iter(report.levels.values())))
+        out.write("### MPJPE per hierarchy level (J-Agg, last step)\n\n| group | "
+                  + " | ".join(f"level {i}" for i in range(n)) + " |\n|---|" + "---|" * n + "\n")
+        for g, vals in report.levels.items():
+            out.write(f"| {g} | " + " | ".join(f"{v:.1f}" for v in vals) + " |\n")
+        out.write("\n")
+    if report.pck:
+        out.write("### PCK@150mm / AUC / MPJPE (J-Agg, last step)\n\n| sequence | PCK | AUC | MPJPE |\n|---|---|---|---|\n")
+        for g, v in report.pck.items():
+            out.write(f"| {g} | {v['pck']:.1f} | {v['auc']:.1f} | {v['mpjpe']:.1f} |\n")
+    return out.getvalue()
+
+
+def report_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["group", "metric", "step", "value_mm"])
+    for g, entries in report.groups.items():
+        for key, values in entries.items():
+            for step, v in enumerate(values, 1):
+                writer.writerow([g, key, step, f"{v:.4f}"])
+    for g, v in report.pck.items():
+        for key in ("pck", "auc", "mpjpe"):
+            writer.writerow([g, f"3dhp_{key}", report.iterations, f"{v[key]:.4f}"])
+    return out.getvalue()
+
+
+def write_report(report: Report, out_dir: str | Path, stem: str = "results") -> list[Path]:
+    """Write ``stem``.md, .csv and .json into ``out_dir`` (atomically)."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.csv", out_dir / f"{stem}.json"]
+    atomic_write_text(paths[0], report_markdown(report))
+    atomic_write_text(paths[1], report_csv(report))
+    atomic_write_text(paths[2], json.dumps(report.to_dict(), indent=2))
+    return paths
