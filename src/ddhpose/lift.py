@@ -1,0 +1,316 @@
+"""The user-facing lifter: 2D keypoints from the wild -> 3D poses in metres with uncertainty.
+
+Pipeline of :meth:`Lifter.lift` for one person:
+
+1. layout conversion to Human3.6M-17 (:func:`ddhpose.keypoints.to_h36m`), frames without a
+   detection added, low-score / NaN keypoints interpolated (:func:`ddhpose.keypoints.fill_gaps`);
+2. screen normalisation by the image width (:func:`ddhpose.geometry.normalize_screen`);
+3. overlapping windows of the model's F frames (stride F // 2 by default; sequences shorter
+   than F repeat their last frame), sampled in batches and blended back with a Hann window
+   (:func:`blend_windows`) so window edges weigh less and no seam shows;
+4. aggregation of the H hypotheses. J-Agg (method section 7) needs the root's camera position
+   and the intrinsics, which wild videos lack. Assumed: a pinhole camera with
+   ``focal_length`` pixels (default :data:`DEFAULT_FOCAL_RATIO` x image width, Human3.6M's
+   f ~ 1145 px at 1000 px width) and the principal point at the image centre. The root is
+   estimated per frame by weak perspective (:func:`weak_perspective_root`). Where that fails
+   (degenerate pose or non-positive depth) the mean of the hypotheses (P-Agg) is used; the
+   result's ``aggregation`` says which.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from .checkpoint import load_checkpoint
+from .files import atomic_path
+from .geometry import normalize_screen
+from .inputs import read_keypoints
+from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
+from .metrics import reproject, select_by_reprojection
+from .model.ddhpose import DDHPose
+from .results import LiftResult, result_format, write_result
+from .skeleton import H36M
+
+__all__ = ["DEFAULT_FOCAL_RATIO", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
+           "lift_file", "weak_perspective_root", "window_index"]
+
+#: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
+DEFAULT_FOCAL_RATIO = 1.15
+BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
+
+
+class WeightsNotFoundError(FileNotFoundError, ValueError):
+    """The bundled pretrained weights are not installed."""
+
+
+def hann_weights(frames: int) -> torch.Tensor:
+    """Blending weights (F,): sin^2(pi (i + 1/2) / F), positive everywhere, small at the edges.
+
+    With stride F / 2 two overlapping windows' weights sum to exactly 1 (sin^2 + cos^2).
+    """
+    i = torch.arange(frames, dtype=torch.float64)
+    return torch.sin(torch.pi * (i + 0.5) / frames).square()
+
+
+def window_index(num_frames: int, frames: int, stride: int) -> np.ndarray:
+    """(n, F) frame indices of overlapping windows: starts 0, stride, 2 stride, ... and N - F last.
+
+    A sequence shorter than F gives one window padded by repeating the last frame. With
+    ``stride == F`` this equals :func:`ddhpose.data.windows.test_window_index`.
+    """
+    if num_frames < 1 or frames < 1 or not 1 <= stride <= frames:
+        raise ValueError(f"expected num_frames >= 1, frames >= 1 and 1 <= stride <= frames, "
+                         f"got {num_frames}, {frames} and {stride}")
+    if num_frames <= frames:
+        return np.minimum(np.arange(frames), num_frames - 1)[None]
+    starts = list(range(0, num_frames - frames + 1, stride))
+    if starts[-1] != num_frames - frames:
+        starts.append(num_frames - frames)
+    return np.asarray(starts)[:, None] + np.arange(frames)
+
+
+def blend_windows(values: torch.Tensor, index: np.ndarray, num_frames: int,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted average of overlapping per-window values back to one value per frame.
+
+    values (n, F, ...), index (n, F) from :func:`window_index`, weights (F,) (default
+    :func:`hann_weights`) -> (N, ...). Padding (a frame repeated within a window) counts once.
+    """
+    n, f = index.shape
+    if tuple(values.shape[:2]) != (n, f):
+        raise ValueError(f"values: expected ({n}, {f}, ...) to match the window index, got {tuple(values.shape)}")
+    if np.unique(index).tolist() != list(range(num_frames)):
+        raise ValueError(f"index: expected to cover frames 0..{num_frames - 1} exactly")
+    w = (hann_weights(f) if weights is None else weights).to(device=values.device, dtype=values.dtype)
+    first = np.ones(index.shape, bool)
+    first[:, 1:] = index[:, 1:] != index[:, :-1]  # repeated edge frames are padding
+    w = w * torch.from_numpy(first).to(values.device)  # (n, F)
+    flat_index = torch.from_numpy(index.reshape(-1)).to(values.device)
+    extra = (1,) * (values.ndim - 2)
+    total = values.new_zeros((num_frames, *values.shape[2:])).index_add_(
+        0, flat_index, (values * w.view(n, f, *extra)).flatten(0, 1))
+    norm = values.new_zeros(num_frames).index_add_(0, flat_index, w.reshape(-1))
+    return total / norm.view(num_frames, *extra)
+
+
+def hypothesis_spread(hypotheses: torch.Tensor) -> torch.Tensor:
+    """Per-joint RMS distance of the hypotheses to their mean. (H, ..., 3) -> (...); 0 for H = 1."""
+    centred = hypotheses - hypotheses.mean(0, keepdim=True)
+    return centred.square().sum(-1).mean(0).sqrt()
+
+
+def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
+                          centre: torch.Tensor | None = None) -> torch.Tensor:
+    """Estimate the root's camera position from a root-relative pose and its 2D keypoints.
+
+    Weak perspective: x2d ~ s (pose_xy + T_xy) + centre with s = focal / T_z. The scale is the
+    ratio of the 2D and 3D spreads, s = ||x2d - mean|| / ||pose_xy - mean||, then
+    T_z = focal / s and T_xy = mean(x2d - centre - s pose_xy) / s (least squares given s).
+
+    Args:
+        pose: (..., J, 3) root-relative; x2d: (..., J, 2) in the units of ``focal`` and ``centre``
+            (e.g. screen-normalised); centre: (2,) principal point (default 0).
+    Returns:
+        (..., 3) root position; non-finite where a spread is zero.
+    """
+    u = x2d - (0 if centre is None else centre)
+    p = pose[..., :2]
+    spread_2d = (u - u.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
+    spread_3d = (p - p.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
+    s = (spread_2d / spread_3d)[..., None]
+    xy = (u - s[..., None] * p).mean(-2) / s
+    return torch.cat([xy, focal / s], dim=-1)
+
+
+class Lifter:
+    """Lift 2D keypoints to 3D with a DDHPose model trained on the Human3.6M-17 skeleton."""
+
+    def __init__(self, model: DDHPose, device: torch.device | str | None = None) -> None:
+        if model.skeleton.parents != H36M.parents:
+            raise ValueError(f"Lifter: expected a model of the Human3.6M 17-joint skeleton, got parents "
+                             f"{model.skeleton.parents}")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None,
+                        device: torch.device | str | None = None) -> "Lifter":
+        """Load a checkpoint (.safetensors or a released .bin); ``path`` None -> the bundled
+        wild-video model. ``device`` None -> CUDA when available, else the CPU."""
+        if path is None:
+            bundled = resources.files("ddhpose").joinpath(BUNDLED_WEIGHTS)
+            if not bundled.is_file():
+                raise WeightsNotFoundError(
+                    f"the bundled pretrained weights (ddhpose/{BUNDLED_WEIGHTS}) are not installed; pass a "
+                    "checkpoint explicitly: Lifter.from_pretrained('model.safetensors') (or a released .bin)")
+            with resources.as_file(bundled) as file:
+                model = load_checkpoint(file)
+        else:
+            model = load_checkpoint(path)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(model, device)
+
+    @property
+    def frames(self) -> int:
+        return self.model.config.frames
+
+    def lift(self, keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None = None, *,
+             image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
+             iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
+             score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "j_agg",
+             stride: int | None = None, batch_size: int = 32) -> LiftResult:
+        """Lift one person's keypoints (any number of frames) to 3D.
+
+        Args:
+            keypoints: (F, K, 2) pixels (NaN where undetected) or a :class:`KeypointTrack`
+                (its scores, frames, layout, track id and image size are used).
+            scores: (F, K) detector scores (arrays only; default 1 for finite keypoints).
+            image_size: (width, height) pixels; needed unless the track knows it.
+            layout: 'coco', 'h36m', 'openpose25' or 'mediapipe33' (default: the track's, or by K
+                for arrays, where 17 must be given explicitly).
+            hypotheses, iterations: H and W of the DDIM sampler; the last iteration is kept.
+            seed: seeds the sampler's noise, so results are reproducible.
+            focal_length: pixels, assumed for J-Agg (default DEFAULT_FOCAL_RATIO * width).
+            aggregation: 'j_agg' (falls back to 'p_agg' when the root cannot be estimated) or 'p_agg'.
+            stride: window step (default F // 2); batch_size: windows per sampler call.
+        """
+        if aggregation not in ("j_agg", "p_agg"):
+            raise ValueError(f"aggregation: expected 'j_agg' or 'p_agg', got {aggregation!r}")
+        if hypotheses < 1 or iterations < 1 or batch_size < 1:
+            raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
+                             f"{iterations} and {batch_size}")
+        kp, sc, frames, lay, size, track_id = _prepare(keypoints, scores, layout, image_size)
+        kp17, sc17 = to_h36m(kp, sc, lay)
+        try:
+            filled, missing = fill_gaps(kp17, sc17, score_threshold)
+        except ValueError as err:
+            raise ValueError(f"track {track_id}: {err}") from None
+        width, height = size
+        x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, height)
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size)
+        focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
+        pose, trajectory, used = _aggregate(samples, x, 2 * focal / width, aggregation)
+        return LiftResult(
+            poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
+            uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
+            scores=sc17, frames=frames, image_size=size, track_id=track_id, aggregation=used,
+            focal_length=focal, root_trajectory=None if trajectory is None else trajectory.cpu().numpy())
+
+    def _sample(self, x: torch.Tensor, hypotheses: int, iterations: int, flip: bool, gen: torch.Generator,
+                stride: int, batch_size: int) -> torch.Tensor:
+        """Screen-normalised x (N, J, 2) -> root-relative hypotheses (H, N, J, 3), windows blended."""
+        index = window_index(len(x), self.frames, min(stride, self.frames))
+        windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
+        out = torch.cat([self.model.sample(chunk, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                           generator=gen)[:, -1] for chunk in windows.split(batch_size)])
+        out[..., H36M.root, :] = 0  # as in evaluation (method section 6)
+        blended = blend_windows(rearrange(out, "n h f j c -> n f h j c"), index, len(x))
+        return rearrange(blended, "f h j c -> h f j c")
+
+
+def _aggregate(samples: torch.Tensor, x2d: torch.Tensor, focal: float, aggregation: str
+               ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """(H, N, J, 3) hypotheses, x2d (N, J, 2) normalised, focal normalised (2 f / w) ->
+    (pose (N, J, 3), root trajectory (N, 3) or None, aggregation used)."""
+    mean = samples.mean(0)
+    traj = weak_perspective_root(mean, x2d, focal)
+    depth = samples[..., 2].abs().amax(dim=(0, 2))  # (N,) largest depth offset of any joint
+    if not (torch.isfinite(traj).all() and (traj[:, 2] > depth).all()):
+        traj = None  # degenerate pose or the camera would sit inside the body
+    if samples.shape[0] == 1:
+        return samples[0], traj, "none"
+    if aggregation == "p_agg" or traj is None:
+        return mean, traj, "p_agg"
+    # image-centre principal point, no distortion; screen-normalised (centre -> 0, f -> 2 f / w)
+    camera = samples.new_tensor([[focal, focal, 0, 0, 0, 0, 0, 0, 0]])
+    hyp = samples[None, None]  # (B=1, W=1, H, N, J, 3)
+    reproj = reproject(hyp, traj[None, :, None], camera)
+    return select_by_reprojection(hyp, reproj, x2d[None])[0, 0], traj, "j_agg"
+
+
+def _prepare(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None, layout: str | None,
+             image_size: Sequence[int] | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, tuple[int, int], int]:
+    """Arrays of a track or an array input: kp (F, K, 2) float64, scores (F, K), frames (F,),
+    layout name, (width, height), track id."""
+    if isinstance(keypoints, KeypointTrack):
+        track = keypoints.contiguous()
+        if layout is not None and layout != track.layout:
+            raise ValueError(f"layout {layout!r} disagrees with the track's layout {track.layout!r}")
+        if scores is not None:
+            raise ValueError("scores: a KeypointTrack carries its own scores; pass scores only with arrays")
+        kp, sc, frames, lay = track.keypoints, track.scores, track.frames, track.layout
+        size, track_id = image_size or track.image_size, track.track_id
+    else:
+        kp = np.asarray(keypoints.detach().cpu() if isinstance(keypoints, torch.Tensor) else keypoints)
+        if kp.ndim != 3 or kp.shape[-1] != 2 or len(kp) == 0:
+            raise ValueError(f"keypoints: expected (F, K, 2) pixels with F >= 1, got {kp.shape}")
+        sc = np.isfinite(kp).all(-1).astype(np.float64) if scores is None else np.asarray(scores)
+        by_count = {lay.num_joints: name for name, lay in LAYOUTS.items() if name not in ("coco", "h36m")}
+        lay = layout or by_count.get(kp.shape[1])
+        if lay is None:
+            raise ValueError(f"keypoints: {kp.shape[1]} joints; pass layout= one of {sorted(LAYOUTS)} "
+                             "(17 joints may be 'coco' or 'h36m')")
+        frames, size, track_id = np.arange(len(kp)), image_size, 0
+    if size is None:
+        raise ValueError("image_size: unknown; pass image_size=(width, height) in pixels (the keypoints are "
+                         "normalised by the image width)")
+    size = tuple(int(v) for v in np.asarray(size).reshape(-1))
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
+    return np.asarray(kp, np.float64), np.asarray(sc, np.float64), frames, lay, size, track_id
+
+
+def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, layout: str | None = None,
+              image_size: Sequence[int] | None = None, hypotheses: int = 1, iterations: int = 1, bvh: bool = False,
+              fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
+              flip: bool = True, seed: int = 0, focal_length: float | None = None) -> list[Path]:
+    """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`).
+
+    Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
+    with several tracks the names get a ``_track<id>`` suffix. ``bvh=True`` also writes a .bvh
+    beside each result (:func:`ddhpose.bvh_export.export_bvh`, root-relative; ``fps`` None:
+    the exporter's default). ``lifter`` None loads the bundled model (on ``device``).
+    All or nothing: every track is lifted before anything is written, and the files are
+    renamed into place only once all of them are written.
+
+    Returns:
+        the written paths, per track the result then (with ``bvh``) the .bvh.
+    """
+    output_path = Path(output_path)
+    fmt = result_format(output_path)
+    export_bvh = _bvh_exporter() if bvh else None
+    tracks = read_keypoints(input_path, layout, image_size=image_size)
+    lifter = lifter or Lifter.from_pretrained(device=device)
+    results = [lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                           seed=seed, focal_length=focal_length) for t in tracks]
+    writes: list[tuple[Path, Callable[[Path], None]]] = []
+    for r in results:
+        target = output_path.with_name(output_path.stem + (f"_track{r.track_id}" if len(results) > 1 else "")
+                                       + output_path.suffix)
+        writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
+        if export_bvh is not None:
+            kwargs = {"frame": "camera", **({} if fps is None else {"fps": fps})}
+            writes.append((target.with_suffix(".bvh"), lambda tmp, r=r: export_bvh(tmp, r.poses, **kwargs)))
+    with contextlib.ExitStack() as stack:  # on any error every temporary file is removed
+        for target, write in writes:
+            write(stack.enter_context(atomic_path(target)))
+    return [target for target, _ in writes]
+
+
+def _bvh_exporter() -> Callable:
+    try:
+        from .bvh_export import export_bvh
+    except ImportError as err:
+        raise NotImplementedError("BVH export needs the ddhpose.bvh_export module, which this installation "
+                                  f"lacks ({err})") from err
+    return export_bvh

@@ -1,0 +1,253 @@
+"""Lifter results: the :class:`LiftResult` container and its ``.npz`` / ``.json`` files.
+
+Both files hold the same thing. ``.npz`` (read with ``np.load(path, allow_pickle=False)``;
+nothing in it is pickled, strings are NumPy unicode arrays):
+
+- ``poses_3d`` (F, 17, 3) float32 metres, camera frame, root-relative (joint 0 is 0);
+- ``hypotheses`` (H, F, 17, 3) float32; ``uncertainty`` (F, 17) float32 metres;
+- ``keypoints_2d`` (F, 17, 2) float32 pixels, the Human3.6M-order input after gap filling;
+- ``missing`` (F, 17) bool (interpolated keypoints); ``scores`` (F, 17) float32;
+- ``frames`` (F,) int64 video frame indices; ``image_size`` (2,) int64 (width, height);
+- ``joint_names`` (17,) str; ``parents`` (17,) int64;
+- ``units``, ``coordinate_frame``, ``aggregation`` (0-d str); ``track_id`` (0-d int64);
+- optionally ``focal_length`` (0-d float64, pixels, the assumed focal length) and
+  ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position).
+
+``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
+``pose_3d``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and
+``root_trajectory`` when known); unknown scores are ``null``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .files import atomic_path
+from .skeleton import H36M
+
+UNITS = "metres"
+COORDINATE_FRAME = ("camera frame (x right, y down, z forward along the optical axis), root-relative: "
+                    "the pelvis (joint 0) is at the origin")
+FORMATS = (".npz", ".json")
+JSON_FORMAT = "ddhpose-lift-result"
+_ARRAYS = ("poses_3d", "hypotheses", "uncertainty", "keypoints_2d", "missing", "scores", "frames", "image_size")
+
+
+@dataclass(frozen=True, eq=False)
+class LiftResult:
+    """3D poses lifted from one person's 2D keypoints.
+
+    Attributes:
+        poses: (F, J, 3) float32 metres, camera frame, root-relative: the aggregated pose.
+        hypotheses: (H, F, J, 3) float32, every sampled hypothesis (root 0).
+        uncertainty: (F, J) float32 metres, RMS distance of the hypotheses to their mean.
+        keypoints_2d: (F, J, 2) float32 pixels after layout conversion and gap filling.
+        missing: (F, J) bool, True where a keypoint was interpolated.
+        scores: (F, J) float32 detector scores in the Human3.6M order (NaN where unknown).
+        frames: (F,) int64 video frame indices; image_size: (width, height) pixels.
+        aggregation: how ``poses`` was made from the hypotheses: 'j_agg', 'p_agg' or 'none' (H=1).
+        focal_length: the focal length in pixels assumed for J-Agg and the trajectory, if any.
+        root_trajectory: optional (F, 3) float32 metres, estimated pelvis position in the camera frame.
+    """
+
+    poses: np.ndarray
+    hypotheses: np.ndarray
+    uncertainty: np.ndarray
+    keypoints_2d: np.ndarray
+    missing: np.ndarray
+    scores: np.ndarray
+    frames: np.ndarray
+    image_size: tuple[int, int]
+    track_id: int = 0
+    aggregation: str = "none"
+    focal_length: Optional[float] = None
+    root_trajectory: Optional[np.ndarray] = None
+    joint_names: tuple[str, ...] = H36M.names
+    parents: tuple[int, ...] = H36M.parents
+    units: str = UNITS
+    coordinate_frame: str = COORDINATE_FRAME
+
+    def __post_init__(self) -> None:
+        j = len(self.parents)
+        fields: dict[str, Any] = dict(
+            poses=np.asarray(self.poses, np.float32), hypotheses=np.asarray(self.hypotheses, np.float32),
+            uncertainty=np.asarray(self.uncertainty, np.float32),
+            keypoints_2d=np.asarray(self.keypoints_2d, np.float32), missing=np.asarray(self.missing, bool),
+            scores=np.asarray(self.scores, np.float32), frames=np.asarray(self.frames, np.int64).reshape(-1),
+            image_size=tuple(int(v) for v in np.asarray(self.image_size).reshape(-1)),
+            track_id=int(self.track_id), joint_names=tuple(str(n) for n in self.joint_names),
+            parents=tuple(int(p) for p in self.parents),
+            focal_length=None if self.focal_length is None else float(self.focal_length),
+            root_trajectory=None if self.root_trajectory is None else np.asarray(self.root_trajectory, np.float32),
+        )
+        f = len(fields["frames"])
+        expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
+                    "scores": (f, j)}
+        if fields["root_trajectory"] is not None:
+            expected["root_trajectory"] = (f, 3)
+        for name, shape in expected.items():
+            if fields[name].shape != shape:
+                raise ValueError(f"LiftResult.{name}: expected {shape} (F={f} frames, J={j} joints), "
+                                 f"got {fields[name].shape}")
+        hyp = fields["hypotheses"]
+        if hyp.ndim != 4 or hyp.shape[0] < 1 or hyp.shape[1:] != (f, j, 3):
+            raise ValueError(f"LiftResult.hypotheses: expected (H, {f}, {j}, 3) with H >= 1, got {hyp.shape}")
+        if len(fields["image_size"]) != 2 or min(fields["image_size"]) <= 0:
+            raise ValueError(f"LiftResult.image_size: expected (width, height) > 0, got {self.image_size}")
+        if len(fields["joint_names"]) != j:
+            raise ValueError(f"LiftResult.joint_names: expected {j} names, got {len(fields['joint_names'])}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def num_hypotheses(self) -> int:
+        return self.hypotheses.shape[0]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Units, coordinate frame, aggregation, track id and the assumed focal length."""
+        return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
+                "track_id": self.track_id, "focal_length": self.focal_length}
+
+
+def result_format(path: str | os.PathLike) -> str:
+    """The file format of ``path`` from its extension: '.npz' or '.json'."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unsupported result extension {suffix!r}; expected one of {', '.join(FORMATS)}")
+    return suffix
+
+
+def save_result(result: LiftResult, path: str | os.PathLike) -> Path:
+    """Write ``result`` to ``path`` (.npz or .json by extension), atomically. Returns the path."""
+    fmt = result_format(path)
+    with atomic_path(path) as tmp:
+        write_result(result, tmp, fmt)
+    return Path(path)
+
+
+def write_result(result: LiftResult, path: str | os.PathLike, fmt: str) -> None:
+    """Write ``result`` to exactly ``path`` in format ``fmt`` ('.npz' or '.json'), not atomically:
+    callers pass a path from :func:`ddhpose.files.atomic_path` (as :func:`save_result` does)."""
+    if fmt == ".npz":
+        with open(path, "wb") as fh:
+            np.savez(fh, **_npz_arrays(result))
+    elif fmt == ".json":
+        Path(path).write_text(_json_text(result), encoding="utf-8")
+    else:
+        raise ValueError(f"{path}: unsupported result format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
+    arrays = {"poses_3d": r.poses, "hypotheses": r.hypotheses, "uncertainty": r.uncertainty,
+              "keypoints_2d": r.keypoints_2d, "missing": r.missing, "scores": r.scores, "frames": r.frames,
+              "image_size": np.asarray(r.image_size, np.int64), "joint_names": np.asarray(r.joint_names, np.str_),
+              "parents": np.asarray(r.parents, np.int64), "units": np.asarray(r.units, np.str_),
+              "coordinate_frame": np.asarray(r.coordinate_frame, np.str_),
+              "aggregation": np.asarray(r.aggregation, np.str_), "track_id": np.asarray(r.track_id, np.int64)}
+    if r.focal_length is not None:
+        arrays["focal_length"] = np.asarray(r.focal_length, np.float64)
+    if r.root_trajectory is not None:
+        arrays["root_trajectory"] = r.root_trajectory
+    return arrays
+
+
+def _tolist(a: np.ndarray, decimals: int = 6) -> list:
+    """Rounded nested lists with NaN / inf as None (JSON has no NaN)."""
+    a = np.asarray(a)
+    if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+        return a.tolist()
+    a = np.round(a.astype(np.float64), decimals)
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
+def _json_text(r: LiftResult) -> str:
+    header = {"format": JSON_FORMAT, **r.metadata, "image_size": list(r.image_size), "num_frames": r.num_frames,
+              "num_hypotheses": r.num_hypotheses, "joint_names": list(r.joint_names), "parents": list(r.parents)}
+    hyp = r.hypotheses.transpose(1, 0, 2, 3)  # (F, H, J, 3)
+    frames = []
+    for i in range(r.num_frames):
+        frame = {"frame": int(r.frames[i]), "pose_3d": _tolist(r.poses[i]), "uncertainty": _tolist(r.uncertainty[i]),
+                 "keypoints_2d": _tolist(r.keypoints_2d[i]), "missing": _tolist(r.missing[i]),
+                 "scores": _tolist(r.scores[i]), "hypotheses": _tolist(hyp[i])}
+        if r.root_trajectory is not None:
+            frame["root_trajectory"] = _tolist(r.root_trajectory[i])
+        frames.append(frame)
+    # metadata indented for reading, then one line per frame
+    head = json.dumps(header, indent=2)[:-2]
+    body = ",\n    ".join(json.dumps(fr) for fr in frames)
+    return f'{head},\n  "frames": [\n    {body}\n  ]\n}}\n'
+
+
+def load_result(path: str | os.PathLike) -> LiftResult:
+    """Read a result file written by :func:`save_result` (.npz or .json).
+
+    Raises:
+        ValueError: unknown extension, unreadable or pickled file, or missing / malformed fields
+            (the message names the file and the field).
+    """
+    fmt = result_format(path)
+    try:
+        return _load_npz(Path(path)) if fmt == ".npz" else _load_json(Path(path))
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ValueError) and str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a valid lift result ({type(err).__name__}: {err})") from None
+
+
+def _load_npz(path: Path) -> LiftResult:
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise ValueError(f"{path}: holds pickled objects; result files hold plain arrays, refused") from None
+        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    missing = sorted(set(_ARRAYS) - set(arrays))
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}; has {sorted(arrays)}")
+    text = {k: str(arrays[k]) for k in ("units", "coordinate_frame", "aggregation") if k in arrays}
+    return LiftResult(
+        poses=arrays["poses_3d"], hypotheses=arrays["hypotheses"], uncertainty=arrays["uncertainty"],
+        keypoints_2d=arrays["keypoints_2d"], missing=arrays["missing"], scores=arrays["scores"],
+        frames=arrays["frames"], image_size=tuple(arrays["image_size"].tolist()),
+        track_id=int(arrays.get("track_id", 0)), focal_length=float(arrays["focal_length"])
+        if "focal_length" in arrays else None, root_trajectory=arrays.get("root_trajectory"),
+        joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
+        parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()), **text)
+
+
+def _load_json(path: Path) -> LiftResult:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
+        raise ValueError(f"{path}: expected a JSON object with \"format\": \"{JSON_FORMAT}\"")
+    frames = doc["frames"]
+    if not isinstance(frames, list) or not frames:
+        raise ValueError(f"{path}: 'frames' expected a non-empty list of per-frame entries")
+
+    def column(key: str, dtype: Any) -> np.ndarray:
+        return np.asarray([fr[key] for fr in frames], dtype=dtype)
+
+    trajectory = column("root_trajectory", np.float32) if "root_trajectory" in frames[0] else None
+    return LiftResult(
+        poses=column("pose_3d", np.float32), hypotheses=column("hypotheses", np.float32).transpose(1, 0, 2, 3),
+        uncertainty=column("uncertainty", np.float32), keypoints_2d=column("keypoints_2d", np.float32),
+        missing=column("missing", bool), scores=column("scores", np.float32), frames=column("frame", np.int64),
+        image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
+        focal_length=doc.get("focal_length"), root_trajectory=trajectory, joint_names=tuple(doc["joint_names"]),
+        parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])

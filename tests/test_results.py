@@ -1,0 +1,112 @@
+"""Result files: .npz / .json round trips, metadata, validation, no pickles, atomic writes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ddhpose import results
+from ddhpose.results import LiftResult, load_result, save_result
+from ddhpose.skeleton import H36M
+
+
+def _result(frames: int = 5, hyps: int = 2, trajectory: bool = True) -> LiftResult:
+    rng = np.random.default_rng(0)
+    hyp = rng.normal(0, 0.3, (hyps, frames, 17, 3)).astype(np.float32)
+    hyp[..., 0, :] = 0
+    scores = rng.uniform(0, 1, (frames, 17)).astype(np.float32)
+    scores[1, 3] = np.nan
+    missing = np.zeros((frames, 17), bool)
+    missing[2, 5] = True
+    return LiftResult(
+        poses=hyp.mean(0), hypotheses=hyp, uncertainty=rng.uniform(0, 0.1, (frames, 17)),
+        keypoints_2d=rng.uniform(0, 1000, (frames, 17, 2)), missing=missing, scores=scores,
+        frames=np.arange(10, 10 + frames), image_size=(1280, 720), track_id=4, aggregation="j_agg",
+        focal_length=1472.0, root_trajectory=rng.normal(0, 1, (frames, 3)) if trajectory else None)
+
+
+def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
+    for name in ("poses", "hypotheses", "uncertainty", "keypoints_2d", "scores"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=atol, err_msg=name)
+    np.testing.assert_array_equal(a.missing, b.missing)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    if a.root_trajectory is None:
+        assert b.root_trajectory is None
+    else:
+        np.testing.assert_allclose(a.root_trajectory, b.root_trajectory, atol=atol)
+    assert a.metadata == b.metadata
+    assert (a.image_size, a.joint_names, a.parents) == (b.image_size, b.joint_names, b.parents)
+
+
+@pytest.mark.parametrize("trajectory", [True, False])
+def test_npz_round_trip_and_keys(tmp_path, trajectory):
+    r = _result(trajectory=trajectory)
+    path = save_result(r, tmp_path / "r.npz")
+    _assert_same(r, load_result(path))
+    with np.load(path, allow_pickle=False) as data:  # the keys render_result and users read
+        assert data["poses_3d"].shape == (5, 17, 3) and data["poses_3d"].dtype == np.float32
+        assert data["hypotheses"].shape == (2, 5, 17, 3)
+        assert data["keypoints_2d"].shape == (5, 17, 2)
+        assert data["image_size"].tolist() == [1280, 720]
+        assert str(data["units"]) == "metres" and "root-relative" in str(data["coordinate_frame"])
+        assert str(data["aggregation"]) == "j_agg" and int(data["track_id"]) == 4
+        assert data["joint_names"].tolist() == list(H36M.names)
+        assert data["parents"].tolist() == list(H36M.parents)
+        assert ("root_trajectory" in data.files) == trajectory
+
+
+def test_json_round_trip_is_readable(tmp_path):
+    r = _result()
+    path = save_result(r, tmp_path / "r.json")
+    text = path.read_text()
+    assert text.index('"units": "metres"') < text.index('"frames"')  # metadata first
+    doc = json.loads(text)
+    assert doc["coordinate_frame"].startswith("camera frame") and doc["num_hypotheses"] == 2
+    assert len(doc["frames"]) == 5 and doc["frames"][0]["frame"] == 10
+    assert doc["frames"][1]["scores"][3] is None  # NaN is written as null
+    assert len(doc["frames"][0]["hypotheses"]) == 2
+    back = load_result(path)
+    _assert_same(r, back, atol=1e-6)
+    assert np.isnan(back.scores[1, 3])
+
+
+def test_validation_names_the_field():
+    good = _result()
+    with pytest.raises(ValueError, match=r"LiftResult\.poses: expected \(5, 17, 3\)"):
+        LiftResult(**{**good.__dict__, "poses": good.poses[:, :16]})
+    with pytest.raises(ValueError, match=r"LiftResult\.hypotheses"):
+        LiftResult(**{**good.__dict__, "hypotheses": good.hypotheses[:, :4]})
+    with pytest.raises(ValueError, match="image_size"):
+        LiftResult(**{**good.__dict__, "image_size": (0, 720)})
+
+
+def test_bad_files_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unsupported result extension '.txt'"):
+        save_result(_result(), tmp_path / "r.txt")
+    assert not any(tmp_path.iterdir())
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, poses_3d=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickled"):
+        load_result(pickled)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, poses_3d=np.zeros((2, 17, 3)))
+    with pytest.raises(ValueError, match=r"missing keys \['frames'"):
+        load_result(partial)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="ddhpose-lift-result"):
+        load_result(bad_json)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "r.npz"
+
+    def broken_savez(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        save_result(_result(), target)
+    assert list(tmp_path.iterdir()) == []
