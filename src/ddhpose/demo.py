@@ -1,0 +1,47 @@
+"""``ddhpose demo``: lift the bundled CMU-mocap 2D sample with the bundled model, no network."""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .inputs import read_keypoints
+from .lift import Lifter
+from .results import save_result
+
+DEMO_SAMPLE = "cmu_02_05_h36m17.npz"
+
+
+def demo_sample_path() -> Path:
+    """The bundled 2D sample (H36M-17 keypoints in pixels; see assets/demo/README.md)."""
+    return Path(str(resources.files("ddhpose") / "assets" / "demo" / DEMO_SAMPLE))
+
+
+def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iterations: int = 1, flip: bool = True,
+             animation: bool = True, device: torch.device | str | None = None,
+             checkpoint: str | os.PathLike | None = None) -> list[Path]:
+    """Lift the sample and write ``ddhpose_demo.npz``, ``.json`` and ``.gif`` into ``out_dir``.
+
+    Returns the written paths. Prints the MPJPE against the sample's mocap ground truth.
+    """
+    sample = demo_sample_path()
+    track = read_keypoints(sample)[0]
+    with np.load(sample, allow_pickle=False) as data:
+        truth = torch.from_numpy(data["poses_3d"])
+        focal = float(data["focal_length"])
+    lifter = Lifter.from_pretrained(checkpoint, device=device)
+    result = lifter.lift(track, hypotheses=hypotheses, iterations=iterations, flip=flip, focal_length=focal)
+    out = Path(out_dir)
+    paths = [out / "ddhpose_demo.npz", out / "ddhpose_demo.json"]
+    for path in paths:
+        save_result(result, path)
+    error = (torch.as_tensor(result.poses) - truth).norm(dim=-1).mean().item() * 1000
+    print(f"lifted {len(truth)} frames of {sample.name} (H={hypotheses}, W={iterations}); "
+          f"MPJPE against the mocap ground truth: {error:.1f} mm")
+    if animation:
+        from .render import render_result
+        paths.append(render_result(paths[0], out / "ddhpose_demo.gif", fps=50, progress=True))
+    return paths
