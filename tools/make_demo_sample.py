@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ddhpose.data.retarget import load_mocap
-from ddhpose.data.virtual_camera import look_at_camera, view
+from ddhpose.data.virtual_camera import look_at_camera, observe
 from ddhpose.files import atomic_path
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     world = load_mocap(Path(args.cmu_root) / args.clip, fps=50).numpy()[args.start:args.start + args.frames]
     centre = world[:, 0].mean(0)
     camera = look_at_camera(centre + np.array([0.8, -4.5, 0.4]), centre, image_size=(1000, 1000), name="demo")
-    cam, uv = (t.numpy() for t in view(world, camera))
+    cam, uv = (t.numpy() for t in observe(world, camera))
     rng = np.random.default_rng(0)
     keypoints = uv + rng.normal(0, 1.5, uv.shape)
     scores = np.full(keypoints.shape[:2], 0.9, np.float32)
