@@ -115,7 +115,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_checkpoint
     from .evaluate import write_report
-    from .experiment import evaluate_config
+    from .evaluate import evaluate_config
     model = load_checkpoint(args.checkpoint).to(_device(args.device))
     report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
                              iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size)

@@ -191,3 +191,23 @@ def write_report(report: Report, out_dir: str | Path, stem: str = "results") -> 
     atomic_write_text(paths[1], report_csv(report))
     atomic_write_text(paths[2], json.dumps(report.to_dict(), indent=2))
     return paths
+
+
+def evaluate_config(model: DDHPose, config: str, overrides: Sequence[str] = (), **kwargs: Any) -> Report:
+    """Evaluate on the test split a config names: per action for Human3.6M (the 15 actions in
+    the paper's order), per test sequence with PCK/AUC for MPI-INF-3DHP, per clip otherwise."""
+    from .data.h36m import H36M_ACTIONS, action_group
+    from .data.sources import load_split
+    from .train_config import load_config
+    cfg = load_config(config, overrides)
+    sequences = load_split(cfg.data, "test", cfg.train.seed)
+    if not sequences:
+        raise ValueError(f"config {config!r} names no test sequences (data.test_subjects / data.test_path)")
+    if cfg.model.frames != model.config.frames or cfg.model.skeleton != model.config.skeleton:
+        raise ValueError(f"checkpoint (F={model.config.frames}, {model.config.skeleton}) does not match config "
+                         f"{config!r} (F={cfg.model.frames}, {cfg.model.skeleton})")
+    if cfg.data.dataset == "h36m":
+        return evaluate(model, sequences, group_of=lambda s: action_group(s.action), group_order=H36M_ACTIONS, **kwargs)
+    if cfg.data.dataset == "3dhp":
+        return evaluate(model, sequences, group_of=lambda s: s.subject, pck=True, **kwargs)
+    return evaluate(model, sequences, **kwargs)

@@ -89,7 +89,7 @@ def _member(data: dict[str, Any], key: str, source: str) -> Any:
     return value
 
 
-def _positions_3d(value: Any, where: str) -> np.ndarray:
+def world_positions(value: Any, where: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim != 3 or arr.shape[1] not in (17, 32) or arr.shape[2] != 3 or arr.dtype.kind != "f":
         raise ValueError(f"{where}: expected float (N, 17 or 32, 3) world positions, got "
@@ -185,7 +185,7 @@ def load_h36m(path_3d: str | os.PathLike, path_2d: str | os.PathLike | None = No
             raise ValueError(f"no cameras for subject {s!r}; cameras exist for {sorted(cams_by_subject)}")
     out = []
     for subject, action in _select_actions(positions, subjects, actions, src3):
-        world = _positions_3d(positions[subject][action], f"{src3}: positions_3d[{subject!r}][{action!r}]")
+        world = world_positions(positions[subject][action], f"{src3}: positions_3d[{subject!r}][{action!r}]")
         per_camera = None
         if keypoints is not None:
             per_camera = _keypoints_for(keypoints, subject, action, len(cams_by_subject[subject]), src2)

@@ -1,0 +1,97 @@
+"""Turn a :class:`~ddhpose.train_config.DataConfig` into the train or test sequences.
+
+- 'h36m': VideoPose3D files through the real cameras (2D file or ground-truth projection);
+- '3dhp': the released MPI-INF-3DHP files;
+- 'mocap': BVH / ASF-AMC clips (and optionally Human3.6M world motion from ``path_3d``), each
+  filmed by ``cameras_per_clip`` random virtual cameras; Human3.6M motion is also seen through
+  its 4 real cameras;
+- 'synthetic': generated walking skeletons (no files).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..safe_pickle import load_npz
+from ..train_config import DataConfig
+from ..training_state import derive_seed
+from .h36m import world_positions, load_h36m
+from .mpi3dhp import load_3dhp_test, load_3dhp_train
+from .retarget import load_mocap
+from .sequence import PoseSequence
+from .synthetic import synthetic_sequences
+from .virtual_camera import camera_for_sequence, make_training_pair
+
+# Tags that keep seeds of different purposes apart: derive_seed(seed, TAG, ...).
+_SYNTHETIC, _MOCAP = 5, 6
+
+
+def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.random.Generator, subject: str,
+                   action: str) -> list[PoseSequence]:
+    kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal))
+    out = []
+    for _ in range(data.cameras_per_clip):
+        camera = camera_for_sequence(rng, world, **kwargs)
+        out.append(make_training_pair(world, camera, subject=subject, action=action))
+    return out
+
+
+def mocap_sequences(patterns: Sequence[str], data: DataConfig, seed: int) -> list[PoseSequence]:
+    """Every clip matching ``patterns`` (globs), filmed by ``cameras_per_clip`` virtual cameras."""
+    files = sorted({f for p in patterns for f in glob.glob(os.path.expanduser(p), recursive=True)})
+    if patterns and not files:
+        raise ValueError(f"data.mocap_*: no .bvh / .amc files match {list(patterns)}")
+    rng, out = np.random.default_rng(seed), []
+    for path in files:
+        name = Path(path).stem
+        out += _virtual_views(load_mocap(path, fps=data.mocap_fps), data, rng, subject=name, action=name)
+    return out
+
+
+def h36m_virtual_sequences(path_3d: str, subjects: Sequence[str], data: DataConfig, seed: int) -> list[PoseSequence]:
+    """Human3.6M world motion of ``subjects`` filmed by random virtual cameras (downsampled to
+    ``data.mocap_fps`` from 50 fps by taking every n-th frame)."""
+    positions = load_npz(path_3d).get("positions_3d")
+    if not isinstance(positions, dict):
+        raise ValueError(f"{path_3d}: expected a 'positions_3d' dict (VideoPose3D layout)")
+    step = max(1, round(50 / data.mocap_fps))
+    rng, out = np.random.default_rng(seed), []
+    for subject in subjects:
+        if subject not in positions:
+            raise ValueError(f"{path_3d}: no subject {subject!r}; the file has {sorted(positions)}")
+        for action, value in sorted(positions[subject].items()):
+            world = world_positions(value, f"{path_3d}:{subject}/{action}")[::step]
+            out += _virtual_views(world, data, rng, subject=subject, action=action)
+    return out
+
+
+def load_split(data: DataConfig, split: str, seed: int = 0) -> list[PoseSequence]:
+    """The 'train' or 'test' sequences a :class:`DataConfig` names (test may be empty)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    train = split == "train"
+    if data.dataset == "synthetic":
+        count = data.synthetic_sequences if train else data.synthetic_test_sequences
+        return synthetic_sequences(count, data.synthetic_frames, derive_seed(seed, _SYNTHETIC, int(train)))
+    if data.dataset == "mocap":
+        out = mocap_sequences(data.mocap_train if train else data.mocap_test, data,
+                              derive_seed(seed, _MOCAP, int(train)))
+        if data.path_3d:
+            subjects = data.train_subjects if train else data.test_subjects
+            out += load_h36m(data.path_3d, subjects=subjects)
+            if train:  # held-out subjects are measured through the real cameras only
+                out += h36m_virtual_sequences(data.path_3d, subjects, data, derive_seed(seed, _MOCAP, 2))
+        return out
+    if not data.path_3d:
+        raise ValueError(f"data.path_3d must name the {data.dataset} training file")
+    if data.dataset == "h36m":
+        return load_h36m(data.path_3d, data.path_2d or None, actions=data.actions or None,
+                         subjects=data.train_subjects if train else data.test_subjects)
+    if train:
+        return load_3dhp_train(data.path_3d)
+    return load_3dhp_test(data.test_path) if data.test_path else []

@@ -1,0 +1,432 @@
+"""Training: one process (CPU or one GPU) or ``torchrun`` DistributedDataParallel.
+
+Every random draw of a step comes from seeds derived from (seed, epoch, step): the data order
+(a per-epoch permutation of the global batches), the diffusion step t and noise (drawn for the
+whole global batch, each rank keeping its slice, so N ranks match one process) and stochastic
+depth. A run stopped at any point and resumed from its last checkpoint therefore ends with the
+same weights as one never interrupted. Run folder: ``config.yaml``, ``last.pt`` / ``best.pt``
+(resumable, :mod:`ddhpose.training_state`), ``last.safetensors`` / ``best.safetensors``
+(inference), ``metrics.json`` and TensorBoard events in ``tb/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .data.sequence import PoseSequence
+from .data.sources import load_split
+from .data.windows import Noise2D, TrainWindows, test_windows, unwindow
+from .files import atomic_write_text
+from .losses import pose_losses
+from .metrics import joint_errors
+from .model.ddhpose import DDHPose
+from .skeleton import H36M
+from .train_config import DataConfig, EvalConfig, ExperimentConfig, load_config
+from .training_state import (check_model_config, derive_seed, load_training_state, restore_training_state,
+                             save_training_state)
+
+
+# Tags that keep the seeds derived for different purposes apart: derive_seed(seed, TAG, ...).
+_INIT, _ORDER, _DIFFUSION, _DEPTH, _EVAL = range(5)  # 5, 6: data.sources
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; training stopped and the last good checkpoint was kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """A stop was requested (SIGINT / SIGTERM or the step callback); ``last.pt`` holds the progress."""
+
+
+# ---------------------------------------------------------------- training
+@dataclass
+class DistInfo:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+    owns_group: bool  # this call created the process group and destroys it at the end
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str | torch.device | None = None) -> DistInfo:
+    """Read torchrun's RANK / LOCAL_RANK / WORLD_SIZE; join the process group (NCCL on CUDA,
+    else gloo) when WORLD_SIZE > 1. Without them: one process on ``device`` (default CUDA if
+    available)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    owns = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        owns = True
+    return DistInfo(rank, local, world, device, owns)
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
+    """(steps, batch_size) item indices of one epoch: a permutation from (seed, epoch), padded
+    by wrapping around so every global batch is full (as DistributedSampler pads)."""
+    if num_items < 1:
+        raise ValueError("the training set is empty")
+    gen = torch.Generator().manual_seed(derive_seed(seed, _ORDER, epoch))
+    perm = torch.randperm(num_items, generator=gen)
+    steps = math.ceil(num_items / batch_size)
+    return perm.repeat(math.ceil(steps * batch_size / num_items))[: steps * batch_size].view(steps, batch_size)
+
+
+def diffusion_draws(model: DDHPose, shape: Sequence[int], generator: torch.Generator,
+                    device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """t (B,) and one noise tensor per diffused state for clips of shape (B, F, J, 3), drawn in
+    :meth:`DDHPose.forward`'s order (t, then direction, then length noise)."""
+    b, f, j, _ = shape
+    t = torch.randint(0, model.config.timesteps, (b,), device=device, generator=generator)
+    widths = [3, 1] if model.disentangled else [3]
+    return t, [torch.randn((b, f, j, w), device=device, generator=generator) for w in widths]
+
+
+class TrainingObjective(nn.Module):
+    """The denoiser's training prediction from given draws (what DDP wraps): x2d (B, F, J, 2),
+    y3d (B, F, J, 3), t (B,), noise -> (B, F, J, 3). Same as ``DDHPose.forward`` with t and
+    noise passed in, so that the ranks of a DDP run can share the draws of one global batch."""
+
+    def __init__(self, model: DDHPose) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor, noise: list[torch.Tensor]) -> torch.Tensor:
+        inputs = self.model.noisy_inputs(y3d, t, noise)
+        return self.model.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
+
+
+def initial_model(config: ExperimentConfig) -> DDHPose:
+    """The untrained model of a run; the same on every rank (and every run) for one train.seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(config.train.seed, _INIT))
+        return DDHPose(config.model)
+
+
+@torch.no_grad()
+def evaluate_mpjpe(model: DDHPose, sequences: Sequence, config: EvalConfig, seed: int = 0,
+                   rank: int = 0, world_size: int = 1) -> float:
+    """MPJPE in mm of the mean hypothesis at the last DDIM iteration over the valid frames of
+    ``sequences`` (each rank takes every world_size-th sequence; the sums are all-reduced)."""
+    device = next(model.parameters()).device
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    for i in range(rank, len(sequences), world_size):
+        seq = sequences[i]
+        windows, index = test_windows(seq, model.config.frames)
+        gen = torch.Generator(device).manual_seed(derive_seed(seed, _EVAL, i))
+        preds = [model.sample(x2d.to(device), config.hypotheses, config.iterations, config.flip, gen)[:, -1].mean(1)
+                 for x2d in windows["x2d"].split(config.batch_size)]
+        pose = unwindow(torch.cat(preds), index, seq.num_frames)
+        pose = pose - pose[:, seq.root:seq.root + 1]
+        err = joint_errors(pose, torch.from_numpy(seq.poses_3d).to(device)).mean(-1)
+        valid = torch.ones_like(err, dtype=torch.bool) if seq.valid is None else torch.from_numpy(seq.valid).to(device)
+        total += torch.stack([err[valid].sum().double(), valid.sum().double()])
+    if world_size > 1:
+        dist.all_reduce(total)
+    model.train(was_training)
+    return float(total[0] / total[1] * 1000) if total[1] > 0 else float("nan")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
+    """SIGINT / SIGTERM finish the current step, save ``last.pt`` and stop; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _tensorboard(enabled: bool, log_dir: Path, purge_step: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("tensorboard is not installed (pip install 'ddhpose[tensorboard]'); not logging scalars")
+        return None
+    return SummaryWriter(str(log_dir), purge_step=purge_step or None)
+
+
+def _resolve_resume(resume: str | os.PathLike | None, out: Path) -> Path | None:
+    if resume is None:
+        return None
+    if str(resume) == "auto":
+        return out / "last.pt" if (out / "last.pt").is_file() else None
+    return Path(resume)
+
+
+def train(config: ExperimentConfig, out_dir: str | os.PathLike, resume: str | os.PathLike | None = None,
+          device: str | torch.device | None = None, *,
+          step_callback: Callable[[dict[str, Any]], bool | None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a model; returns the final metrics.
+
+    Args:
+        out_dir: the run folder (created).
+        resume: a ``last.pt`` / ``best.pt`` to continue from, or 'auto' (``out_dir/last.pt`` if any).
+        device: default ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
+        step_callback: called after every optimizer step with {'epoch', 'step', 'global_step',
+            'loss'}; returning True stops like SIGTERM does (save ``last.pt``, raise
+            :class:`TrainingInterrupted`).
+    Raises:
+        NonFiniteLossError: the loss became NaN / inf (``last.pt`` left as it was).
+        TrainingInterrupted: a requested stop, after saving ``last.pt``.
+    """
+    tc, out = config.train, Path(out_dir)
+    info = setup_distributed(device)
+    try:
+        if tc.batch_size % info.world_size:
+            raise ValueError(f"train.batch_size ({tc.batch_size}) must be divisible by the number of "
+                             f"processes ({info.world_size}): it is the global batch split over them")
+        if tc.amp == "fp16" and info.device.type != "cuda":
+            raise ValueError(f"train.amp=fp16 needs CUDA (device is {info.device}); use bf16 or none")
+        return _Run(config, out, info, step_callback).run(_resolve_resume(resume, out))
+    finally:
+        if info.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class _Run:
+    """State of one training run; see :func:`train`."""
+
+    def __init__(self, config: ExperimentConfig, out: Path, info: DistInfo,
+                 step_callback: Callable[[dict[str, Any]], bool | None] | None) -> None:
+        self.config, self.out, self.info, self.callback = config, out, info, step_callback
+        tc, dc = config.train, config.data
+        self.model = initial_model(config).to(info.device)
+        self.skeleton = self.model.skeleton
+        noise = Noise2D(dc.noise_2d_sigma, dc.noise_2d_outlier_prob, dc.noise_2d_outlier_sigma, dc.noise_2d_drop_prob)
+        self.dataset = TrainWindows(load_split(dc, "train", tc.seed), config.model.frames, self.skeleton,
+                                    flip=dc.flip, random_offset=dc.random_offset, seed=tc.seed,
+                                    noise_2d=noise if noise.sigma or noise.outlier_prob or noise.drop_prob else None)
+        tests = load_split(dc, "test", tc.seed)
+        self.tests = tests[: config.eval.max_sequences] if config.eval.max_sequences > 0 else tests
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=tuple(tc.betas),
+                                           weight_decay=tc.weight_decay)
+        self.scaler = torch.amp.GradScaler(info.device.type, enabled=tc.amp == "fp16")
+        step_module: nn.Module = TrainingObjective(self.model)
+        if tc.compile:
+            step_module = torch.compile(step_module)
+        if info.world_size > 1:
+            ids = [info.device.index] if info.device.type == "cuda" else None
+            step_module = DistributedDataParallel(step_module, device_ids=ids)
+        self.step_module = step_module
+        steps = math.ceil(len(self.dataset) / tc.batch_size)
+        self.steps = min(steps, tc.max_steps_per_epoch) if tc.max_steps_per_epoch > 0 else steps
+        self.progress: dict[str, Any] = dict(epoch=0, step=0, global_step=0, lr=tc.lr, best_metric=None,
+                                             best_epoch=0, history=[], sums=[0.0] * 4, seed=tc.seed,
+                                             world_size=info.world_size)
+        self.stop = {"stop": False}
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, name: str) -> None:
+        if self.info.main:
+            save_training_state(self.out / f"{name}.pt", model=self.model, optimizer=self.optimizer,
+                                progress=self.progress, config=self.config.to_dict(), scaler=self.scaler)
+            meta = {"epoch": str(self.progress["epoch"]), "kind": name,
+                    "best_mpjpe_mm": str(self.progress["best_metric"]), "train_config": json.dumps(
+                        {k: v for k, v in self.config.to_dict().items() if k != "model"})}
+            save_checkpoint(self.model, self.out / f"{name}.safetensors", extra_metadata=meta)
+
+    def _resume(self, path: Path) -> None:
+        state = load_training_state(path)
+        check_model_config(state, self.config.to_dict()["model"], path)
+        saved_batch = state["config"].get("train", {}).get("batch_size")
+        if state["progress"]["step"] and saved_batch != self.config.train.batch_size:
+            raise ValueError(f"{path}: stopped mid-epoch with train.batch_size={saved_batch}; resume with the "
+                             f"same global batch (got {self.config.train.batch_size})")
+        self.progress.update(restore_training_state(state, model=self.model, optimizer=self.optimizer,
+                                                    scaler=self.scaler))
+        self.progress.update(seed=self.config.train.seed, world_size=self.info.world_size)
+        if self.info.main:
+            print(f"resumed from {path}: epoch {self.progress['epoch'] + 1}, step {self.progress['step']}")
+
+    # ------------------------------------------------------------------ loop
+    def run(self, resume: Path | None) -> dict[str, Any]:
+        tc = self.config.train
+        if resume is not None:
+            self._resume(resume)
+        if self.info.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.out / "config.yaml")
+        self.writer = _tensorboard(tc.tensorboard and self.info.main, self.out / "tb", self.progress["global_step"])
+        self.started, self.steps_done = time.perf_counter(), 0
+        try:
+            with _stop_on_signals(self.stop):
+                while self.progress["epoch"] < tc.epochs:
+                    self._epoch()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        history = self.progress["history"]
+        return {"epochs": self.progress["epoch"], "global_step": self.progress["global_step"],
+                "loss": history[-1]["loss"] if history else None, "best_mpjpe": self.progress["best_metric"],
+                "best_epoch": self.progress["best_epoch"], "history": history}
+
+    def _epoch(self) -> None:
+        tc, info, p = self.config.train, self.info, self.progress
+        epoch, first = p["epoch"], p["step"]
+        lr = tc.lr * tc.lr_decay ** epoch
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        p["lr"] = lr
+        self.dataset.set_epoch(epoch)
+        local = tc.batch_size // info.world_size
+        batches = epoch_batches(len(self.dataset), tc.batch_size, tc.seed, epoch)[first:self.steps]
+        batches = batches[:, info.rank * local:(info.rank + 1) * local].tolist()
+        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=tc.num_workers,
+                            pin_memory=info.device.type == "cuda")
+        bar = tqdm(loader, total=self.steps, initial=first, disable=not info.main, dynamic_ncols=True,
+                   desc=f"epoch {epoch + 1}/{tc.epochs}")
+        for step, batch in enumerate(bar, start=first):
+            losses = self._step(batch, epoch, step)
+            p["step"], p["global_step"] = step + 1, p["global_step"] + 1
+            p["sums"] = [s + float(v) for s, v in zip(p["sums"], losses.tolist())]
+            self._log(bar, losses, epoch, step)
+            if self.callback is not None and self.callback(
+                    dict(epoch=epoch, step=step, global_step=p["global_step"], loss=float(losses[0]))):
+                self.stop["stop"] = True
+            if self._should_stop():
+                self._save("last")
+                raise TrainingInterrupted(
+                    f"training stopped at epoch {epoch + 1}, step {step + 1}/{self.steps}; progress saved to "
+                    f"{self.out / 'last.pt'} (resume with --resume {self.out / 'last.pt'})")
+        bar.close()
+        self._end_epoch(epoch)
+
+    def _step(self, batch: dict[str, torch.Tensor], epoch: int, step: int) -> torch.Tensor:
+        """One optimizer step; returns the rank-averaged [total, pos, len, dir] losses."""
+        tc, info, model = self.config.train, self.info, self.model
+        x2d = batch["x2d"].to(info.device, non_blocking=True)
+        y3d = batch["y3d"].to(info.device, non_blocking=True)
+        gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, _DIFFUSION, epoch, step))
+        b = x2d.shape[0]
+        t, noise = diffusion_draws(model, (tc.batch_size, *y3d.shape[1:]), gen, info.device)
+        lo, hi = info.rank * b, (info.rank + 1) * b
+        t, noise = t[lo:hi], [n[lo:hi] for n in noise]
+        cuda = [info.device] if info.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
+            torch.manual_seed(derive_seed(tc.seed, _DEPTH, epoch, step, info.rank))
+            dtype = torch.float16 if tc.amp == "fp16" else torch.bfloat16
+            with torch.autocast(info.device.type, dtype=dtype, enabled=tc.amp != "none"):
+                pred = self.step_module(x2d, y3d, t, noise)
+            terms = pose_losses(pred.float(), y3d, self.skeleton, form=tc.loss_form, w_len=tc.w_len,
+                                w_dir=tc.w_dir, disentangle=tc.disentangle)
+            losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
+            if info.world_size > 1:
+                dist.all_reduce(losses)
+                losses /= info.world_size
+            if not torch.isfinite(losses[0]):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({float(losses[0])}) at epoch {epoch + 1}, step {step + 1}/{self.steps} "
+                    f"(global step {self.progress['global_step'] + 1}); training stopped and the last good "
+                    f"checkpoint {self.out / 'last.pt'} was left untouched. Try a lower train.lr, "
+                    "train.grad_clip > 0 or train.amp=none, then resume from it.")
+            self.scaler.scale(terms["total"]).backward()
+        if tc.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            norm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            if not self.scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step
+                raise NonFiniteLossError(f"non-finite gradient norm at epoch {epoch + 1}, step {step + 1}; training "
+                                         f"stopped and {self.out / 'last.pt'} was left untouched")
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return losses.cpu()
+
+    def _should_stop(self) -> bool:
+        flag = torch.tensor([float(self.stop["stop"])], device=self.info.device)
+        if self.info.world_size > 1:  # every rank stops at the same step
+            dist.all_reduce(flag)
+        return bool(flag.item())
+
+    def _log(self, bar: tqdm, losses: torch.Tensor, epoch: int, step: int) -> None:
+        if not self.info.main:
+            return
+        tc, p = self.config.train, self.progress
+        self.steps_done += 1
+        elapsed = time.perf_counter() - self.started
+        remaining = (tc.epochs - epoch - 1) * self.steps + self.steps - step - 1
+        eta = datetime.timedelta(seconds=round(elapsed / self.steps_done * remaining))
+        bar.set_postfix(loss=f"{float(losses[0]):.4f}", samples_s=f"{self.steps_done * tc.batch_size / elapsed:.1f}",
+                        eta=str(eta), refresh=False)
+        if self.writer is not None and p["global_step"] % tc.log_every == 0:
+            for name, value in zip(("loss", "pos", "len", "dir"), losses.tolist()):
+                self.writer.add_scalar(f"train/{name}", value, p["global_step"])
+            self.writer.add_scalar("train/lr", p["lr"], p["global_step"])
+
+    def _end_epoch(self, epoch: int) -> None:
+        tc, p = self.config.train, self.progress
+        count = max(p["step"], 1)
+        record = {"epoch": epoch + 1, "lr": p["lr"], "global_step": p["global_step"],
+                  **{k: s / count for k, s in zip(("loss", "pos", "len", "dir"), p["sums"])}}
+        last_epoch = epoch + 1 == tc.epochs
+        improved = False
+        if self.tests and ((epoch + 1) % tc.eval_every == 0 or last_epoch):
+            record["mpjpe_mm"] = evaluate_mpjpe(self.model, self.tests, self.config.eval, tc.seed,
+                                                self.info.rank, self.info.world_size)
+            best = p["best_metric"]
+            improved = math.isfinite(record["mpjpe_mm"]) and (best is None or record["mpjpe_mm"] < best)
+            if improved:
+                p["best_metric"], p["best_epoch"] = record["mpjpe_mm"], epoch + 1
+        p["history"] = p["history"] + [record]
+        p["epoch"], p["step"], p["sums"] = epoch + 1, 0, [0.0] * 4
+        if improved:
+            self._save("best")
+        if (epoch + 1) % tc.checkpoint_every == 0 or last_epoch:
+            self._save("last")
+        if self.info.main:
+            atomic_write_text(self.out / "metrics.json", json.dumps(p["history"], indent=1))
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "global_step"))
+            tqdm.write(f"epoch {epoch + 1}/{tc.epochs}: {summary}")
+            if self.writer is not None:
+                for key in ("loss", "mpjpe_mm"):
+                    if key in record:
+                        self.writer.add_scalar(f"epoch/{key}", record[key], epoch + 1)
+
+
+def train_from_args(config_path_or_name: str, overrides: Sequence[str], out_dir: str | os.PathLike,
+                    resume: str | None = None) -> dict[str, Any]:
+    """What ``ddhpose train`` calls (also under ``torchrun``)."""
+    return train(load_config(config_path_or_name, overrides), out_dir, resume=resume)

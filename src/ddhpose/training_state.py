@@ -1,0 +1,143 @@
+"""Resumable training checkpoints (``last.pt``, ``best.pt``).
+
+A training state is one ``torch.save`` archive holding only tensors and plain containers, so
+it loads through :func:`ddhpose.safe_pickle.load_torch_file` without unpickling code::
+
+    {'format': 'ddhpose-training-state', 'version': 1,
+     'model': state dict, 'optimizer': AdamW state dict, 'scaler': GradScaler state or None,
+     'progress': {'epoch', 'step' (finished steps of that epoch), 'global_step', 'lr',
+                  'best_metric', 'best_epoch', 'history', 'seed', 'world_size'},
+     'config': ExperimentConfig.to_dict(),
+     'rng': {'torch', 'cuda', 'numpy', 'python'}}
+
+Training draws all its randomness from seeds derived from (seed, epoch, step, ...) (see
+:func:`derive_seed`), so resuming needs no RNG state; the global states are still saved and
+restored so code outside the training loop sees them continue as well.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .files import atomic_path
+from .safe_pickle import UnsafeFileError, load_torch_file
+
+FORMAT = "ddhpose-training-state"
+VERSION = 1
+_KEYS = ("model", "optimizer", "progress", "config", "rng")
+_PROGRESS_KEYS = ("epoch", "step", "global_step", "lr", "best_metric", "best_epoch", "history")
+
+
+def derive_seed(*values: int) -> int:
+    """A well-mixed 63-bit seed from integers (NumPy's SeedSequence); equal inputs, equal seed."""
+    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU and CUDA, NumPy's legacy global, Python's) as tensors
+    and plain containers."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": [int(version), [int(v) for v in internal], gauss],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`. CUDA states are restored when the device count matches."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_training_state(path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        progress: dict[str, Any], config: dict[str, Any],
+                        scaler: torch.amp.GradScaler | None = None) -> None:
+    """Write a resumable checkpoint atomically (temporary file, then rename).
+
+    Args:
+        model: the unwrapped model (not the DDP / compiled wrapper), so keys carry no prefix.
+        progress: the counters listed in the module docstring.
+        config: ``ExperimentConfig.to_dict()``.
+    """
+    missing = [k for k in _PROGRESS_KEYS if k not in progress]
+    if missing:
+        raise ValueError(f"training state progress: missing {missing}")
+    state = {
+        "format": FORMAT, "version": VERSION,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "progress": dict(progress), "config": config, "rng": capture_rng_state(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_training_state` (tensors load on the CPU).
+
+    Raises:
+        ValueError: a missing file, a file of another kind, or a newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"training checkpoint {path} does not exist")
+    hint = "inference .safetensors files and released .bin files cannot be resumed"
+    try:
+        state = load_torch_file(path)
+    except UnsafeFileError as err:
+        raise ValueError(f"not a ddhpose training checkpoint: {err}; {hint}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a ddhpose training checkpoint (expected format {FORMAT!r}); {hint}")
+    if state.get("version", 0) > VERSION:
+        raise ValueError(f"{path}: format version {state['version']} is newer than this package's {VERSION}")
+    missing = [k for k in _KEYS if k not in state] + [f"progress.{k}" for k in _PROGRESS_KEYS
+                                                        if k not in state.get("progress", {})]
+    if missing:
+        raise ValueError(f"{path}: incomplete training checkpoint, missing {missing}")
+    return state
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between two flat config dicts, as 'key: saved -> current'."""
+    def norm(v: Any) -> Any:
+        return [norm(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: {saved.get(k, '<absent>')!r} -> {current.get(k, '<absent>')!r}"
+            for k in keys if norm(saved.get(k)) != norm(current.get(k))]
+
+
+def check_model_config(state: dict[str, Any], model_config: dict[str, Any], source: str | os.PathLike) -> None:
+    """Refuse to resume a checkpoint into a model built from a different model config."""
+    diff = config_differences(state["config"].get("model", {}), model_config)
+    if diff:
+        raise ValueError(f"{source}: the checkpoint was trained with a different model config; "
+                         f"differing keys: {'; '.join(diff)}")
+
+
+def restore_training_state(state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                           scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
+    """Load weights, optimizer (and scaler) state and the RNG states; returns ``progress``."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and scaler.is_enabled() and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"])
+    return dict(state["progress"])

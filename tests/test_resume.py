@@ -1,0 +1,141 @@
+"""Exact resume: a run stopped at any point and resumed ends with the same weights (and loss
+history) as one never interrupted."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import pytest
+import torch
+
+from ddhpose.train import TrainingInterrupted, train
+from ddhpose.train_config import load_config
+from ddhpose.training_state import load_training_state, save_training_state
+
+# stochastic depth, random window offsets and 2D noise on: every source of randomness is exercised
+OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synthetic_frames=40",
+             "data.synthetic_test_sequences=1", "train.epochs=2", "train.max_steps_per_epoch=4",
+             "train.batch_size=4", "model.drop_path=0.2", "data.random_offset=true", "data.noise_2d_sigma=0.003",
+             "data.noise_2d_outlier_prob=0.05", "train.grad_clip=1.0"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the function-scoped one_thread
+    try:
+        result = train(load_config("tiny", OVERRIDES), out, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    return result, load_training_state(out / "last.pt")
+
+
+def _assert_same(state, expected):
+    assert state["model"].keys() == expected["model"].keys()
+    for key, value in expected["model"].items():
+        assert torch.equal(state["model"][key], value), key
+    for a, b in zip(state["optimizer"]["state"].values(), expected["optimizer"]["state"].values()):
+        assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq"))
+    assert state["progress"]["history"] == expected["progress"]["history"]
+    assert state["progress"]["global_step"] == expected["progress"]["global_step"] == 8
+
+
+def _stop_at(global_step):
+    return lambda info: info["global_step"] == global_step
+
+
+def test_stop_mid_epoch_saves_progress_and_resumes_exactly(tmp_path, reference):
+    config = load_config("tiny", OVERRIDES)
+    with pytest.raises(TrainingInterrupted, match=r"epoch 1, step 3/4.*--resume"):
+        train(config, tmp_path, device="cpu", step_callback=_stop_at(3))
+    progress = load_training_state(tmp_path / "last.pt")["progress"]
+    assert (progress["epoch"], progress["step"], progress["global_step"]) == (0, 3, 3)
+    train(config, tmp_path, resume=tmp_path / "last.pt", device="cpu")
+    _assert_same(load_training_state(tmp_path / "last.pt"), reference[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_after_the_last_step_of_an_epoch(tmp_path, reference):
+    config = load_config("tiny", OVERRIDES)
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def terminate(info):  # what a cluster scheduler or torchrun sends
+        if info["global_step"] == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted, match="epoch 1, step 4/4"):
+        train(config, tmp_path, device="cpu", step_callback=terminate)
+    assert signal.getsignal(signal.SIGTERM) is handler  # the caller's handler is back
+    progress = load_training_state(tmp_path / "last.pt")["progress"]
+    assert (progress["epoch"], progress["step"], progress["history"]) == (0, 4, [])
+    train(config, tmp_path, resume="auto", device="cpu")
+    _assert_same(load_training_state(tmp_path / "last.pt"), reference[1])
+
+
+def test_hard_kill_resumes_from_the_epoch_checkpoint(tmp_path, reference):
+    config = load_config("tiny", OVERRIDES)
+
+    def kill(info):  # like SIGKILL: nothing is saved at this step
+        if info["global_step"] == 6:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train(config, tmp_path, device="cpu", step_callback=kill)
+    assert load_training_state(tmp_path / "last.pt")["progress"]["epoch"] == 1
+    result = train(config, tmp_path, resume=tmp_path / "last.pt", device="cpu")
+    _assert_same(load_training_state(tmp_path / "last.pt"), reference[1])
+    assert result["best_mpjpe"] == reference[0]["best_mpjpe"]
+
+
+def test_extending_a_finished_run_matches_a_longer_run(tmp_path, reference):
+    train(load_config("tiny", OVERRIDES + ["train.epochs=1"]), tmp_path, device="cpu")
+    train(load_config("tiny", OVERRIDES), tmp_path, resume=tmp_path / "last.pt", device="cpu")
+    _assert_same(load_training_state(tmp_path / "last.pt"), reference[1])
+
+
+def test_resume_refuses_a_different_model_or_a_changed_batch_mid_epoch(tmp_path, reference):
+    config = load_config("tiny", OVERRIDES)
+    with pytest.raises(TrainingInterrupted):
+        train(config, tmp_path, device="cpu", step_callback=_stop_at(2))
+    with pytest.raises(ValueError, match=r"different model config; differing keys: depth: 2 -> 3; hrst: True -> False"):
+        train(load_config("tiny", OVERRIDES + ["model.depth=3", "model.hrst=false"]), tmp_path,
+              resume=tmp_path / "last.pt", device="cpu")
+    with pytest.raises(ValueError, match="stopped mid-epoch with train.batch_size=4"):
+        train(load_config("tiny", OVERRIDES + ["train.batch_size=2"]), tmp_path, resume=tmp_path / "last.pt",
+              device="cpu")
+    with pytest.raises(ValueError, match="does not exist"):
+        train(config, tmp_path, resume=tmp_path / "nope.pt", device="cpu")
+    with pytest.raises(ValueError, match="not a ddhpose training checkpoint"):
+        train(config, tmp_path, resume=tmp_path / "last.safetensors", device="cpu")
+
+
+def test_training_state_write_is_atomic(tmp_path, monkeypatch):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    progress = dict(epoch=1, step=0, global_step=5, lr=1e-4, best_metric=None, best_epoch=0, history=[])
+    path = tmp_path / "last.pt"
+    save_training_state(path, model=model, optimizer=opt, progress=progress, config={"model": {}})
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"PK half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_training_state(path, model=model, optimizer=opt, progress=dict(progress, epoch=2), config={"model": {}})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    state = load_training_state(path)
+    assert state["progress"]["epoch"] == 1 and isinstance(state["rng"]["torch"], torch.Tensor)

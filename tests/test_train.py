@@ -1,0 +1,152 @@
+"""The training loop on the tiny synthetic config: it learns, writes its checkpoints atomically,
+and the NaN guard stops without touching the last good checkpoint."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+import ddhpose.train as train_module
+from ddhpose.checkpoint import load_checkpoint
+from ddhpose.config import ModelConfig
+from ddhpose.geometry import bone_lengths, project
+from ddhpose.model.ddhpose import DDHPose
+from ddhpose.skeleton import H36M
+from ddhpose.data.sources import load_split
+from ddhpose.data.synthetic import synthetic_sequences
+from ddhpose.train import NonFiniteLossError, TrainingObjective, diffusion_draws, epoch_batches, train
+from ddhpose.train_config import load_config
+from ddhpose.training_state import load_training_state
+
+FAST = ["train.tensorboard=false", "data.synthetic_sequences=4", "data.synthetic_frames=60"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny models run fastest on one thread, and the test machine is shared
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_config_learns_and_writes_its_run_folder(tmp_path):
+    config = load_config("tiny", ["train.tensorboard=false"])
+    result = train(config, tmp_path, device="cpu")
+    history = result["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and result["global_step"] == 48
+    assert history[1]["loss"] < 0.8 * history[0]["loss"]
+    assert history[1]["lr"] == pytest.approx(config.train.lr * config.train.lr_decay)
+    assert all(0 < h["mpjpe_mm"] < 1000 for h in history)
+    assert result["best_mpjpe"] == min(h["mpjpe_mm"] for h in history)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.yaml", "metrics.json", "last.pt", "best.pt", "last.safetensors", "best.safetensors"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temporary files left behind
+    assert json.loads((tmp_path / "metrics.json").read_text()) == history
+    state = load_training_state(tmp_path / "last.pt")
+    assert (state["progress"]["epoch"], state["progress"]["step"]) == (2, 0)
+    assert state["config"] == config.to_dict()
+    exported = load_checkpoint(tmp_path / "last.safetensors")
+    assert exported.config == config.model
+    for key, value in exported.denoiser.state_dict().items():
+        assert torch.equal(value, state["model"][f"denoiser.{key}"])
+    assert load_config(tmp_path / "config.yaml") == config
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    config = load_config("tiny", FAST + ["train.max_steps_per_epoch=3"])
+    real, calls = train_module.pose_losses, {"n": 0}
+
+    def poisoned(pred, target, skeleton, **kwargs):
+        calls["n"] += 1
+        out = real(pred, target, skeleton, **kwargs)
+        if calls["n"] == 5:  # epoch 2, step 2
+            out["total"] = out["total"] * float("nan")
+        return out
+
+    saved = {}
+
+    def remember_last(info):  # the bytes of last.pt just before the poisoned step
+        saved["bytes"] = (tmp_path / "last.pt").read_bytes() if (tmp_path / "last.pt").exists() else None
+
+    monkeypatch.setattr(train_module, "pose_losses", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2/3 .*global step 5.*last\.pt was left untouched"):
+        train(config, tmp_path, device="cpu", step_callback=remember_last)
+    assert saved["bytes"] is not None and (tmp_path / "last.pt").read_bytes() == saved["bytes"]
+    state = load_training_state(tmp_path / "last.pt")
+    assert (state["progress"]["epoch"], state["progress"]["step"]) == (1, 0)
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_nan_guard_exits_non_zero_from_the_cli(tmp_path, monkeypatch, capsys):
+    cli = pytest.importorskip("ddhpose.cli")
+    real = train_module.pose_losses
+
+    def poisoned(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["total"] = out["total"] + float("inf")
+        return out
+
+    monkeypatch.setattr(train_module, "pose_losses", poisoned)
+    code = cli.main(["train", "-c", "tiny", "-o", str(tmp_path), *FAST, "train.max_steps_per_epoch=2"])
+    assert code != 0
+    assert "non-finite loss" in capsys.readouterr().err
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_epoch_batches_are_deterministic_full_permutations():
+    a = epoch_batches(10, 4, seed=3, epoch=0)
+    assert a.shape == (3, 4)
+    assert set(a.flatten().tolist()) == set(range(10))
+    assert torch.equal(a.flatten()[10:], a.flatten()[:2])  # padded by wrapping around
+    assert torch.equal(a, epoch_batches(10, 4, seed=3, epoch=0))
+    assert not torch.equal(a, epoch_batches(10, 4, seed=3, epoch=1))
+    assert epoch_batches(3, 8, seed=0, epoch=0).shape == (1, 8)  # fewer items than one batch
+    with pytest.raises(ValueError, match="empty"):
+        epoch_batches(0, 4, 0, 0)
+
+
+def test_objective_with_global_draws_equals_the_model_forward():
+    torch.manual_seed(0)
+    model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4, drop_path=0.0))
+    x2d, y3d = torch.randn(3, 9, 17, 2), torch.randn(3, 9, 17, 3) * 0.3
+    expected = model(x2d, y3d, generator=torch.Generator().manual_seed(7))
+    t, noise = diffusion_draws(model, y3d.shape, torch.Generator().manual_seed(7), torch.device("cpu"))
+    assert torch.equal(TrainingObjective(model)(x2d, y3d, t, noise), expected)
+
+
+def test_synthetic_sequences_are_rigid_projected_skeletons():
+    seqs = synthetic_sequences(2, 50, seed=1)
+    assert len(seqs) == 2 and seqs[0].poses_3d.shape == (50, 17, 3)
+    assert not torch.equal(torch.from_numpy(seqs[0].poses_3d), torch.from_numpy(seqs[1].poses_3d))
+    for seq in seqs:
+        pose, traj = torch.from_numpy(seq.poses_3d), torch.from_numpy(seq.trajectory)
+        lengths = bone_lengths(pose, H36M)
+        assert torch.allclose(lengths, lengths[:1].expand_as(lengths), atol=1e-5)  # bones keep their length
+        assert (traj[..., 2] > 2.5).all()  # in front of the camera
+        reprojected = project(pose + traj, torch.from_numpy(seq.intrinsics))
+        assert torch.allclose(reprojected, torch.from_numpy(seq.keypoints_2d), atol=1e-5)
+        assert seq.valid.mean() >= 0.95  # the whole body is in the image in (almost) every frame
+    again = synthetic_sequences(2, 50, seed=1)
+    assert all((a.keypoints_2d == b.keypoints_2d).all() for a, b in zip(seqs, again))
+    config = load_config("tiny")
+    assert len(load_split(config.data, "test", 0)) == config.data.synthetic_test_sequences
+    with pytest.raises(ValueError, match="split must be"):
+        load_split(config.data, "val")
+
+
+def test_bf16_autocast_on_cpu_and_fp16_refused(tmp_path):
+    config = load_config("tiny", FAST + ["train.amp=bf16", "train.epochs=1", "train.max_steps_per_epoch=2"])
+    result = train(config, tmp_path / "bf16", device="cpu")
+    assert torch.isfinite(torch.tensor(result["loss"]))
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        train(load_config("tiny", FAST + ["train.amp=fp16"]), tmp_path / "fp16", device="cpu")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard not installed")
+def test_tensorboard_scalars_are_written(tmp_path):
+    config = load_config("tiny", FAST[1:] + ["train.epochs=1", "train.max_steps_per_epoch=2", "train.log_every=1"])
+    train(config, tmp_path, device="cpu")
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
