@@ -31,13 +31,21 @@ from .virtual_camera import camera_for_sequence, make_training_pair
 _SYNTHETIC, _MOCAP = 5, 6
 
 
+# Long clips are cut into segments of at most this many seconds, each with its own cameras, so
+# motion that covers a lot of ground stays in view.
+_SEGMENT_SECONDS = 20.0
+
+
 def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.random.Generator, subject: str,
                    action: str) -> list[PoseSequence]:
-    kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal))
+    kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal), min_inside=0.8)
+    length = max(1, int(_SEGMENT_SECONDS * data.mocap_fps))
     out = []
-    for _ in range(data.cameras_per_clip):
-        camera = camera_for_sequence(rng, world, **kwargs)
-        out.append(make_training_pair(world, camera, subject=subject, action=action))
+    for start in range(0, len(world), length):
+        part = world[start:start + length]
+        for _ in range(data.cameras_per_clip):
+            camera = camera_for_sequence(rng, part, **kwargs)
+            out.append(make_training_pair(part, camera, subject=subject, action=action))
     return out
 
 

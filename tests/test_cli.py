@@ -1,0 +1,69 @@
+"""The command line: exit codes, one-line errors, no partial outputs."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ddhpose.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_convert_and_info(tmp_path, capsys):
+    out = tmp_path / "model.safetensors"
+    assert main(["convert", str(FIXTURES / "official_h36m_f27.bin"), str(out)]) == 0
+    assert main(["info", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["config"]["frames"] == 27 and info["config"]["channels"] == 64
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[]", b'{"unknown": 1}'])
+def test_lift_bad_input_prints_one_line_and_writes_nothing(tmp_path, capsys, content):
+    src = tmp_path / "keypoints.json"
+    src.write_bytes(content)
+    model = tmp_path / "model.safetensors"
+    assert main(["convert", str(FIXTURES / "official_h36m_f27.bin"), str(model)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "result.npz"
+    code = main(["lift", str(src), "-o", str(out), "--checkpoint", str(model), "--image-size", "100", "100"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ddhpose lift: error:") and "Traceback" not in err and str(src) in err
+    assert set(tmp_path.iterdir()) == {src, model}
+
+
+def test_lift_refuses_pickled_npz(tmp_path, capsys):
+    src = tmp_path / "keypoints.npz"
+    np.savez(src, keypoints=np.array([{"a": 1}], dtype=object))
+    model = tmp_path / "model.safetensors"
+    main(["convert", str(FIXTURES / "official_h36m_f27.bin"), str(model)])
+    capsys.readouterr()
+    code = main(["lift", str(src), "-o", str(tmp_path / "out.npz"), "--checkpoint", str(model),
+                 "--layout", "h36m", "--image-size", "100", "100"])
+    assert code == 2 and "error" in capsys.readouterr().err
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "nope.safetensors")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_hostile_checkpoint_is_refused_without_running_code(tmp_path, capsys):
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.bin"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("evil/data.pkl", pickle.dumps({"model_pos": Evil()}, protocol=2))
+    assert main(["info", str(path)]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not marker.exists()
