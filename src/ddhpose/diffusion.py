@@ -49,7 +49,8 @@ def ddim_timesteps(timesteps: int, iterations: int) -> list[tuple[int, int]]:
     """(t, t_next) pairs: int(linspace(-1, T-1, W+1)), reversed; the last t_next is -1."""
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
-    times = torch.linspace(-1, timesteps - 1, steps=iterations + 1).tolist()
+    # float32 linspace as the released code (and denoising-diffusion-pytorch) computes it
+    times = torch.linspace(-1, timesteps - 1, steps=iterations + 1, dtype=torch.float32).tolist()
     times = list(reversed([int(x) for x in times]))
     return list(zip(times[:-1], times[1:]))
 
@@ -78,14 +79,16 @@ class NoiseSource:
         return z.to(like.device)
 
 
-Denoise = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Denoise = Callable[[list[torch.Tensor], int], torch.Tensor]
+ToStates = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
 class DDIMSampler:
     """DDIM (eta = 1) over bone directions and lengths, or over joint coordinates.
 
-    ``denoise(x_dir, x_len, t) -> pose`` runs the network (with flip averaging if wanted);
-    ``to_bones(pose) -> (direction, length)`` re-decomposes the predicted pose.
+    The states are a list of tensors (direction and length, or the joint coordinates);
+    ``denoise(states, t) -> pose`` runs the network (with flip averaging if wanted) and
+    ``to_states(pose)`` turns a predicted pose back into clean states.
     """
 
     def __init__(self, schedule: NoiseSchedule, *, scale: float = 1.0, eta: float = 1.0) -> None:
@@ -108,35 +111,35 @@ class DDIMSampler:
 
     @torch.no_grad()
     def sample(self, states: list[torch.Tensor], slots: torch.Tensor, iterations: int,
-               denoise: Callable[[list[torch.Tensor], int], torch.Tensor],
-               to_states: Callable[[torch.Tensor], list[torch.Tensor]],
-               noise: NoiseSource) -> torch.Tensor:
-        """Run the reverse process.
+               denoise: Denoise, to_states: ToStates, noise: NoiseSource) -> torch.Tensor:
+        """Run the reverse process (method section 6).
 
         Args:
             states: the starting noise, e.g. [direction (B,H,F,J,3), length (B,H,F,J,1)].
-            slots: joint slots that are diffused (the bone slots); the others keep their start.
-            denoise: (clamped, scaled states, t) -> pose (B, H, F, J, 3).
-            to_states: pose -> the clean states of the same layout as ``states``.
+            slots: (S,) joint slots that are diffused; the others keep their start noise
+                (the bone slots for disentangled diffusion, every slot for xyz).
+            denoise: (clamped, unscaled states, t) -> predicted pose (B, H, F, J, 3).
+            to_states: predicted pose -> its clean states, in the layout of ``states``.
+            noise: the source of the per-step draws z, each (B, H, F, S, C).
         Returns:
-            (B, W, H, F, J, 3): every step's pose.
+            (B, W, H, F, J, 3): every step's pose, clamp(scale * prediction).
         """
         lim = 1.1 * self.scale
         outputs = []
         for t, t_next in ddim_timesteps(self.schedule.timesteps, iterations):
             inputs = [x.clamp(-lim, lim) / self.scale for x in states]
             pred = denoise(inputs, t)
-            pose0 = (pred * self.scale).clamp(-lim, lim)
-            outputs.append(pose0)
+            outputs.append((pred * self.scale).clamp(-lim, lim))
             if t_next < 0:
                 break
             a_next, c, sigma = self.step_coefficients(t, t_next)
             new_states = []
-            for x, x0 in zip(states, to_states(pose0)):
-                x0 = x0.index_select(-2, slots)
+            for x, x0 in zip(states, to_states(pred)):
+                x0 = (x0 * self.scale).clamp(-lim, lim).index_select(-2, slots)
+                # eps from the current noisy state as it is (not clamped)
                 eps = self.predict_noise(x.index_select(-2, slots), x0, t)
                 z = noise.draw(tuple(x0.shape), x0)
-                x = x.index_copy(-2, slots, a_next * x0 + c * eps + sigma * z)
-                new_states.append(x)
+                # DDIM eq. 12: x_next = sqrt(abar_next) x0 + sqrt(1 - abar_next - sigma^2) eps + sigma z
+                new_states.append(x.index_copy(-2, slots, a_next * x0 + c * eps + sigma * z))
             states = new_states
         return torch.stack(outputs, dim=1)

@@ -49,6 +49,13 @@ def hrst_map(skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return torch.tensor(dst, dtype=torch.long), src, weight
 
 
+def apply_hrst(logits: torch.Tensor, dst: torch.Tensor, src: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Apply the map of :func:`hrst_map` to logits (..., J, J) -> (..., J, J), without loops."""
+    flat = logits.flatten(-2)
+    mixed = (flat[..., src] * weight.to(flat.dtype)).sum(-1)
+    return flat.index_copy(-1, dst, mixed).view_as(logits)
+
+
 def hrst_naive(logits: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     """Reference loop of Algorithm 1 (for tests). logits (..., J, J) -> (..., J, J)."""
     a = logits.clone()
@@ -96,10 +103,9 @@ class Attention(nn.Module):
         q, k, v = self._split(q), self._split(k), self._split(v)
         if self.hrst:
             logits = (q @ k.transpose(-2, -1)) * self.scale  # (N, heads, J, J)
-            flat = logits.flatten(-2)
-            mixed = (flat[..., self.hrst_src] * self.hrst_weight.to(flat.dtype)).sum(-1)
-            flat = flat.index_copy(-1, self.hrst_dst, mixed)
-            out = flat.view_as(logits).softmax(dim=-1) @ v
+            logits = apply_hrst(logits, self.hrst_dst, self.hrst_src, self.hrst_weight)
+            out = logits.softmax(dim=-1) @ v
         else:
+            # HRTT: (Q K^T + Q K_c^T) / sqrt(d) = Q (K + K_c)^T / sqrt(d), so the fused kernel applies
             out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(n, length, dim))

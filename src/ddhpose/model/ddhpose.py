@@ -25,7 +25,9 @@ class DDHPose(nn.Module):
         self.skeleton = config.get_skeleton()
         self.denoiser = HSTDenoiser(config)
         self.schedule = NoiseSchedule(config.timesteps)
-        self.register_buffer("bone_slots", torch.tensor(self.skeleton.bone_slots), persistent=False)
+        # joint slots the sampler diffuses: the bones, or every joint for xyz diffusion
+        slots = self.skeleton.bone_slots if config.diffusion == "disentangled" else range(self.skeleton.num_joints)
+        self.register_buffer("diffused_slots", torch.tensor(tuple(slots)), persistent=False)
 
     @property
     def disentangled(self) -> bool:
@@ -80,8 +82,9 @@ class DDHPose(nn.Module):
 
         Returns (B, W, H, F, J, 3): the pose after each of the W iterations for each of the H
         hypotheses (root slot as predicted; evaluation sets it to 0). ``noise`` replays a
-        recorded list of draws: start states, then per non-final step one tensor per state
-        for the bone slots.
+        recorded list of draws: the start states ((B, H, F, J, 3) and (B, H, F, J, 1), or one
+        (B, H, F, J, 3) for xyz diffusion), then per non-final step one tensor per state for
+        the diffused slots ((B, H, F, J-1, C) for bones, (B, H, F, J, 3) for xyz).
         """
         if hypotheses < 1:
             raise ValueError(f"hypotheses must be >= 1, got {hypotheses}")
@@ -96,6 +99,5 @@ class DDHPose(nn.Module):
         widths = [3, 1] if self.disentangled else [3]
         states = [source.draw((b, hypotheses, f, j, w), x2d) for w in widths]
         sampler = DDIMSampler(self.schedule, scale=self.config.scale)
-        scale, lim = self.config.scale, 1.1 * self.config.scale
-        to_states = lambda pose: [(s * scale).clamp(-lim, lim) for s in self.clean_states(pose / scale)]  # noqa: E731
-        return sampler.sample(states, self.bone_slots, iterations, self._denoise_flip(x2d, flip), to_states, source)
+        return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip),
+                              self.clean_states, source)

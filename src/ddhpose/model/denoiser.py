@@ -20,6 +20,22 @@ def child_average_matrix(children: tuple[tuple[int, ...], ...]) -> torch.Tensor:
     return m
 
 
+def child_features(x: torch.Tensor, child_mean: torch.Tensor) -> torch.Tensor:
+    """HRTT child features as the released implementation lays them out.
+
+    x (B, J, F, C) layer-1 features, child_mean (J, J) -> (B * J, F, C).
+
+    The released code averages each joint with its children in a (B, F, J, C) tensor and
+    then *reshapes* (not rearranges) it to the temporal blocks' (B * J, F, C) token layout.
+    So the child keys of temporal token (b, j, f) come from flat position j * F + f of clip
+    b's (F, J) grid: a fixed permutation of the child features within each clip. Released
+    checkpoints were trained with it, and the reference outputs depend on it (an aligned
+    layout changes the output by ~0.06 on the reference checkpoint).
+    """
+    b, j, f, c = x.shape
+    return torch.einsum("kj,bjfc->bfkc", child_mean, x).reshape(b * j, f, c)
+
+
 class HSTDenoiser(nn.Module):
     """Predicts the clean 3D pose from 2D keypoints and noisy bones (or noisy joints).
 
@@ -112,8 +128,8 @@ class HSTDenoiser(nn.Module):
                 x = x + self.temporal_pos[:, :f]
                 x = self.temporal_norm(temporal(x))
                 # child features from layer 1, reused by every hierarchical layer (HRTT)
-                xc = torch.einsum("kj,bjfc->bkfc", self.child_mean.to(x.dtype), x.view(b, j, f, -1))
-                xc = xc.reshape(b * j, f, -1)
+                if self.config.hrtt:
+                    xc = child_features(x.unflatten(0, (b, j)), self.child_mean.to(x.dtype))
             else:
                 x = self.temporal_norm(temporal(x, xc))
             x = rearrange(x, "(b j) f c -> b f j c", j=j)

@@ -1,0 +1,191 @@
+"""Noise schedule, forward noising, DDIM time steps, noise replay and the sampler loop."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ddhpose.config import ModelConfig
+from ddhpose.diffusion import DDIMSampler, NoiseSchedule, NoiseSource, cosine_alphas_cumprod, ddim_timesteps, q_sample
+from ddhpose.geometry import decompose
+from ddhpose.model.ddhpose import DDHPose
+from ddhpose.skeleton import H36M
+
+TINY = dict(frames=9, channels=32, depth=2, heads=4)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def test_cosine_schedule_values():
+    abar = cosine_alphas_cumprod(1000)
+    assert abar.dtype == torch.float64 and abar.shape == (1000,)
+    x = np.linspace(0, 1000, 1001)
+    f = np.cos(((x / 1000) + 0.008) / 1.008 * math.pi / 2) ** 2
+    f = f / f[0]
+    betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
+    assert np.allclose(abar.numpy(), np.cumprod(1 - betas), rtol=0, atol=1e-15)
+    assert abar[0] > 0.9999 and abar[-1] < 1e-6
+    assert torch.all(abar[1:] < abar[:-1])
+    assert betas[-1] == 0.999  # the clip bites at the end of the cosine schedule
+
+
+def test_schedule_module_broadcasts():
+    schedule = NoiseSchedule(1000)
+    t = torch.tensor([0, 999])
+    a = schedule.abar(t, torch.zeros(2, 4, 17, 3))
+    assert a.shape == (2, 1, 1, 1) and a.dtype == torch.float32
+    assert a.flatten().tolist() == pytest.approx(cosine_alphas_cumprod(1000)[[0, 999]].tolist(), rel=1e-6)
+    assert "alphas_cumprod" not in schedule.state_dict()
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_q_sample_formula_and_clamp(scale):
+    schedule = NoiseSchedule(1000)
+    g = gen()
+    x0, eps = torch.randn(2, 2, 27, 17, 3, generator=g, dtype=torch.float64).unbind(0)
+    t = torch.tensor([10, 600])
+    a = cosine_alphas_cumprod(1000)[t].view(2, 1, 1, 1)
+    raw = a.sqrt() * (scale * x0) + (1 - a).sqrt() * eps
+    expected = raw.clamp(-1.1 * scale, 1.1 * scale) / scale
+    out = q_sample(x0, t, eps, schedule, scale)
+    assert torch.allclose(out, expected, atol=1e-12)
+    assert out.abs().max() <= 1.1 + 1e-12 and (raw.abs() > 1.1 * scale).any()
+
+
+# ------------------------------------------------------------------ DDIM
+
+
+@pytest.mark.parametrize("w, expected", [
+    (1, [(999, -1)]),
+    (3, [(999, 665), (665, 332), (332, -1)]),
+    (5, [(999, 799), (799, 599), (599, 399), (399, 199), (199, -1)]),
+])
+def test_ddim_timesteps(w, expected):
+    assert ddim_timesteps(1000, w) == expected
+
+
+def test_ddim_timesteps_rejects_zero():
+    with pytest.raises(ValueError, match="iterations"):
+        ddim_timesteps(1000, 0)
+
+
+def test_step_coefficients_and_noise_prediction():
+    sampler = DDIMSampler(NoiseSchedule(1000))
+    abar = cosine_alphas_cumprod(1000)
+    a_next_sqrt, c, sigma = sampler.step_coefficients(665, 332)
+    assert a_next_sqrt == pytest.approx(abar[332].sqrt().item())
+    assert c ** 2 + sigma ** 2 == pytest.approx(1 - abar[332].item())
+    a, an = abar[665].item(), abar[332].item()
+    assert sigma == pytest.approx(math.sqrt((1 - a / an) * (1 - an) / (1 - a)))
+    assert DDIMSampler(NoiseSchedule(1000), eta=0.0).step_coefficients(665, 332)[2] == 0.0
+    x0, eps = torch.randn(2, 5, 3, generator=gen(), dtype=torch.float64)
+    xt = math.sqrt(a) * x0 + math.sqrt(1 - a) * eps
+    assert torch.allclose(sampler.predict_noise(xt, x0, 665), eps, atol=1e-9)
+
+
+# ------------------------------------------------------------------ noise
+
+
+def test_noise_source_replay_and_errors():
+    like = torch.zeros(1)
+    drawn = NoiseSource(generator=gen(7))
+    a, b = drawn.draw((2, 3), like), drawn.draw((4,), like)
+    g = gen(7)
+    assert torch.equal(a, torch.randn(2, 3, generator=g)) and torch.equal(b, torch.randn(4, generator=g))
+    replay = NoiseSource([a, b])
+    assert torch.equal(replay.draw((2, 3), like), a) and torch.equal(replay.draw((4,), like), b)
+    with pytest.raises(ValueError, match="shorter"):
+        replay.draw((4,), like)
+    with pytest.raises(ValueError, match=r"expected shape \(2, 3\)"):
+        NoiseSource([b]).draw((2, 3), like)
+
+
+@pytest.mark.parametrize("diffusion", ["disentangled", "xyz"])
+def test_replayed_noise_equals_generator_noise(diffusion):
+    """model.sample(generator=g) draws, in order (method section 6): start state(s), then per
+    non-final step one tensor per state for the diffused slots."""
+    torch.manual_seed(0)
+    model = DDHPose(ModelConfig(**TINY, diffusion=diffusion)).eval()
+    x2d = torch.randn(2, 9, 17, 2, generator=gen(1))
+    b, h, f, w = 2, 3, 9, 3
+    from_gen = model.sample(x2d, hypotheses=h, iterations=w, generator=gen(5))
+    g = gen(5)
+    if diffusion == "disentangled":
+        shapes = [(b, h, f, 17, 3), (b, h, f, 17, 1)] + [(b, h, f, 16, 3), (b, h, f, 16, 1)] * (w - 1)
+    else:
+        shapes = [(b, h, f, 17, 3)] + [(b, h, f, 17, 3)] * (w - 1)
+    noise = [torch.randn(s, generator=g) for s in shapes]
+    replayed = model.sample(x2d, hypotheses=h, iterations=w, noise=noise)
+    assert from_gen.shape == (b, w, h, f, 17, 3)
+    assert torch.equal(from_gen, replayed)
+    with pytest.raises(ValueError, match="shorter"):
+        model.sample(x2d, hypotheses=h, iterations=w, noise=noise[:-1])
+
+
+# ------------------------------------------------------------------ sampler loop
+
+
+class Recorder:
+    """A fake denoiser that records its inputs and predicts a fixed pose."""
+
+    def __init__(self, pose):
+        self.pose, self.calls = pose, []
+
+    def __call__(self, states, t):
+        self.calls.append(([s.clone() for s in states], t))
+        return self.pose
+
+
+def bone_states(pose):
+    return list(decompose(pose, H36M))
+
+
+def test_sampler_shape_root_slot_and_times():
+    b, h, f, w = 2, 3, 4, 3
+    g = gen(3)
+    start = [torch.randn(b, h, f, 17, 3, generator=g), torch.randn(b, h, f, 17, 1, generator=g) * 2]
+    pose = torch.randn(b, h, f, 17, 3, generator=g) * 0.3
+    rec = Recorder(pose)
+    slots = torch.arange(1, 17)
+    out = DDIMSampler(NoiseSchedule(1000)).sample(start, slots, w, rec, bone_states, NoiseSource(generator=g))
+    assert out.shape == (b, w, h, f, 17, 3)
+    assert torch.equal(out[:, 0], pose.clamp(-1.1, 1.1))
+    assert [t for _, t in rec.calls] == [999, 665, 332]
+    for states, _ in rec.calls:
+        for s, s0 in zip(states, start):
+            # the root slot keeps its (clamped) start noise through the whole run
+            assert torch.equal(s[..., 0, :], s0[..., 0, :].clamp(-1.1, 1.1))
+    assert not torch.equal(rec.calls[1][0][0][..., 1:, :], rec.calls[0][0][0][..., 1:, :])
+
+
+def test_sampler_step_follows_ddim():
+    """One step by hand: x_next = sqrt(abar') x0 + c eps + sigma z on the bone slots."""
+    g = gen(4)
+    start = [torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64),
+             torch.randn(1, 1, 2, 17, 1, generator=g, dtype=torch.float64)]
+    pose = torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64) * 0.3
+    z = [torch.randn(1, 1, 2, 16, 3, generator=g, dtype=torch.float64),
+         torch.randn(1, 1, 2, 16, 1, generator=g, dtype=torch.float64)]
+    rec = Recorder(pose)
+    sampler = DDIMSampler(NoiseSchedule(1000))
+    sampler.sample(start, torch.arange(1, 17), 2, rec, bone_states, NoiseSource(z))
+    a_next, c, sigma = sampler.step_coefficients(999, 499)
+    abar = cosine_alphas_cumprod(1000)[999].item()
+    for x, x0, zi, fed in zip(start, bone_states(pose), z, rec.calls[1][0]):
+        x0 = x0.clamp(-1.1, 1.1)[..., 1:, :]
+        eps = (x[..., 1:, :] / math.sqrt(abar) - x0) / math.sqrt(1 / abar - 1)
+        expected = (a_next * x0 + c * eps + sigma * zi).clamp(-1.1, 1.1)
+        assert torch.allclose(fed[..., 1:, :], expected, atol=1e-6)
+
+
+def test_xyz_sampling_diffuses_every_slot():
+    torch.manual_seed(0)
+    model = DDHPose(ModelConfig(**TINY, diffusion="xyz")).eval()
+    assert model.diffused_slots.tolist() == list(range(17))
+    disentangled = DDHPose(ModelConfig(**TINY)).eval()
+    assert disentangled.diffused_slots.tolist() == list(range(1, 17))
