@@ -83,16 +83,10 @@ def test_denoiser_hypothesis_shapes(model, ref):
 
 @torch.no_grad()
 def test_aligned_child_features_would_not_match(model, ref, monkeypatch):
-    """The released layout of the HRTT child features matters: the 'natural' layout (child
-    keys of token (b, j, f) from joint j's own children at frame f) is off by far more than
-    the tolerance, so the equivalence tests above do pin the released layout down."""
-    import ddhpose.model.denoiser as denoiser_module
-
-    def aligned(x, child_mean):
-        b, j, f, c = x.shape
-        return torch.einsum("kj,bjfc->bkfc", child_mean, x).reshape(b * j, f, c)
-
-    monkeypatch.setattr(denoiser_module, "child_features", aligned)
+    """The released layout of the HRTT child features matters: the paper's 'aligned' layout
+    (child keys of token (b, j, f) from joint j's own children at frame f) is off by far more
+    than the tolerance, so the equivalence tests above do pin the released layout down."""
+    monkeypatch.setattr(model.denoiser.config, "child_layout", "aligned")
     pred = model.denoiser(ref["x2d"], ref["x_dir_t"], ref["x_len_t"], ref["t_train"])
     assert max_err(pred, ref["pred_train"]) > 5e-3
 

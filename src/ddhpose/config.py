@@ -16,7 +16,10 @@ class ModelConfig:
       ``diffusion='xyz'`` noises joint coordinates as D3DP does instead of bone lengths and
       directions; ``disentangled_output`` composes the pose from predicted lengths and
       directions; ``hierarchy_embedding``, ``hrst`` and ``hrtt`` switch the three parts of the
-      hierarchical denoiser (all off = the MixSTE-style baseline).
+      hierarchical denoiser (all off = the MixSTE-style baseline). ``child_layout`` chooses
+      how HRTT's child features meet the temporal tokens: 'released' (the authors' code, which
+      reshapes instead of rearranging them; released checkpoints need it) or 'aligned' (each
+      token sees its own joint's children, as the paper describes).
     """
 
     skeleton: str = "h36m"
@@ -36,10 +39,13 @@ class ModelConfig:
     hierarchy_embedding: bool = True
     hrst: bool = True
     hrtt: bool = True
+    child_layout: str = "released"
 
     def __post_init__(self) -> None:
         if self.diffusion not in ("disentangled", "xyz"):
             raise ValueError(f"diffusion must be 'disentangled' or 'xyz', got {self.diffusion!r}")
+        if self.child_layout not in ("released", "aligned"):
+            raise ValueError(f"child_layout must be 'released' or 'aligned', got {self.child_layout!r}")
         if self.channels % self.heads:
             raise ValueError(f"channels ({self.channels}) must be divisible by heads ({self.heads})")
         if self.channels % 2:

@@ -20,10 +20,13 @@ def child_average_matrix(children: tuple[tuple[int, ...], ...]) -> torch.Tensor:
     return m
 
 
-def child_features(x: torch.Tensor, child_mean: torch.Tensor) -> torch.Tensor:
-    """HRTT child features as the released implementation lays them out.
+def child_features(x: torch.Tensor, child_mean: torch.Tensor, layout: str = "released") -> torch.Tensor:
+    """HRTT child features: every joint averaged with its children.
 
     x (B, J, F, C) layer-1 features, child_mean (J, J) -> (B * J, F, C).
+
+    ``layout='aligned'`` gives token (b, j, f) the features of joint j's own children at frame
+    f (the paper's intent). ``layout='released'`` (the default) reproduces the released code:
 
     The released code averages each joint with its children in a (B, F, J, C) tensor and
     then *reshapes* (not rearranges) it to the temporal blocks' (B * J, F, C) token layout.
@@ -33,6 +36,8 @@ def child_features(x: torch.Tensor, child_mean: torch.Tensor) -> torch.Tensor:
     layout changes the output by ~0.06 on the reference checkpoint).
     """
     b, j, f, c = x.shape
+    if layout == "aligned":
+        return torch.einsum("kj,bjfc->bkfc", child_mean, x).reshape(b * j, f, c)
     return torch.einsum("kj,bjfc->bfkc", child_mean, x).reshape(b * j, f, c)
 
 
@@ -129,7 +134,7 @@ class HSTDenoiser(nn.Module):
                 x = self.temporal_norm(temporal(x))
                 # child features from layer 1, reused by every hierarchical layer (HRTT)
                 if self.config.hrtt:
-                    xc = child_features(x.unflatten(0, (b, j)), self.child_mean.to(x.dtype))
+                    xc = child_features(x.unflatten(0, (b, j)), self.child_mean.to(x.dtype), self.config.child_layout)
             else:
                 x = self.temporal_norm(temporal(x, xc))
             x = rearrange(x, "(b j) f c -> b f j c", j=j)
