@@ -1,0 +1,145 @@
+"""Accuracy of a lifting model the way users run it: pixels in, the Lifter's full path.
+
+Test sets (from a config's data section, test split): Human3.6M S9/S11 through the real cameras
+and held-out mocap clips through virtual cameras. Each is lifted from pixel keypoints with
+``Lifter.lift`` (windows blended, J-Agg with the true focal length) under conditions that mimic
+real detectors:
+
+- clean: the exact projection;
+- noise: i.i.d. Gaussian pixel noise (sigma = 1 % of the person's 2D height per coordinate);
+- jitter: noise plus slowly varying offsets (a random walk per joint), as trackers show;
+- dropped: 10 % of the joints missing (score 0) in random runs of frames, then interpolated;
+- coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
+  no pelvis, spine, thorax or head top) and converted back by ``ddhpose.keypoints.to_h36m``.
+
+Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy.md]
+Errors are MPJPE and P-MPJPE in mm against the root-relative camera-frame ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddhpose.data.sources import load_split
+from ddhpose.files import atomic_write_text
+from ddhpose.geometry import image_coordinates
+from ddhpose.keypoints import COCO17
+from ddhpose.lift import Lifter
+from ddhpose.metrics import mpjpe, p_mpjpe
+from ddhpose.train_config import load_config
+
+CONDITIONS = ("clean", "noise", "jitter", "dropped", "coco")
+
+
+def person_height(uv: np.ndarray) -> float:
+    """Median over frames of the 2D bounding-box height (pixels). uv (F, J, 2)."""
+    return float(np.median(uv[..., 1].max(-1) - uv[..., 1].min(-1)))
+
+
+def to_coco(uv: np.ndarray) -> np.ndarray:
+    """Approximate COCO-17 keypoints from Human3.6M-17 ones. (F, 17, 2) -> (F, 17, 2).
+
+    nose = H36M neck/nose (9); eyes 30 % and ears 15 % of the way from the nose to the head
+    top (10), spread sideways by 15 % (eyes) and 35 % (ears) of the shoulder half-width.
+    """
+    nose, top = uv[:, 9], uv[:, 10]
+    side = (uv[:, 11] - uv[:, 14]) / 2  # towards the person's left
+    coco = np.zeros((len(uv), 17, 2), uv.dtype)
+    names = {n: i for i, n in enumerate(COCO17.names)}
+    coco[:, names["nose"]] = nose
+    for sign, prefix in ((1, "left"), (-1, "right")):
+        coco[:, names[f"{prefix}_eye"]] = nose + 0.3 * (top - nose) + sign * 0.15 * side
+        coco[:, names[f"{prefix}_ear"]] = nose + 0.15 * (top - nose) + sign * 0.35 * side
+    for h36m, coco_name in ((11, "left_shoulder"), (12, "left_elbow"), (13, "left_wrist"), (14, "right_shoulder"),
+                            (15, "right_elbow"), (16, "right_wrist"), (4, "left_hip"), (5, "left_knee"),
+                            (6, "left_ankle"), (1, "right_hip"), (2, "right_knee"), (3, "right_ankle")):
+        coco[:, names[coco_name]] = uv[:, h36m]
+    return coco
+
+
+def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """(keypoints, scores, layout) of one condition. uv (F, 17, 2) pixels."""
+    scores = np.ones(uv.shape[:2], np.float32)
+    sigma = 0.01 * person_height(uv)
+    if condition == "clean":
+        return uv, scores, "h36m"
+    if condition == "noise":
+        return uv + rng.normal(0, sigma, uv.shape), scores, "h36m"
+    if condition == "jitter":
+        walk = np.cumsum(rng.normal(0, sigma / 4, uv.shape), axis=0)
+        walk -= walk.mean(0)
+        return uv + rng.normal(0, sigma, uv.shape) + np.clip(walk, -3 * sigma, 3 * sigma), scores, "h36m"
+    if condition == "dropped":
+        f, j = scores.shape
+        for _ in range(int(0.1 * f * j / 5)):  # runs of 5 frames
+            start, joint = rng.integers(0, max(1, f - 5)), rng.integers(0, j)
+            scores[start:start + 5, joint] = 0
+        return uv, scores, "h36m"
+    if condition == "coco":
+        return to_coco(uv), scores, "coco"
+    raise ValueError(condition)
+
+
+def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations: int, frames: int, seed: int):
+    rng = np.random.default_rng(seed)
+    totals = {c: [0.0, 0.0, 0] for c in conditions}
+    for seq in sequences:
+        n = min(frames, seq.num_frames)
+        w, h = seq.image_size
+        uv = image_coordinates(torch.from_numpy(seq.keypoints_2d[:n]), w, h).numpy()
+        truth = torch.from_numpy(seq.poses_3d[:n])
+        focal = float(seq.intrinsics[0]) * w / 2
+        for condition in conditions:
+            keypoints, scores, layout = degrade(uv, condition, rng)
+            result = lifter.lift(keypoints, scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
+                                 iterations=iterations, focal_length=focal, seed=seed)
+            pred = torch.as_tensor(result.poses, dtype=torch.float32)
+            totals[condition][0] += float(mpjpe(pred, truth)) * 1000 * n
+            totals[condition][1] += float(p_mpjpe(pred, truth)) * 1000 * n
+            totals[condition][2] += n
+    return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2]} for c, t in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
+    parser.add_argument("-c", "--config", default="wild")
+    parser.add_argument("--sequences", type=int, default=24, help="sequences per test set (evenly spaced)")
+    parser.add_argument("--frames", type=int, default=300, help="frames per sequence (from the start)")
+    parser.add_argument("--hypotheses", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--out", default="docs/wild_accuracy")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    cfg = load_config(args.config)
+    lifter = Lifter.from_pretrained(args.checkpoint)
+    tests = load_split(cfg.data, "test", cfg.train.seed)
+    sets = {"Human3.6M S9/S11 (real cameras)": [s for s in tests if s.subject in cfg.data.test_subjects],
+            "held-out mocap clips (virtual cameras)": [s for s in tests if s.subject not in cfg.data.test_subjects]}
+    report, started = {}, time.time()
+    for name, seqs in sets.items():
+        if not seqs:
+            continue
+        pick = [seqs[i] for i in np.linspace(0, len(seqs) - 1, min(args.sequences, len(seqs))).round().astype(int)]
+        for h in args.hypotheses:
+            conditions = CONDITIONS if h == args.hypotheses[0] else ("clean",)
+            report[f"{name}, H={h}, W={h}"] = evaluate(lifter, pick, conditions, h, h, args.frames, args.seed)
+            print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
+    lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
+             f"--frames {args.frames}` ({time.time() - started:.0f} s). MPJPE / P-MPJPE in mm.", "",
+             "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
+    for key, values in report.items():
+        cells = [f"{values[c]['mpjpe']:.1f} / {values[c]['p_mpjpe']:.1f}" if c in values else "" for c in CONDITIONS]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
+    atomic_write_text(Path(args.out + ".json"), json.dumps(report, indent=2))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
