@@ -49,12 +49,7 @@ def _spawn(out, timeout: float = 120.0) -> None:
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = train(load_config("tiny", OVERRIDES), tmp_path / "single", device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    single = train(load_config("tiny", OVERRIDES), tmp_path / "single", device="cpu")
     _spawn(tmp_path / "ddp")
     a = load_training_state(tmp_path / "single" / "last.pt")
     b = load_training_state(tmp_path / "ddp" / "last.pt")

@@ -1,7 +1,6 @@
 """The denoiser: HRST / HRTT against naive forms, ablation switches, shapes and input checks."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from ddhpose.config import ModelConfig
 from ddhpose.losses import pose_losses

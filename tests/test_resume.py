@@ -20,23 +20,10 @@ OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synt
              "data.noise_2d_outlier_prob=0.05", "train.grad_clip=1.0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module fixtures run before the function-scoped one_thread
-    try:
-        result = train(load_config("tiny", OVERRIDES), out, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    result = train(load_config("tiny", OVERRIDES), out, device="cpu")
     return result, load_training_state(out / "last.pt")
 
 

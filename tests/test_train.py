@@ -23,15 +23,6 @@ from ddhpose.training_state import load_training_state
 FAST = ["train.tensorboard=false", "data.synthetic_sequences=4", "data.synthetic_frames=60"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models run fastest on one thread, and the test machine is shared
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_tiny_config_learns_and_writes_its_run_folder(tmp_path):
     config = load_config("tiny", ["train.tensorboard=false"])
     result = train(config, tmp_path, device="cpu")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -31,15 +30,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .data.sequence import PoseSequence
 from .data.sources import load_split
 from .data.windows import Noise2D, TrainWindows, test_windows, unwindow
 from .files import atomic_write_text
 from .losses import pose_losses
 from .metrics import joint_errors
 from .model.ddhpose import DDHPose
-from .skeleton import H36M
-from .train_config import DataConfig, EvalConfig, ExperimentConfig, load_config
+from .train_config import EvalConfig, ExperimentConfig, load_config
 from .training_state import (check_model_config, derive_seed, load_training_state, restore_training_state,
                              save_training_state)
 
