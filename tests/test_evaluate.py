@@ -67,3 +67,10 @@ def test_report_files_with_pck(model, sequences, tmp_path):
     assert set(data["groups"]) == {s.action for s in sequences} | {"Average"}
     assert 0 <= data["pck"]["All"]["pck"] <= 100
     assert "PCK" in paths[0].read_text() and "mpjpe_j_agg" in paths[1].read_text()
+
+
+def test_truncate_keeps_the_first_frames(sequences):
+    from ddhpose.evaluate import truncate
+    short = truncate(sequences[0], 10)
+    assert short.num_frames == 10 and (short.poses_3d == sequences[0].poses_3d[:10]).all()
+    assert short.name == sequences[0].name

@@ -8,6 +8,7 @@ PCK@150 mm, AUC and MPJPE of the aggregate pose on the valid frames of each test
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections import defaultdict
@@ -193,6 +194,13 @@ def write_report(report: Report, out_dir: str | Path, stem: str = "results") -> 
     return paths
 
 
+def truncate(seq: PoseSequence, frames: int) -> PoseSequence:
+    """The first ``frames`` frames of a sequence."""
+    return dataclasses.replace(seq, keypoints_2d=seq.keypoints_2d[:frames], poses_3d=seq.poses_3d[:frames],
+                               trajectory=seq.trajectory[:frames],
+                               valid=None if seq.valid is None else seq.valid[:frames])
+
+
 def evaluate_config(model: DDHPose, config: str, overrides: Sequence[str] = (), **kwargs: Any) -> Report:
     """Evaluate on the test split a config names: per action for Human3.6M (the 15 actions in
     the paper's order), per test sequence with PCK/AUC for MPI-INF-3DHP, per clip otherwise."""
@@ -203,6 +211,8 @@ def evaluate_config(model: DDHPose, config: str, overrides: Sequence[str] = (), 
     sequences = load_split(cfg.data, "test", cfg.train.seed)
     if not sequences:
         raise ValueError(f"config {config!r} names no test sequences (data.test_subjects / data.test_path)")
+    if cfg.eval.max_frames > 0:
+        sequences = [truncate(s, cfg.eval.max_frames) for s in sequences]
     if cfg.model.frames != model.config.frames or cfg.model.skeleton != model.config.skeleton:
         raise ValueError(f"checkpoint (F={model.config.frames}, {model.config.skeleton}) does not match config "
                          f"{config!r} (F={cfg.model.frames}, {cfg.model.skeleton})")

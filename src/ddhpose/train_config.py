@@ -48,6 +48,7 @@ class DataConfig:
     train_subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
     test_subjects: list[str] = field(default_factory=lambda: ["S9", "S11"])
     actions: list[str] = field(default_factory=list)  # empty: every action
+    test_cameras: list[int] = field(default_factory=list)  # Human3.6M camera indices to test on; empty: all 4
     mocap_train: list[str] = field(default_factory=list)
     mocap_test: list[str] = field(default_factory=list)
     mocap_fps: float = 50.0
@@ -108,13 +109,16 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     """The short evaluation run during training (MPJPE of the mean hypothesis at the last
-    DDIM iteration). ``max_sequences`` > 0 evaluates only the first test sequences."""
+    DDIM iteration). ``max_sequences`` > 0 evaluates only the first test sequences; for
+    ``ddhpose evaluate``, ``max_frames`` > 0 keeps only the first frames of every test sequence
+    (a cheaper subset; the full protocol uses every frame)."""
 
     hypotheses: int = 1
     iterations: int = 1
     flip: bool = True
     batch_size: int = 64
     max_sequences: int = 0
+    max_frames: int = 0
 
 
 @dataclass

@@ -99,7 +99,8 @@ def load_split(data: DataConfig, split: str, seed: int = 0) -> list[PoseSequence
         raise ValueError(f"data.path_3d must name the {data.dataset} training file")
     if data.dataset == "h36m":
         return load_h36m(data.path_3d, data.path_2d or None, actions=data.actions or None,
-                         subjects=data.train_subjects if train else data.test_subjects)
+                         subjects=data.train_subjects if train else data.test_subjects,
+                         cameras=None if train or not data.test_cameras else data.test_cameras)
     if train:
         return load_3dhp_train(data.path_3d)
     return load_3dhp_test(data.test_path) if data.test_path else []
