@@ -104,8 +104,9 @@ def test_training_loss_and_gradients_equal(port, ours, ref):
     grads_a, _ = released_state_dict(grads)
     grads_b = {k: p.grad for k, p in ours.denoiser.named_parameters()}
     assert set(grads_a) == set(grads_b)
-    scale = max(g.abs().max().item() for g in grads_b.values())
-    assert max(max_err(grads_a[k], grads_b[k]) for k in grads_b) < TOL * scale
+    # float32 sums over thousands of tokens in a different order: equal to 1e-4 relative
+    for k, g in grads_b.items():
+        assert max_err(grads_a[k], g) <= 1e-4 * g.abs().max().item() + 1e-7, k
 
 
 def test_hrst_loop_of_the_port_is_algorithm_1():
