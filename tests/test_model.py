@@ -253,3 +253,12 @@ def test_bfloat16_autocast():
         samples = model.sample(x2d, hypotheses=2, iterations=2, generator=gen())
     assert samples.shape == (2, 2, 2, 9, 17, 3)
     assert samples.dtype == torch.float32 and torch.isfinite(samples).all()
+
+
+def test_sampling_in_chunks_gives_the_same_poses():
+    torch.manual_seed(0)
+    model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)).eval()
+    x2d = torch.randn(5, 9, 17, 2)
+    whole = model.sample(x2d, hypotheses=3, iterations=2, generator=torch.Generator().manual_seed(1), chunk=0)
+    parts = model.sample(x2d, hypotheses=3, iterations=2, generator=torch.Generator().manual_seed(1), chunk=2)
+    assert torch.allclose(whole, parts, atol=1e-6)

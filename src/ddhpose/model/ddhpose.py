@@ -12,6 +12,11 @@ from ..geometry import decompose, flip_pose, flip_slots
 from .denoiser import HSTDenoiser
 
 
+# Window sequences (clips x hypotheses) per denoiser call when sampling on a CPU; measured with
+# benchmarks/speed.py, larger batches spend their time in page faults of the activations.
+_CPU_CHUNK_SEQUENCES = 10
+
+
 class DDHPose(nn.Module):
     """A 2D-to-3D lifting diffusion model.
 
@@ -57,8 +62,9 @@ class DDHPose(nn.Module):
         inputs = self.noisy_inputs(y3d, t, noise)
         return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
 
-    def _denoise_flip(self, x2d: torch.Tensor, flip: bool):
-        """Build the sampler's denoise callable: one batched pass over (input, flipped input)."""
+    def _denoise_flip(self, x2d: torch.Tensor, flip: bool, chunk: int):
+        """Build the sampler's denoise callable: one pass over (input, flipped input), batched
+        together and run in chunks of ``chunk`` clips (the whole batch when chunk < 1)."""
         sk = self.skeleton
         b = x2d.shape[0]
         x2d_in = torch.cat([x2d, flip_pose(x2d, sk)]) if flip else x2d
@@ -67,8 +73,13 @@ class DDHPose(nn.Module):
             if flip:
                 flipped = [flip_pose(states[0], sk)] + [flip_slots(s, sk) for s in states[1:]]
                 states = [torch.cat([s, f]) for s, f in zip(states, flipped)]
-            tt = torch.full((x2d_in.shape[0],), t, device=x2d.device, dtype=torch.long)
-            pred = self.denoiser(x2d_in, states[0], states[1] if len(states) > 1 else None, tt)
+            size = chunk if chunk >= 1 else x2d_in.shape[0]
+            parts = []
+            for start in range(0, x2d_in.shape[0], size):
+                part = [s[start:start + size] for s in states]
+                tt = torch.full((part[0].shape[0],), t, device=x2d.device, dtype=torch.long)
+                parts.append(self.denoiser(x2d_in[start:start + size], part[0], part[1] if len(part) > 1 else None, tt))
+            pred = torch.cat(parts)
             if flip:
                 pred = (pred[:b] + flip_pose(pred[b:], sk)) / 2
             return pred.float()
@@ -77,7 +88,8 @@ class DDHPose(nn.Module):
 
     @torch.no_grad()
     def sample(self, x2d: torch.Tensor, hypotheses: int = 1, iterations: int = 1, flip: bool = True,
-               generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None,
+               chunk: int | None = None) -> torch.Tensor:
         """Sample 3D poses for 2D keypoints x2d (B, F, J, 2) with DDIM (method section 6).
 
         Returns (B, W, H, F, J, 3): the pose after each of the W iterations for each of the H
@@ -99,5 +111,7 @@ class DDHPose(nn.Module):
         widths = [3, 1] if self.disentangled else [3]
         states = [source.draw((b, hypotheses, f, j, w), x2d) for w in widths]
         sampler = DDIMSampler(self.schedule, scale=self.config.scale)
-        return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip),
+        if chunk is None:  # on CPUs, activations that stay cache-sized beat one big batch
+            chunk = max(1, _CPU_CHUNK_SEQUENCES // hypotheses) if x2d.device.type == "cpu" else 0
+        return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip, chunk),
                               self.clean_states, source)
