@@ -67,3 +67,16 @@ def test_hostile_checkpoint_is_refused_without_running_code(tmp_path, capsys):
     assert main(["info", str(path)]) == 2
     assert "refused" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path), "-H", "2"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["ddhpose_demo.gif", "ddhpose_demo.json", "ddhpose_demo.npz"]
+    with np.load(tmp_path / "ddhpose_demo.npz", allow_pickle=False) as result:
+        assert result["poses_3d"].shape == (250, 17, 3) and str(result["units"]) == "metres"
+        assert np.isfinite(result["poses_3d"]).all() and (result["poses_3d"][:, 0] == 0).all()
+        assert result["hypotheses"].shape == (2, 250, 17, 3)
+    out = capsys.readouterr().out
+    error_mm = float(out.split("ground truth: ")[1].split(" mm")[0])
+    assert error_mm < 200  # a trained model; random weights give ~450 mm on this clip
