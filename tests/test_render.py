@@ -157,12 +157,16 @@ def test_mp4_writer_failure_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_render_result_reads_lifter_npz(tmp_path):
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_render_result_reads_lifter_results(tmp_path, suffix):
+    from ddhpose.results import LiftResult, save_result
     keypoints, poses, hyps = clip(4, hypotheses=2)
-    result = tmp_path / "result.npz"
-    np.savez(result, keypoints_2d=keypoints.astype(np.float32), poses_3d=poses.astype(np.float32),
-             hypotheses=hyps.astype(np.float32), image_size=np.array([1000, 1000]))
-    out = render_result(result, tmp_path / "result.gif", size=64, progress=False)
+    result = LiftResult(poses=poses.astype(np.float32), hypotheses=hyps.astype(np.float32),
+                        uncertainty=np.zeros((4, 17), np.float32), keypoints_2d=keypoints.astype(np.float32),
+                        missing=np.zeros((4, 17), bool), scores=np.ones((4, 17), np.float32),
+                        frames=np.arange(4), image_size=(1000, 1000))
+    save_result(result, tmp_path / f"result{suffix}")
+    out = render_result(tmp_path / f"result{suffix}", tmp_path / "result.gif", size=64, progress=False)
     assert iio.imread(out).shape == (4, 64, 128, 3)
     np.savez(tmp_path / "bad.npz", poses_3d=poses)
     with pytest.raises(ValueError, match="keypoints_2d"):

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="frame rate for BVH and animations")
     _add_sampling(p)
 
-    p = sub.add_parser("render", help="animate a lift result (.npz) as .gif or .mp4")
+    p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
     p.add_argument("result")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--fps", type=float, default=25)
@@ -90,7 +90,7 @@ def cmd_lift(args) -> int:
                       lifter=lifter, flip=not args.no_flip)
     if args.render:
         from .render import render_result
-        for i, path in enumerate(p for p in paths if p.suffix == ".npz"):
+        for i, path in enumerate([p for p in paths if p.suffix in (".npz", ".json")]):
             target = Path(args.render)
             if i:
                 target = target.with_name(f"{target.stem}_{path.stem}{target.suffix}")

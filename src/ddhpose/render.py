@@ -241,17 +241,13 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
     return out_path
 
 
-def render_result(result_npz_path: str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
-    """Render a lifter result file: 'keypoints_2d' (F, 17, 2) pixels, 'poses_3d' (F, 17, 3),
-    optional 'hypotheses' (H, F, 17, 3) and 'image_size' (2,). ``kw`` goes to
+def render_result(result_path: str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
+    """Render a lifter result file (.npz or .json, :mod:`ddhpose.results`): its 2D keypoints
+    (pixels), aggregate pose, hypotheses and image size. ``kw`` goes to
     :func:`render_animation` and overrides what the file says (e.g. ``image_size``)."""
-    with np.load(result_npz_path, allow_pickle=False) as data:
-        missing = {"keypoints_2d", "poses_3d"} - set(data.files)
-        if missing:
-            raise ValueError(f"{result_npz_path}: missing keys {sorted(missing)}; has {sorted(data.files)}")
-        arrays = {k: data[k] for k in data.files}
-    if "image_size" in arrays:
-        kw.setdefault("image_size", tuple(arrays["image_size"].reshape(-1).tolist()))
-    if "hypotheses" in arrays:
-        kw.setdefault("hypotheses", arrays["hypotheses"])
-    return render_animation(arrays["keypoints_2d"], arrays["poses_3d"], out_path, **kw)
+    from .results import load_result  # results imports nothing from here; keep render light
+
+    result = load_result(result_path)
+    kw.setdefault("image_size", tuple(int(v) for v in np.asarray(result.image_size).reshape(-1)))
+    kw.setdefault("hypotheses", result.hypotheses)
+    return render_animation(result.keypoints_2d, result.poses, out_path, **kw)
