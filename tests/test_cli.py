@@ -80,3 +80,23 @@ def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, caps
     out = capsys.readouterr().out
     error_mm = float(out.split("ground truth: ")[1].split(" mm")[0])
     assert error_mm < 200  # a trained model; random weights give ~450 mm on this clip
+
+
+def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
+    import json as _json
+    rng = np.random.default_rng(0)
+    base = rng.uniform(300, 700, (17, 2))
+    records = []
+    for frame in range(12):
+        for track, shift in ((1, 0.0), (2, 150.0)):
+            kp = np.concatenate([base + shift + rng.normal(0, 2, (17, 2)), np.full((17, 1), 0.9)], -1)
+            records.append({"image_id": frame, "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
+                            "score": 0.9, "track_id": track})
+    src = tmp_path / "det.json"
+    src.write_text(_json.dumps(records))
+    code = main(["lift", str(src), "-o", str(tmp_path / "people.json"), "--image-size", "1000", "1000",
+                 "--bvh", "--render", str(tmp_path / "people.gif")])
+    assert code == 0, capsys.readouterr().err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["det.json", "people_track1.bvh", "people_track1.gif", "people_track1.json",
+                     "people_track2.bvh", "people_track2.gif", "people_track2.json"]

@@ -90,11 +90,11 @@ def cmd_lift(args) -> int:
                       lifter=lifter, flip=not args.no_flip)
     if args.render:
         from .render import render_result
-        for i, path in enumerate([p for p in paths if p.suffix in (".npz", ".json")]):
-            target = Path(args.render)
-            if i:
-                target = target.with_name(f"{target.stem}_{path.stem}{target.suffix}")
-            paths.append(render_result(path, target, fps=args.fps or 25))
+        results = [p for p in paths if p.suffix in (".npz", ".json")]
+        target, stem = Path(args.render), Path(args.output).stem
+        for path in results:  # several people: people.mp4 -> people_track1.mp4, ...
+            suffix = path.stem[len(stem):] if len(results) > 1 else ""
+            paths.append(render_result(path, target.with_name(target.stem + suffix + target.suffix), fps=args.fps or 25))
     for path in paths:
         print(f"wrote {path}")
     return 0
