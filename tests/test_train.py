@@ -141,3 +141,24 @@ def test_tensorboard_scalars_are_written(tmp_path):
     config = load_config("tiny", FAST[1:] + ["train.epochs=1", "train.max_steps_per_epoch=2", "train.log_every=1"])
     train(config, tmp_path, device="cpu")
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_random_offsets_set_each_epochs_step_count(tmp_path):
+    import math
+
+    from ddhpose.data.windows import TrainWindows
+    from ddhpose.skeleton import H36M
+    # seed 2: the later epochs have more windows than the first, which a fixed step count would cut
+    overrides = FAST + ["data.random_offset=true", "train.epochs=4", "train.eval_every=10", "data.synthetic_frames=40",
+                        "train.batch_size=1", "train.seed=2"]
+    config = load_config("tiny", overrides)
+    result = train(config, tmp_path, device="cpu")
+    windows = TrainWindows(load_split(config.data, "train", config.train.seed), config.model.frames, H36M,
+                           random_offset=True, seed=config.train.seed)
+    expected = []
+    for epoch in range(4):
+        windows.set_epoch(epoch)
+        expected.append(math.ceil(len(windows) / config.train.batch_size))
+    assert max(expected[1:]) > expected[0]  # the offsets do grow the window count here
+    steps = [h["global_step"] for h in result["history"]]
+    assert [b - a for a, b in zip([0] + steps, steps)] == expected

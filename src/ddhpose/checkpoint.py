@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
@@ -216,8 +217,8 @@ def _released_name(key: str) -> str:
 def export_released(model: DDHPose, path: str | os.PathLike) -> None:
     """Write the released ``.bin`` layout (method section 10) so the authors' code can load it.
 
-    The unused ``qkv_xc`` of the hierarchical spatial blocks is written as zeros; epoch 0 and an
-    empty optimizer state mark it as an export, not a training snapshot.
+    The unused ``qkv_xc`` of the hierarchical spatial blocks is written as zeros; epoch 0, a
+    fixed RandomState and an empty optimizer state mark it as an export, not a training snapshot.
     """
     state = {}
     for key, value in _released_buffers(model.config.timesteps).items():
@@ -229,8 +230,9 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
             c = model.config.channels
             prefix = f"module.{_RELEASED_PREFIX}STEblocks.{int(m.group(1)) - 1}.attn.qkv_xc"
             state[f"{prefix}.weight"], state[f"{prefix}.bias"] = torch.zeros(c, c), torch.zeros(c)
+    random_state = np.random.RandomState(0).get_state()  # the released layout carries one; unused here
     with atomic_path(path) as tmp:
-        torch.save({"epoch": 0, "lr": 0.0, "optimizer": {}, "model_pos": state}, tmp)
+        torch.save({"epoch": 0, "lr": 0.0, "random_state": random_state, "optimizer": {}, "model_pos": state}, tmp)
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, **overrides: Any) -> DDHPose:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data.sequence import PoseSequence
-from .data.windows import test_windows
+from .data.windows import test_windows, unwindow
 from .files import atomic_write_text
 from .model.ddhpose import DDHPose
 
@@ -65,20 +65,12 @@ def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1,
         chosen.append(metrics.select_by_reprojection(samples[:, -1:], reproj, batch["x2d"])[:, 0].cpu())
     # windows are equal-sized: the mean over windows is the frame-weighted mean (released behaviour)
     errors = {k: (v / n).amin(-1) if k.endswith("_p_best") else v / n for k, v in sums.items()}
-    pose = torch.cat(chosen).flatten(0, 1)[_first_occurrence(index)]
+    pose = unwindow(torch.cat(chosen), index, seq.num_frames)
     target = torch.from_numpy(seq.poses_3d)
     valid = torch.ones(seq.num_frames, dtype=torch.bool) if seq.valid is None else torch.from_numpy(seq.valid)
     levels = metrics.per_level_mpjpe(pose[valid], target[valid], model.skeleton)
     return SequenceResult(seq.name, group or seq.action, n * model.config.frames, {k: v.cpu() for k, v in errors.items()},
                           levels.cpu(), pose, target, valid)
-
-
-def _first_occurrence(index) -> torch.Tensor:
-    flat = torch.as_tensor(index).reshape(-1)
-    order = torch.full((int(flat.max()) + 1,), -1, dtype=torch.long)
-    positions = torch.arange(len(flat))
-    order.scatter_reduce_(0, flat, positions, reduce="amin", include_self=False)
-    return order
 
 
 @dataclass

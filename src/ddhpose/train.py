@@ -37,7 +37,8 @@ from .losses import pose_losses
 from .metrics import joint_errors
 from .model.ddhpose import DDHPose
 from .train_config import EvalConfig, ExperimentConfig, load_config
-from .training_state import (check_model_config, derive_seed, load_training_state, restore_training_state,
+from .seeding import derive_seed
+from .training_state import (check_model_config, load_training_state, restore_training_state,
                              save_training_state)
 
 
@@ -249,14 +250,19 @@ class _Run:
             ids = [info.device.index] if info.device.type == "cuda" else None
             step_module = DistributedDataParallel(step_module, device_ids=ids)
         self.step_module = step_module
-        steps = math.ceil(len(self.dataset) / tc.batch_size)
-        self.steps = min(steps, tc.max_steps_per_epoch) if tc.max_steps_per_epoch > 0 else steps
+        self.steps = self._epoch_steps()
         self.progress: dict[str, Any] = dict(epoch=0, step=0, global_step=0, lr=tc.lr, best_metric=None,
                                              best_epoch=0, history=[], sums=[0.0] * 4, seed=tc.seed,
                                              world_size=info.world_size)
         self.stop = {"stop": False}
 
     # ------------------------------------------------------------------ checkpoints
+    def _epoch_steps(self) -> int:
+        """Optimiser steps in the current epoch (depends on the epoch's window count)."""
+        tc = self.config.train
+        steps = math.ceil(len(self.dataset) / tc.batch_size)
+        return min(steps, tc.max_steps_per_epoch) if tc.max_steps_per_epoch > 0 else steps
+
     def _save(self, name: str) -> None:
         if self.info.main:
             save_training_state(self.out / f"{name}.pt", model=self.model, optimizer=self.optimizer,
@@ -309,6 +315,7 @@ class _Run:
             group["lr"] = lr
         p["lr"] = lr
         self.dataset.set_epoch(epoch)
+        self.steps = self._epoch_steps()  # random window offsets change the window count per epoch
         local = tc.batch_size // info.world_size
         batches = epoch_batches(len(self.dataset), tc.batch_size, tc.seed, epoch)[first:self.steps]
         batches = batches[:, info.rank * local:(info.rank + 1) * local].tolist()

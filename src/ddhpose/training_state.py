@@ -33,11 +33,6 @@ _KEYS = ("model", "optimizer", "progress", "config", "rng")
 _PROGRESS_KEYS = ("epoch", "step", "global_step", "lr", "best_metric", "best_epoch", "history")
 
 
-def derive_seed(*values: int) -> int:
-    """A well-mixed 63-bit seed from integers (NumPy's SeedSequence); equal inputs, equal seed."""
-    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0] >> 1)
-
-
 def capture_rng_state() -> dict[str, Any]:
     """The global RNG states (torch CPU and CUDA, NumPy's legacy global, Python's) as tensors
     and plain containers."""

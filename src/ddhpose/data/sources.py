@@ -19,7 +19,7 @@ import torch
 
 from ..safe_pickle import load_npz
 from ..train_config import DataConfig
-from ..training_state import derive_seed
+from ..seeding import derive_seed
 from .h36m import world_positions, load_h36m
 from .mpi3dhp import load_3dhp_test, load_3dhp_train
 from .retarget import load_mocap

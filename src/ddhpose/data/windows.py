@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..geometry import flip_pose
+from ..seeding import derive_seed
 from ..skeleton import Skeleton
 from .sequence import PoseSequence
 
@@ -88,10 +89,6 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> t
     return out
 
 
-def _item_seed(*values: int) -> int:
-    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0] >> 1)
-
-
 class TrainWindows(Dataset):
     """Training windows of F frames, each once as is and once mirrored (when ``flip``).
 
@@ -147,7 +144,7 @@ class TrainWindows(Dataset):
             item["traj"] = item["traj"] * torch.tensor([-1.0, 1.0, 1.0])
             item["intrinsics"] = flip_intrinsics(item["intrinsics"])
         if self.noise_2d is not None:
-            gen = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, index))
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, index))
             item["x2d"] = augment_2d(item["x2d"], self.noise_2d, gen)
         return item
 
