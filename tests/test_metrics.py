@@ -225,3 +225,17 @@ def test_shape_errors():
         M.reproject(torch.zeros(2, 1, 1, 4, 17, 3), torch.zeros(2, 4, 1, 3), torch.zeros(3, 9))
     with pytest.raises(ValueError, match="unknown metric"):
         M.j_best(torch.zeros(1, 1, 1, 2, 17, 3), torch.zeros(1, 2, 17, 3), "pck")
+
+
+def test_clip_errors_average_over_valid_frames_only():
+    torch.manual_seed(0)
+    target = torch.randn(2, 6, 17, 3)
+    samples = target[:, None, None].repeat(1, 1, 2, 1, 1, 1) + 0.01
+    samples[:, :, :, 3:] += 5.0  # wildly wrong in the last three frames
+    valid = torch.tensor([[1, 1, 1, 0, 0, 0]] * 2, dtype=torch.bool)
+    errors = M.clip_errors(samples, target, valid=valid, metrics=("mpjpe",))
+    expected = 0.01 * 3 ** 0.5
+    for key, value in errors.items():
+        assert torch.allclose(value, torch.full_like(value, expected), atol=1e-5), key
+    unmasked = M.clip_errors(samples, target, metrics=("mpjpe",))
+    assert (unmasked["mpjpe_p_agg"] > 1).all()

@@ -50,7 +50,7 @@ def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1,
     device = next(model.parameters()).device
     windows, index = test_windows(seq, model.config.frames)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: 0)
-    chosen = []
+    chosen, weight = [], 0.0
     n = windows["x2d"].shape[0]
     for start in range(0, n, batch_size):
         batch = {k: v[start:start + batch_size].to(device) for k, v in windows.items()}
@@ -58,18 +58,21 @@ def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1,
                                generator=generator)
         samples[..., seq.root, :] = 0
         errors = metrics.clip_errors(samples, batch["y3d"], x2d=batch["x2d"], camera=batch["intrinsics"],
-                                     traj=batch["traj"])
+                                     traj=batch["traj"], valid=batch["valid"])
+        frames = batch["valid"].sum(-1)  # (B,) valid frames per window: F everywhere for Human3.6M
+        weight += float(frames.sum())
         for key, value in errors.items():
-            sums[key] = sums[key] + value.sum(0)
+            sums[key] = sums[key] + (value * frames.view(-1, *([1] * (value.ndim - 1)))).sum(0)
         reproj = metrics.reproject(samples[:, -1:], batch["traj"], batch["intrinsics"])
         chosen.append(metrics.select_by_reprojection(samples[:, -1:], reproj, batch["x2d"])[:, 0].cpu())
-    # windows are equal-sized: the mean over windows is the frame-weighted mean (released behaviour)
-    errors = {k: (v / n).amin(-1) if k.endswith("_p_best") else v / n for k, v in sums.items()}
+    # frame-weighted mean over the windows (all frames of every window: released behaviour)
+    weight = max(weight, 1.0)
+    errors = {k: (v / weight).amin(-1) if k.endswith("_p_best") else v / weight for k, v in sums.items()}
     pose = unwindow(torch.cat(chosen), index, seq.num_frames)
     target = torch.from_numpy(seq.poses_3d)
     valid = torch.ones(seq.num_frames, dtype=torch.bool) if seq.valid is None else torch.from_numpy(seq.valid)
     levels = metrics.per_level_mpjpe(pose[valid], target[valid], model.skeleton)
-    return SequenceResult(seq.name, group or seq.action, n * model.config.frames, {k: v.cpu() for k, v in errors.items()},
+    return SequenceResult(seq.name, group or seq.action, int(weight), {k: v.cpu() for k, v in errors.items()},
                           levels.cpu(), pose, target, valid)
 
 

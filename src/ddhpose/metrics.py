@@ -224,13 +224,24 @@ def select_by_reprojection(samples: torch.Tensor, reproj: torch.Tensor, x2d: tor
     return samples.gather(2, best.unsqueeze(-1).expand(-1, -1, -1, -1, -1, 3)).squeeze(2)
 
 
+def _frame_mean(errors: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """(B, ..., F, J) -> (B, ...): mean over joints, then over the valid frames (B, F) (all if None)."""
+    per_frame = errors.mean(-1)
+    if valid is None:
+        return per_frame.mean(-1)
+    v = valid.to(per_frame.dtype).view(valid.shape[0], *([1] * (per_frame.ndim - 2)), valid.shape[-1])
+    return (per_frame * v).sum(-1) / v.sum(-1).clamp_min(1)
+
+
 def clip_errors(samples: torch.Tensor, target: torch.Tensor, *, x2d: torch.Tensor | None = None,
                 camera: torch.Tensor | None = None, traj: torch.Tensor | None = None,
-                metrics: Sequence[Metric] = ("mpjpe", "p_mpjpe")) -> dict[str, torch.Tensor]:
+                metrics: Sequence[Metric] = ("mpjpe", "p_mpjpe"),
+                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-clip errors of every aggregation, for averaging over any grouping (e.g. actions).
 
     samples (B, W, H, F, J, 3) root-relative, target (B, F, J, 3). J-Agg needs x2d (B, F, J, 2),
-    camera (B or 1, 9) and traj (B, F, 1, 3); without them its keys are left out.
+    camera (B or 1, 9) and traj (B, F, 1, 3); without them its keys are left out. ``valid``
+    (B, F) restricts the averages to the valid frames (MPI-INF-3DHP).
     Returns keys '{metric}_{aggregation}': (B, W) errors averaged over frames and joints, except
     '{metric}_p_best', which is (B, W, H): average it over the group, then take the min over H
     (:func:`reduce_clip_errors`).
@@ -244,13 +255,13 @@ def clip_errors(samples: torch.Tensor, target: torch.Tensor, *, x2d: torch.Tenso
     for metric in metrics:
         err = _error_fn(metric)
         per_hyp = err(samples, full_target)  # (B, W, H, F, J); P-MPJPE aligns each hypothesis
-        out[f"{metric}_j_best"] = per_hyp.amin(dim=2).mean((-2, -1))
-        out[f"{metric}_p_best"] = per_hyp.mean((-2, -1))
-        out[f"{metric}_p_agg"] = err(samples.mean(2), full_target[:, :, 0]).mean((-2, -1))
+        out[f"{metric}_j_best"] = _frame_mean(per_hyp.amin(dim=2), valid)
+        out[f"{metric}_p_best"] = _frame_mean(per_hyp, valid)
+        out[f"{metric}_p_agg"] = _frame_mean(err(samples.mean(2), full_target[:, :, 0]), valid)
         if choice is not None:
             # Released behaviour: gather the selected joints' errors of the separately aligned
             # hypotheses (not: align the pose assembled from the selected joints).
-            out[f"{metric}_j_agg"] = per_hyp.gather(2, choice).squeeze(2).mean((-2, -1))
+            out[f"{metric}_j_agg"] = _frame_mean(per_hyp.gather(2, choice).squeeze(2), valid)
     return out
 
 
