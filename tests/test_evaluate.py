@@ -65,8 +65,10 @@ def test_report_files_with_pck(model, sequences, tmp_path):
     assert [p.name for p in paths] == ["results.md", "results.csv", "results.json"]
     data = json.loads(paths[2].read_text())
     assert set(data["groups"]) == {s.action for s in sequences} | {"Average"}
-    assert 0 <= data["pck"]["All"]["pck"] <= 100
-    assert "PCK" in paths[0].read_text() and "mpjpe_j_agg" in paths[1].read_text()
+    assert 0 <= data["pose"]["All"]["pck"] <= 100
+    assert set(data["pose"]["All"]) == {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc"}
+    assert data["pose"]["All"]["p_mpjpe"] <= data["pose"]["All"]["mpjpe"]
+    assert "PCK" in paths[0].read_text() and "MPJVE" in paths[0].read_text() and "mpjpe_j_agg" in paths[1].read_text()
 
 
 def test_truncate_keeps_the_first_frames(sequences):

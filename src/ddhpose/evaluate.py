@@ -84,11 +84,28 @@ class Report:
     iterations: int
     groups: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # group -> key -> (W,) mm
     levels: dict[str, list[float]] = field(default_factory=dict)
-    pck: dict[str, dict[str, float]] = field(default_factory=dict)
+    pose: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> metrics of the J-Agg pose, mm
 
     def to_dict(self) -> dict[str, Any]:
         return {"hypotheses": self.hypotheses, "iterations": self.iterations, "groups": self.groups,
-                "levels": self.levels, "pck": self.pck}
+                "levels": self.levels, "pose": self.pose}
+
+
+def pose_metrics(results: Sequence[SequenceResult], pck: bool = False) -> dict[str, float]:
+    """MPJPE, P-MPJPE, N-MPJPE and MPJVE (and PCK@150mm / AUC with ``pck``) of the J-Agg pose at
+    the last step, over the valid frames of ``results`` (each frame once), in mm."""
+    pose = torch.cat([r.pose[r.valid] for r in results]) * 1000
+    target = torch.cat([r.target[r.valid] for r in results]) * 1000
+    out = {"mpjpe": float(metrics.mpjpe(pose, target)), "p_mpjpe": float(metrics.p_mpjpe(pose, target)),
+           "n_mpjpe": float(metrics.n_mpjpe(pose, target))}
+    moving = [r for r in results if len(r.pose) > 1]  # velocity over each sequence's consecutive frames
+    if moving:
+        weights = torch.tensor([len(r.pose) - 1 for r in moving], dtype=torch.float64)
+        mpjve = torch.stack([metrics.mean_velocity_error(r.pose, r.target).double() for r in moving]) * 1000
+        out["mpjve"] = float((mpjve * weights).sum() / weights.sum())
+    if pck:
+        out.update(pck=float(metrics.pck(pose, target)), auc=float(metrics.auc(pose, target)))
+    return out
 
 
 def summarise(results: Sequence[SequenceResult], *, hypotheses: int, iterations: int,
@@ -105,20 +122,13 @@ def summarise(results: Sequence[SequenceResult], *, hypotheses: int, iterations:
         report.groups[g] = {k: (sum(r.errors[k] * r.frames for r in rs) / weight * 1000).tolist()
                             for k in rs[0].errors}
         report.levels[g] = (sum(r.levels * r.frames for r in rs) / weight * 1000).tolist()
-        if pck:
-            pose = torch.cat([r.pose[r.valid] for r in rs]) * 1000
-            target = torch.cat([r.target[r.valid] for r in rs]) * 1000
-            report.pck[g] = {"pck": float(metrics.pck(pose, target)), "auc": float(metrics.auc(pose, target)),
-                             "mpjpe": float(metrics.mpjpe(pose, target))}
+        report.pose[g] = pose_metrics(rs, pck)
     keys = report.groups[names[0]].keys() if names else []
     report.groups["Average"] = {k: torch.tensor([report.groups[g][k] for g in names]).mean(0).tolist() for k in keys}
     if names:
         report.levels["Average"] = torch.tensor([report.levels[g] for g in names]).mean(0).tolist()
-    if pck and names:
-        pose = torch.cat([r.pose[r.valid] for r in results]) * 1000
-        target = torch.cat([r.target[r.valid] for r in results]) * 1000
-        report.pck["All"] = {"pck": float(metrics.pck(pose, target)), "auc": float(metrics.auc(pose, target)),
-                             "mpjpe": float(metrics.mpjpe(pose, target))}
+    if names:
+        report.pose["All"] = pose_metrics(results, pck)
     return report
 
 
@@ -158,10 +168,12 @@ def report_markdown(report: Report) -> str:
         for g, vals in report.levels.items():
             out.write(f"| {g} | " + " | ".join(f"{v:.1f}" for v in vals) + " |\n")
         out.write("\n")
-    if report.pck:
-        out.write("### PCK@150mm / AUC / MPJPE (J-Agg, last step)\n\n| sequence | PCK | AUC | MPJPE |\n|---|---|---|---|\n")
-        for g, v in report.pck.items():
-            out.write(f"| {g} | {v['pck']:.1f} | {v['auc']:.1f} | {v['mpjpe']:.1f} |\n")
+    if report.pose:
+        names = [k for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc") if k in report.pose["All"]]
+        out.write("### The J-Agg pose at the last step, each frame once (mm; PCK and AUC in %)\n\n| group | "
+                  + " | ".join(n.upper().replace("_", "-") for n in names) + " |\n|---|" + "---|" * len(names) + "\n")
+        for g, v in report.pose.items():
+            out.write(f"| {g} | " + " | ".join(f"{v[n]:.1f}" for n in names) + " |\n")
     return out.getvalue()
 
 
@@ -173,9 +185,9 @@ def report_csv(report: Report) -> str:
         for key, values in entries.items():
             for step, v in enumerate(values, 1):
                 writer.writerow([g, key, step, f"{v:.4f}"])
-    for g, v in report.pck.items():
-        for key in ("pck", "auc", "mpjpe"):
-            writer.writerow([g, f"3dhp_{key}", report.iterations, f"{v[key]:.4f}"])
+    for g, v in report.pose.items():
+        for key, value in v.items():
+            writer.writerow([g, f"pose_{key}", report.iterations, f"{value:.4f}"])
     return out.getvalue()
 
 
