@@ -56,9 +56,10 @@ class DDHPose(nn.Module):
     def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """One training prediction: draw t and noise per clip, denoise. Returns (B, F, J, 3)."""
         b = y3d.shape[0]
-        t = torch.randint(0, self.config.timesteps, (b,), device=y3d.device, generator=generator)
+        where = generator.device if generator is not None else y3d.device  # a CPU generator works on GPU data
+        t = torch.randint(0, self.config.timesteps, (b,), device=where, generator=generator).to(y3d.device)
         states = self.clean_states(y3d)
-        noise = [torch.randn(s.shape, device=s.device, dtype=s.dtype, generator=generator) for s in states]
+        noise = [torch.randn(s.shape, device=where, dtype=s.dtype, generator=generator).to(s.device) for s in states]
         inputs = self.noisy_inputs(y3d, t, noise)
         return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
 
