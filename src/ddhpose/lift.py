@@ -29,6 +29,7 @@ import torch
 from einops import rearrange
 
 from .checkpoint import load_checkpoint
+from .data.windows import window_index
 from .files import atomic_path
 from .geometry import normalize_screen
 from .inputs import read_keypoints
@@ -57,23 +58,6 @@ def hann_weights(frames: int) -> torch.Tensor:
     """
     i = torch.arange(frames, dtype=torch.float64)
     return torch.sin(torch.pi * (i + 0.5) / frames).square()
-
-
-def window_index(num_frames: int, frames: int, stride: int) -> np.ndarray:
-    """(n, F) frame indices of overlapping windows: starts 0, stride, 2 stride, ... and N - F last.
-
-    A sequence shorter than F gives one window padded by repeating the last frame. With
-    ``stride == F`` this equals :func:`ddhpose.data.windows.test_window_index`.
-    """
-    if num_frames < 1 or frames < 1 or not 1 <= stride <= frames:
-        raise ValueError(f"expected num_frames >= 1, frames >= 1 and 1 <= stride <= frames, "
-                         f"got {num_frames}, {frames} and {stride}")
-    if num_frames <= frames:
-        return np.minimum(np.arange(frames), num_frames - 1)[None]
-    starts = list(range(0, num_frames - frames + 1, stride))
-    if starts[-1] != num_frames - frames:
-        starts.append(num_frames - frames)
-    return np.asarray(starts)[:, None] + np.arange(frames)
 
 
 def blend_windows(values: torch.Tensor, index: np.ndarray, num_frames: int,

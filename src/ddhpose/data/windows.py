@@ -149,14 +149,27 @@ class TrainWindows(Dataset):
         return item
 
 
-def test_window_index(num_frames: int, frames: int) -> np.ndarray:
-    """(n, F) frame indices of the test windows of an N-frame sequence (method section 7)."""
-    if num_frames < 1 or frames < 1:
-        raise ValueError(f"expected num_frames >= 1 and frames >= 1, got {num_frames} and {frames}")
+def window_index(num_frames: int, frames: int, stride: int) -> np.ndarray:
+    """(n, F) frame indices of overlapping windows: starts 0, stride, 2 stride, ... and N - F last.
+
+    A sequence shorter than F gives one window padded by repeating the last frame. The lifter
+    uses stride F / 2 (blended overlaps); ``stride == F`` gives :func:`test_window_index`.
+    """
+    if num_frames < 1 or frames < 1 or not 1 <= stride <= frames:
+        raise ValueError(f"expected num_frames >= 1, frames >= 1 and 1 <= stride <= frames, "
+                         f"got {num_frames}, {frames} and {stride}")
     if num_frames <= frames:
         return np.minimum(np.arange(frames), num_frames - 1)[None]
-    starts = [k * frames for k in range(math.ceil(num_frames / frames) - 1)] + [num_frames - frames]
+    starts = list(range(0, num_frames - frames + 1, stride))
+    if starts[-1] != num_frames - frames:
+        starts.append(num_frames - frames)
     return np.asarray(starts)[:, None] + np.arange(frames)
+
+
+def test_window_index(num_frames: int, frames: int) -> np.ndarray:
+    """(n, F) frame indices of the test windows of an N-frame sequence (method section 7):
+    consecutive F-frame windows, the last one ending at the last frame."""
+    return window_index(num_frames, frames, frames)
 
 
 def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, frames: int
