@@ -58,14 +58,8 @@ def compose(direction: torch.Tensor, length: torch.Tensor, skeleton: Skeleton,
     _check_joints(direction, skeleton, 3, "direction")
     _check_joints(length, skeleton, 1, "length")
     bones = direction * length
-    # Accumulate along each joint's path to the root with one matmul: pose = A @ bones where
-    # A[j, k] = 1 if k is on the path from the root to j (k != root).
-    ancestry = torch.zeros(skeleton.num_joints, skeleton.num_joints, dtype=bones.dtype, device=bones.device)
-    for j in range(skeleton.num_joints):
-        k = j
-        while skeleton.parents[k] != -1:
-            ancestry[j, k] = 1
-            k = skeleton.parents[k]
+    # every joint is the sum of the bones on its path from the root: one matmul
+    ancestry = torch.tensor(skeleton.bone_paths, dtype=bones.dtype, device=bones.device)
     pose = torch.einsum("jk,...kc->...jc", ancestry, bones)
     if root is not None:
         pose = pose + root.unsqueeze(-2)

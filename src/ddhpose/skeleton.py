@@ -89,6 +89,18 @@ class Skeleton:
         return tuple(j for _, j in self.bones)
 
     @cached_property
+    def bone_paths(self) -> tuple[tuple[int, ...], ...]:
+        """(J, J) 0/1 rows: bone_paths[j][k] = 1 when the bone in slot k lies on the path from the
+        root to joint j, so joint j = sum_k bone_paths[j][k] * bone_k (forward kinematics)."""
+        rows = []
+        for j in range(self.num_joints):
+            row, k = [0] * self.num_joints, j
+            while self.parents[k] != -1:
+                row[k], k = 1, self.parents[k]
+            rows.append(tuple(row))
+        return tuple(rows)
+
+    @cached_property
     def topological_order(self) -> tuple[int, ...]:
         """Joints ordered parents-first (breadth first from the root)."""
         order, queue = [], [self.root]
