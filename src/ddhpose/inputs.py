@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .keypoints import LAYOUTS, KeypointTrack, associate_tracks, get_layout
+from .safe_pickle import load_plain
 
 __all__ = ["KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints"]
 
@@ -265,17 +265,9 @@ def _read_array(path: Path, layout: str | None, size: tuple[int, int] | None) ->
     src = str(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{src}: empty file; expected a NumPy (F, K, 2|3) keypoint array")
-    try:  # our own handle: np.load leaks it when a corrupt .npz fails to open
-        with open(path, "rb") as fh:
-            loaded = np.load(fh, allow_pickle=False)
-            members = {k: loaded[k] for k in loaded.files} if hasattr(loaded, "files") else {"keypoints": loaded}
-    except ValueError as err:
-        if "allow_pickle" in str(err):
-            raise ValueError(f"{src}: holds a pickled object array; keypoint files must hold plain numeric "
-                             "arrays (F, K, 2|3), refused for safety") from None
-        raise ValueError(f"{src}: not a readable NumPy file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{src}: not a readable NumPy file ({type(err).__name__}: {err})") from None
+    members = load_plain(path, "numeric keypoint arrays (F, K, 2|3)")
+    if "array" in members and len(members) == 1:
+        members = {"keypoints": members["array"]}
     key = next((k for k in ("keypoints", "positions_2d") if k in members), None)
     if key is None:
         raise ValueError(f"{src}: no 'keypoints' or 'positions_2d' array; found {sorted(members)}")

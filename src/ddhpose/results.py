@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -29,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .files import atomic_path
+from .safe_pickle import load_plain
 from .skeleton import H36M
 
 UNITS = "metres"
@@ -206,15 +206,7 @@ def load_result(path: str | os.PathLike) -> LiftResult:
 
 
 def _load_npz(path: Path) -> LiftResult:
-    try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except ValueError as err:
-        if "allow_pickle" in str(err):
-            raise ValueError(f"{path}: holds pickled objects; result files hold plain arrays, refused") from None
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    arrays = load_plain(path, "lift-result arrays")
     missing = sorted(set(_ARRAYS) - set(arrays))
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; has {sorted(arrays)}")

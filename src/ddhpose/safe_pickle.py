@@ -197,3 +197,28 @@ def _read_npy(raw: bytes, source: str) -> Any:
     if isinstance(value, np.ndarray) and value.shape == () and value.dtype == object:
         return value.item()
     return value
+
+
+def load_plain(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
+    """Read a user's ``.npy`` / ``.npz`` file that must hold plain arrays only (no pickles).
+
+    Returns name -> array ({'array': ...} for a ``.npy``). ``what`` names the expected content
+    in error messages ("keypoint arrays (F, K, 2|3)", "lift results").
+
+    Raises:
+        ValueError: a pickled object array (refused, never loaded) or an unreadable file.
+    """
+    src = os.fspath(path)
+    try:  # our own handle: np.load leaks it when a corrupt .npz fails to open
+        with open(src, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if hasattr(loaded, "files"):
+                with loaded:
+                    return {k: loaded[k] for k in loaded.files}
+            return {"array": loaded}
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise ValueError(f"{src}: holds a pickled object array; expected plain {what}, refused for safety") from None
+        raise ValueError(f"{src}: not a readable NumPy file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{src}: not a readable NumPy file ({type(err).__name__}: {err})") from None
