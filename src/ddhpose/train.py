@@ -18,7 +18,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -37,6 +36,7 @@ from .losses import pose_losses
 from .metrics import joint_errors
 from .model.ddhpose import DDHPose
 from .train_config import EvalConfig, ExperimentConfig, load_config
+from .distributed import DistInfo, setup_distributed
 from .seeding import derive_seed
 from .training_state import (check_model_config, load_training_state, restore_training_state,
                              save_training_state)
@@ -55,39 +55,6 @@ class TrainingInterrupted(RuntimeError):
 
 
 # ---------------------------------------------------------------- training
-@dataclass
-class DistInfo:
-    rank: int
-    local_rank: int
-    world_size: int
-    device: torch.device
-    owns_group: bool  # this call created the process group and destroys it at the end
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str | torch.device | None = None) -> DistInfo:
-    """Read torchrun's RANK / LOCAL_RANK / WORLD_SIZE; join the process group (NCCL on CUDA,
-    else gloo) when WORLD_SIZE > 1. Without them: one process on ``device`` (default CUDA if
-    available)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    owns = False
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        owns = True
-    return DistInfo(rank, local, world, device, owns)
-
-
 def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
     """(steps, batch_size) item indices of one epoch: a permutation from (seed, epoch), padded
     by wrapping around so every global batch is full (as DistributedSampler pads)."""
