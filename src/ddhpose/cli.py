@@ -19,7 +19,8 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ddhpose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="ddhpose", description="DDHPose: 3D human poses from 2D keypoints by "
+                                     "disentangled diffusion (lift, demo, train, evaluate).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
