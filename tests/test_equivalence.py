@@ -7,7 +7,6 @@ child features laid out differently) differs by 5e-3 or more.
 """
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -22,12 +21,6 @@ from ddhpose.skeleton import H36M
 FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINT = FIXTURES / "official_h36m_f27.bin"
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with np.load(FIXTURES / "official_h36m_f27.npz") as data:
-        return {k: torch.from_numpy(data[k]) for k in data.files}
 
 
 @pytest.fixture(scope="module")

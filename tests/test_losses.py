@@ -1,19 +1,10 @@
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from ddhpose.losses import direction_loss, length_loss, pose_losses
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
 
-FIXTURE = Path(__file__).parent / "fixtures" / "official_h36m_f27.npz"
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with np.load(FIXTURE) as data:
-        return {k: torch.from_numpy(data[k]) for k in ("pred_train", "y3d", "loss_pos", "loss_len", "loss_dir")}
 
 
 def test_released_terms_match_reference(ref):

@@ -1,5 +1,4 @@
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,14 +7,7 @@ import torch
 from ddhpose import metrics as M
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
 
-FIXTURE = Path(__file__).parent / "fixtures" / "official_h36m_f27.npz"
 KEYS = [f"{m}_{a}" for m in ("mpjpe", "p_mpjpe") for a in M.AGGREGATIONS]
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with np.load(FIXTURE) as data:
-        return {k: torch.from_numpy(data[k]) for k in data.files}
 
 
 def random_rotation(gen, dtype=torch.float64):

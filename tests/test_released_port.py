@@ -5,7 +5,6 @@ benchmarks/speed.py is only meaningful because of this."""
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -29,12 +28,6 @@ def _import_port():
 
 
 rp = _import_port()
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with np.load(FIXTURES / "official_h36m_f27.npz") as data:
-        return {k: torch.from_numpy(data[k]) for k in data.files}
 
 
 @pytest.fixture(scope="module")
