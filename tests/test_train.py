@@ -16,7 +16,7 @@ from ddhpose.model.ddhpose import DDHPose
 from ddhpose.skeleton import H36M
 from ddhpose.data.sources import load_split
 from ddhpose.data.synthetic import synthetic_sequences
-from ddhpose.train import NonFiniteLossError, TrainingObjective, diffusion_draws, epoch_batches, train
+from ddhpose.train import NonFiniteLossError, epoch_batches, train
 from ddhpose.train_config import load_config
 from ddhpose.training_state import load_training_state
 
@@ -99,13 +99,15 @@ def test_epoch_batches_are_deterministic_full_permutations():
         epoch_batches(0, 4, 0, 0)
 
 
-def test_objective_with_global_draws_equals_the_model_forward():
+def test_given_draws_equal_the_model_forward_drawing_them():
     torch.manual_seed(0)
     model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4, drop_path=0.0))
     x2d, y3d = torch.randn(3, 9, 17, 2), torch.randn(3, 9, 17, 3) * 0.3
     expected = model(x2d, y3d, generator=torch.Generator().manual_seed(7))
-    t, noise = diffusion_draws(model, y3d.shape, torch.Generator().manual_seed(7), torch.device("cpu"))
-    assert torch.equal(TrainingObjective(model)(x2d, y3d, t, noise), expected)
+    t, noise = model.draw_diffusion(y3d.shape, torch.Generator().manual_seed(7), torch.device("cpu"))
+    assert torch.equal(model(x2d, y3d, t, noise), expected)
+    with pytest.raises(ValueError, match="both t and noise"):
+        model(x2d, y3d, t)
 
 
 def test_synthetic_sequences_are_rigid_projected_skeletons():

@@ -66,30 +66,6 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> tor
     return perm.repeat(math.ceil(steps * batch_size / num_items))[: steps * batch_size].view(steps, batch_size)
 
 
-def diffusion_draws(model: DDHPose, shape: Sequence[int], generator: torch.Generator,
-                    device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """t (B,) and one noise tensor per diffused state for clips of shape (B, F, J, 3), drawn in
-    :meth:`DDHPose.forward`'s order (t, then direction, then length noise)."""
-    b, f, j, _ = shape
-    t = torch.randint(0, model.config.timesteps, (b,), device=device, generator=generator)
-    widths = [3, 1] if model.disentangled else [3]
-    return t, [torch.randn((b, f, j, w), device=device, generator=generator) for w in widths]
-
-
-class TrainingObjective(nn.Module):
-    """The denoiser's training prediction from given draws (what DDP wraps): x2d (B, F, J, 2),
-    y3d (B, F, J, 3), t (B,), noise -> (B, F, J, 3). Same as ``DDHPose.forward`` with t and
-    noise passed in, so that the ranks of a DDP run can share the draws of one global batch."""
-
-    def __init__(self, model: DDHPose) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor, noise: list[torch.Tensor]) -> torch.Tensor:
-        inputs = self.model.noisy_inputs(y3d, t, noise)
-        return self.model.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
-
-
 def initial_model(config: ExperimentConfig) -> DDHPose:
     """The untrained model of a run; the same on every rank (and every run) for one train.seed."""
     with torch.random.fork_rng(devices=[]):
@@ -210,7 +186,7 @@ class _Run:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=tuple(tc.betas),
                                            weight_decay=tc.weight_decay)
         self.scaler = torch.amp.GradScaler(info.device.type, enabled=tc.amp == "fp16")
-        step_module: nn.Module = TrainingObjective(self.model)
+        step_module: nn.Module = self.model
         if tc.compile:
             step_module = torch.compile(step_module)
         if info.world_size > 1:
@@ -313,7 +289,7 @@ class _Run:
         y3d = batch["y3d"].to(info.device, non_blocking=True)
         gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, _DIFFUSION, epoch, step))
         b = x2d.shape[0]
-        t, noise = diffusion_draws(model, (tc.batch_size, *y3d.shape[1:]), gen, info.device)
+        t, noise = model.draw_diffusion((tc.batch_size, *y3d.shape[1:]), gen, info.device)
         lo, hi = info.rank * b, (info.rank + 1) * b
         t, noise = t[lo:hi], [n[lo:hi] for n in noise]
         cuda = [info.device] if info.device.type == "cuda" else []
@@ -321,7 +297,7 @@ class _Run:
             torch.manual_seed(derive_seed(tc.seed, _DEPTH, epoch, step, info.rank))
             dtype = torch.float16 if tc.amp == "fp16" else torch.bfloat16
             with torch.autocast(info.device.type, dtype=dtype, enabled=tc.amp != "none"):
-                pred = self.step_module(x2d, y3d, t, noise)
+                pred = self.step_module(x2d, y3d, t, noise)  # this rank's slice of the global draws
             terms = pose_losses(pred.float(), y3d, self.skeleton, form=tc.loss_form, w_len=tc.w_len,
                                 w_dir=tc.w_dir, disentangle=tc.disentangle)
             losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])

@@ -53,13 +53,29 @@ class DDHPose(nn.Module):
             raise ValueError(f"expected {len(states)} noise tensors, got {len(noise)}")
         return [q_sample(x0, t, eps, self.schedule, self.config.scale) for x0, eps in zip(states, noise)]
 
-    def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One training prediction: draw t and noise per clip, denoise. Returns (B, F, J, 3)."""
-        b = y3d.shape[0]
-        where = generator.device if generator is not None else y3d.device  # a CPU generator works on GPU data
-        t = torch.randint(0, self.config.timesteps, (b,), device=where, generator=generator).to(y3d.device)
-        states = self.clean_states(y3d)
-        noise = [torch.randn(s.shape, device=where, dtype=s.dtype, generator=generator).to(s.device) for s in states]
+    def draw_diffusion(self, shape: Sequence[int], generator: torch.Generator | None = None,
+                       device: torch.device | None = None, dtype: torch.dtype = torch.float32
+                       ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The forward process's draws for clips of shape (B, F, J, 3): t (B,), then one noise
+        tensor per diffused state (direction, length), in that order, on ``device``.
+        Drawn on the generator's device, so a CPU generator works with GPU data."""
+        b, f, j, _ = shape
+        where = generator.device if generator is not None else device
+        t = torch.randint(0, self.config.timesteps, (b,), device=where, generator=generator)
+        widths = [3, 1] if self.disentangled else [3]
+        noise = [torch.randn((b, f, j, w), device=where, dtype=dtype, generator=generator) for w in widths]
+        return t.to(device), [n.to(device) for n in noise]
+
+    def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor | None = None,
+                noise: Sequence[torch.Tensor] | None = None, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """One training prediction (B, F, J, 3): noise y3d at steps t with ``noise`` (drawn with
+        :meth:`draw_diffusion` when not given; DDP ranks pass their slice of global draws) and
+        denoise."""
+        if (t is None) != (noise is None):
+            raise ValueError("pass both t and noise, or neither (they are then drawn)")
+        if t is None:
+            t, noise = self.draw_diffusion(y3d.shape, generator, y3d.device, y3d.dtype)
         inputs = self.noisy_inputs(y3d, t, noise)
         return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
 
