@@ -35,6 +35,20 @@ def test_own_format_round_trip_keeps_config_and_weights(tmp_path, overrides):
     assert read_metadata(tmp_path / "m.safetensors")["format_version"] == "1"
 
 
+def test_a_training_checkpoint_loads_as_its_model(tmp_path):
+    from ddhpose.training_state import save_training_state
+    model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4, diffusion="xyz"))
+    opt = torch.optim.AdamW(model.parameters())
+    progress = dict(epoch=1, step=0, global_step=5, lr=1e-4, best_metric=None, best_epoch=None, history=[])
+    save_training_state(tmp_path / "last.pt", model=model, optimizer=opt, progress=progress,
+                        config={"model": model.config.to_dict()})
+    again = load_checkpoint(tmp_path / "last.pt")
+    assert again.config == model.config and _same_weights(model, again)
+    save_training_state(tmp_path / "bad.pt", model=model, optimizer=opt, progress=progress, config={})
+    with pytest.raises(CheckpointError, match="bad.pt: training checkpoint without a valid model config"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
 def test_conversion_both_ways_is_exact(tmp_path):
     original = load_checkpoint(RELEASED)
     convert(RELEASED, tmp_path / "m.safetensors")

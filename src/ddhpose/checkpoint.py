@@ -23,6 +23,7 @@ from .diffusion import cosine_alphas_cumprod
 from .files import atomic_path
 from .model.ddhpose import DDHPose
 from .safe_pickle import UnsafeFileError, load_torch_file
+from .training_state import FORMAT as TRAINING_STATE_FORMAT
 
 FORMAT_VERSION = "1"
 _RELEASED_PREFIX = "dir_bone_estimator."
@@ -113,9 +114,13 @@ def _build(config: ModelConfig, state: dict[str, torch.Tensor], source: str) -> 
 def load_released(path: str | os.PathLike, **overrides: Any) -> DDHPose:
     """Load an authors' ``.bin`` checkpoint. ``overrides`` set what shapes cannot tell
     (``heads`` (default 8), ``hrst`` (default on), ``skeleton``)."""
-    ckpt = load_torch_file(path)
+    return _from_released(load_torch_file(path), os.fspath(path), **overrides)
+
+
+def _from_released(ckpt: Any, path: str, **overrides: Any) -> DDHPose:
     if not isinstance(ckpt, dict) or "model_pos" not in ckpt:
-        raise CheckpointError(f"{path}: expected a dict with 'model_pos' (a released DDHPose checkpoint)")
+        raise CheckpointError(f"{path}: expected a dict with 'model_pos' (a released DDHPose checkpoint) "
+                              "or a ddhpose training checkpoint (last.pt)")
     state, buffers = released_state_dict(ckpt["model_pos"])
     timesteps = len(buffers["betas"]) if "betas" in buffers else 1000
     config = config_from_state(state, timesteps=timesteps, **overrides)
@@ -124,6 +129,18 @@ def load_released(path: str | os.PathLike, **overrides: Any) -> DDHPose:
         if not torch.allclose(buffers["alphas_cumprod"].double(), expected, atol=1e-10):
             raise CheckpointError(f"{path}: its noise schedule is not the cosine schedule this package implements")
     return _build(config, state, os.fspath(path))
+
+
+def _from_training_state(ckpt: dict, path: str) -> DDHPose:
+    """The model of a ``ddhpose train`` checkpoint (``last.pt`` / ``best.pt``)."""
+    try:
+        config = ModelConfig.from_dict(ckpt["config"]["model"])
+        weights = ckpt["model"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: training checkpoint without a valid model config or weights ({err})") from None
+    prefix = "denoiser."
+    state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    return _build(config, state, path)
 
 
 def save_checkpoint(model: DDHPose, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None) -> None:
@@ -155,7 +172,8 @@ def load_own(path: str | os.PathLike) -> DDHPose:
 
 
 def load_checkpoint(path: str | os.PathLike, **overrides: Any) -> DDHPose:
-    """Load a model from the project's ``.safetensors`` format or a released ``.bin``.
+    """Load a model from the project's ``.safetensors`` format, a training checkpoint
+    (``last.pt``) or a released ``.bin``.
 
     The model is returned in eval mode on the CPU; move it with ``.to(device)``.
     """
@@ -166,9 +184,14 @@ def load_checkpoint(path: str | os.PathLike, **overrides: Any) -> DDHPose:
         head = f.read(4)
     if head[:2] == b"PK":
         try:
-            return load_released(path, **overrides)
+            ckpt = load_torch_file(path)
         except UnsafeFileError as err:
             raise CheckpointError(str(err)) from None
+        if isinstance(ckpt, dict) and ckpt.get("format") == TRAINING_STATE_FORMAT:
+            if overrides:
+                raise CheckpointError(f"{path}: overrides {sorted(overrides)} apply to released checkpoints only")
+            return _from_training_state(ckpt, os.fspath(path))
+        return _from_released(ckpt, os.fspath(path), **overrides)
     if overrides:
         raise CheckpointError(f"{path}: overrides {sorted(overrides)} apply to released checkpoints only")
     return load_own(path)

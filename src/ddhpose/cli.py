@@ -51,11 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 model.hrst=false")
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the paper's protocol")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True,
+                   help="model to evaluate: .safetensors, a training .pt or a released .bin")
     p.add_argument("--config", "-c", required=True, help="config whose data section names the test set")
     p.add_argument("--out", "-o", required=True, help="folder for results.md/.csv/.json")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("overrides", nargs="*")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per sampling batch")
+    p.add_argument("overrides", nargs="*",
+                   help="dotted overrides of the config, e.g. data.path_3d=... eval.max_frames=270")
     _add_sampling(p)
 
     p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
