@@ -100,3 +100,32 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["det.json", "people_track1.bvh", "people_track1.gif", "people_track1.json",
                      "people_track2.bvh", "people_track2.gif", "people_track2.json"]
+
+
+def test_tiny_config_trains_and_evaluates_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "-c", "tiny", "-o", str(run), "train.tensorboard=false"]) == 0
+    assert main(["evaluate", "--checkpoint", str(run / "best.safetensors"), "-c", "tiny", "-o",
+                 str(run / "eval"), "-H", "2", "-W", "2"]) == 0
+    data = json.loads((run / "eval" / "results.json").read_text())
+    assert (data["hypotheses"], data["iterations"]) == (2, 2)
+    assert data["provenance"]["checkpoint"] == str(run / "best.safetensors")
+    assert data["provenance"]["sequences"] == 2 and data["provenance"]["frames"] == 200
+    assert len(data["groups"]["Average"]["mpjpe_j_agg"]) == 2
+    assert "checkpoint:" in (run / "eval" / "results.md").read_text()
+    # the resumable last.pt evaluates as the same model as last.safetensors
+    assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "-c", "tiny", "-o", str(run / "a")]) == 0
+    assert main(["evaluate", "--checkpoint", str(run / "last.safetensors"), "-c", "tiny", "-o", str(run / "b")]) == 0
+    a = json.loads((run / "a" / "results.json").read_text())["groups"]
+    assert a == json.loads((run / "b" / "results.json").read_text())["groups"]
+
+
+def test_evaluate_with_a_checkpoint_of_another_clip_length_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "-c", "tiny", "-o", str(run), "train.tensorboard=false", "train.epochs=1"]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", "--checkpoint", str(run / "last.safetensors"), "-c", "tiny", "-o",
+                 str(tmp_path / "eval"), "model.frames=27"])
+    err = capsys.readouterr().err
+    assert code != 0 and "does not match config" in err and "Traceback" not in err
+    assert not (tmp_path / "eval").exists()

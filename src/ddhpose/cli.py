@@ -122,6 +122,7 @@ def cmd_evaluate(args) -> int:
     model = load_checkpoint(args.checkpoint).to(_device(args.device))
     report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
                              iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size)
+    report.provenance = {"checkpoint": args.checkpoint, **report.provenance}
     for path in write_report(report, args.out):
         print(f"wrote {path}")
     return 0

@@ -85,10 +85,11 @@ class Report:
     groups: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # group -> key -> (W,) mm
     levels: dict[str, list[float]] = field(default_factory=dict)
     pose: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> metrics of the J-Agg pose, mm
+    provenance: dict[str, Any] = field(default_factory=dict)  # checkpoint, config, overrides, test subset
 
     def to_dict(self) -> dict[str, Any]:
         return {"hypotheses": self.hypotheses, "iterations": self.iterations, "groups": self.groups,
-                "levels": self.levels, "pose": self.pose}
+                "levels": self.levels, "pose": self.pose, "provenance": self.provenance}
 
 
 def pose_metrics(results: Sequence[SequenceResult], pck: bool = False) -> dict[str, float]:
@@ -152,6 +153,10 @@ def report_markdown(report: Report) -> str:
     out = io.StringIO()
     w = report.iterations
     out.write(f"Hypotheses H={report.hypotheses}, iterations W={w}; errors in mm.\n\n")
+    for key, value in report.provenance.items():
+        out.write(f"- {key}: {value}\n")
+    if report.provenance:
+        out.write("\n")
     groups = list(report.groups)
     for key in KEYS:
         if not groups or key not in report.groups[groups[0]]:
@@ -224,7 +229,12 @@ def evaluate_config(model: DDHPose, config: str, overrides: Sequence[str] = (), 
         raise ValueError(f"checkpoint (F={model.config.frames}, {model.config.skeleton}) does not match config "
                          f"{config!r} (F={cfg.model.frames}, {cfg.model.skeleton})")
     if cfg.data.dataset == "h36m":
-        return evaluate(model, sequences, group_of=lambda s: action_group(s.action), group_order=H36M_ACTIONS, **kwargs)
-    if cfg.data.dataset == "3dhp":
-        return evaluate(model, sequences, group_of=lambda s: s.subject, pck=True, **kwargs)
-    return evaluate(model, sequences, **kwargs)
+        report = evaluate(model, sequences, group_of=lambda s: action_group(s.action), group_order=H36M_ACTIONS,
+                          **kwargs)
+    elif cfg.data.dataset == "3dhp":
+        report = evaluate(model, sequences, group_of=lambda s: s.subject, pck=True, **kwargs)
+    else:
+        report = evaluate(model, sequences, **kwargs)
+    report.provenance.update(config=config, overrides=" ".join(overrides), sequences=len(sequences),
+                             frames=sum(s.num_frames for s in sequences), flip=kwargs.get("flip", True))
+    return report
