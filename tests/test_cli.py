@@ -104,7 +104,9 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
 
 def test_tiny_config_trains_and_evaluates_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "-c", "tiny", "-o", str(run), "train.tensorboard=false"]) == 0
+    # overrides may follow the options; --resume auto starts afresh in an empty folder
+    assert main(["train", "-c", "tiny", "-o", str(run), "--resume", "auto", "train.tensorboard=false"]) == 0
+    assert "tensorboard: false" in (run / "config.yaml").read_text() and not (run / "tb").exists()
     assert main(["evaluate", "--checkpoint", str(run / "best.safetensors"), "-c", "tiny", "-o",
                  str(run / "eval"), "-H", "2", "-W", "2"]) == 0
     data = json.loads((run / "eval" / "results.json").read_text())
@@ -118,6 +120,13 @@ def test_tiny_config_trains_and_evaluates_end_to_end(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(run / "last.safetensors"), "-c", "tiny", "-o", str(run / "b")]) == 0
     a = json.loads((run / "a" / "results.json").read_text())["groups"]
     assert a == json.loads((run / "b" / "results.json").read_text())["groups"]
+
+
+def test_unknown_arguments_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "-c", "tiny", "-o", str(tmp_path), "--resume", "auto", "--bogus", "train.epochs=1"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_evaluate_with_a_checkpoint_of_another_clip_length_is_a_clear_error(tmp_path, capsys):

@@ -90,7 +90,7 @@ def test_extending_a_finished_run_matches_a_longer_run(tmp_path, reference):
     _assert_same(load_training_state(tmp_path / "last.pt"), reference[1])
 
 
-def test_resume_refuses_a_different_model_or_a_changed_batch_mid_epoch(tmp_path, reference):
+def test_resume_refuses_a_different_model_or_trajectory_and_a_new_run_refuses_an_old_folder(tmp_path, reference):
     config = load_config("tiny", OVERRIDES)
     with pytest.raises(TrainingInterrupted):
         train(config, tmp_path, device="cpu", step_callback=_stop_at(2))
@@ -100,6 +100,12 @@ def test_resume_refuses_a_different_model_or_a_changed_batch_mid_epoch(tmp_path,
     with pytest.raises(ValueError, match="stopped mid-epoch with train.batch_size=4"):
         train(load_config("tiny", OVERRIDES + ["train.batch_size=2"]), tmp_path, resume=tmp_path / "last.pt",
               device="cpu")
+    with pytest.raises(ValueError, match=r"different data / train config \(differing keys: train.lr: 0.001 -> 0.002; "
+                                         r"train.seed: 0 -> 3\)"):
+        train(load_config("tiny", OVERRIDES + ["train.lr=2e-3", "train.seed=3", "eval.hypotheses=2"]), tmp_path,
+              resume=tmp_path / "last.pt", device="cpu")
+    with pytest.raises(ValueError, match="already holds a training run .* --resume"):
+        train(config, tmp_path, device="cpu")  # would overwrite the run's checkpoints
     with pytest.raises(ValueError, match="does not exist"):
         train(config, tmp_path, resume=tmp_path / "nope.pt", device="cpu")
     with pytest.raises(ValueError, match="not a ddhpose training checkpoint"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -149,8 +150,17 @@ COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "render": cmd_render, "train": c
             "evaluate": cmd_evaluate, "convert": cmd_convert, "info": cmd_info}
 
 
+_OVERRIDE = re.compile(r"^[A-Za-z_]\w*\.\w+=")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # dotted overrides may also follow the options (argparse stops collecting them at an option)
+    if extra and hasattr(args, "overrides") and all(_OVERRIDE.match(a) for a in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

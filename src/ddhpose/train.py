@@ -38,7 +38,7 @@ from .model.ddhpose import DDHPose
 from .train_config import EvalConfig, ExperimentConfig, load_config
 from .distributed import DistInfo, setup_distributed
 from .seeding import derive_seed
-from .training_state import (check_model_config, load_training_state, restore_training_state,
+from .training_state import (check_resume_config, load_training_state, restore_training_state,
                              save_training_state)
 
 
@@ -162,7 +162,11 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike, resume: str | os
                              f"processes ({info.world_size}): it is the global batch split over them")
         if tc.amp == "fp16" and info.device.type != "cuda":
             raise ValueError(f"train.amp=fp16 needs CUDA (device is {info.device}); use bf16 or none")
-        return _Run(config, out, info, step_callback).run(_resolve_resume(resume, out))
+        resume = _resolve_resume(resume, out)
+        if resume is None and (out / "last.pt").is_file():
+            raise ValueError(f"{out} already holds a training run (last.pt); continue it with --resume "
+                             f"{out / 'last.pt'} (or --resume auto), or choose another --out")
+        return _Run(config, out, info, step_callback).run(resume)
     finally:
         if info.owns_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -217,7 +221,7 @@ class _Run:
 
     def _resume(self, path: Path) -> None:
         state = load_training_state(path)
-        check_model_config(state, self.config.to_dict()["model"], path)
+        check_resume_config(state, self.config.to_dict(), path)
         saved_batch = state["config"].get("train", {}).get("batch_size")
         if state["progress"]["step"] and saved_batch != self.config.train.batch_size:
             raise ValueError(f"{path}: stopped mid-epoch with train.batch_size={saved_batch}; resume with the "

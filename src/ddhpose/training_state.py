@@ -119,12 +119,38 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
             for k in keys if norm(saved.get(k)) != norm(current.get(k))]
 
 
-def check_model_config(state: dict[str, Any], model_config: dict[str, Any], source: str | os.PathLike) -> None:
-    """Refuse to resume a checkpoint into a model built from a different model config."""
-    diff = config_differences(state["config"].get("model", {}), model_config)
+# Keys a resume may change: bookkeeping, evaluation, and where the same files now live.
+RESUMABLE_CHANGES = ("train.epochs", "train.checkpoint_every", "train.eval_every", "train.log_every",
+                     "train.tensorboard", "train.num_workers", "train.compile", "train.batch_size",
+                     "data.path_3d", "data.path_2d", "data.test_path")
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    return {f"{section}.{k}": v for section, values in config.items() if isinstance(values, dict)
+            for k, v in values.items()}
+
+
+def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: str | os.PathLike) -> None:
+    """Refuse to resume a checkpoint under a config that changes its model or its training
+    trajectory (anything but :data:`RESUMABLE_CHANGES` and the ``eval`` section).
+
+    config: the current ``ExperimentConfig.to_dict()``.
+    """
+    saved = state["config"]
+    diff = config_differences(saved.get("model", {}), config.get("model", {}))
     if diff:
         raise ValueError(f"{source}: the checkpoint was trained with a different model config; "
                          f"differing keys: {'; '.join(diff)}")
+    if not any(k in saved for k in ("data", "train")):
+        return  # a state written with the model section only
+    old, new = _flat(saved), _flat(config)
+    keep = {k for k in set(old) | set(new) if k.startswith("eval.") or k in RESUMABLE_CHANGES}
+    diff = config_differences({k: v for k, v in old.items() if k not in keep},
+                              {k: v for k, v in new.items() if k not in keep})
+    if diff:
+        raise ValueError(f"{source}: the run was trained with a different data / train config "
+                         f"(differing keys: {'; '.join(diff)}); resume with the run's own config "
+                         f"(-c RUN/config.yaml) or start a new run in another folder")
 
 
 def restore_training_state(state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
