@@ -77,3 +77,18 @@ def test_batch_must_divide_by_the_world_size(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # pretend torchrun set it up
     with pytest.raises(ValueError, match=r"train.batch_size \(4\) must be divisible by the number of processes \(3\)"):
         train(load_config("tiny", OVERRIDES), tmp_path, device="cpu")
+
+
+def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
+    """The documented command: ``torchrun --standalone --nproc_per_node 2 -m ddhpose train``."""
+    import subprocess
+    import sys
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "ddhpose", "train", "-c", "tiny", "-o", str(tmp_path / "run"), *OVERRIDES]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    log = (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 0, log
+    state = load_training_state(tmp_path / "run" / "last.pt")
+    assert state["progress"]["epoch"] == 2 and state["progress"]["world_size"] == 2, log
+    assert (tmp_path / "run" / "best.safetensors").is_file() and (tmp_path / "run" / "config.yaml").is_file(), log
