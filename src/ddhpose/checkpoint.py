@@ -182,19 +182,18 @@ def load_checkpoint(path: str | os.PathLike, **overrides: Any) -> DDHPose:
         raise CheckpointError(f"{path}: no such checkpoint file")
     with open(path, "rb") as f:
         head = f.read(4)
-    if head[:2] == b"PK":
+    training_state = None
+    if head[:2] == b"PK":  # a torch zip archive: a released .bin or a training last.pt
         try:
             ckpt = load_torch_file(path)
         except UnsafeFileError as err:
             raise CheckpointError(str(err)) from None
-        if isinstance(ckpt, dict) and ckpt.get("format") == TRAINING_STATE_FORMAT:
-            if overrides:
-                raise CheckpointError(f"{path}: overrides {sorted(overrides)} apply to released checkpoints only")
-            return _from_training_state(ckpt, os.fspath(path))
-        return _from_released(ckpt, os.fspath(path), **overrides)
+        if not (isinstance(ckpt, dict) and ckpt.get("format") == TRAINING_STATE_FORMAT):
+            return _from_released(ckpt, os.fspath(path), **overrides)
+        training_state = ckpt
     if overrides:
         raise CheckpointError(f"{path}: overrides {sorted(overrides)} apply to released checkpoints only")
-    return load_own(path)
+    return load_own(path) if training_state is None else _from_training_state(training_state, os.fspath(path))
 
 
 def convert_released(src: str | os.PathLike, dst: str | os.PathLike, **overrides: Any) -> DDHPose:
