@@ -222,10 +222,6 @@ class _Run:
     def _resume(self, path: Path) -> None:
         state = load_training_state(path)
         check_resume_config(state, self.config.to_dict(), path)
-        saved_batch = state["config"].get("train", {}).get("batch_size")
-        if state["progress"]["step"] and saved_batch != self.config.train.batch_size:
-            raise ValueError(f"{path}: stopped mid-epoch with train.batch_size={saved_batch}; resume with the "
-                             f"same global batch (got {self.config.train.batch_size})")
         self.progress.update(restore_training_state(state, model=self.model, optimizer=self.optimizer,
                                                     scaler=self.scaler))
         self.progress.update(seed=self.config.train.seed, world_size=self.info.world_size)

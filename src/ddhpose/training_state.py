@@ -132,7 +132,8 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: str | os.PathLike) -> None:
     """Refuse to resume a checkpoint under a config that changes its model or its training
-    trajectory (anything but :data:`RESUMABLE_CHANGES` and the ``eval`` section).
+    trajectory (anything but :data:`RESUMABLE_CHANGES` and the ``eval`` section); the global
+    batch may change only at an epoch boundary.
 
     config: the current ``ExperimentConfig.to_dict()``.
     """
@@ -141,16 +142,19 @@ def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: s
     if diff:
         raise ValueError(f"{source}: the checkpoint was trained with a different model config; "
                          f"differing keys: {'; '.join(diff)}")
-    if not any(k in saved for k in ("data", "train")):
-        return  # a state written with the model section only
     old, new = _flat(saved), _flat(config)
-    keep = {k for k in set(old) | set(new) if k.startswith("eval.") or k in RESUMABLE_CHANGES}
-    diff = config_differences({k: v for k, v in old.items() if k not in keep},
-                              {k: v for k, v in new.items() if k not in keep})
-    if diff:
-        raise ValueError(f"{source}: the run was trained with a different data / train config "
-                         f"(differing keys: {'; '.join(diff)}); resume with the run's own config "
-                         f"(-c RUN/config.yaml) or start a new run in another folder")
+    if any(k in saved for k in ("data", "train")):  # (a state may carry the model section only)
+        keep = {k for k in set(old) | set(new) if k.startswith("eval.") or k in RESUMABLE_CHANGES}
+        diff = config_differences({k: v for k, v in old.items() if k not in keep},
+                                  {k: v for k, v in new.items() if k not in keep})
+        if diff:
+            raise ValueError(f"{source}: the run was trained with a different data / train config "
+                             f"(differing keys: {'; '.join(diff)}); resume with the run's own config "
+                             f"(-c RUN/config.yaml) or start a new run in another folder")
+    saved_batch = old.get("train.batch_size")
+    if state["progress"]["step"] and saved_batch != new.get("train.batch_size"):
+        raise ValueError(f"{source}: stopped mid-epoch with train.batch_size={saved_batch}; resume with the "
+                         f"same global batch (got {new.get('train.batch_size')})")
 
 
 def restore_training_state(state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
