@@ -73,6 +73,12 @@ def test_clip_errors_reduce_to_batch_values(ref):
     single = M.aggregate_errors(ref["samples"][:1], ref["y3d"][:1], x2d=ref["x2d"][:1],
                                 camera=ref["camera"], traj=ref["traj"][:1])
     assert torch.allclose(single["mpjpe_p_agg"], clips["mpjpe_p_agg"][0])
+    # a precomputed J-Agg choice gives the same errors as the inputs it came from
+    choice = M.reprojection_choice(M.reproject(ref["samples"], ref["traj"], ref["camera"]), ref["x2d"])
+    given = M.clip_errors(ref["samples"], ref["y3d"], choice=choice)
+    assert given.keys() == clips.keys() and all(torch.equal(given[k], clips[k]) for k in clips)
+    with pytest.raises(ValueError, match=r"choice: expected \(B, W, 1, F, J\)"):
+        M.clip_errors(ref["samples"], ref["y3d"], choice=choice[:, :1])
 
 
 def test_j_agg_without_inputs_is_left_out(ref):

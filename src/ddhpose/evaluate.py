@@ -57,14 +57,14 @@ def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1,
         samples = model.sample(batch["x2d"], hypotheses=hypotheses, iterations=iterations, flip=flip,
                                generator=generator)
         samples[..., seq.root, :] = 0
-        errors = metrics.clip_errors(samples, batch["y3d"], x2d=batch["x2d"], camera=batch["intrinsics"],
-                                     traj=batch["traj"], valid=batch["valid"])
+        reproj = metrics.reproject(samples, batch["traj"], batch["intrinsics"])
+        choice = metrics.reprojection_choice(reproj, batch["x2d"])  # J-Agg, (B, W, 1, F, J)
+        errors = metrics.clip_errors(samples, batch["y3d"], choice=choice, valid=batch["valid"])
         frames = batch["valid"].sum(-1)  # (B,) valid frames per window: F everywhere for Human3.6M
         weight += float(frames.sum())
         for key, value in errors.items():
             sums[key] = sums[key] + (value * frames.view(-1, *([1] * (value.ndim - 1)))).sum(0)
-        reproj = metrics.reproject(samples[:, -1:], batch["traj"], batch["intrinsics"])
-        chosen.append(metrics.select_by_reprojection(samples[:, -1:], reproj, batch["x2d"])[:, 0].cpu())
+        chosen.append(metrics.gather_choice(samples[:, -1:], choice[:, -1:])[:, 0].cpu())
     # frame-weighted mean over the windows (all frames of every window: released behaviour)
     weight = max(weight, 1.0)
     errors = {k: (v / weight).amin(-1) if k.endswith("_p_best") else v / weight for k, v in sums.items()}

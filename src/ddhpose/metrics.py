@@ -220,8 +220,15 @@ def select_by_reprojection(samples: torch.Tensor, reproj: torch.Tensor, x2d: tor
     """
     if reproj.shape != samples.shape[:-1] + (2,):
         raise ValueError(f"reproj: expected {tuple(samples.shape[:-1]) + (2,)}, got {tuple(reproj.shape)}")
-    best = reprojection_choice(reproj, x2d)
-    return samples.gather(2, best.unsqueeze(-1).expand(-1, -1, -1, -1, -1, 3)).squeeze(2)
+    return gather_choice(samples, reprojection_choice(reproj, x2d))
+
+
+def gather_choice(samples: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+    """Assemble poses joint by joint from the chosen hypotheses.
+
+    samples (B, W, H, F, J, 3), choice (B, W, 1, F, J) (:func:`reprojection_choice`) -> (B, W, F, J, 3).
+    """
+    return samples.gather(2, choice.unsqueeze(-1).expand(-1, -1, -1, -1, -1, 3)).squeeze(2)
 
 
 def _frame_mean(errors: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
@@ -236,21 +243,24 @@ def _frame_mean(errors: torch.Tensor, valid: torch.Tensor | None) -> torch.Tenso
 def clip_errors(samples: torch.Tensor, target: torch.Tensor, *, x2d: torch.Tensor | None = None,
                 camera: torch.Tensor | None = None, traj: torch.Tensor | None = None,
                 metrics: Sequence[Metric] = ("mpjpe", "p_mpjpe"),
-                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                valid: torch.Tensor | None = None, choice: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-clip errors of every aggregation, for averaging over any grouping (e.g. actions).
 
     samples (B, W, H, F, J, 3) root-relative, target (B, F, J, 3). J-Agg needs x2d (B, F, J, 2),
-    camera (B or 1, 9) and traj (B, F, 1, 3); without them its keys are left out. ``valid``
-    (B, F) restricts the averages to the valid frames (MPI-INF-3DHP).
+    camera (B or 1, 9) and traj (B, F, 1, 3), or their :func:`reprojection_choice` as ``choice``
+    (B, W, 1, F, J); without them its keys are left out. ``valid`` (B, F) restricts the averages
+    to the valid frames (MPI-INF-3DHP).
     Returns keys '{metric}_{aggregation}': (B, W) errors averaged over frames and joints, except
     '{metric}_p_best', which is (B, W, H): average it over the group, then take the min over H
     (:func:`reduce_clip_errors`).
     """
     _check_samples(samples, target)
     full_target = _against(samples, target)
-    choice = None
-    if x2d is not None and camera is not None and traj is not None:
+    if choice is None and x2d is not None and camera is not None and traj is not None:
         choice = reprojection_choice(reproject(samples, traj, camera), x2d)
+    elif choice is not None and tuple(choice.shape) != (*samples.shape[:2], 1, *samples.shape[3:5]):
+        raise ValueError(f"choice: expected (B, W, 1, F, J) = {(*samples.shape[:2], 1, *samples.shape[3:5])}, "
+                         f"got {tuple(choice.shape)}")
     out: dict[str, torch.Tensor] = {}
     for metric in metrics:
         err = _error_fn(metric)
