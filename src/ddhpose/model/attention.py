@@ -101,9 +101,12 @@ class Attention(nn.Module):
                 raise ValueError("HRTT attention needs the child features xc")
             k = k + self.qkv_xc(xc)
         q, k, v = self._split(q), self._split(k), self._split(v)
-        if self.hrst:
-            logits = (q @ k.transpose(-2, -1)) * self.scale  # (N, heads, J, J)
-            logits = apply_hrst(logits, self.hrst_dst, self.hrst_src, self.hrst_weight)
+        if self.hrst or x.device.type == "cpu":
+            # explicit products: on CPUs the fused kernel is slower for these short sequences
+            # (J = 17 joints, F <= 243 frames), and its bf16 backward several times slower
+            logits = (q @ k.transpose(-2, -1)) * self.scale  # (N, heads, L, L)
+            if self.hrst:
+                logits = apply_hrst(logits, self.hrst_dst, self.hrst_src, self.hrst_weight)
             out = logits.softmax(dim=-1) @ v
         else:
             # HRTT: (Q K^T + Q K_c^T) / sqrt(d) = Q (K + K_c)^T / sqrt(d), so the fused kernel applies

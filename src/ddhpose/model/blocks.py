@@ -74,4 +74,4 @@ class TimeEmbedding(nn.Module):
         self.fc2 = nn.Linear(dim * 2, dim)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(sinusoidal_embedding(t, self.dim))))
+        return self.fc2(self.act(self.fc1(sinusoidal_embedding(t, self.dim).to(self.fc1.weight.dtype))))
