@@ -72,7 +72,7 @@ def test_report_files_with_pck(model, sequences, tmp_path):
 
 
 def test_truncate_keeps_the_first_frames(sequences):
-    from ddhpose.evaluate import truncate
+    from ddhpose.data.sequence import truncate
     short = truncate(sequences[0], 10)
     assert short.num_frames == 10 and (short.poses_3d == sequences[0].poses_3d[:10]).all()
     assert short.name == sequences[0].name

@@ -8,7 +8,6 @@ PCK@150 mm, AUC and MPJPE of the aggregate pose on the valid frames of each test
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from collections import defaultdict
@@ -20,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
-from .data.sequence import PoseSequence
+from .data.sequence import PoseSequence, truncate
 from .data.windows import test_windows, unwindow
 from .files import atomic_write_text
 from .model.ddhpose import DDHPose
@@ -204,13 +203,6 @@ def write_report(report: Report, out_dir: str | Path, stem: str = "results") -> 
     atomic_write_text(paths[1], report_csv(report))
     atomic_write_text(paths[2], json.dumps(report.to_dict(), indent=2))
     return paths
-
-
-def truncate(seq: PoseSequence, frames: int) -> PoseSequence:
-    """The first ``frames`` frames of a sequence."""
-    return dataclasses.replace(seq, keypoints_2d=seq.keypoints_2d[:frames], poses_3d=seq.poses_3d[:frames],
-                               trajectory=seq.trajectory[:frames],
-                               valid=None if seq.valid is None else seq.valid[:frames])
 
 
 def evaluate_config(model: DDHPose, config: str, overrides: Sequence[str] = (), **kwargs: Any) -> Report:

@@ -104,6 +104,16 @@ def mean_velocity_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return mpjpe(torch.diff(pred, dim=-3), torch.diff(target, dim=-3))
 
 
+def acceleration_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint acceleration error (HMR / VIBE's 'Accel'): MPJPE of the second differences
+    x[t+1] - 2 x[t] + x[t-1]. (..., F, J, 3) x2, F >= 3 -> scalar, in the input's units per
+    frame squared."""
+    _check_pair(pred, target)
+    if pred.ndim < 3 or pred.shape[-3] < 3:
+        raise ValueError(f"acceleration_error: expected (..., F>=3, J, 3), got {tuple(pred.shape)}")
+    return mpjpe(torch.diff(pred, n=2, dim=-3), torch.diff(target, n=2, dim=-3))
+
+
 def per_joint_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """MPJPE of every joint over all poses. (..., J, 3) x2 -> (J,)."""
     return joint_errors(pred, target).reshape(-1, pred.shape[-2]).mean(0)

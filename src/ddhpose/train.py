@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -30,9 +31,11 @@ from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .data.sources import load_split
+from .data.sequence import PoseSequence, truncate
 from .data.windows import Noise2D, TrainWindows, test_windows, unwindow
 from .files import atomic_write_text
 from .losses import pose_losses
+from .lr_schedule import learning_rate
 from .metrics import joint_errors
 from .model.ddhpose import DDHPose
 from .train_config import EvalConfig, ExperimentConfig, load_config
@@ -66,6 +69,15 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> tor
     return perm.repeat(math.ceil(steps * batch_size / num_items))[: steps * batch_size].view(steps, batch_size)
 
 
+def monitor_sequences(tests: Sequence[PoseSequence], config: EvalConfig) -> list[PoseSequence]:
+    """The test sequences the training monitor runs on: ``max_sequences`` evenly spaced over the
+    test set (so every source is represented), each cut to its first ``max_frames`` frames."""
+    tests = list(tests)
+    if 0 < config.max_sequences < len(tests):
+        tests = [tests[i] for i in np.linspace(0, len(tests) - 1, config.max_sequences).round().astype(int)]
+    return [truncate(s, config.max_frames) for s in tests] if config.max_frames > 0 else tests
+
+
 def initial_model(config: ExperimentConfig) -> DDHPose:
     """The untrained model of a run; the same on every rank (and every run) for one train.seed."""
     with torch.random.fork_rng(devices=[]):
@@ -75,11 +87,13 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
 
 @torch.no_grad()
 def evaluate_mpjpe(model: DDHPose, sequences: Sequence, config: EvalConfig, seed: int = 0,
-                   rank: int = 0, world_size: int = 1) -> float:
-    """MPJPE in mm of the mean hypothesis at the last DDIM iteration over the valid frames of
-    ``sequences`` (each rank takes every world_size-th sequence; the sums are all-reduced)."""
+                   rank: int = 0, world_size: int = 1) -> dict[str, float]:
+    """The training monitor, in mm over the valid frames of ``sequences`` of the mean hypothesis
+    at the last DDIM iteration: 'mpjpe', 'mpjve' (velocity, mm/frame) and 'accel' (acceleration
+    error, mm/frame^2; over frames whose neighbours are valid too). Each rank takes every
+    world_size-th sequence; the sums are all-reduced."""
     device = next(model.parameters()).device
-    total = torch.zeros(2, dtype=torch.float64, device=device)
+    total = torch.zeros(6, dtype=torch.float64, device=device)  # sums and counts of the three
     was_training = model.training
     model.eval()
     for i in range(rank, len(sequences), world_size):
@@ -90,13 +104,22 @@ def evaluate_mpjpe(model: DDHPose, sequences: Sequence, config: EvalConfig, seed
                  for x2d in windows["x2d"].split(config.batch_size)]
         pose = unwindow(torch.cat(preds), index, seq.num_frames)
         pose = pose - pose[:, seq.root:seq.root + 1]
-        err = joint_errors(pose, torch.from_numpy(seq.poses_3d).to(device)).mean(-1)
-        valid = torch.ones_like(err, dtype=torch.bool) if seq.valid is None else torch.from_numpy(seq.valid).to(device)
-        total += torch.stack([err[valid].sum().double(), valid.sum().double()])
+        truth = torch.from_numpy(seq.poses_3d).to(device)
+        valid = torch.ones(len(pose), dtype=torch.bool, device=device) if seq.valid is None \
+            else torch.from_numpy(seq.valid).to(device)
+        for n in range(3):  # position, velocity, acceleration: n-th differences over time
+            if len(pose) <= n:
+                continue
+            err = joint_errors(torch.diff(pose, n=n, dim=0), torch.diff(truth, n=n, dim=0)).mean(-1)
+            ok = valid[n:].clone()
+            for back in range(1, n + 1):
+                ok &= valid[n - back:len(valid) - back]
+            total[2 * n:2 * n + 2] += torch.stack([err[ok].sum().double(), ok.sum().double()])
     if world_size > 1:
         dist.all_reduce(total)
     model.train(was_training)
-    return float(total[0] / total[1] * 1000) if total[1] > 0 else float("nan")
+    return {name: float(total[2 * k] / total[2 * k + 1] * 1000) if total[2 * k + 1] > 0 else float("nan")
+            for k, name in enumerate(("mpjpe", "mpjve", "accel"))}
 
 
 @contextlib.contextmanager
@@ -169,6 +192,8 @@ def train(config: ExperimentConfig, out_dir: str | os.PathLike, resume: str | os
         return _Run(config, out, info, step_callback).run(resume)
     finally:
         if info.owns_group and dist.is_initialized():
+            with contextlib.suppress(RuntimeError):  # a failed rank must not hang the others here
+                dist.barrier()  # no rank tears the group down while another still uses it
             dist.destroy_process_group()
 
 
@@ -184,9 +209,10 @@ class _Run:
         noise = Noise2D(dc.noise_2d_sigma, dc.noise_2d_outlier_prob, dc.noise_2d_outlier_sigma, dc.noise_2d_drop_prob)
         self.dataset = TrainWindows(load_split(dc, "train", tc.seed), config.model.frames, self.skeleton,
                                     flip=dc.flip, random_offset=dc.random_offset, seed=tc.seed,
+                                    bone_scale=dc.bone_scale, body_scale=dc.body_scale,
                                     noise_2d=noise if noise.sigma or noise.outlier_prob or noise.drop_prob else None)
         tests = load_split(dc, "test", tc.seed)
-        self.tests = tests[: config.eval.max_sequences] if config.eval.max_sequences > 0 else tests
+        self.tests = monitor_sequences(tests, config.eval)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=tuple(tc.betas),
                                            weight_decay=tc.weight_decay)
         self.scaler = torch.amp.GradScaler(info.device.type, enabled=tc.amp == "fp16")
@@ -253,10 +279,6 @@ class _Run:
     def _epoch(self) -> None:
         tc, info, p = self.config.train, self.info, self.progress
         epoch, first = p["epoch"], p["step"]
-        lr = tc.lr * tc.lr_decay ** epoch
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        p["lr"] = lr
         self.dataset.set_epoch(epoch)
         self.steps = self._epoch_steps()  # random window offsets change the window count per epoch
         local = tc.batch_size // info.world_size
@@ -267,6 +289,7 @@ class _Run:
         bar = tqdm(loader, total=self.steps, initial=first, disable=not info.main, dynamic_ncols=True,
                    desc=f"epoch {epoch + 1}/{tc.epochs}")
         for step, batch in enumerate(bar, start=first):
+            self._set_lr(epoch, step)
             losses = self._step(batch, epoch, step)
             p["step"], p["global_step"] = step + 1, p["global_step"] + 1
             p["sums"] = [s + float(v) for s, v in zip(p["sums"], losses.tolist())]
@@ -281,6 +304,15 @@ class _Run:
                     f"{self.out / 'last.pt'} (resume with --resume {self.out / 'last.pt'})")
         bar.close()
         self._end_epoch(epoch)
+
+    def _set_lr(self, epoch: int, step: int) -> None:
+        tc = self.config.train
+        lr = learning_rate(tc.schedule, tc.lr, epoch=epoch, step=step, steps_in_epoch=self.steps, epochs=tc.epochs,
+                           global_step=self.progress["global_step"], lr_decay=tc.lr_decay,
+                           warmup_steps=tc.warmup_steps, min_lr_ratio=tc.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.progress["lr"] = lr
 
     def _step(self, batch: dict[str, torch.Tensor], epoch: int, step: int) -> torch.Tensor:
         """One optimizer step; returns the rank-averaged [total, pos, len, dir] losses."""
@@ -351,8 +383,9 @@ class _Run:
         last_epoch = epoch + 1 == tc.epochs
         improved = False
         if self.tests and ((epoch + 1) % tc.eval_every == 0 or last_epoch):
-            record["mpjpe_mm"] = evaluate_mpjpe(self.model, self.tests, self.config.eval, tc.seed,
-                                                self.info.rank, self.info.world_size)
+            monitor = evaluate_mpjpe(self.model, self.tests, self.config.eval, tc.seed,
+                                     self.info.rank, self.info.world_size)
+            record.update({f"{k}_mm": v for k, v in monitor.items()})
             best = p["best_metric"]
             improved = math.isfinite(record["mpjpe_mm"]) and (best is None or record["mpjpe_mm"] < best)
             if improved:
@@ -368,7 +401,7 @@ class _Run:
             summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "global_step"))
             tqdm.write(f"epoch {epoch + 1}/{tc.epochs}: {summary}")
             if self.writer is not None:
-                for key in ("loss", "mpjpe_mm"):
+                for key in ("loss", "mpjpe_mm", "mpjve_mm", "accel_mm"):
                     if key in record:
                         self.writer.add_scalar(f"epoch/{key}", record[key], epoch + 1)
 

@@ -25,6 +25,7 @@ import yaml
 
 from .config import ModelConfig
 from .files import atomic_write_text
+from .lr_schedule import SCHEDULES
 
 DATASETS = ("h36m", "3dhp", "mocap", "synthetic")
 
@@ -38,6 +39,16 @@ class DataConfig:
         data_train_3dhp.npz, ``test_path`` = data_test_3dhp.npz), 'mocap' (BVH / AMC globs seen
         through ``cameras_per_clip`` random virtual cameras) or 'synthetic' (walking skeletons
         generated in code; needs no files). Relative paths are relative to the working folder.
+    camera_*: the virtual cameras of 'mocap' clips: ``camera_distance`` (m), ``camera_focal``
+        (px) and ``camera_height`` (m) ranges around the subject, or with ``camera_wide`` any
+        image format, focal length in ``camera_focal``, a distance that makes the subject fill
+        ``camera_fill`` of the image, the subject up to ``camera_offcentre`` of the half-image
+        off centre and up to ``camera_roll`` degrees of roll
+        (:func:`ddhpose.data.virtual_camera.wide_camera`).
+    bone_scale, body_scale: per-clip bone-length augmentation (0: off): every bone scaled by
+        exp(N(0, bone_scale)) (left and right alike) and the whole body by exp(N(0, body_scale)),
+        then the pose recomposed from its directions and re-projected
+        (:func:`ddhpose.data.windows.scale_bones`).
     noise_2d_*: detector-like 2D augmentation (off when all are 0), see ``data.windows.Noise2D``.
     """
 
@@ -55,6 +66,13 @@ class DataConfig:
     cameras_per_clip: int = 4
     camera_distance: tuple[float, float] = (3.5, 6.5)
     camera_focal: tuple[float, float] = (1100.0, 1190.0)
+    camera_height: tuple[float, float] = (0.8, 2.0)
+    camera_wide: bool = False
+    camera_fill: tuple[float, float] = (0.3, 0.9)
+    camera_roll: float = 10.0
+    camera_offcentre: float = 0.6
+    bone_scale: float = 0.0
+    body_scale: float = 0.0
     synthetic_sequences: int = 8
     synthetic_test_sequences: int = 2
     synthetic_frames: int = 100
@@ -72,13 +90,19 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation. ``batch_size`` is global (split over the DDP ranks); the learning rate is
-    ``lr * lr_decay ** epoch``. 0 disables ``max_steps_per_epoch`` and ``grad_clip``."""
+    """Optimisation. ``batch_size`` is global (split over the DDP ranks); the learning rate
+    follows ``schedule`` (:mod:`ddhpose.lr_schedule`: 'exponential' = ``lr * lr_decay ** epoch``
+    as released, 'cosine' = warm-up then cosine to ``lr * min_lr_ratio``, 'constant'), with a
+    linear warm-up over ``warmup_steps``. 0 disables ``max_steps_per_epoch`` and ``grad_clip``.
+    ``amp='bf16'`` with ``compile`` is the fastest CPU setting (benchmarks/train_speed.py)."""
 
     epochs: int = 400
     batch_size: int = 4
     lr: float = 1e-4
     lr_decay: float = 0.993
+    schedule: str = "exponential"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.01
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
     loss_form: str = "released"
@@ -99,6 +123,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         if self.loss_form not in ("released", "l2"):
             raise ValueError(f"train.loss_form must be 'released' or 'l2', got {self.loss_form!r}")
         for name in ("epochs", "batch_size", "checkpoint_every", "eval_every", "log_every"):
@@ -108,10 +134,11 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """The short evaluation run during training (MPJPE of the mean hypothesis at the last
-    DDIM iteration). ``max_sequences`` > 0 evaluates only the first test sequences; for
-    ``ddhpose evaluate``, ``max_frames`` > 0 keeps only the first frames of every test sequence
-    (a cheaper subset; the full protocol uses every frame)."""
+    """The short evaluation run during training (MPJPE, MPJVE and acceleration error of the mean
+    hypothesis at the last DDIM iteration). ``max_sequences`` > 0 monitors only that many test
+    sequences, evenly spaced over the test set; ``max_frames`` > 0 keeps only the first frames
+    of every test sequence, in the monitor and in ``ddhpose evaluate`` (a cheaper subset; the
+    full protocol uses every frame)."""
 
     hypotheses: int = 1
     iterations: int = 1

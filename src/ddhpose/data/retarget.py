@@ -115,7 +115,17 @@ BANDAI_BVH = RetargetMap("bandai_bvh", _limbs(
     thorax="Neck", top=HEAD_TOP),
     HeadModel(rotation="Head", base="Head", axis=("Neck", "Head")))
 
-RETARGET_MAPS = (CMU_ASF, BANDAI_BVH)
+#: CMU mocap as converted to BVH with a 43-joint skeleton (salsa, martial arts, Indian dance):
+#: a joint's position is its origin, so rThigh/rShin/rFoot = hip/knee/ankle and
+#: rShldr/rForeArm/rHand = shoulder/elbow/wrist; thorax = neck (the base of the neck), skull
+#: base = head; the head end sits at the eyes, so the head top is estimated.
+CMU_BVH43 = RetargetMap("cmu_bvh43", _limbs(
+    "rThigh", "rShin", "rFoot", "lThigh", "lShin", "lFoot",
+    "lShldr", "lForeArm", "lHand", "rShldr", "rForeArm", "rHand",
+    thorax="neck", top=HEAD_TOP),
+    HeadModel(rotation="head", base="head", axis=("neck", "head")))
+
+RETARGET_MAPS = (CMU_ASF, BANDAI_BVH, CMU_BVH43)
 
 
 def find_map(names: tuple[str, ...] | list[str]) -> RetargetMap:
@@ -228,16 +238,20 @@ def resample(positions: torch.Tensor, src_fps: float, dst_fps: float) -> torch.T
 
 
 def find_asf(amc_path: str | os.PathLike) -> Path:
-    """The skeleton of an AMC file: '<subject>.asf' beside it (01_01.amc -> 01.asf), or the
-    only .asf in its folder."""
+    """The skeleton of an AMC file: the .asf beside it named by the longest '_'-separated
+    prefix of its name (CMU 01_01.amc -> 01.asf, HDM05 HDM_bd_squat1Reps_001_120.amc ->
+    HDM_bd.asf), or the only .asf in its folder."""
     amc = Path(amc_path)
-    guess = amc.with_name(amc.stem.split("_")[0] + ".asf")
-    if guess.is_file():
-        return guess
+    parts = amc.stem.split("_")
+    # the longest '_'-separated prefix that names an .asf: 01_01 -> 01, HDM_bd_squat_001 -> HDM_bd
+    for n in range(len(parts) - 1, 0, -1):
+        guess = amc.with_name("_".join(parts[:n]) + ".asf")
+        if guess.is_file():
+            return guess
     found = sorted(amc.parent.glob("*.asf"))
     if len(found) == 1:
         return found[0]
-    raise ValueError(f"{amc}: cannot find its ASF skeleton ({guess.name} missing, "
+    raise ValueError(f"{amc}: cannot find its ASF skeleton (no '<prefix>.asf' named like {amc.name} and "
                      f"{len(found)} .asf files beside it); pass asf=...")
 
 
@@ -261,5 +275,14 @@ def load_mocap(path: str | os.PathLike, fps: float = 50.0, *, asf: str | os.Path
         motion = load_asf_amc(asf or find_asf(path), path, fps=source_fps or 120.0)
     else:
         raise ValueError(f"{path}: expected a .bvh or .amc file, got {suffix!r}")
-    poses = retarget(motion, metres_per_unit=metres_per_unit)
+    if motion.positions.shape[0] == 0:
+        raise ValueError(f"{path}: the clip has no frames")
+    bad = ~torch.isfinite(motion.positions).flatten(1).all(1)
+    if bad.any():
+        raise ValueError(f"{path}: non-finite joint positions (NaN or inf channel values) in {int(bad.sum())} "
+                         f"frame(s), first at frame {int(bad.float().argmax())}")
+    try:
+        poses = retarget(motion, metres_per_unit=metres_per_unit)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     return resample(poses, source_fps or motion.fps, fps).float()

@@ -1,6 +1,7 @@
 """The unit every loader returns and training/evaluation consume: one camera view of one take."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,3 +102,10 @@ class PoseSequence:
                 )
         if not np.isfinite(self.intrinsics).all():
             raise ValueError(f"{self.name}: intrinsics has non-finite values: {self.intrinsics}")
+
+
+def truncate(seq: PoseSequence, frames: int) -> PoseSequence:
+    """The first ``frames`` frames of a sequence."""
+    return dataclasses.replace(seq, keypoints_2d=seq.keypoints_2d[:frames], poses_3d=seq.poses_3d[:frames],
+                               trajectory=seq.trajectory[:frames],
+                               valid=None if seq.valid is None else seq.valid[:frames])

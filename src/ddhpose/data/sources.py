@@ -38,7 +38,13 @@ _SEGMENT_SECONDS = 20.0
 
 def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.random.Generator, subject: str,
                    action: str) -> list[PoseSequence]:
-    kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal), min_inside=0.8)
+    if data.camera_wide:
+        kwargs = dict(wide=True, focal=tuple(data.camera_focal), fill=tuple(data.camera_fill),
+                      height=tuple(data.camera_height), roll=data.camera_roll, offcentre=data.camera_offcentre)
+    else:
+        kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal),
+                      height=tuple(data.camera_height))
+    kwargs["min_inside"] = 0.8
     length = max(1, int(_SEGMENT_SECONDS * data.mocap_fps))
     out = []
     for start in range(0, len(world), length):
@@ -49,11 +55,18 @@ def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.r
     return out
 
 
-def mocap_sequences(patterns: Sequence[str], data: DataConfig, seed: int) -> list[PoseSequence]:
-    """Every clip matching ``patterns`` (globs), filmed by ``cameras_per_clip`` virtual cameras."""
-    files = sorted({f for p in patterns for f in glob.glob(os.path.expanduser(p), recursive=True)})
+def _matches(patterns: Sequence[str]) -> set[str]:
+    return {os.path.normpath(f) for p in patterns for f in glob.glob(os.path.expanduser(p), recursive=True)}
+
+
+def mocap_sequences(patterns: Sequence[str], data: DataConfig, seed: int,
+                    exclude: Sequence[str] = ()) -> list[PoseSequence]:
+    """Every clip matching ``patterns`` (globs) but none of ``exclude``, filmed by
+    ``cameras_per_clip`` virtual cameras."""
+    files = sorted(_matches(patterns) - _matches(exclude))
     if patterns and not files:
-        raise ValueError(f"data.mocap_*: no .bvh / .amc files match {list(patterns)}")
+        raise ValueError(f"data.mocap_*: no .bvh / .amc files match {list(patterns)}"
+                         + (f" outside the test clips {list(exclude)}" if exclude else ""))
     rng, out = np.random.default_rng(seed), []
     for path in files:
         name = Path(path).stem
@@ -87,8 +100,9 @@ def load_split(data: DataConfig, split: str, seed: int = 0) -> list[PoseSequence
         count = data.synthetic_sequences if train else data.synthetic_test_sequences
         return synthetic_sequences(count, data.synthetic_frames, derive_seed(seed, _SYNTHETIC, int(train)))
     if data.dataset == "mocap":
+        # a clip matched by a test pattern is never trained on, whatever the train patterns say
         out = mocap_sequences(data.mocap_train if train else data.mocap_test, data,
-                              derive_seed(seed, _MOCAP, int(train)))
+                              derive_seed(seed, _MOCAP, int(train)), exclude=data.mocap_test if train else ())
         if data.path_3d:
             subjects = data.train_subjects if train else data.test_subjects
             out += load_h36m(data.path_3d, subjects=subjects)

@@ -84,6 +84,56 @@ def random_camera(rng: np.random.Generator, *, target: Sequence[float],
                           distortion=(k[0], k[1], 0.0, p[0], p[1]), name=name)
 
 
+#: Image sizes (width, height) a wide virtual camera draws from: video and photo formats,
+#: landscape and portrait, and Human3.6M's own.
+WIDE_IMAGE_SIZES = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280), (1000, 1002), (640, 480),
+                    (480, 640), (1024, 1024), (3840, 2160), (2048, 2048))
+
+
+def _roll_pitch_yaw(camera: Camera, roll: float, pitch: float, yaw: float) -> Camera:
+    """Turn a camera about its own axes (radians): yaw about image y, pitch about image x,
+    roll about the optical axis. The camera centre stays where it is."""
+    cr, sr, cp, sp, cy, sy = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    return Camera(id=camera.id, rotation=rz @ rx @ ry @ camera.rotation, translation=camera.translation,
+                  intrinsics=camera.intrinsics, width=camera.width, height=camera.height)
+
+
+def wide_camera(rng: np.random.Generator, *, target: Sequence[float], extent: float,
+                focal: tuple[float, float] = (500.0, 3000.0), fill: tuple[float, float] = (0.3, 0.9),
+                height: tuple[float, float] = (0.3, 3.0), roll: float = 10.0, offcentre: float = 0.6,
+                center_jitter: float = 0.05, image_sizes: Sequence[tuple[int, int]] = WIDE_IMAGE_SIZES,
+                name: str = "virtual") -> Camera:
+    """A camera as people film people: any image format, focal length and framing.
+
+    The image size is drawn from ``image_sizes``, f log-uniformly from ``focal`` (pixels), and
+    the distance so that a subject of ``extent`` metres fills a fraction ``fill`` of the
+    image's shorter side. The camera stands at a height from ``height`` (metres, world z),
+    aims at the subject, then turns so the subject lands anywhere within ``offcentre`` of the
+    half-image from the centre, and rolls by up to ``roll`` degrees. The principal point is off
+    the image centre by up to ``center_jitter`` of the image size.
+
+    Args:
+        target: (3,) the subject's mean world position (metres, z up); extent: its size (m).
+    """
+    tgt = np.asarray(target, dtype=np.float64)
+    w, h = image_sizes[rng.integers(len(image_sizes))]
+    f = float(np.exp(rng.uniform(np.log(focal[0]), np.log(focal[1]))))
+    radius = f * extent / (rng.uniform(*fill) * min(w, h))
+    cam_z = rng.uniform(*height)
+    ground = np.sqrt(max(radius ** 2 - (cam_z - tgt[2]) ** 2, (0.3 * radius) ** 2))
+    azimuth = rng.uniform(0, 2 * np.pi)
+    position = np.array([tgt[0] + ground * np.cos(azimuth), tgt[1] + ground * np.sin(azimuth), cam_z])
+    center = (w / 2 * (1 + rng.uniform(-center_jitter, center_jitter) * 2),
+              h / 2 * (1 + rng.uniform(-center_jitter, center_jitter) * 2))
+    camera = look_at_camera(position, tgt, focal=f, image_size=(w, h), center=center, name=name)
+    yaw = np.arctan(rng.uniform(-offcentre, offcentre) * w / 2 / f)
+    pitch = np.arctan(rng.uniform(-offcentre, offcentre) * h / 2 / f)
+    return _roll_pitch_yaw(camera, np.radians(rng.uniform(-roll, roll)), pitch, yaw)
+
+
 def _camera_tensors(camera: Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (torch.as_tensor(camera.rotation, dtype=torch.float64),
             torch.as_tensor(camera.translation, dtype=torch.float64),
@@ -133,17 +183,22 @@ def make_training_pair(world_poses: torch.Tensor | np.ndarray, camera: Camera, *
 
 
 def camera_for_sequence(rng: np.random.Generator, world_poses: torch.Tensor | np.ndarray, *,
-                        min_inside: float = 0.95, tries: int = 100, **kwargs) -> Camera:
-    """Draw :func:`random_camera` around the poses' mean position until at least ``min_inside``
-    of the frames have every joint inside the image and every joint is in front of the camera.
+                        min_inside: float = 0.95, tries: int = 100, wide: bool = False, **kwargs) -> Camera:
+    """Draw :func:`random_camera` (or :func:`wide_camera` when ``wide``; the subject's extent is
+    measured from the poses) around the poses' mean position until at least ``min_inside`` of
+    the frames have every joint inside the image and every joint is in front of the camera.
 
-    ``kwargs`` go to :func:`random_camera`. Raises ValueError after ``tries`` failures.
+    ``kwargs`` go to the camera function. Raises ValueError after ``tries`` failures.
     """
     x = torch.as_tensor(np.asarray(world_poses), dtype=torch.float64)
     target = x.reshape(-1, 3).mean(0).numpy()
+    if wide:  # the subject's size: its bounding box over the clip, at most a few metres
+        kwargs = {"extent": float((x.reshape(-1, 3).amax(0) - x.reshape(-1, 3).amin(0)).max().clamp(1.0, 4.0)),
+                  **kwargs}
+    draw = wide_camera if wide else random_camera
     best = 0.0
     for _ in range(tries):
-        camera = random_camera(rng, target=target, **kwargs)
+        camera = draw(rng, target=target, **kwargs)
         cam, uv = observe(x, camera)
         if (cam[..., 2] < _MIN_DEPTH).any():
             continue

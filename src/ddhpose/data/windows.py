@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..geometry import flip_pose
+from ..geometry import compose, decompose, flip_pose, project
 from ..seeding import derive_seed
 from ..skeleton import Skeleton
 from .sequence import PoseSequence
@@ -89,6 +89,38 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> t
     return out
 
 
+def symmetric_bone_factors(skeleton: Skeleton, bone_sigma: float, body_sigma: float,
+                           generator: torch.Generator) -> torch.Tensor:
+    """Random bone-length factors (J,) in bone slots: exp(N(0, bone_sigma)) per bone, the same
+    for a left bone and its right twin (the skeleton's mirror permutation), times one
+    exp(N(0, body_sigma)) for the whole body. The root slot holds the body factor."""
+    j = skeleton.num_joints
+    z = torch.randn(j, generator=generator, dtype=torch.float64)
+    mirror = torch.tensor(skeleton.flip_permutation)
+    paired = mirror != torch.arange(j)
+    z = torch.where(paired, (z + z[mirror]) / 2 ** 0.5, z)  # twins share one draw, same spread
+    body = torch.randn(1, generator=generator, dtype=torch.float64) * body_sigma
+    return torch.exp(z * bone_sigma + body)
+
+
+def scale_bones(y3d: torch.Tensor, traj: torch.Tensor, intrinsics: torch.Tensor, factors: torch.Tensor,
+                skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Change a clip's bone lengths and film it again with the same camera.
+
+    The root-relative pose y3d (F, J, 3) is split into bone directions and lengths, the lengths
+    multiplied by ``factors`` (J,), the pose recomposed (``geometry.compose``) and, placed at its
+    camera-frame root ``traj`` (F, 1, 3), projected with the screen-normalised ``intrinsics``
+    (9,). Returns (y3d, x2d (F, J, 2)) or None when the clip has no usable root position (a
+    joint within 0.1 m of the camera plane, or a zero trajectory).
+    """
+    direction, length = decompose(y3d.double(), skeleton)
+    pose = compose(direction, length * factors.to(length)[:, None], skeleton)
+    cam = pose + traj.double()
+    if not bool((cam[..., 2] > 0.1).all()):
+        return None
+    return pose.to(y3d.dtype), project(cam, intrinsics.double()).to(y3d.dtype)
+
+
 class TrainWindows(Dataset):
     """Training windows of F frames, each once as is and once mirrored (when ``flip``).
 
@@ -100,7 +132,7 @@ class TrainWindows(Dataset):
 
     def __init__(self, sequences: Sequence[PoseSequence], frames: int, skeleton: Skeleton, *,
                  flip: bool = True, random_offset: bool = False, noise_2d: Noise2D | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, bone_scale: float = 0.0, body_scale: float = 0.0) -> None:
         if not sequences:
             raise ValueError("TrainWindows needs at least one sequence")
         for seq in sequences:
@@ -109,6 +141,7 @@ class TrainWindows(Dataset):
                                  f"skeleton {skeleton.name!r} ({skeleton.num_joints} joints, root {skeleton.root})")
         self.sequences, self.frames, self.skeleton = list(sequences), int(frames), skeleton
         self.flip, self.random_offset, self.noise_2d, self.seed = flip, random_offset, noise_2d, int(seed)
+        self.bone_scale, self.body_scale = float(bone_scale), float(body_scale)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -143,8 +176,13 @@ class TrainWindows(Dataset):
             item["y3d"] = flip_pose(item["y3d"], self.skeleton)
             item["traj"] = item["traj"] * torch.tensor([-1.0, 1.0, 1.0])
             item["intrinsics"] = flip_intrinsics(item["intrinsics"])
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, index))
+        if self.bone_scale > 0 or self.body_scale > 0:
+            factors = symmetric_bone_factors(self.skeleton, self.bone_scale, self.body_scale, gen)
+            scaled = scale_bones(item["y3d"], item["traj"], item["intrinsics"], factors, self.skeleton)
+            if scaled is not None:
+                item["y3d"], item["x2d"] = scaled
         if self.noise_2d is not None:
-            gen = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, index))
             item["x2d"] = augment_2d(item["x2d"], self.noise_2d, gen)
         return item
 

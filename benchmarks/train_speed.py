@@ -1,0 +1,136 @@
+"""Training throughput on this machine: frames/s of real training steps, per precision and compile mode.
+
+Every mode runs ``ddhpose.train.train`` itself (data loading, forward noising, denoiser, loss,
+backward, AdamW) on synthetic walking skeletons, so nothing outside the real loop is timed.
+Each mode runs in a fresh subprocess (its own compile caches and allocator), rounds alternate
+the order of the modes, and the table gives the median step time over rounds and steps.
+
+Modes: ``fp32`` (eager, float32: the reference), ``bf16`` (eager, bf16 autocast), ``fp32+compile``
+and ``bf16+compile`` (torch.compile of the training module). With ``--curve-steps N`` the
+fastest mode and fp32 also train N steps from the same seed and their loss curves are compared
+(mean loss over the last quarter), so a speed-up is kept only at an equal loss curve.
+
+Usage:
+    python benchmarks/train_speed.py --out docs/train_speed.md          # the bundled model's size
+    python benchmarks/train_speed.py --channels 128 --depth 6 --frames 81 --batch 8
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = {"fp32": ("none", False), "bf16": ("bf16", False), "fp32+compile": ("none", True),
+         "bf16+compile": ("bf16", True)}
+
+
+def overrides(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
+    amp, compile_ = MODES[mode]
+    return [f"model.frames={args.frames}", f"model.channels={args.channels}", f"model.depth={args.depth}",
+            "model.drop_path=0.0", "data.dataset=synthetic", "data.synthetic_sequences=64",
+            "data.synthetic_frames=400", "data.synthetic_test_sequences=0", "data.noise_2d_sigma=0.003",
+            f"train.batch_size={args.batch}", f"train.amp={amp}", f"train.compile={str(compile_).lower()}",
+            "train.epochs=1", f"train.max_steps_per_epoch={steps}", "train.tensorboard=false",
+            "train.lr=4e-4", "train.schedule=constant"]
+
+
+def probe(args: argparse.Namespace) -> None:
+    """Child process: train ``--steps`` steps in ``--mode`` and print one JSON line."""
+    import torch
+
+    from ddhpose.train import train
+    from ddhpose.train_config import load_config
+
+    torch.set_num_threads(args.threads)
+    config = load_config("tiny", overrides(args, args.mode, args.steps))
+    stamps, losses = [], []
+
+    def callback(info: dict) -> None:
+        stamps.append(time.perf_counter())
+        losses.append(info["loss"])
+
+    with tempfile.TemporaryDirectory() as out:
+        train(config, out, device="cpu", step_callback=callback)
+    steps = [b - a for a, b in zip(stamps[:-1], stamps[1:])][args.warmup:]
+    print(json.dumps({"mode": args.mode, "step_s": steps, "losses": losses}))
+
+
+def run_child(args: argparse.Namespace, mode: str, steps: int, warmup: int) -> dict:
+    cmd = [sys.executable, __file__, "--probe", "--mode", mode, "--steps", str(steps), "--warmup", str(warmup),
+           "--threads", str(args.threads), "--frames", str(args.frames), "--channels", str(args.channels),
+           "--depth", str(args.depth), "--batch", str(args.batch)]
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=27)
+    ap.add_argument("--channels", type=int, default=96)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per mode and round")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed first steps (compilation happens here)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--curve-steps", type=int, default=0, help="also compare loss curves over this many steps")
+    ap.add_argument("--out", type=Path, default=None, help="Markdown file to write (and .json beside it)")
+    ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.probe:
+        return probe(args)
+    modes = args.modes.split(",")
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(args.rounds):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            res = run_child(args, mode, args.steps + args.warmup + 1, args.warmup)
+            times[mode] += res["step_s"]
+            print(f"round {r + 1} {mode}: median {statistics.median(res['step_s']) * 1000:.0f} ms/step", flush=True)
+    frames = args.batch * args.frames
+    base = statistics.median(times[modes[0]])
+    rows = {m: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "steps": len(t),
+                "frames_per_s": frames / statistics.median(t), "speedup": base / statistics.median(t)}
+            for m, t in times.items()}
+    curve = None
+    if args.curve_steps:
+        best = min(rows, key=lambda m: rows[m]["median_s"])
+        curves = {m: run_child(args, m, args.curve_steps, 0)["losses"] for m in dict.fromkeys([modes[0], best])}
+        q = max(1, args.curve_steps // 4)
+        curve = {m: {"first": statistics.mean(c[:q]), "last_quarter": statistics.mean(c[-q:]), "losses": c}
+                 for m, c in curves.items()}
+    import torch
+    lines = [f"Run {time.strftime('%Y-%m-%dT%H:%M:%S')}, torch {torch.__version__}, {args.threads} threads, "
+             f"CPU capability {torch.backends.cpu.get_cpu_capability()}, load average "
+             f"{[round(v, 2) for v in os.getloadavg()]} at the end.",
+             f"Model F={args.frames}, C={args.channels}, depth {args.depth}; batch {args.batch} clips "
+             f"({frames} frames per step); {args.rounds} rounds x {args.steps} timed steps per mode.", "",
+             "| mode | median ms/step (min-max) | frames/s | speed-up vs fp32 |", "|---|---|---|---|"]
+    for m, r in rows.items():
+        lines.append(f"| {m} | {r['median_s'] * 1000:.0f} ({r['min_s'] * 1000:.0f}-{r['max_s'] * 1000:.0f}) | "
+                     f"{r['frames_per_s']:.0f} | {r['speedup']:.2f}x |")
+    if curve:
+        lines += ["", f"Loss curves over {args.curve_steps} steps from one seed (mean of the first and last quarter):",
+                  "", "| mode | first quarter | last quarter |", "|---|---|---|"]
+        lines += [f"| {m} | {c['first']:.4f} | {c['last_quarter']:.4f} |" for m, c in curve.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        from ddhpose.files import atomic_write_text
+        atomic_write_text(args.out, text)
+        atomic_write_text(args.out.with_suffix(".json"), json.dumps({"args": vars(args), "rows": rows,
+                                                                      "curve": curve}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
