@@ -1,0 +1,167 @@
+"""Choose a training recipe by measurement: short probes of the same wall-clock budget each.
+
+Every probe trains the ``wild`` config with its own overrides for ``--minutes`` of this machine
+(the step count comes from the probe's own measured step time, so every probe gets the same
+minutes, not the same steps), on the training data of the config, with a cosine (or the
+probe's own) schedule spread over exactly those steps. Then its last weights are measured on
+the held-out sets the bundled model is judged on: Human3.6M S9/S11 through the real cameras and
+the held-out mocap clips through virtual cameras, lifted from pixels by ``Lifter.lift`` (H=1,
+W=1, exact 2D), ``--sequences`` evenly spaced sequences of ``--frames`` frames each.
+
+Usage (data linked into ./data, run folders outside the repository):
+    python benchmarks/recipe_probe.py --runs ../runs/probes --minutes 8 --out docs/recipe.md
+    python benchmarks/recipe_probe.py --only base,lr2e-3      # a subset of PROBES
+
+Results: a Markdown table (the section between the markers is replaced) and a .json beside it;
+the monitor curves of every probe are plotted into ``<out>_curves.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from wild_accuracy import evaluate  # noqa: E402
+
+from ddhpose.data.sources import load_split  # noqa: E402
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.lift import Lifter  # noqa: E402
+from ddhpose.train import train  # noqa: E402
+from ddhpose.train_config import load_config  # noqa: E402
+
+# name -> overrides of the wild config. 'base' is the starting point; each other probe changes
+# one thing (or one coupled pair, e.g. frames with batch at equal frames per step).
+SMALL = ["model.channels=96", "model.depth=4"]
+PROBES: dict[str, list[str]] = {
+    "exp-decay (old recipe)": SMALL + ["train.schedule=exponential", "train.lr=4e-4", "train.warmup_steps=0"],
+    "base": SMALL,
+    "lr 2e-3": SMALL + ["train.lr=2e-3"],
+    "batch 64": SMALL + ["train.batch_size=64"],
+    "C128 d6": ["model.channels=128", "model.depth=6"],
+    "F81 batch 12": SMALL + ["model.frames=81", "train.batch_size=12"],
+    "no bone/camera aug": SMALL + ["data.bone_scale=0", "data.body_scale=0"],
+}
+
+
+def step_time(config, seconds: float = 40.0) -> float:
+    """Median seconds per training step of ``config`` over about ``seconds`` (after warm-up)."""
+    import tempfile
+    stamps: list[float] = []
+
+    def callback(info: dict) -> bool:
+        stamps.append(time.perf_counter())
+        return len(stamps) > 5 and stamps[-1] - stamps[5] > seconds
+
+    with tempfile.TemporaryDirectory() as out:
+        try:
+            train(config, out, device="cpu", step_callback=callback)
+        except Exception as err:  # TrainingInterrupted is the expected way out
+            if type(err).__name__ != "TrainingInterrupted":
+                raise
+    return float(np.median(np.diff(stamps[5:])))
+
+
+def run_probe(name: str, extra: list[str], args: argparse.Namespace, tests: dict) -> dict:
+    folder = Path(args.runs) / name.replace(" ", "_").replace("/", "-").replace("(", "").replace(")", "")
+    probe_cfg = load_config("wild", extra + ["train.epochs=1", "train.max_steps_per_epoch=100000",
+                                             "train.tensorboard=false", "eval.max_sequences=0"])
+    probe_cfg.data.mocap_test = []  # timing only: no test data loaded
+    seconds = step_time(probe_cfg)
+    steps = max(8, int(args.minutes * 60 / seconds))
+    per_epoch = math.ceil(steps / args.evals)
+    overrides = extra + [f"train.epochs={args.evals}", f"train.max_steps_per_epoch={per_epoch}",
+                         "train.eval_every=1", "train.checkpoint_every=1", "train.tensorboard=false",
+                         f"eval.max_sequences={args.monitor_sequences}", f"eval.max_frames={args.frames}"]
+    if "train.warmup_steps=0" not in extra:
+        overrides.append(f"train.warmup_steps={min(300, per_epoch * args.evals // 10)}")
+    config = load_config("wild", overrides)
+    started = time.perf_counter()
+    result = train(config, folder, device="cpu") if not (folder / "last.pt").exists() else \
+        train(config, folder, resume=folder / "last.pt", device="cpu")
+    minutes = (time.perf_counter() - started) / 60
+    lifter = Lifter.from_pretrained(folder / "last.safetensors", device="cpu")
+    held = {set_name: evaluate(lifter, seqs, ("clean",), 1, 1, args.frames, 0)["clean"]
+            for set_name, seqs in tests.items()}
+    row = {"name": name, "overrides": extra, "step_s": seconds, "steps": per_epoch * args.evals,
+           "train_minutes": minutes, "history": result["history"], "held_out": held}
+    print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
+    return row
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for row in rows:
+        hist = row["history"]
+        minutes = [h["global_step"] * row["step_s"] / 60 for h in hist]
+        axes[0].plot(minutes, [h["loss"] for h in hist], marker="o", label=row["name"])
+        axes[1].plot(minutes, [h.get("mpjpe_mm", float("nan")) for h in hist], marker="o", label=row["name"])
+    axes[0].set(xlabel="training minutes", ylabel="training loss (epoch mean)", yscale="log")
+    axes[1].set(xlabel="training minutes", ylabel="monitor MPJPE (mm)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    tmp.replace(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", required=True, help="folder for the probes' run folders (outside the repository)")
+    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--evals", type=int, default=4, help="monitor evaluations per probe")
+    ap.add_argument("--monitor-sequences", type=int, default=16)
+    ap.add_argument("--sequences", type=int, default=16, help="held-out sequences per test set")
+    ap.add_argument("--frames", type=int, default=250)
+    ap.add_argument("--only", default="", help="comma-separated probe names (default: all)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cfg = load_config("wild")
+    all_tests = load_split(cfg.data, "test", cfg.train.seed)
+    tests = {}
+    for set_name, keep in (("Human3.6M S9/S11", lambda s: s.subject in cfg.data.test_subjects),
+                           ("held-out mocap", lambda s: s.subject not in cfg.data.test_subjects)):
+        seqs = [s for s in all_tests if keep(s)]
+        pick = np.linspace(0, len(seqs) - 1, min(args.sequences, len(seqs))).round().astype(int)
+        tests[set_name] = [seqs[i] for i in pick]
+    names = [n for n in args.only.split(",") if n] or list(PROBES)
+    rows = []
+    json_path = args.out.with_suffix(".json") if args.out else None
+    if json_path and json_path.exists():
+        rows = [r for r in json.loads(json_path.read_text()) if r["name"] not in names]
+    for name in names:
+        rows.append(run_probe(name, PROBES[name], args, tests))
+        if json_path:
+            atomic_write_text(json_path, json.dumps(rows, indent=1))
+    lines = [f"Probes of {args.minutes:g} minutes each (2 threads, nothing else running); held-out MPJPE / "
+             f"P-MPJPE in mm, H=1, W=1, exact 2D, {args.sequences} sequences x {args.frames} frames per set.", "",
+             "| probe | overrides | ms/step | steps | Human3.6M S9/S11 | held-out mocap | last monitor MPJPE |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: list(PROBES).index(r["name"]) if r["name"] in PROBES else 99):
+        h, m = r["held_out"]["Human3.6M S9/S11"], r["held_out"]["held-out mocap"]
+        mon = r["history"][-1].get("mpjpe_mm", float("nan"))
+        lines.append(f"| {r['name']} | `{' '.join(r['overrides'])}` | {r['step_s'] * 1000:.0f} | {r['steps']} | "
+                     f"{h['mpjpe']:.1f} / {h['p_mpjpe']:.1f} | {m['mpjpe']:.1f} / {m['p_mpjpe']:.1f} | {mon:.1f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        begin, end = "<!-- recipe_probe results: begin -->", "<!-- recipe_probe results: end -->"
+        text = args.out.read_text() if args.out.exists() else f"{begin}\n{end}\n"
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        atomic_write_text(args.out, f"{head}{begin}\n{table}\n{end}{tail}")
+        plot(rows, args.out.with_name(args.out.stem + "_curves.png"))
+
+
+if __name__ == "__main__":
+    main()
