@@ -78,8 +78,9 @@ def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, caps
         assert np.isfinite(result["poses_3d"]).all() and (result["poses_3d"][:, 0] == 0).all()
         assert result["hypotheses"].shape == (2, 250, 17, 3)
     out = capsys.readouterr().out
-    error_mm = float(out.split("ground truth: ")[1].split(" mm")[0])
+    error_mm = float(out.split("ground truth: MPJPE ")[1].split(" mm")[0])
     assert error_mm < 200  # a trained model; random weights give ~450 mm on this clip
+    assert "acceleration error" in out and "bone-length variation 0.0 %" in out
 
 
 def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):

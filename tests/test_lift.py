@@ -140,7 +140,7 @@ def test_lift_any_length(lifter, frames):
     assert r.uncertainty.shape == (frames, 17) and r.keypoints_2d.shape == (frames, 17, 2)
     assert np.isfinite(r.hypotheses).all() and np.isfinite(r.poses).all()
     assert np.all(r.poses[:, 0] == 0) and np.all(r.hypotheses[:, :, 0] == 0)
-    assert r.units == "metres" and r.aggregation in ("j_agg", "p_agg")
+    assert r.units == "metres" and r.aggregation == "p_agg"
     np.testing.assert_array_equal(r.frames, np.arange(frames))
 
 
@@ -178,6 +178,32 @@ def test_lift_input_errors(lifter):
         lifter.lift(np.full_like(kp, np.nan), layout="coco", image_size=SIZE)
     with pytest.raises(ValueError, match="aggregation"):
         lifter.lift(kp, layout="coco", image_size=SIZE, aggregation="best")
+    with pytest.raises(ValueError, match=r"bone_lengths: expected one of \['track', 'free'\]"):
+        lifter.lift(kp, layout="coco", image_size=SIZE, bone_lengths="fixed")
+
+
+def test_default_is_the_mean_with_one_body_per_track(lifter):
+    from ddhpose.metrics import bone_length_variation, left_right_asymmetry
+    from ddhpose.skeleton import H36M
+    kp = _coco(30, 500)[..., :2]
+    free = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, bone_lengths="free")
+    track = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3)
+    assert track.aggregation == free.aggregation == "p_agg" and free.bone_lengths is None
+    np.testing.assert_allclose(free.poses, free.hypotheses.mean(0), atol=1e-6)
+    assert bone_length_variation(torch.as_tensor(free.poses), H36M) > 1e-3
+    for poses in (track.poses, *track.hypotheses):
+        poses = torch.as_tensor(poses)
+        assert bone_length_variation(poses, H36M) < 1e-5 and left_right_asymmetry(poses, H36M) < 1e-5
+    lengths = torch.linalg.vector_norm(torch.as_tensor(track.poses[:, 1:] - track.poses[:, list(H36M.parents[1:])]),
+                                       dim=-1)
+    np.testing.assert_allclose(lengths.numpy(), np.broadcast_to(track.bone_lengths[1:], lengths.shape), atol=1e-5)
+    # directions are the model's: the recomposed mean points every bone the way the free mean does
+    from ddhpose.geometry import decompose
+    cos = (decompose(torch.as_tensor(track.poses), H36M)[0] * decompose(torch.as_tensor(free.poses), H36M)[0]).sum(-1)
+    assert cos[:, 1:].min() > 0.999
+    median = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, aggregation="median", bone_lengths="free")
+    assert median.aggregation == "median"
+    np.testing.assert_allclose(median.poses, np.median(median.hypotheses, axis=0), atol=1e-6)
 
 
 # ------------------------------------------------------------------ lift_file

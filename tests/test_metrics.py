@@ -237,3 +237,35 @@ def test_clip_errors_average_over_valid_frames_only():
         assert torch.allclose(value, torch.full_like(value, expected), atol=1e-5), key
     unmasked = M.clip_errors(samples, target, metrics=("mpjpe",))
     assert (unmasked["mpjpe_p_agg"] > 1).all()
+
+
+def test_acceleration_error_hand_case():
+    t = torch.arange(5, dtype=torch.float64)[:, None, None]
+    target = (t ** 2) * torch.tensor([1.0, 0.0, 0.0]).expand(5, 2, 3)  # constant acceleration 2 along x
+    pred = target.clone()
+    pred[2, 1, 1] += 0.5  # a one-frame spike on one joint: second differences 0.5, -1, 0.5 in y
+    assert M.acceleration_error(target, target) == 0
+    assert M.acceleration_error(pred, target).item() == pytest.approx((0.5 + 1 + 0.5) / (3 * 2))
+    assert M.mean_acceleration(target).item() == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="F>=3"):
+        M.acceleration_error(target[:2], target[:2])
+
+
+def test_bone_length_variation_and_asymmetry():
+    from ddhpose.geometry import compose, decompose
+    rng = torch.Generator().manual_seed(0)
+    pose = torch.randn(1, 17, 3, generator=rng, dtype=torch.float64).expand(10, 17, 3).clone()
+    pose[:, 0] = 0
+    direction, length = decompose(pose, H36M)
+    assert M.bone_length_variation(pose, H36M) < 1e-12
+    stretch = torch.ones(10, 17, 1, dtype=torch.float64)
+    stretch[::2] = 1.2  # every bone alternates between 1 and 1.2 times its length: std / mean = 0.1 / 1.1
+    elastic = compose(direction, length * stretch, H36M)
+    assert M.bone_length_variation(elastic, H36M).item() == pytest.approx(0.1 / 1.1 * (10 / 9) ** 0.5)
+    symmetric = length.clone()
+    symmetric[..., list(H36M.joints_right), :] = symmetric[..., list(H36M.joints_left), :]
+    sym_pose = compose(direction, symmetric, H36M)
+    assert M.left_right_asymmetry(sym_pose, H36M) < 1e-12
+    longer = symmetric.clone()
+    longer[..., list(H36M.joints_left), :] *= 1.1  # left 10 % longer: |1.1 - 1| / 1.05
+    assert M.left_right_asymmetry(compose(direction, longer, H36M), H36M).item() == pytest.approx(0.1 / 1.05)

@@ -23,7 +23,8 @@ def _result(frames: int = 5, hyps: int = 2, trajectory: bool = True) -> LiftResu
         poses=hyp.mean(0), hypotheses=hyp, uncertainty=rng.uniform(0, 0.1, (frames, 17)),
         keypoints_2d=rng.uniform(0, 1000, (frames, 17, 2)), missing=missing, scores=scores,
         frames=np.arange(10, 10 + frames), image_size=(1280, 720), track_id=4, aggregation="j_agg",
-        focal_length=1472.0, root_trajectory=rng.normal(0, 1, (frames, 3)) if trajectory else None)
+        focal_length=1472.0, root_trajectory=rng.normal(0, 1, (frames, 3)) if trajectory else None,
+        bone_lengths=np.r_[0.0, rng.uniform(0.1, 0.5, 16)] if trajectory else None)  # the optional fields
 
 
 def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
@@ -35,6 +36,10 @@ def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
         assert b.root_trajectory is None
     else:
         np.testing.assert_allclose(a.root_trajectory, b.root_trajectory, atol=atol)
+    if a.bone_lengths is None:
+        assert b.bone_lengths is None
+    else:
+        np.testing.assert_allclose(a.bone_lengths, b.bone_lengths, atol=atol)
     assert a.metadata == b.metadata
     assert (a.image_size, a.joint_names, a.parents) == (b.image_size, b.joint_names, b.parents)
 
@@ -54,6 +59,7 @@ def test_npz_round_trip_and_keys(tmp_path, trajectory):
         assert data["joint_names"].tolist() == list(H36M.names)
         assert data["parents"].tolist() == list(H36M.parents)
         assert ("root_trajectory" in data.files) == trajectory
+        assert ("bone_lengths" in data.files) == trajectory
 
 
 def test_json_round_trip_is_readable(tmp_path):

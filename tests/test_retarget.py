@@ -191,3 +191,85 @@ def test_y_up_to_z_up_is_a_rotation():
     m = y_up_to_z_up(eye)
     assert math.isclose(torch.linalg.det(m).item(), 1.0)
     torch.testing.assert_close(y_up_to_z_up(torch.tensor([0.0, 1.0, 0.0])), torch.tensor([0.0, 0.0, 1.0]))
+
+
+# The 43-joint CMU BVH skeleton (dance / martial arts), reduced to the joints the map reads plus
+# an eye, in a T-pose: centimetres, y up, facing +z (the subject's left is +x).
+_CMU43_TREE = [
+    ("hip", None, (0, 0, 0)), ("abdomen", "hip", (0, 20, 0)), ("chest", "abdomen", (0, 12, 0)),
+    ("neck", "chest", (0, 22, 0)), ("head", "neck", (0, 7, 0)), ("leftEye", "head", (4, 8, 8)),
+    ("rCollar", "chest", (-3, 19, 0)), ("rShldr", "rCollar", (-9, 0, 0)), ("rForeArm", "rShldr", (-28, 0, 0)),
+    ("rHand", "rForeArm", (-23, 0, 0)),
+    ("lCollar", "chest", (3, 19, 0)), ("lShldr", "lCollar", (9, 0, 0)), ("lForeArm", "lShldr", (28, 0, 0)),
+    ("lHand", "lForeArm", (23, 0, 0)),
+    ("rButtock", "hip", (-9, 4, 0)), ("rThigh", "rButtock", (0, -2, 0)), ("rShin", "rThigh", (0, -40, 0)),
+    ("rFoot", "rShin", (0, -42, 0)),
+    ("lButtock", "hip", (9, 4, 0)), ("lThigh", "lButtock", (0, -2, 0)), ("lShin", "lThigh", (0, -40, 0)),
+    ("lFoot", "lShin", (0, -42, 0)),
+]
+
+
+def _tree_bvh(tree, frames: int = 3, values: str = "0") -> str:
+    lines, count = ["HIERARCHY"], [0]
+
+    def emit(name: str, depth: int) -> None:
+        pad = "  " * depth
+        offset = next(o for n, _, o in tree if n == name)
+        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}\n{pad}{{")
+        lines.append(f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}")
+        lines.append(f"{pad}  CHANNELS {6 if depth == 0 else 3} "
+                     f"{'Xposition Yposition Zposition ' if depth == 0 else ''}Zrotation Xrotation Yrotation")
+        count[0] += 6 if depth == 0 else 3
+        kids = [n for n, p, _ in tree if p == name]
+        for kid in kids:
+            emit(kid, depth + 1)
+        if not kids:
+            lines.append(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET 0 1 0\n{pad}  }}")
+        lines.append(f"{pad}}}")
+
+    emit(tree[0][0], 0)
+    lines += ["MOTION", f"Frames: {frames}", "Frame Time: 0.00833333"]
+    lines += [" ".join([values] * count[0]) for _ in range(frames)]
+    return "\n".join(lines) + "\n"
+
+
+def test_cmu_43_joint_bvh_joints_at_their_origins(tmp_path):
+    from ddhpose.data.retarget import CMU_BVH43
+    path = tmp_path / "salsa.bvh"
+    path.write_text(_tree_bvh(_CMU43_TREE, frames=12))
+    motion = forward_kinematics(parse_bvh(path.read_text()))
+    assert find_map(motion.names) is CMU_BVH43
+    poses = load_mocap(path, fps=30).double()  # 120 -> 30 fps
+    assert poses.shape == (3, 17, 3)
+    pose = poses[0]
+    cm = lambda x, y, z: torch.tensor([x, -z, y], dtype=torch.float64) / 100  # noqa: E731 (y up -> z up)
+    torch.testing.assert_close(pose[J["left_hip"]], cm(9, 2, 0))
+    torch.testing.assert_close(pose[J["left_knee"]], cm(9, -38, 0))
+    torch.testing.assert_close(pose[J["right_ankle"]], cm(-9, -80, 0))
+    torch.testing.assert_close(pose[J["left_wrist"]], cm(63, 51, 0))
+    torch.testing.assert_close(pose[J["thorax"]], cm(0, 54, 0))
+    assert pose[J["head"], 2] > pose[J["thorax"], 2] + 0.1  # the estimated head top is above the neck
+
+
+def test_hdm05_amc_finds_its_actor_skeleton(tmp_path):
+    (tmp_path / "HDM_bd.asf").write_text("")
+    (tmp_path / "HDM_tr.asf").write_text("")
+    assert find_asf(tmp_path / "HDM_bd_squat1Reps_001_120.amc") == tmp_path / "HDM_bd.asf"
+    assert find_asf(tmp_path / "HDM_tr_kickLFront1Reps_003_120.amc") == tmp_path / "HDM_tr.asf"
+    with pytest.raises(ValueError, match=r"HDM_xx_squat_001_120.amc: cannot find its ASF skeleton.*2 .asf"):
+        find_asf(tmp_path / "HDM_xx_squat_001_120.amc")
+
+
+def test_bad_mocap_files_name_the_file(tmp_path):
+    empty = tmp_path / "empty.bvh"
+    empty.write_text(_tree_bvh(_CMU43_TREE, frames=0))
+    with pytest.raises(ValueError, match=r"empty.bvh: the clip has no frames"):
+        load_mocap(empty)
+    nan = tmp_path / "nan.bvh"
+    nan.write_text(_tree_bvh(_CMU43_TREE, frames=2, values="nan"))
+    with pytest.raises(ValueError, match=r"nan.bvh: non-finite joint positions .* 2 frame\(s\), first at frame 0"):
+        load_mocap(nan)
+    odd = tmp_path / "odd.bvh"
+    odd.write_text(_tree_bvh([(f"j{i}", None if i == 0 else f"j{i - 1}", (0, 1, 0)) for i in range(4)]))
+    with pytest.raises(ValueError, match=r"odd.bvh: no retarget map fits joints"):
+        load_mocap(odd)

@@ -164,3 +164,37 @@ def test_random_offsets_set_each_epochs_step_count(tmp_path):
     assert max(expected[1:]) > expected[0]  # the offsets do grow the window count here
     steps = [h["global_step"] for h in result["history"]]
     assert [b - a for a, b in zip([0] + steps, steps)] == expected
+
+
+def test_monitor_reports_position_velocity_and_acceleration_errors_over_valid_frames():
+    import numpy as np
+    from torch import nn
+
+    from ddhpose.data.sequence import PoseSequence
+    from ddhpose.train import evaluate_mpjpe
+    from ddhpose.train_config import EvalConfig
+
+    class Zero(nn.Module):  # predicts the zero pose: the errors are the truth's own magnitudes
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+            self.config = type("C", (), {"frames": 4})()
+
+        def sample(self, x2d, hypotheses, iterations, flip, generator):
+            return torch.zeros(x2d.shape[0], 1, hypotheses, x2d.shape[1], 17, 3)
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 0.2, (10, 17, 3)).astype(np.float32)
+    truth[:, 0] = 0
+    valid = np.ones(10, bool)
+    valid[4] = False
+    seq = PoseSequence(keypoints_2d=np.zeros((10, 17, 2)), poses_3d=truth, trajectory=np.zeros((10, 1, 3)),
+                       intrinsics=np.ones(9), image_size=(100, 100), subject="s", action="a", camera="c", valid=valid)
+    got = evaluate_mpjpe(Zero(), [seq], EvalConfig())
+    t = torch.from_numpy(truth).double()
+    norm = lambda x: x.norm(dim=-1).mean(-1)  # noqa: E731
+    ok1 = torch.from_numpy(valid[1:] & valid[:-1])
+    ok2 = torch.from_numpy(valid[2:] & valid[1:-1] & valid[:-2])
+    assert got["mpjpe"] == pytest.approx(norm(t)[torch.from_numpy(valid)].mean().item() * 1000, rel=1e-5)
+    assert got["mpjve"] == pytest.approx(norm(t.diff(dim=0))[ok1].mean().item() * 1000, rel=1e-5)
+    assert got["accel"] == pytest.approx(norm(t.diff(n=2, dim=0))[ok2].mean().item() * 1000, rel=1e-5)

@@ -113,3 +113,36 @@ def test_camera_for_sequence_keeps_the_subject_in_view():
     assert ((uv >= 0) & (uv <= torch.tensor([1000.0, 1002.0], dtype=uv.dtype))).all()
     with pytest.raises(ValueError, match="no camera in 3 tries"):
         camera_for_sequence(np.random.default_rng(1), world * 50, tries=3)
+
+
+def test_wide_cameras_vary_format_focal_roll_and_framing():
+    from ddhpose.data.virtual_camera import WIDE_IMAGE_SIZES, wide_camera
+    world = _walk()
+    target = world.reshape(-1, 3).mean(0).numpy()
+    cams = [wide_camera(np.random.default_rng(s), target=target, extent=1.8) for s in range(60)]
+    sizes = {(c.width, c.height) for c in cams}
+    assert len(sizes) >= 6 and sizes <= set(WIDE_IMAGE_SIZES)
+    assert any(c.height > c.width for c in cams) and any(c.width > c.height for c in cams)  # portrait, landscape
+    focal = np.array([c.intrinsics[0] for c in cams])
+    assert focal.min() >= 500 and focal.max() <= 3000 and focal.max() / focal.min() > 3
+    # roll: the camera's x axis leaves the horizontal plane
+    tilt = np.array([abs(c.rotation[0, 2]) for c in cams])
+    assert tilt.max() > 0.05
+    # the subject is off centre by various amounts, never right on the principal point for all
+    offsets = []
+    for c in cams:
+        cam_xyz, uv = observe(torch.from_numpy(target[None, None]), c)
+        offsets.append(abs(uv[0, 0, 0].item() - c.intrinsics[2]) / c.width)
+    assert max(offsets) > 0.15
+    for c in cams:
+        np.testing.assert_allclose(c.rotation @ c.rotation.T, np.eye(3), atol=1e-9)
+        assert np.linalg.det(c.rotation) > 0
+
+
+def test_camera_for_sequence_wide_keeps_the_subject_in_view():
+    world = _walk()
+    for seed in range(5):
+        cam = camera_for_sequence(np.random.default_rng(seed), world, min_inside=1.0, wide=True)
+        cam_xyz, uv = observe(world, cam)
+        assert (cam_xyz[..., 2] > 0.1).all()
+        assert ((uv >= 0) & (uv <= torch.tensor([cam.width, cam.height], dtype=uv.dtype))).all()

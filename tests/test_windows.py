@@ -170,3 +170,47 @@ def test_test_windows_of_a_sequence():
     np.testing.assert_array_equal(windows["y3d"][1].numpy(), seq.poses_3d[3:7])
     np.testing.assert_array_equal(windows["valid"][0].numpy(), seq.valid[:4].astype(np.float32))
     assert W.test_windows.__test__ is False  # pytest must not collect the library function
+
+
+def test_symmetric_bone_factors_pair_twins_and_scale_the_body():
+    gen = torch.Generator().manual_seed(0)
+    factors = torch.stack([W.symmetric_bone_factors(H36M, 0.1, 0.05, gen) for _ in range(400)])
+    mirror = list(H36M.flip_permutation)
+    torch.testing.assert_close(factors, factors[:, mirror])  # a left bone and its right twin alike
+    assert not torch.allclose(factors[:, 1], factors[:, 2])  # different bones differ
+    log = factors.log()
+    spread = log[:, H36M.bone_slots].std(0)  # every bone: sqrt(0.1^2 + 0.05^2) ~ 0.112
+    assert ((spread > 0.09) & (spread < 0.135)).all(), spread
+    assert torch.allclose(W.symmetric_bone_factors(H36M, 0.0, 0.0, gen), torch.ones(17, dtype=torch.float64))
+
+
+def test_scale_bones_recomposes_and_reprojects():
+    seq = _sequence(6)
+    y3d, traj = torch.from_numpy(seq.poses_3d), torch.from_numpy(seq.trajectory)
+    intr = torch.from_numpy(seq.intrinsics)
+    same = W.scale_bones(y3d, traj, intr, torch.ones(17, dtype=torch.float64), H36M)
+    torch.testing.assert_close(same[0], y3d)
+    torch.testing.assert_close(same[1], torch.from_numpy(seq.keypoints_2d), atol=1e-5, rtol=0)
+    factors = torch.linspace(0.8, 1.2, 17, dtype=torch.float64)
+    pose, x2d = W.scale_bones(y3d, traj, intr, factors, H36M)
+    from ddhpose.geometry import bone_lengths, decompose
+    ratio = bone_lengths(pose, H36M)[:, 1:] / bone_lengths(y3d, H36M)[:, 1:]
+    torch.testing.assert_close(ratio, factors[1:].float().expand_as(ratio))
+    torch.testing.assert_close(decompose(pose, H36M)[0], decompose(y3d, H36M)[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(x2d, project(pose.double() + traj.double(), intr.double()).float())
+    assert W.scale_bones(y3d, traj * 0, intr, factors, H36M) is None  # no root position: left as it is
+
+
+def test_bone_augmentation_is_deterministic_and_keeps_2d_consistent():
+    seqs = [_sequence(30, seed=s) for s in range(2)]
+    plain = W.TrainWindows(seqs, 8, H36M)
+    aug = W.TrainWindows(seqs, 8, H36M, bone_scale=0.1, body_scale=0.05, seed=3)
+    again = W.TrainWindows(seqs, 8, H36M, bone_scale=0.1, body_scale=0.05, seed=3)
+    for i in (0, len(aug) - 1):  # a plain and a mirrored item
+        a, b, p = aug[i], again[i], plain[i]
+        torch.testing.assert_close(a["x2d"], b["x2d"])
+        assert not torch.allclose(a["y3d"], p["y3d"])
+        reproj = project(a["y3d"].double() + a["traj"].double(), a["intrinsics"].double())
+        torch.testing.assert_close(a["x2d"], reproj.float(), atol=1e-5, rtol=0)
+    aug.set_epoch(1)
+    assert not torch.allclose(aug[0]["y3d"], again[0]["y3d"])  # new factors every epoch

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
     p.add_argument("--fps", type=float, default=None, help="frame rate for BVH and animations")
+    p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
+                   help="how hypotheses become one pose: p_agg = their mean (default, stable over time), "
+                        "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
+    p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
+                   help="track (default): one length per bone for the whole person, left = right; "
+                        "free: the model's per-frame lengths")
     _add_sampling(p)
 
     p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
@@ -91,7 +97,8 @@ def cmd_lift(args) -> int:
     paths = lift_file(args.input, args.output, layout=args.layout,
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
-                      lifter=lifter, flip=not args.no_flip)
+                      lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
+                      bone_lengths=args.bone_lengths)
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import metrics
 from .inputs import read_keypoints
 from .lift import Lifter
 from .results import save_result
+from .skeleton import H36M
 
 DEMO_SAMPLE = "cmu_02_05_h36m17.npz"
 
@@ -38,9 +40,14 @@ def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iteration
     paths = [out / "ddhpose_demo.npz", out / "ddhpose_demo.json"]
     for path in paths:
         save_result(result, path)
-    error = (torch.as_tensor(result.poses) - truth).norm(dim=-1).mean().item() * 1000
-    print(f"lifted {len(truth)} frames of {sample.name} (H={hypotheses}, W={iterations}); "
-          f"MPJPE against the mocap ground truth: {error:.1f} mm")
+    pred = torch.as_tensor(result.poses)
+    print(f"lifted {len(truth)} frames of {sample.name} (H={hypotheses}, W={iterations}, {result.aggregation}, "
+          f"{'constant' if result.bone_lengths is not None else 'per-frame'} bone lengths); against the mocap "
+          f"ground truth: MPJPE {metrics.mpjpe(pred, truth) * 1000:.1f} mm, P-MPJPE "
+          f"{metrics.p_mpjpe(pred, truth) * 1000:.1f} mm, acceleration error "
+          f"{metrics.acceleration_error(pred, truth) * 1000:.1f} mm/frame^2 (the mocap's own acceleration: "
+          f"{metrics.mean_acceleration(truth) * 1000:.1f}), bone-length variation "
+          f"{metrics.bone_length_variation(pred, H36M) * 100:.1f} %")
     if animation:
         from .render import render_result
         paths.append(render_result(paths[0], out / "ddhpose_demo.gif", fps=50, progress=True))

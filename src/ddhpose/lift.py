@@ -8,13 +8,16 @@ Pipeline of :meth:`Lifter.lift` for one person:
 3. overlapping windows of the model's F frames (stride F // 2 by default; sequences shorter
    than F repeat their last frame), sampled in batches and blended back with a Hann window
    (:func:`blend_windows`) so window edges weigh less and no seam shows;
-4. aggregation of the H hypotheses. J-Agg (method section 7) needs the root's camera position
+4. aggregation of the H hypotheses (default: their mean, P-Agg, which is stable over time).
+   J-Agg (method section 7), on request, needs the root's camera position
    and the intrinsics, which wild videos lack. Assumed: a pinhole camera with
    ``focal_length`` pixels (default :data:`DEFAULT_FOCAL_RATIO` x image width, Human3.6M's
    f ~ 1145 px at 1000 px width) and the principal point at the image centre. The root is
    estimated per frame by weak perspective (:func:`weak_perspective_root`). Where that fails
    (degenerate pose or non-positive depth) the mean of the hypotheses (P-Agg) is used; the
-   result's ``aggregation`` says which.
+   result's ``aggregation`` says which;
+5. one body per track (default): every bone gets the track's median length and each frame is
+   recomposed from its predicted directions (:mod:`ddhpose.postprocess`).
 """
 from __future__ import annotations
 
@@ -36,12 +39,17 @@ from .inputs import read_keypoints
 from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
 from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
+from .postprocess import track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
 from .skeleton import H36M
 
-__all__ = ["DEFAULT_FOCAL_RATIO", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
+__all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
            "lift_file", "weak_perspective_root", "window_index"]
 
+#: How :meth:`Lifter.lift` turns hypotheses into one pose; the first is the default.
+AGGREGATIONS = ("p_agg", "median", "j_agg")
+#: Bone-length handling of :meth:`Lifter.lift`; the first is the default.
+BONE_LENGTHS = ("track", "free")
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
@@ -149,8 +157,8 @@ class Lifter:
     def lift(self, keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None = None, *,
              image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
              iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
-             score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "j_agg",
-             stride: int | None = None, batch_size: int = 32) -> LiftResult:
+             score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "p_agg",
+             bone_lengths: str = "track", stride: int | None = None, batch_size: int = 32) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -163,11 +171,21 @@ class Lifter:
             hypotheses, iterations: H and W of the DDIM sampler; the last iteration is kept.
             seed: seeds the sampler's noise, so results are reproducible.
             focal_length: pixels, assumed for J-Agg (default DEFAULT_FOCAL_RATIO * width).
-            aggregation: 'j_agg' (falls back to 'p_agg' when the root cannot be estimated) or 'p_agg'.
+            aggregation: how the H hypotheses become one pose (:data:`AGGREGATIONS`): 'p_agg' (their
+                mean, the default: stable over time), 'median' (per-coordinate median, robust to
+                an outlying hypothesis) or 'j_agg' (per joint and frame the hypothesis that
+                reprojects closest to the 2D; falls back to 'p_agg' when the root cannot be
+                estimated; it may flicker between hypotheses from frame to frame).
+            bone_lengths: 'track' (the default: one length per bone for the whole track, the
+                median over frames with left and right averaged, every frame recomposed with its
+                own predicted directions; :mod:`ddhpose.postprocess`) or 'free' (every frame keeps
+                the lengths the model predicted).
             stride: window step (default F // 2); batch_size: windows per sampler call.
         """
-        if aggregation not in ("j_agg", "p_agg"):
-            raise ValueError(f"aggregation: expected 'j_agg' or 'p_agg', got {aggregation!r}")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
+        if bone_lengths not in BONE_LENGTHS:
+            raise ValueError(f"bone_lengths: expected one of {list(BONE_LENGTHS)}, got {bone_lengths!r}")
         if hypotheses < 1 or iterations < 1 or batch_size < 1:
             raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
                              f"{iterations} and {batch_size}")
@@ -183,11 +201,17 @@ class Lifter:
         samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size)
         focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
         pose, trajectory, used = _aggregate(samples, x, 2 * focal / width, aggregation)
+        lengths = None
+        if bone_lengths == "track":
+            lengths = track_bone_lengths(pose, self.model.skeleton)
+            pose = with_bone_lengths(pose, lengths, self.model.skeleton)
+            samples = with_bone_lengths(samples, lengths, self.model.skeleton)
         return LiftResult(
             poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
             uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
             scores=sc17, frames=frames, image_size=size, track_id=track_id, aggregation=used,
-            focal_length=focal, root_trajectory=None if trajectory is None else trajectory.cpu().numpy())
+            focal_length=focal, root_trajectory=None if trajectory is None else trajectory.cpu().numpy(),
+            bone_lengths=None if lengths is None else lengths.cpu().numpy())
 
     def _sample(self, x: torch.Tensor, hypotheses: int, iterations: int, flip: bool, gen: torch.Generator,
                 stride: int, batch_size: int) -> torch.Tensor:
@@ -212,6 +236,8 @@ def _aggregate(samples: torch.Tensor, x2d: torch.Tensor, focal: float, aggregati
         traj = None  # degenerate pose or the camera would sit inside the body
     if samples.shape[0] == 1:
         return samples[0], traj, "none"
+    if aggregation == "median":
+        return samples.median(0).values, traj, "median"
     if aggregation == "p_agg" or traj is None:
         return mean, traj, "p_agg"
     # image-centre principal point, no distortion; screen-normalised (centre -> 0, f -> 2 f / w)
@@ -257,7 +283,8 @@ def _prepare(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.nd
 def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, layout: str | None = None,
               image_size: Sequence[int] | None = None, hypotheses: int = 1, iterations: int = 1, bvh: bool = False,
               fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
-              flip: bool = True, seed: int = 0, focal_length: float | None = None) -> list[Path]:
+              flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
+              bone_lengths: str = "track") -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`).
 
     Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
@@ -276,7 +303,8 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     tracks = read_keypoints(input_path, layout, image_size=image_size)
     lifter = lifter or Lifter.from_pretrained(device=device)
     results = [lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                           seed=seed, focal_length=focal_length) for t in tracks]
+                           seed=seed, focal_length=focal_length, aggregation=aggregation,
+                           bone_lengths=bone_lengths) for t in tracks]
     writes: list[tuple[Path, Callable[[Path], None]]] = []
     for r in results:
         target = output_path.with_name(output_path.stem + (f"_track{r.track_id}" if len(results) > 1 else "")

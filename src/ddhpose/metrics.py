@@ -22,7 +22,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from .geometry import project
+from .geometry import bone_lengths, project
 from .skeleton import Skeleton
 
 ErrorFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -112,6 +112,30 @@ def acceleration_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     if pred.ndim < 3 or pred.shape[-3] < 3:
         raise ValueError(f"acceleration_error: expected (..., F>=3, J, 3), got {tuple(pred.shape)}")
     return mpjpe(torch.diff(pred, n=2, dim=-3), torch.diff(target, n=2, dim=-3))
+
+
+def bone_length_variation(poses: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """How elastic the bones of one track are: the median over bones of std / mean of each bone's
+    length over frames. (F, J, 3) -> scalar (0 for rigid bones)."""
+    lengths = bone_lengths(poses, skeleton)[..., skeleton.bone_slots]
+    return (lengths.std(0) / lengths.mean(0).clamp_min(1e-12)).median()
+
+
+def left_right_asymmetry(poses: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """How much left and right limbs differ: the median over left/right bone pairs of
+    |mean left length - mean right length| / their average. (F, J, 3) -> scalar."""
+    lengths = bone_lengths(poses, skeleton).reshape(-1, skeleton.num_joints).mean(0)
+    left = torch.tensor(skeleton.joints_left, device=poses.device)
+    right = torch.tensor(skeleton.flip_permutation, device=poses.device)[left]
+    return ((lengths[left] - lengths[right]).abs() / ((lengths[left] + lengths[right]) / 2)).median()
+
+
+def mean_acceleration(poses: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint acceleration magnitude |x[t+1] - 2 x[t] + x[t-1]|, in the input's units per
+    frame squared. (F, J, 3), F >= 3 -> scalar. Jitter shows as a large value."""
+    if poses.ndim < 3 or poses.shape[-3] < 3:
+        raise ValueError(f"mean_acceleration: expected (..., F>=3, J, 3), got {tuple(poses.shape)}")
+    return torch.diff(poses, n=2, dim=-3).norm(dim=-1).mean()
 
 
 def per_joint_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@ nothing in it is pickled, strings are NumPy unicode arrays):
 - ``frames`` (F,) int64 video frame indices; ``image_size`` (2,) int64 (width, height);
 - ``joint_names`` (17,) str; ``parents`` (17,) int64;
 - ``units``, ``coordinate_frame``, ``aggregation`` (0-d str); ``track_id`` (0-d int64);
-- optionally ``focal_length`` (0-d float64, pixels, the assumed focal length) and
-  ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position).
+- optionally ``focal_length`` (0-d float64, pixels, the assumed focal length),
+  ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position) and
+  ``bone_lengths`` (17,) float32 metres (the track's constant bone lengths, when held fixed).
 
 ``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
 ``pose_3d``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and
@@ -51,9 +52,12 @@ class LiftResult:
         missing: (F, J) bool, True where a keypoint was interpolated.
         scores: (F, J) float32 detector scores in the Human3.6M order (NaN where unknown).
         frames: (F,) int64 video frame indices; image_size: (width, height) pixels.
-        aggregation: how ``poses`` was made from the hypotheses: 'j_agg', 'p_agg' or 'none' (H=1).
+        aggregation: how ``poses`` was made from the hypotheses: 'p_agg' (mean), 'j_agg', 'median'
+            or 'none' (H=1).
         focal_length: the focal length in pixels assumed for J-Agg and the trajectory, if any.
         root_trajectory: optional (F, 3) float32 metres, estimated pelvis position in the camera frame.
+        bone_lengths: optional (J,) float32 metres per bone slot (root 0) when the track's bone
+            lengths were held constant (:mod:`ddhpose.postprocess`); None when every frame has its own.
     """
 
     poses: np.ndarray
@@ -68,6 +72,7 @@ class LiftResult:
     aggregation: str = "none"
     focal_length: Optional[float] = None
     root_trajectory: Optional[np.ndarray] = None
+    bone_lengths: Optional[np.ndarray] = None
     joint_names: tuple[str, ...] = H36M.names
     parents: tuple[int, ...] = H36M.parents
     units: str = UNITS
@@ -85,12 +90,15 @@ class LiftResult:
             parents=tuple(int(p) for p in self.parents),
             focal_length=None if self.focal_length is None else float(self.focal_length),
             root_trajectory=None if self.root_trajectory is None else np.asarray(self.root_trajectory, np.float32),
+            bone_lengths=None if self.bone_lengths is None else np.asarray(self.bone_lengths, np.float32),
         )
         f = len(fields["frames"])
         expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
                     "scores": (f, j)}
         if fields["root_trajectory"] is not None:
             expected["root_trajectory"] = (f, 3)
+        if fields["bone_lengths"] is not None:
+            expected["bone_lengths"] = (j,)
         for name, shape in expected.items():
             if fields[name].shape != shape:
                 raise ValueError(f"LiftResult.{name}: expected {shape} (F={f} frames, J={j} joints), "
@@ -159,6 +167,8 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
         arrays["focal_length"] = np.asarray(r.focal_length, np.float64)
     if r.root_trajectory is not None:
         arrays["root_trajectory"] = r.root_trajectory
+    if r.bone_lengths is not None:
+        arrays["bone_lengths"] = r.bone_lengths
     return arrays
 
 
@@ -174,6 +184,8 @@ def _tolist(a: np.ndarray, decimals: int = 6) -> list:
 def _json_text(r: LiftResult) -> str:
     header = {"format": JSON_FORMAT, **r.metadata, "image_size": list(r.image_size), "num_frames": r.num_frames,
               "num_hypotheses": r.num_hypotheses, "joint_names": list(r.joint_names), "parents": list(r.parents)}
+    if r.bone_lengths is not None:
+        header["bone_lengths"] = _tolist(r.bone_lengths)
     hyp = r.hypotheses.transpose(1, 0, 2, 3)  # (F, H, J, 3)
     frames = []
     for i in range(r.num_frames):
@@ -217,6 +229,7 @@ def _load_npz(path: Path) -> LiftResult:
         frames=arrays["frames"], image_size=tuple(arrays["image_size"].tolist()),
         track_id=int(arrays.get("track_id", 0)), focal_length=float(arrays["focal_length"])
         if "focal_length" in arrays else None, root_trajectory=arrays.get("root_trajectory"),
+        bone_lengths=arrays.get("bone_lengths"),
         joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
         parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()), **text)
 
@@ -242,4 +255,5 @@ def _load_json(path: Path) -> LiftResult:
         missing=column("missing", bool), scores=column("scores", np.float32), frames=column("frame", np.int64),
         image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
         focal_length=doc.get("focal_length"), root_trajectory=trajectory, joint_names=tuple(doc["joint_names"]),
+        bone_lengths=None if doc.get("bone_lengths") is None else np.asarray(doc["bone_lengths"], np.float32),
         parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])

@@ -1,0 +1,48 @@
+"""One body per track: constant, symmetric bone lengths with the predicted directions kept."""
+from __future__ import annotations
+
+import torch
+
+from ddhpose.geometry import bone_lengths, decompose
+from ddhpose.metrics import bone_length_variation, left_right_asymmetry
+from ddhpose.postprocess import track_bone_lengths, with_bone_lengths
+from ddhpose.skeleton import H36M
+
+
+def _wobbly(frames: int = 20, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    pose = torch.randn(frames, 17, 3, generator=gen, dtype=torch.float64) * 0.3
+    pose[:, 0] = 0
+    return pose
+
+
+def test_track_lengths_are_medians_with_twins_averaged():
+    poses = _wobbly()
+    lengths = track_bone_lengths(poses, H36M)
+    per_frame = bone_lengths(poses, H36M)
+    median = per_frame.median(0).values
+    mirror = list(H36M.flip_permutation)
+    torch.testing.assert_close(lengths, (median + median[mirror]) / 2)
+    assert lengths[0] == 0
+    torch.testing.assert_close(track_bone_lengths(poses, H36M, symmetric=False), median)
+
+
+def test_recomposed_poses_have_fixed_lengths_and_the_same_directions():
+    poses = _wobbly()
+    assert bone_length_variation(poses, H36M) > 0.1
+    lengths = track_bone_lengths(poses, H36M)
+    fixed = with_bone_lengths(poses, lengths, H36M)
+    assert fixed.shape == poses.shape
+    torch.testing.assert_close(bone_lengths(fixed, H36M), lengths.expand(20, 17))
+    torch.testing.assert_close(decompose(fixed, H36M)[0], decompose(poses, H36M)[0])
+    assert bone_length_variation(fixed, H36M) < 1e-9 and left_right_asymmetry(fixed, H36M) < 1e-9
+    torch.testing.assert_close(fixed[:, 0], torch.zeros(20, 3, dtype=torch.float64))
+    # hypotheses (a leading axis) take the same lengths
+    hyp = with_bone_lengths(torch.stack([poses, poses.flip(0)]), lengths, H36M)
+    torch.testing.assert_close(hyp[0], fixed)
+
+
+def test_rigid_track_is_unchanged():
+    pose = _wobbly(1).expand(6, 17, 3)
+    lengths = track_bone_lengths(pose, H36M, symmetric=False)
+    torch.testing.assert_close(with_bone_lengths(pose, lengths, H36M), pose)
