@@ -146,7 +146,7 @@ def test_lift_any_length(lifter, frames):
 
 def test_uncertainty_and_seed(lifter):
     kp = _coco(12, 500)[..., :2]
-    one = lifter.lift(kp, layout="coco", image_size=SIZE)
+    one = lifter.lift(kp, layout="coco", image_size=SIZE, smooth=0)
     assert one.aggregation == "none" and np.all(one.uncertainty == 0)
     np.testing.assert_array_equal(one.poses, one.hypotheses[0])
     a = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, seed=7)
@@ -186,8 +186,8 @@ def test_default_is_the_mean_with_one_body_per_track(lifter):
     from ddhpose.metrics import bone_length_variation, left_right_asymmetry
     from ddhpose.skeleton import H36M
     kp = _coco(30, 500)[..., :2]
-    free = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, bone_lengths="free")
-    track = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3)
+    free = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, bone_lengths="free", smooth=0)
+    track = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, smooth=0)
     assert track.aggregation == free.aggregation == "p_agg" and free.bone_lengths is None
     np.testing.assert_allclose(free.poses, free.hypotheses.mean(0), atol=1e-6)
     assert bone_length_variation(torch.as_tensor(free.poses), H36M) > 1e-3
@@ -201,9 +201,18 @@ def test_default_is_the_mean_with_one_body_per_track(lifter):
     from ddhpose.geometry import decompose
     cos = (decompose(torch.as_tensor(track.poses), H36M)[0] * decompose(torch.as_tensor(free.poses), H36M)[0]).sum(-1)
     assert cos[:, 1:].min() > 0.999
-    median = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, aggregation="median", bone_lengths="free")
+    median = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3, aggregation="median", bone_lengths="free",
+                         smooth=0)
     assert median.aggregation == "median"
     np.testing.assert_allclose(median.poses, np.median(median.hypotheses, axis=0), atol=1e-6)
+    # the defaults: the mean, filtered over time (sigma 2 frames), then one body per track
+    from ddhpose.postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
+    default = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3)
+    smooth = smooth_in_time(torch.as_tensor(free.poses), 2.0)
+    expected = with_bone_lengths(smooth, track_bone_lengths(smooth, H36M), H36M)
+    np.testing.assert_allclose(default.poses, expected.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="smooth: expected a filter width >= 0"):
+        lifter.lift(kp, layout="coco", image_size=SIZE, smooth=-1)
 
 
 # ------------------------------------------------------------------ lift_file

@@ -46,3 +46,20 @@ def test_rigid_track_is_unchanged():
     pose = _wobbly(1).expand(6, 17, 3)
     lengths = track_bone_lengths(pose, H36M, symmetric=False)
     torch.testing.assert_close(with_bone_lengths(pose, lengths, H36M), pose)
+
+
+def test_smoothing_keeps_steady_motion_and_removes_jitter():
+    from ddhpose.postprocess import gaussian_kernel, smooth_in_time
+    t = torch.arange(40, dtype=torch.float64)[:, None, None]
+    line = t * torch.tensor([0.01, -0.02, 0.005], dtype=torch.float64) + torch.zeros(40, 17, 3, dtype=torch.float64)
+    torch.testing.assert_close(smooth_in_time(line, 2.0), line)  # a steady motion is kept to the last frame
+    gen = torch.Generator().manual_seed(1)
+    noisy = line + 0.01 * torch.randn(40, 17, 3, generator=gen, dtype=torch.float64)
+    smooth = smooth_in_time(noisy, 2.0)
+    assert (smooth - line).abs().mean() < 0.5 * (noisy - line).abs().mean()
+    assert torch.diff(smooth, n=2, dim=0).norm(dim=-1).mean() < 0.2 * torch.diff(noisy, n=2, dim=0).norm(dim=-1).mean()
+    assert smooth_in_time(noisy, 0) is noisy
+    torch.testing.assert_close(gaussian_kernel(1.0).sum(), torch.tensor(1.0, dtype=torch.float64))
+    assert len(gaussian_kernel(1.0)) == 7
+    short = smooth_in_time(noisy[:3], 5.0)  # a kernel wider than the clip is cut to it
+    assert short.shape == (3, 17, 3) and torch.isfinite(short).all()

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
                    help="track (default): one length per bone for the whole person, left = right; "
                         "free: the model's per-frame lengths")
+    p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
+                   help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
     _add_sampling(p)
 
     p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
@@ -98,7 +100,7 @@ def cmd_lift(args) -> int:
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
-                      bone_lengths=args.bone_lengths)
+                      bone_lengths=args.bone_lengths, smooth=args.smooth)
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]

@@ -16,7 +16,8 @@ Pipeline of :meth:`Lifter.lift` for one person:
    estimated per frame by weak perspective (:func:`weak_perspective_root`). Where that fails
    (degenerate pose or non-positive depth) the mean of the hypotheses (P-Agg) is used; the
    result's ``aggregation`` says which;
-5. one body per track (default): every bone gets the track's median length and each frame is
+5. a Gaussian filter over time (default sigma 2 frames) against the sampler's jitter;
+6. one body per track (default): every bone gets the track's median length and each frame is
    recomposed from its predicted directions (:mod:`ddhpose.postprocess`).
 """
 from __future__ import annotations
@@ -39,17 +40,19 @@ from .inputs import read_keypoints
 from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
 from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
-from .postprocess import track_bone_lengths, with_bone_lengths
+from .postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
 from .skeleton import H36M
 
-__all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
+__all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_SMOOTHING", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
            "lift_file", "weak_perspective_root", "window_index"]
 
 #: How :meth:`Lifter.lift` turns hypotheses into one pose; the first is the default.
 AGGREGATIONS = ("p_agg", "median", "j_agg")
 #: Bone-length handling of :meth:`Lifter.lift`; the first is the default.
 BONE_LENGTHS = ("track", "free")
+#: Default temporal filter of :meth:`Lifter.lift` (Gaussian sigma, frames), chosen in docs/lift_quality.md.
+DEFAULT_SMOOTHING = 2.0
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
@@ -158,7 +161,8 @@ class Lifter:
              image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
              iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
              score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "p_agg",
-             bone_lengths: str = "track", stride: int | None = None, batch_size: int = 32) -> LiftResult:
+             bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, stride: int | None = None,
+             batch_size: int = 32) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -180,8 +184,14 @@ class Lifter:
                 median over frames with left and right averaged, every frame recomposed with its
                 own predicted directions; :mod:`ddhpose.postprocess`) or 'free' (every frame keeps
                 the lengths the model predicted).
+            smooth: sigma in frames of a Gaussian filter over time applied to the aggregated pose
+                (:func:`ddhpose.postprocess.smooth_in_time`; 0: off). The hypotheses are kept as
+                sampled. The default removes the sampler's frame-to-frame jitter
+                (docs/lift_quality.md measures it).
             stride: window step (default F // 2); batch_size: windows per sampler call.
         """
+        if not smooth >= 0:
+            raise ValueError(f"smooth: expected a filter width >= 0 frames, got {smooth}")
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
         if bone_lengths not in BONE_LENGTHS:
@@ -201,6 +211,7 @@ class Lifter:
         samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size)
         focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
         pose, trajectory, used = _aggregate(samples, x, 2 * focal / width, aggregation)
+        pose = smooth_in_time(pose, smooth)
         lengths = None
         if bone_lengths == "track":
             lengths = track_bone_lengths(pose, self.model.skeleton)
@@ -284,7 +295,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               image_size: Sequence[int] | None = None, hypotheses: int = 1, iterations: int = 1, bvh: bool = False,
               fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
               flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
-              bone_lengths: str = "track") -> list[Path]:
+              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`).
 
     Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
@@ -304,7 +315,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     lifter = lifter or Lifter.from_pretrained(device=device)
     results = [lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip,
                            seed=seed, focal_length=focal_length, aggregation=aggregation,
-                           bone_lengths=bone_lengths) for t in tracks]
+                           bone_lengths=bone_lengths, smooth=smooth) for t in tracks]
     writes: list[tuple[Path, Callable[[Path], None]]] = []
     for r in results:
         target = output_path.with_name(output_path.stem + (f"_track{r.track_id}" if len(results) > 1 else "")

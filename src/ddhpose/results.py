@@ -46,7 +46,7 @@ class LiftResult:
 
     Attributes:
         poses: (F, J, 3) float32 metres, camera frame, root-relative: the aggregated pose.
-        hypotheses: (H, F, J, 3) float32, every sampled hypothesis (root 0).
+        hypotheses: (H, F, J, 3) float32, every sampled hypothesis (root 0; not filtered over time).
         uncertainty: (F, J) float32 metres, RMS distance of the hypotheses to their mean.
         keypoints_2d: (F, J, 2) float32 pixels after layout conversion and gap filling.
         missing: (F, J) bool, True where a keypoint was interpolated.
