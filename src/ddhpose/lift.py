@@ -161,8 +161,8 @@ class Lifter:
              image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
              iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
              score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "p_agg",
-             bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, stride: int | None = None,
-             batch_size: int = 32) -> LiftResult:
+             bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
+             stride: int | None = None, batch_size: int = 32) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -188,6 +188,7 @@ class Lifter:
                 (:func:`ddhpose.postprocess.smooth_in_time`; 0: off). The hypotheses are kept as
                 sampled. The default removes the sampler's frame-to-frame jitter
                 (docs/lift_quality.md measures it).
+            start: the sampler's start state, 'noise' (the method) or 'zero' (see :meth:`DDHPose.sample`).
             stride: window step (default F // 2); batch_size: windows per sampler call.
         """
         if not smooth >= 0:
@@ -208,7 +209,8 @@ class Lifter:
         width, height = size
         x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, height)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size)
+        samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size,
+                               start)
         focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
         pose, trajectory, used = _aggregate(samples, x, 2 * focal / width, aggregation)
         pose = smooth_in_time(pose, smooth)
@@ -225,12 +227,12 @@ class Lifter:
             bone_lengths=None if lengths is None else lengths.cpu().numpy())
 
     def _sample(self, x: torch.Tensor, hypotheses: int, iterations: int, flip: bool, gen: torch.Generator,
-                stride: int, batch_size: int) -> torch.Tensor:
+                stride: int, batch_size: int, start: str = "noise") -> torch.Tensor:
         """Screen-normalised x (N, J, 2) -> root-relative hypotheses (H, N, J, 3), windows blended."""
         index = window_index(len(x), self.frames, min(stride, self.frames))
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
         out = torch.cat([self.model.sample(chunk, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                                           generator=gen)[:, -1] for chunk in windows.split(batch_size)])
+                                           generator=gen, start=start)[:, -1] for chunk in windows.split(batch_size)])
         out[..., H36M.root, :] = 0  # as in evaluation (method section 6)
         blended = blend_windows(rearrange(out, "n h f j c -> n f h j c"), index, len(x))
         return rearrange(blended, "f h j c -> h f j c")

@@ -106,7 +106,7 @@ class DDHPose(nn.Module):
     @torch.no_grad()
     def sample(self, x2d: torch.Tensor, hypotheses: int = 1, iterations: int = 1, flip: bool = True,
                generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None,
-               chunk: int | None = None) -> torch.Tensor:
+               chunk: int | None = None, start: str = "noise") -> torch.Tensor:
         """Sample 3D poses for 2D keypoints x2d (B, F, J, 2) with DDIM (method section 6).
 
         Returns (B, W, H, F, J, 3): the pose after each of the W iterations for each of the H
@@ -114,7 +114,12 @@ class DDHPose(nn.Module):
         recorded list of draws: the start states ((B, H, F, J, 3) and (B, H, F, J, 1), or one
         (B, H, F, J, 3) for xyz diffusion), then per non-final step one tensor per state for
         the diffused slots ((B, H, F, J-1, C) for bones, (B, H, F, J, 3) for xyz).
+        ``start='zero'`` starts from the noise distribution's mean instead of a draw (not the
+        paper's sampler: a deterministic first step, measured in docs/lift_quality.md); the
+        recorded ``noise`` then holds no start states.
         """
+        if start not in ("noise", "zero"):
+            raise ValueError(f"start: expected 'noise' or 'zero', got {start!r}")
         if hypotheses < 1:
             raise ValueError(f"hypotheses must be >= 1, got {hypotheses}")
         j = self.skeleton.num_joints
@@ -126,7 +131,8 @@ class DDHPose(nn.Module):
         b, f = x2d.shape[:2]
         source = NoiseSource(noise, generator)
         widths = [3, 1] if self.disentangled else [3]
-        states = [source.draw((b, hypotheses, f, j, w), x2d) for w in widths]
+        states = [source.draw((b, hypotheses, f, j, w), x2d) if start == "noise"
+                  else x2d.new_zeros((b, hypotheses, f, j, w)) for w in widths]
         sampler = DDIMSampler(self.schedule, scale=self.config.scale)
         if chunk is None:  # on CPUs, activations that stay cache-sized beat one big batch
             chunk = max(1, _CPU_CHUNK_SEQUENCES // hypotheses) if x2d.device.type == "cpu" else 0
