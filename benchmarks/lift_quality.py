@@ -81,7 +81,7 @@ def clips(args: argparse.Namespace) -> dict[str, list[tuple]]:
     for name, keep in (("Human3.6M S9/S11 (50 fps)", lambda s: s.subject in ("S9", "S11")),
                        ("held-out mocap (25 fps)", lambda s: s.subject not in ("S9", "S11"))):
         seqs = [s for s in tests if keep(s)]
-        if not seqs:
+        if not seqs or args.sequences < 1:
             continue
         pick = np.linspace(0, len(seqs) - 1, min(args.sequences, len(seqs))).round().astype(int)
         rows = []

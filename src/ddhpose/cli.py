@@ -19,6 +19,17 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
 
 
+def _add_lifting(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
+                   help="how hypotheses become one pose: p_agg = their mean (default, stable over time), "
+                        "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
+    p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
+                   help="track (default): one length per bone for the whole person, left = right; "
+                        "free: the model's per-frame lengths")
+    p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
+                   help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddhpose", description="DDHPose: 3D human poses from 2D keypoints by "
                                      "disentangled diffusion (lift, demo, train, evaluate).")
@@ -37,21 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate for BVH and animations")
-    p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
-                   help="how hypotheses become one pose: p_agg = their mean (default, stable over time), "
-                        "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
-    p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
-                   help="track (default): one length per bone for the whole person, left = right; "
-                        "free: the model's per-frame lengths")
-    p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
-                   help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the keypoints (default 25), recorded in the result and used for BVH and animation")
+    _add_lifting(p)
+    _add_sampling(p)
+
+    p = sub.add_parser("video", help="video file -> 2D keypoints (MediaPipe Pose) -> 3D, one result per person")
+    p.add_argument("input", help="a video file (anything ffmpeg reads: .mp4, .mov, .avi, .webm, ...)")
+    p.add_argument("-o", "--output", required=True,
+                   help="result file (.npz or .json); the 2D detections go beside it as OUTPUT.detections.json")
+    p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
+    p.add_argument("--render", default=None, metavar="ANIMATION",
+                   help="also write an animation (.mp4/.gif): the detections over the video beside the 3D")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the video's)")
+    _add_lifting(p)
     _add_sampling(p)
 
     p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
     p.add_argument("result")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--fps", type=float, default=25)
+    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the result's, else 25)")
 
     p = sub.add_parser("train", help="train a model from a YAML config (works under torchrun)")
     p.add_argument("--config", "-c", required=True, help="YAML file or packaged config name (e.g. tiny, h36m)")
@@ -107,7 +124,22 @@ def cmd_lift(args) -> int:
         target, stem = Path(args.render), Path(args.output).stem
         for path in results:  # several people: people.mp4 -> people_track1.mp4, ...
             suffix = path.stem[len(stem):] if len(results) > 1 else ""
-            paths.append(render_result(path, target.with_name(target.stem + suffix + target.suffix), fps=args.fps or 25))
+            paths.append(render_result(path, target.with_name(target.stem + suffix + target.suffix)))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_video(args) -> int:
+    from .detectors import get_detector
+    from .lift import Lifter
+    from .video import lift_video
+    detector = get_detector()  # before loading the model: a missing extra is reported at once
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device))
+    paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
+                       lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
+                       flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
+                       smooth=args.smooth)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -115,7 +147,7 @@ def cmd_lift(args) -> int:
 
 def cmd_render(args) -> int:
     from .render import render_result
-    print(f"wrote {render_result(args.result, args.output, fps=args.fps)}")
+    print(f"wrote {render_result(args.result, args.output, **({} if args.fps is None else {'fps': args.fps}))}")
     return 0
 
 
@@ -155,7 +187,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "render": cmd_render, "train": cmd_train,
+COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "video": cmd_video, "render": cmd_render, "train": cmd_train,
             "evaluate": cmd_evaluate, "convert": cmd_convert, "info": cmd_info}
 
 

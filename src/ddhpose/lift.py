@@ -23,6 +23,7 @@ Pipeline of :meth:`Lifter.lift` for one person:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,8 @@ AGGREGATIONS = ("p_agg", "median", "j_agg")
 BONE_LENGTHS = ("track", "free")
 #: Default temporal filter of :meth:`Lifter.lift` (Gaussian sigma, frames), chosen in docs/lift_quality.md.
 DEFAULT_SMOOTHING = 2.0
+#: Frame rate assumed for keypoint files that do not state one (results, BVH and animations).
+DEFAULT_FPS = 25.0
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
@@ -297,13 +300,14 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               image_size: Sequence[int] | None = None, hypotheses: int = 1, iterations: int = 1, bvh: bool = False,
               fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
               flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
-              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING) -> list[Path]:
+              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING,
+              score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`).
 
     Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
     with several tracks the names get a ``_track<id>`` suffix. ``bvh=True`` also writes a .bvh
-    beside each result (:func:`ddhpose.bvh_export.export_bvh`, root-relative; ``fps`` None:
-    the exporter's default). ``lifter`` None loads the bundled model (on ``device``).
+    beside each result (:func:`ddhpose.bvh_export.export_bvh`, root-relative). ``fps`` (default
+    :data:`DEFAULT_FPS`) is recorded in every result and used for the BVH. ``lifter`` None loads the bundled model (on ``device``).
     All or nothing: every track is lifted before anything is written, and the files are
     renamed into place only once all of them are written.
 
@@ -315,16 +319,18 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     export_bvh = _bvh_exporter() if bvh else None
     tracks = read_keypoints(input_path, layout, image_size=image_size)
     lifter = lifter or Lifter.from_pretrained(device=device)
-    results = [lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                           seed=seed, focal_length=focal_length, aggregation=aggregation,
-                           bone_lengths=bone_lengths, smooth=smooth) for t in tracks]
+    fps = DEFAULT_FPS if fps is None else float(fps)
+    results = [dataclasses.replace(lifter.lift(
+        t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip, seed=seed,
+        focal_length=focal_length, aggregation=aggregation, bone_lengths=bone_lengths, smooth=smooth,
+        score_threshold=score_threshold), fps=fps) for t in tracks]
     writes: list[tuple[Path, Callable[[Path], None]]] = []
     for r in results:
         target = output_path.with_name(output_path.stem + (f"_track{r.track_id}" if len(results) > 1 else "")
                                        + output_path.suffix)
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
         if export_bvh is not None:
-            kwargs = {"frame": "camera", **({} if fps is None else {"fps": fps})}
+            kwargs = {"frame": "camera", "fps": fps}
             writes.append((target.with_suffix(".bvh"), lambda tmp, r=r: export_bvh(tmp, r.poses, **kwargs)))
     with contextlib.ExitStack() as stack:  # on any error every temporary file is removed
         for target, write in writes:

@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from tqdm import tqdm
 
@@ -90,7 +92,7 @@ class _Scene:
     """The two-panel figure of one clip; :meth:`frame` updates the line data and renders."""
 
     def __init__(self, skeleton: Skeleton, limits_2d: np.ndarray, limits_3d: np.ndarray,
-                 hypotheses: int, size: int, azimuth: float, elevation: float) -> None:
+                 hypotheses: int, size: int, azimuth: float, elevation: float, video: bool = False) -> None:
         # Figure inches are fixed and the dpi follows `size`, so the pixel size is exact and
         # the drawing looks the same at every size.
         self.fig = Figure(figsize=(8, 4), dpi=size / 4)
@@ -100,15 +102,23 @@ class _Scene:
         colours = bone_colours(skeleton)
 
         ax2 = self.fig.add_subplot(1, 2, 1)
-        ax2.set_title("2D input", fontsize=11)
+        ax2.set_title("2D input (hollow: interpolated)", fontsize=10)
         ax2.set_xlim(*limits_2d[0])
         ax2.set_ylim(limits_2d[1, 1], limits_2d[1, 0])  # image rows grow downwards
         ax2.set_aspect("equal", adjustable="box")
         ax2.set_facecolor("#f2f2f2")
         ax2.set_xticks([])
         ax2.set_yticks([])
-        self.lines_2d = ax2.add_collection(LineCollection([], colors=colours, linewidths=3.0))
-        (self.joints_2d,) = ax2.plot([], [], "o", color="k", markersize=2.5)
+        self.image = None
+        if video:  # the real frame under the keypoints, replaced every frame
+            self.image = ax2.imshow(np.zeros((2, 2, 3), np.uint8), extent=(0, limits_2d[0, 1], limits_2d[1, 1], 0),
+                                    interpolation="bilinear", zorder=0)
+        self.lines_2d = ax2.add_collection(LineCollection([], colors=colours, linewidths=2.5, zorder=2))
+        (self.joints_2d,) = ax2.plot([], [], "o", color="k", markersize=2.5, zorder=3)
+        (self.missing_2d,) = ax2.plot([], [], "o", markerfacecolor="white", markeredgecolor="k", markersize=4,
+                                      zorder=3)
+        self.counter = ax2.text(0.02, 0.02, "", transform=ax2.transAxes, fontsize=9, color="k", zorder=4,
+                                bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1.5))
 
         ax3 = self.fig.add_subplot(1, 2, 2, projection="3d")
         ax3.set_title("3D (camera frame, root-relative)", fontsize=11)
@@ -117,12 +127,15 @@ class _Scene:
         ax3.set_ylim3d(*limits_3d[1])
         ax3.set_zlim3d(*limits_3d[2])
         ax3.set_box_aspect((1, 1, 1), zoom=1.1)
-        ax3.set_xticklabels([])
-        ax3.set_yticklabels([])
-        ax3.set_zticklabels([])
-        ax3.set_xlabel("x", labelpad=-12)
-        ax3.set_ylabel("depth", labelpad=-12)
-        ax3.set_zlabel("up", labelpad=-12)
+        ax3.legend(handles=[Line2D([], [], color=c, lw=2.5, label=n) for c, n in
+                            ((LEFT_COLOUR, "left"), (RIGHT_COLOUR, "right"), (CENTRE_COLOUR, "centre"))],
+                   loc="upper left", fontsize=7, framealpha=0.7)
+        for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):  # metres, a few ticks
+            axis.set_major_locator(MaxNLocator(3))
+            axis.set_tick_params(labelsize=6, pad=-2)
+        ax3.set_xlabel("x (m)", labelpad=-8, fontsize=7)
+        ax3.set_ylabel("depth (m)", labelpad=-8, fontsize=7)
+        ax3.set_zlabel("up (m)", labelpad=-8, fontsize=7)
         self.lines_hyp = None
         if hypotheses:
             self.lines_hyp = ax3.add_collection3d(Line3DCollection(
@@ -133,19 +146,28 @@ class _Scene:
         # Blitting: the axes, panes and grid are drawn once; each frame restores that
         # background and draws only the skeleton artists (about 10x faster than a full draw).
         self.ax2, self.ax3 = ax2, ax3
-        for artist in (self.lines_2d, self.joints_2d, self.lines_hyp, self.lines_3d):
+        for artist in (self.image, self.lines_2d, self.joints_2d, self.missing_2d, self.counter, self.lines_hyp,
+                       self.lines_3d):
             if artist is not None:
                 artist.set_animated(True)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
 
-    def frame(self, keypoints: np.ndarray, pose: np.ndarray, hypotheses: np.ndarray | None) -> np.ndarray:
-        """keypoints (J, 2), pose (J, 3) and hypotheses (H, J, 3) display frame -> (h, w, 3) uint8."""
+    def frame(self, keypoints: np.ndarray, pose: np.ndarray, hypotheses: np.ndarray | None, *,
+              missing: np.ndarray | None = None, label: str = "", image: np.ndarray | None = None) -> np.ndarray:
+        """keypoints (J, 2), pose (J, 3) and hypotheses (H, J, 3) display frame, missing (J,)
+        bool, the frame label and the video frame (h, w, 3) -> (h, w, 3) uint8."""
         self.canvas.restore_region(self.background)
+        if self.image is not None and image is not None:
+            self.image.set_data(image)
+            self.ax2.draw_artist(self.image)
+        gone = np.zeros(len(keypoints), bool) if missing is None else missing
         self.lines_2d.set_segments(keypoints[self.bones])
-        self.joints_2d.set_data(keypoints[:, 0], keypoints[:, 1])
-        self.ax2.draw_artist(self.lines_2d)
-        self.ax2.draw_artist(self.joints_2d)
+        self.joints_2d.set_data(keypoints[~gone, 0], keypoints[~gone, 1])
+        self.missing_2d.set_data(keypoints[gone, 0], keypoints[gone, 1])
+        self.counter.set_text(label)
+        for artist in (self.lines_2d, self.joints_2d, self.missing_2d, self.counter):
+            self.ax2.draw_artist(artist)
         # Hypotheses first so the aggregate pose is drawn on top of them.
         layers = [(self.lines_3d, pose[self.bones])]
         if self.lines_hyp is not None and hypotheses is not None:
@@ -189,7 +211,8 @@ def _open_writer(path: Path, extension: str, fps: float) -> Iterator[Callable[[n
 def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skeleton: Skeleton = H36M,
                      hypotheses=None, image_size: tuple[float, float] | None = None,
                      fps: float = 25, azimuth: float = -70.0, elevation: float = 15.0,
-                     size: int = 384, progress: bool = True) -> Path:
+                     size: int = 384, progress: bool = True, missing=None, frame_numbers=None,
+                     video_frames: Iterator[np.ndarray] | None = None) -> Path:
     """Write a side-by-side animation: 2D input (left), 3D pose and hypotheses (right).
 
     Args:
@@ -201,6 +224,10 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
             otherwise it is fitted to the keypoints.
         azimuth, elevation: 3D view in degrees; azimuth -90 looks along the camera axis.
         size: frame height in pixels (rounded down to even); the frame is twice as wide.
+        missing: optional (F, J) bool, keypoints that were interpolated (drawn hollow).
+        frame_numbers: optional (F,) video frame indices for the frame counter (default 0..F-1).
+        video_frames: optional iterator of the F video frames (RGB, image_size) drawn under the
+            2D keypoints (needs ``image_size``).
 
     Returns the written path. The file is written atomically: on error nothing is left.
     """
@@ -233,21 +260,41 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
     poses_d = camera_to_display(poses)
     hyp_d = None if hypotheses is None else camera_to_display(hypotheses)
     limits_3d = _cube_limits(poses_d if hyp_d is None else np.concatenate([poses_d[:, None], hyp_d], 1))
+    if video_frames is not None and image_size is None:
+        raise ValueError("video_frames: drawing over the video needs image_size")
+    missing = np.zeros(keypoints_2d.shape[:2], bool) if missing is None else np.asarray(missing, bool)
+    if missing.shape != keypoints_2d.shape[:2]:
+        raise ValueError(f"missing: expected {keypoints_2d.shape[:2]}, got {missing.shape}")
+    numbers = np.arange(frames) if frame_numbers is None else np.asarray(frame_numbers).reshape(-1)
+    if len(numbers) != frames:
+        raise ValueError(f"frame_numbers: expected {frames} values, got {len(numbers)}")
     scene = _Scene(skeleton, limits_2d, limits_3d, 0 if hyp_d is None else hyp_d.shape[1],
-                   size - size % 2, azimuth, elevation)
+                   size - size % 2, azimuth, elevation, video=video_frames is not None)
+    images = iter(video_frames) if video_frames is not None else None
     with atomic_path(out_path) as tmp, _open_writer(tmp, extension, fps) as append:
         for f in tqdm(range(frames), desc=f"render {out_path.name}", unit="frame", disable=not progress):
-            append(scene.frame(keypoints_2d[f], poses_d[f], None if hyp_d is None else hyp_d[f]))
+            image = next(images, None) if images is not None else None
+            append(scene.frame(keypoints_2d[f], poses_d[f], None if hyp_d is None else hyp_d[f],
+                               missing=missing[f], label=f"frame {int(numbers[f])}  {numbers[f] / fps:.2f} s",
+                               image=image))
     return out_path
 
 
 def render_result(result_path: str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
     """Render a lifter result file (.npz or .json, :mod:`ddhpose.results`): its 2D keypoints
-    (pixels), aggregate pose, hypotheses and image size. ``kw`` goes to
+    (pixels, interpolated ones hollow), aggregate pose, hypotheses, frame numbers and image
+    size; ``video=PATH`` draws the keypoints over that video's frames. ``kw`` goes to
     :func:`render_animation` and overrides what the file says (e.g. ``image_size``)."""
     from .results import load_result  # results imports nothing from here; keep render light
 
     result = load_result(result_path)
     kw.setdefault("image_size", tuple(int(v) for v in np.asarray(result.image_size).reshape(-1)))
     kw.setdefault("hypotheses", result.hypotheses)
+    kw.setdefault("fps", result.fps or 25.0)
+    kw.setdefault("missing", result.missing)
+    kw.setdefault("frame_numbers", result.frames)
+    video = kw.pop("video", None)
+    if video is not None:  # the video frames of the result's frames, under its keypoints
+        from .video import overlay_frames
+        kw["video_frames"] = overlay_frames(video, result.frames)
     return render_animation(result.keypoints_2d, result.poses, out_path, **kw)

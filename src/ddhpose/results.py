@@ -12,7 +12,8 @@ nothing in it is pickled, strings are NumPy unicode arrays):
 - ``units``, ``coordinate_frame``, ``aggregation`` (0-d str); ``track_id`` (0-d int64);
 - optionally ``focal_length`` (0-d float64, pixels, the assumed focal length),
   ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position) and
-  ``bone_lengths`` (17,) float32 metres (the track's constant bone lengths, when held fixed).
+  ``bone_lengths`` (17,) float32 metres (the track's constant bone lengths, when held fixed)
+  and ``fps`` (0-d float64, the frame rate of ``frames``).
 
 ``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
 ``pose_3d``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and
@@ -58,6 +59,7 @@ class LiftResult:
         root_trajectory: optional (F, 3) float32 metres, estimated pelvis position in the camera frame.
         bone_lengths: optional (J,) float32 metres per bone slot (root 0) when the track's bone
             lengths were held constant (:mod:`ddhpose.postprocess`); None when every frame has its own.
+        fps: optional frame rate of ``frames`` (from the video or given by the user).
     """
 
     poses: np.ndarray
@@ -73,6 +75,7 @@ class LiftResult:
     focal_length: Optional[float] = None
     root_trajectory: Optional[np.ndarray] = None
     bone_lengths: Optional[np.ndarray] = None
+    fps: Optional[float] = None
     joint_names: tuple[str, ...] = H36M.names
     parents: tuple[int, ...] = H36M.parents
     units: str = UNITS
@@ -91,6 +94,7 @@ class LiftResult:
             focal_length=None if self.focal_length is None else float(self.focal_length),
             root_trajectory=None if self.root_trajectory is None else np.asarray(self.root_trajectory, np.float32),
             bone_lengths=None if self.bone_lengths is None else np.asarray(self.bone_lengths, np.float32),
+            fps=None if self.fps is None else float(self.fps),
         )
         f = len(fields["frames"])
         expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
@@ -106,6 +110,8 @@ class LiftResult:
         hyp = fields["hypotheses"]
         if hyp.ndim != 4 or hyp.shape[0] < 1 or hyp.shape[1:] != (f, j, 3):
             raise ValueError(f"LiftResult.hypotheses: expected (H, {f}, {j}, 3) with H >= 1, got {hyp.shape}")
+        if fields["fps"] is not None and not fields["fps"] > 0:
+            raise ValueError(f"LiftResult.fps: expected a positive frame rate, got {self.fps}")
         if len(fields["image_size"]) != 2 or min(fields["image_size"]) <= 0:
             raise ValueError(f"LiftResult.image_size: expected (width, height) > 0, got {self.image_size}")
         if len(fields["joint_names"]) != j:
@@ -123,9 +129,9 @@ class LiftResult:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """Units, coordinate frame, aggregation, track id and the assumed focal length."""
+        """Units, coordinate frame, aggregation, track id, the assumed focal length and the fps."""
         return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
-                "track_id": self.track_id, "focal_length": self.focal_length}
+                "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps}
 
 
 def result_format(path: str | os.PathLike) -> str:
@@ -169,6 +175,8 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
         arrays["root_trajectory"] = r.root_trajectory
     if r.bone_lengths is not None:
         arrays["bone_lengths"] = r.bone_lengths
+    if r.fps is not None:
+        arrays["fps"] = np.asarray(r.fps, np.float64)
     return arrays
 
 
@@ -229,7 +237,7 @@ def _load_npz(path: Path) -> LiftResult:
         frames=arrays["frames"], image_size=tuple(arrays["image_size"].tolist()),
         track_id=int(arrays.get("track_id", 0)), focal_length=float(arrays["focal_length"])
         if "focal_length" in arrays else None, root_trajectory=arrays.get("root_trajectory"),
-        bone_lengths=arrays.get("bone_lengths"),
+        bone_lengths=arrays.get("bone_lengths"), fps=float(arrays["fps"]) if "fps" in arrays else None,
         joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
         parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()), **text)
 
@@ -256,4 +264,5 @@ def _load_json(path: Path) -> LiftResult:
         image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
         focal_length=doc.get("focal_length"), root_trajectory=trajectory, joint_names=tuple(doc["joint_names"]),
         bone_lengths=None if doc.get("bone_lengths") is None else np.asarray(doc["bone_lengths"], np.float32),
+        fps=doc.get("fps"),
         parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])

@@ -1,0 +1,154 @@
+"""``ddhpose video``: decoding, detections kept beside the result, one fps everywhere, nothing
+half-written, and MediaPipe on a real clip when the ``video`` extra is installed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ddhpose import video as V
+from ddhpose.checkpoint import save_checkpoint
+from ddhpose.cli import main
+from ddhpose.config import ModelConfig
+from ddhpose.keypoints import MEDIAPIPE33
+from ddhpose.lift import Lifter
+from ddhpose.model.ddhpose import DDHPose
+from ddhpose.results import load_result
+
+CLIP = Path(__file__).parent / "fixtures" / "sports2d_demo_3s.mp4"  # real, 90 frames, 884 x 498, 30 fps
+
+
+@pytest.fixture(scope="module")
+def lifter(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)), path)
+    return Lifter.from_pretrained(path, device="cpu")
+
+
+class FakeDetector:
+    """A standing person in the middle of every frame (MediaPipe's 33 landmarks), none in
+    ``empty`` frames; records that it was closed."""
+
+    name, layout, score_threshold = "fake", "mediapipe33", 0.5
+
+    def __init__(self, empty: tuple[int, ...] = ()) -> None:
+        self.empty, self.calls, self.closed = set(empty), 0, False
+
+    def __call__(self, rgb):
+        assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
+        i, self.calls = self.calls, self.calls + 1
+        if i in self.empty:
+            return []
+        h, w = rgb.shape[:2]
+        pos = {"nose": (0, -0.8), "left_eye": (0.03, -0.83), "right_eye": (-0.03, -0.83),
+               "left_shoulder": (0.15, -0.6), "right_shoulder": (-0.15, -0.6), "left_elbow": (0.2, -0.35),
+               "right_elbow": (-0.2, -0.35), "left_wrist": (0.22, -0.1 + 0.01 * i), "right_wrist": (-0.22, -0.1),
+               "left_hip": (0.1, 0.0), "right_hip": (-0.1, 0.0), "left_knee": (0.1, 0.4),
+               "right_knee": (-0.1, 0.4), "left_ankle": (0.1, 0.8), "right_ankle": (-0.1, 0.8)}
+        kp = np.full((33, 2), (w / 2, h / 2), np.float64)
+        for name, (x, y) in pos.items():
+            kp[MEDIAPIPE33.names.index(name)] = (w / 2 + x * h * 0.4, h / 2 + y * h * 0.4)
+        return [(kp, np.full(33, 0.9))]
+
+    def close(self):
+        self.closed = True
+
+
+def test_read_frames_of_a_real_clip():
+    info, frames = V.read_frames(CLIP)
+    assert info.fps == 30 and info.size == (884, 498)
+    first = next(frames)
+    assert first.shape == (498, 884, 3) and first.dtype == np.uint8
+    assert 1 + sum(1 for _ in frames) == 90
+
+
+def test_unreadable_inputs_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"nothere.mp4: no such video file"):
+        V.read_frames(tmp_path / "nothere.mp4")
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match=r"text.mp4: not a readable video"):
+        V.read_frames(tmp_path / "text.mp4")
+    cut = tmp_path / "cut.mp4"  # a download that stopped half way
+    cut.write_bytes(CLIP.read_bytes()[: CLIP.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cut.mp4: not a readable video"):
+        V.read_frames(cut)
+
+
+def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter, tmp_path):
+    detector = FakeDetector(empty=(5,))
+    paths = V.lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.mp4"), bvh=True,
+                         detector=detector, lifter=lifter, progress=False)
+    names = sorted(p.name for p in paths)
+    assert names == ["out.bvh", "out.detections.json", "out.mp4", "out.npz"]
+    assert detector.calls == 90 and detector.closed
+    result = load_result(tmp_path / "out.npz")
+    assert result.fps == 30 and result.image_size == (884, 498) and result.num_frames == 90
+    assert result.missing[5].all() and not result.missing[4].any()  # the frame without a person, filled
+    bvh = (tmp_path / "out.bvh").read_text()
+    assert "Frame Time: 0.03333333" in bvh and "Frames: 90" in bvh
+    import imageio.v2 as iio
+    assert iio.get_reader(tmp_path / "out.mp4").get_meta_data()["fps"] == 30
+    det = json.loads((tmp_path / "out.detections.json").read_text())
+    assert det["fps"] == 30 and det["image_size"] == [884, 498] and det["layout"] == "mediapipe33"
+    assert len(det["frames"]) == 89 and len(det["frames"][0]["keypoints"]) == 33
+    # the detections lift again without the video, to the same result
+    from ddhpose.lift import lift_file
+    relifted = lift_file(tmp_path / "out.detections.json", tmp_path / "re.npz", lifter=lifter, fps=30,
+                         score_threshold=0.5)
+    np.testing.assert_allclose(load_result(relifted[0]).poses, result.poses, atol=1e-6)
+
+
+def test_no_person_and_failures_write_nothing(lifter, tmp_path):
+    with pytest.raises(ValueError, match=r"no person was detected in any of its 90 frames"):
+        V.lift_video(CLIP, tmp_path / "out.npz", detector=FakeDetector(empty=tuple(range(90))), lifter=lifter,
+                     progress=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "out.npz").write_bytes(b"an earlier result")
+    detector = FakeDetector()
+    with pytest.raises(ValueError, match=r"out.avi: unsupported animation extension"):
+        V.lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.avi"), detector=detector,
+                     lifter=lifter, progress=False)
+    assert detector.calls == 0  # refused before decoding anything
+    with pytest.raises(ValueError, match=r"unsupported result extension"):
+        V.lift_video(CLIP, tmp_path / "out.csv", detector=detector, lifter=lifter, progress=False)
+
+    class Broken(FakeDetector):  # fails half way through the video
+        def __call__(self, rgb):
+            if self.calls == 45:
+                raise RuntimeError("detector crashed")
+            return super().__call__(rgb)
+
+    broken = Broken()
+    with pytest.raises(RuntimeError, match="detector crashed"):
+        V.lift_video(CLIP, tmp_path / "out.npz", detector=broken, lifter=lifter, progress=False)
+    assert broken.closed
+    assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
+
+
+def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
+    pytest.importorskip("torch")
+    try:
+        import mediapipe  # noqa: F401
+        pytest.skip("mediapipe is installed")
+    except ImportError:
+        pass
+    assert main(["video", str(CLIP), "-o", str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'ddhpose[video]'" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mediapipe_on_the_real_clip(lifter, tmp_path):
+    pytest.importorskip("mediapipe")
+    paths = V.lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    det = json.loads(paths[0].read_text())
+    assert det["detector"] == "mediapipe" and len(det["frames"]) >= 80  # a person in (nearly) every frame
+    kp = np.array([f["keypoints"] for f in det["frames"]])
+    assert (kp[..., 0] > 0).mean() > 0.9 and (kp[..., 0] < 884).mean() > 0.9
+    result = load_result(paths[1])
+    assert result.fps == 30 and np.isfinite(result.poses).all()
