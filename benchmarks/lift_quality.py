@@ -27,13 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddhpose import metrics as M
-from ddhpose.demo import demo_sample_path
-from ddhpose.files import atomic_write_text
-from ddhpose.geometry import image_coordinates
-from ddhpose.inputs import read_keypoints
-from ddhpose.lift import Lifter
-from ddhpose.skeleton import H36M
+sys.path.insert(0, str(Path(__file__).parent))
+from doc_section import write_section  # noqa: E402
+
+from ddhpose import metrics as M  # noqa: E402
+from ddhpose.demo import demo_sample_path  # noqa: E402
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.geometry import image_coordinates  # noqa: E402
+from ddhpose.inputs import read_keypoints  # noqa: E402
+from ddhpose.lift import Lifter  # noqa: E402
+from ddhpose.skeleton import H36M  # noqa: E402
 
 # name -> Lifter.lift keyword arguments
 SETTINGS: dict[str, dict] = {
@@ -138,11 +141,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        begin, end = "<!-- lift_quality results: begin -->", "<!-- lift_quality results: end -->"
-        old = args.out.read_text() if args.out.exists() else f"{begin}\n{end}\n"
-        head, _, rest = old.partition(begin)
-        _, _, tail = rest.partition(end)
-        atomic_write_text(args.out, f"{head}{begin}\n{text}\n{end}{tail}")
+        write_section(args.out, "lift_quality", text)
         atomic_write_text(args.out.with_suffix(".json"), json.dumps(report, indent=1))
 
 

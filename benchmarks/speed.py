@@ -41,12 +41,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the first im
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from doc_section import write_section  # noqa: E402
 from released_port import ReleasedDDHPose, released_loss, to_ddhpose  # noqa: E402
 
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.losses import pose_losses  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
-from ddhpose.train import TrainingObjective  # noqa: E402
 
 SMALL = dict(frames=81, channels=128, depth=6, heads=8)
 PAPER = dict(frames=243, channels=512, depth=8, heads=8)
@@ -55,7 +55,6 @@ HYPOTHESES, ITERATIONS = 5, 2
 # the figures for the released implementation on the project's 2-core CPU (seconds)
 QUOTED = {"train": (0.66, 0.86), "sample": (7.2, 7.6), "paper": (16.6, 16.6)}
 GOALS = {"train": 1.5, "sample": 2.5}  # wanted speed-up of ours over the quoted figures
-BEGIN, END = "<!-- speed.py results: begin -->", "<!-- speed.py results: end -->"
 
 
 def build_pair(size: dict, device: torch.device, seed: int = 0):
@@ -96,13 +95,12 @@ def step_fns(kind: str, ours, port, batch: dict, amp: bool) -> dict[str, Callabl
 
         return {"ours": ours_fn, "port": port_fn}
     ours.train(), port.train()
-    objective = TrainingObjective(ours)
     opt_o = torch.optim.AdamW(ours.parameters(), lr=1e-4, weight_decay=0.1)
     opt_p = torch.optim.AdamW(port.parameters(), lr=1e-4, weight_decay=0.1)
 
     def ours_step():
         with autocast(dev, amp):
-            pred = objective(x2d, y3d, t, noise)
+            pred = ours(x2d, y3d, t, noise)
         pose_losses(pred.float(), y3d, H36M)["total"].backward()
         opt_o.step()
         opt_o.zero_grad(set_to_none=True)
@@ -263,13 +261,7 @@ def markdown(results: dict) -> str:
 
 def write_outputs(results: dict, out: Path) -> None:
     atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1) + "\n")
-    section = f"{BEGIN}\n{markdown(results)}\n{END}"
-    old = out.read_text() if out.exists() else ""
-    if BEGIN in old and END in old:
-        text = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        text = old + ("\n" if old else "# Benchmarks\n\n") + section + "\n"
-    atomic_write_text(out, text)
+    write_section(out, "speed.py", markdown(results))
 
 
 def main(argv: list[str] | None = None) -> None:

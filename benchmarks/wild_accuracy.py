@@ -85,7 +85,8 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[n
     raise ValueError(condition)
 
 
-def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations: int, frames: int, seed: int):
+def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations: int, frames: int, seed: int,
+             **lift_kwargs):
     rng = np.random.default_rng(seed)
     totals = {c: [0.0, 0.0, 0] for c in conditions}
     for seq in sequences:
@@ -97,7 +98,7 @@ def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations:
         for condition in conditions:
             keypoints, scores, layout = degrade(uv, condition, rng)
             result = lifter.lift(keypoints, scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
-                                 iterations=iterations, focal_length=focal, seed=seed)
+                                 iterations=iterations, focal_length=focal, seed=seed, **lift_kwargs)
             pred = torch.as_tensor(result.poses, dtype=torch.float32)
             totals[condition][0] += float(mpjpe(pred, truth)) * 1000 * n
             totals[condition][1] += float(p_mpjpe(pred, truth)) * 1000 * n

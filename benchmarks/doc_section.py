@@ -1,0 +1,19 @@
+"""Benchmark results into a Markdown document: the text between two markers is replaced and the
+rest of the document (its prose) kept; a document without the markers gets them appended."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ddhpose.files import atomic_write_text
+
+
+def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks") -> None:
+    """Put ``body`` between ``<!-- NAME results: begin -->`` and ``<!-- NAME results: end -->``."""
+    begin, end = f"<!-- {name} results: begin -->", f"<!-- {name} results: end -->"
+    section = f"{begin}\n{body}\n{end}"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if begin in old and end in old:
+        text = old[:old.index(begin)] + section + old[old.index(end) + len(end):]
+    else:
+        text = old + ("\n" if old else f"{title}\n\n") + section + "\n"
+    atomic_write_text(path, text)
