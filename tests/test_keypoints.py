@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose.keypoints import (COCO17, H36M17, LAYOUTS, MEDIAPIPE33, OPENPOSE25, KeypointTrack, associate_tracks,
-                               fill_gaps, get_layout, to_h36m)
+from ddhpose.keypoints import (COCO17, H36M17, LAYOUTS, MEDIAPIPE33, OPENPOSE25, KeypointTrack, fill_gaps,
+                               get_layout, to_h36m)
 from ddhpose.skeleton import H36M_NAMES
 
 H = {name: j for j, name in enumerate(H36M_NAMES)}
@@ -145,27 +145,6 @@ def test_fill_gaps_errors():
         fill_gaps(torch.zeros(0, 17, 2), torch.zeros(0, 17), 0.3)
     with pytest.raises(ValueError, match="scores: expected"):
         fill_gaps(torch.zeros(3, 17, 2), torch.zeros(3, 16), 0.3)
-
-
-def _person(x, y, scale=50.0):
-    kp = np.array([x, y]) + np.random.default_rng(0).uniform(-scale, scale, size=(17, 2))
-    hips = [COCO17.index("left_hip"), COCO17.index("right_hip")]
-    kp[hips] = [[x - 10, y], [x + 10, y]]
-    return kp
-
-
-def test_associate_tracks_follows_people_and_starts_new_ones():
-    # frame 0: A at 100, B at 500; frame 1: listed B first; frame 2: a third person far away
-    frames = [0, 0, 1, 1, 2, 2, 2]
-    kps = [_person(100, 100), _person(500, 100), _person(510, 105), _person(105, 100),
-           _person(110, 100), _person(2000, 2000), _person(515, 110)]
-    ids = associate_tracks(frames, kps, [np.ones(17)] * 7, "coco")
-    assert ids == [0, 1, 1, 0, 0, 2, 1]
-
-
-def test_associate_tracks_rejects_empty_detection():
-    with pytest.raises(ValueError, match=r"detection 1 \(frame 4\) has no finite keypoint"):
-        associate_tracks([3, 4], [_person(0, 0), np.full((17, 2), np.nan)], [np.ones(17)] * 2, "coco")
 
 
 def test_keypoint_track_helpers():

@@ -246,10 +246,12 @@ def test_lift_file_errors_leave_no_output(lifter, tmp_path):
     with pytest.raises(ValueError, match="image_size: unknown"):
         lift_file(src, out / "r.npz", lifter=lifter)
     dead = _coco(5, 700)
-    dead[..., 2] = 0.0  # every keypoint below the score threshold
+    dead[..., 2] = 0.0  # every keypoint below the score threshold: a false positive, dropped
     src = _write_coco(tmp_path / "dead.json", {1: _coco(5, 300), 2: dead})
-    with pytest.raises(ValueError, match="track 2: keypoints: all 5 frames are missing"):
-        lift_file(src, out / "r.npz", image_size=SIZE, lifter=lifter)
+    (path,) = lift_file(src, tmp_path / "one.npz", image_size=SIZE, lifter=lifter)
+    assert load_result(path).track_id == 1
+    with pytest.raises(ValueError, match=r"no detection scores at least 0.3 \(the best: 0\)"):
+        lift_file(_write_coco(tmp_path / "dead2.json", {2: dead}), out / "r.npz", image_size=SIZE, lifter=lifter)
     pickled = tmp_path / "p.npz"
     np.savez(pickled, keypoints=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="pickled"):

@@ -28,6 +28,13 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "free: the model's per-frame lengths")
     p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
                    help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
+    p.add_argument("--min-score", type=float, default=0.3,
+                   help="drop detections scoring below this (the detection's score, else its mean keypoint score)")
+    p.add_argument("--min-track-frames", type=int, default=10,
+                   help="drop people seen in fewer frames (false positives; default 10)")
+    p.add_argument("--max-gap", type=int, default=15, help="frames a person may be unseen and stay one track")
+    p.add_argument("--max-jump", type=float, default=0.1,
+                   help="largest move of a person per frame, in image widths (larger: a new person)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +124,7 @@ def cmd_lift(args) -> int:
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
-                      bone_lengths=args.bone_lengths, smooth=args.smooth)
+                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args))
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]
@@ -130,6 +137,12 @@ def cmd_lift(args) -> int:
     return 0
 
 
+def _tracking(args):
+    from .tracking import TrackingOptions
+    return TrackingOptions(min_score=args.min_score, min_frames=args.min_track_frames, max_gap=args.max_gap,
+                           max_jump=args.max_jump)
+
+
 def cmd_video(args) -> int:
     from .detectors import get_detector
     from .lift import Lifter
@@ -139,7 +152,7 @@ def cmd_video(args) -> int:
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
-                       smooth=args.smooth)
+                       smooth=args.smooth, tracking=_tracking(args))
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from .keypoints import LAYOUTS, KeypointTrack, associate_tracks, get_layout
+from .keypoints import LAYOUTS, KeypointTrack, get_layout
+from .tracking import TrackingOptions, associate_tracks, keep_tracks
 from .safe_pickle import load_plain
 
 __all__ = ["KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints"]
@@ -40,10 +41,24 @@ class _Det(NamedTuple):
     track_id: Optional[int]
     keypoints: np.ndarray  # (K, 2)
     scores: np.ndarray  # (K,)
+    score: Optional[float] = None  # the detector's per-detection score, if it gives one
+
+    @property
+    def confidence(self) -> float:
+        """The detection's score, else the mean of its keypoint scores (NaN counts as 0)."""
+        return float(self.score) if self.score is not None else float(np.nan_to_num(self.scores).mean())
+
+
+def _score_of(item: dict) -> Optional[float]:
+    value = next((item[k] for k in ("score", "bbox_score") if k in item), None)
+    if isinstance(value, list) and len(value) == 1:  # MMPose writes bbox_score as [s]
+        value = value[0]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
-                   image_size: Sequence[int] | None = None) -> list[KeypointTrack]:
+                   image_size: Sequence[int] | None = None,
+                   tracking: TrackingOptions | None = None) -> list[KeypointTrack]:
     """Read a keypoint file (or an OpenPose folder) into one track per person, sorted by id.
 
     Args:
@@ -51,9 +66,12 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
             otherwise detected from the joint count (17 in JSON: 'coco', 25: 'openpose25',
             33: 'mediapipe33').
         image_size: (width, height), used when the file does not say (needed for MediaPipe).
+        tracking: how detections become people (:class:`ddhpose.tracking.TrackingOptions`):
+            low-score detections and short tracks (false positives) are dropped, and tracks
+            never join two people across a gap. Default: ``TrackingOptions()``.
     Returns:
-        one :class:`KeypointTrack` per track id in the file; files without ids are split into
-        people by :func:`ddhpose.keypoints.associate_tracks` (nearest pelvis between frames).
+        one :class:`KeypointTrack` per person; files with track ids keep them, files without are
+        split into people by :func:`ddhpose.tracking.associate_tracks`.
     Raises:
         ValueError: unreadable, empty or malformed files, with the file and field named.
     """
@@ -76,7 +94,7 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
         raise ValueError(f"{src}: unsupported keypoint file; expected .json, .npy, .npz or an OpenPose folder")
     if size and file_size and tuple(size) != tuple(file_size):
         raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
-    return _tracks(dets, layout, file_size or size, src)
+    return _tracks(dets, layout, file_size or size, src, tracking or TrackingOptions())
 
 
 def _load_json(path: Path) -> Any:
@@ -176,13 +194,13 @@ def _parse_json(data: Any, src: str, size: tuple[int, int] | None) -> list[_Det]
     elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
         if "instances" in data[0]:
             return [_Det(_frame_index(f.get("frame_id", i), src, f"frame {i} 'frame_id'"), _track_id(p),
-                         *_instance(p, src, f"frame {i} instance {n}"))
+                         *_instance(p, src, f"frame {i} instance {n}"), _score_of(p))
                     for i, f in enumerate(data) for n, p in enumerate(_as_list(f.get("instances"), src, i))]
         if "landmarks" in data[0] or "pose_landmarks" in data[0]:
             return _mediapipe(data, src, size)
         if "keypoints" in data[0]:
             return [_Det(_frame_index(next((p[k] for k in _FRAME_KEYS if k in p), 0), src, f"instance {n} frame"),
-                         _track_id(p), *_instance(p, src, f"instance {n}")) for n, p in enumerate(data)]
+                         _track_id(p), *_instance(p, src, f"instance {n}"), _score_of(p)) for n, p in enumerate(data)]
     elif isinstance(data, list) and not data:
         raise ValueError(f"{src}: the JSON list is empty; expected at least one detection")
     raise ValueError(f"{src}: unrecognised keypoint JSON (top level {type(data).__name__}); expected COCO "
@@ -326,26 +344,35 @@ def _make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id
                          frames[order].astype(np.int64), int(track_id), layout, size, src)
 
 
-def _tracks(dets: list[_Det], layout: str | None, size: tuple[int, int] | None, src: str) -> list[KeypointTrack]:
+def _tracks(dets: list[_Det], layout: str | None, size: tuple[int, int] | None, src: str,
+            tracking: TrackingOptions) -> list[KeypointTrack]:
     if not dets:
         raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
     counts = {len(d.keypoints) for d in dets}
     if len(counts) > 1:
         raise ValueError(f"{src}: detections have different keypoint counts {sorted(counts)}; expected one")
     lay = get_layout(layout or _layout_for(counts.pop(), src))
+    dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
+    if not dets:
+        raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
+    sure = [d for d in dets if d.confidence >= tracking.min_score]
+    if not sure:
+        raise ValueError(f"{src}: no detection scores at least {tracking.min_score} (the best: "
+                         f"{max(d.confidence for d in dets):.3g}); lower --min-score if these are people")
+    span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
+    dets = sure
     ids = [d.track_id for d in dets]
     if any(i is None for i in ids):  # no ids in the file: track by position
-        dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
-        if not dets:
-            raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
-        ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets],
-                               [d.scores for d in dets], lay.name)
+        ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
+                               lay.name, max_gap=tracking.max_gap,
+                               max_jump_px=None if size is None else tracking.max_jump * size[0])
     people: dict[int, dict[int, _Det]] = {}
     for tid, d in zip(ids, dets):
         seen = people.setdefault(tid, {}).get(d.frame)
         # an id seen twice in one frame: keep the surer detection
         if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
             people[tid][d.frame] = d
+    kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
     return [_make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
                         np.array(list(per)), tid, lay.name, size, src)
-            for tid, per in sorted(people.items())]
+            for tid, per in sorted(people.items()) if tid in kept]

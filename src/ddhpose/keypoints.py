@@ -1,5 +1,5 @@
 """2D keypoint layouts of common detectors, conversion to Human3.6M-17, gap filling, and
-:class:`KeypointTrack` (one person's keypoints over time) with simple tracking.
+:class:`KeypointTrack` (one person's keypoints over time); tracking is in :mod:`ddhpose.tracking`.
 
 A layout is data: joint names plus, for every Human3.6M joint, the layout joints whose mean
 gives it. Conversion is one matrix product, so it is vectorised over frames and people.
@@ -240,46 +240,3 @@ class KeypointTrack:
         sc = np.zeros((len(frames),) + self.scores.shape[1:], dtype=np.float32)
         kp[self.frames - frames[0]], sc[self.frames - frames[0]] = self.keypoints, self.scores
         return replace(self, keypoints=kp, scores=sc, frames=frames)
-
-
-def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray],
-                     layout: str) -> list[int]:
-    """Greedy nearest-neighbour tracking of the pelvis (mid-hip, else the mean keypoint).
-
-    Args:
-        frames: frame index of every detection; keypoints: (K, 2) each; scores: (K,) each.
-    Returns:
-        a track id per detection. A detection joins the closest track (by its latest
-        detection) if within the larger of the two people's keypoint bounding-box diagonals,
-        else it starts a new track; ids count up from 0 in order of first appearance.
-    """
-    lay = get_layout(layout)
-    hips = [lay.index(n) for n in ("left_hip", "right_hip")]
-    centres, scales = np.zeros((len(frames), 2)), np.zeros(len(frames))
-    for i, (kp, sc) in enumerate(zip(keypoints, scores)):
-        finite = np.isfinite(kp).all(-1)
-        if not finite.any():
-            raise ValueError(f"keypoints: detection {i} (frame {frames[i]}) has no finite keypoint; "
-                             "expected at least one")
-        valid = finite & (sc > 0) if (finite & (sc > 0)).any() else finite
-        centres[i] = kp[hips].mean(0) if valid[hips].all() else kp[valid].mean(0)
-        scales[i] = np.linalg.norm(np.ptp(kp[valid], axis=0))
-    by_frame: dict[int, list[int]] = {}
-    for i, f in enumerate(frames):
-        by_frame.setdefault(int(f), []).append(i)
-    ids = [-1] * len(frames)
-    last: list[int] = []  # per track: the index of its latest detection
-    for frame in sorted(by_frame):
-        now = by_frame[frame]
-        if last:
-            dist = np.linalg.norm(centres[last][:, None] - centres[now][None], axis=-1)
-            dist[~(dist <= np.maximum(scales[last][:, None], scales[now][None]))] = np.inf
-            while np.isfinite(dist).any():
-                t, n = np.unravel_index(np.argmin(dist), dist.shape)
-                ids[now[n]], last[t] = int(t), now[n]
-                dist[t, :], dist[:, n] = np.inf, np.inf
-        for i in now:
-            if ids[i] < 0:
-                ids[i] = len(last)
-                last.append(i)
-    return ids

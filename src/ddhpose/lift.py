@@ -43,6 +43,7 @@ from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
 from .postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
+from .tracking import TrackingOptions
 from .skeleton import H36M
 
 __all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_SMOOTHING", "Lifter", "LiftResult", "blend_windows", "hann_weights", "hypothesis_spread",
@@ -301,8 +302,10 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
               flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
               bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING,
-              score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> list[Path]:
-    """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`).
+              score_threshold: float = DEFAULT_SCORE_THRESHOLD, tracking: TrackingOptions | None = None
+              ) -> list[Path]:
+    """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`;
+    ``tracking`` says which detections are people, :class:`ddhpose.tracking.TrackingOptions`).
 
     Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
     with several tracks the names get a ``_track<id>`` suffix. ``bvh=True`` also writes a .bvh
@@ -317,7 +320,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     output_path = Path(output_path)
     fmt = result_format(output_path)
     export_bvh = _bvh_exporter() if bvh else None
-    tracks = read_keypoints(input_path, layout, image_size=image_size)
+    tracks = read_keypoints(input_path, layout, image_size=image_size, tracking=tracking)
     lifter = lifter or Lifter.from_pretrained(device=device)
     fps = DEFAULT_FPS if fps is None else float(fps)
     results = [dataclasses.replace(lifter.lift(
