@@ -104,40 +104,68 @@ def test_conversion_rejects_bad_shapes():
         to_h36m(torch.zeros(4, 17, 2), torch.zeros(4, 16), "coco")
 
 
-def test_fill_gaps_interpolates_and_holds_edges():
+def test_fill_gaps_interpolates_the_anchor_and_carries_joints_with_the_body():
     frames = 6
-    kp = torch.arange(frames, dtype=torch.float32)[:, None, None].repeat(1, 17, 2) * 10
+    walk = torch.arange(frames, dtype=torch.float32)[:, None, None] * 10  # everyone moves 10 px / frame
+    rest = torch.arange(17, dtype=torch.float32)[None, :, None].repeat(1, 1, 2) * 3  # a fixed body shape
+    kp = (walk + rest).clone()
     sc = torch.ones(frames, 17)
-    sc[1:4, 0] = 0.1  # interior gap: linear from frame 0 to frame 4
-    sc[:2, 1] = float("nan")  # leading gap: hold frame 2
-    sc[4:, 2] = 0.0  # trailing gap: hold frame 3
+    sc[1:4, 0] = 0.1  # the pelvis (anchor) hidden in the middle: linear from frame 0 to frame 4
+    sc[:2, 1] = float("nan")  # leading gap
+    sc[4:, 2] = 0.0  # trailing gap
     kp[1:4, 0] = 999.0
     kp[2, 3, 1] = float("nan")  # a NaN coordinate is missing too
     filled, missing = fill_gaps(kp, sc, threshold=0.3)
-    assert torch.equal(filled[:, 0, 0], torch.tensor([0.0, 10, 20, 30, 40, 50]))
-    assert torch.equal(filled[:, 1, 1], torch.tensor([20.0, 20, 20, 30, 40, 50]))
-    assert torch.equal(filled[:, 2, 0], torch.tensor([0.0, 10, 20, 30, 30, 30]))
-    assert torch.equal(filled[2, 3], torch.tensor([20.0, 20.0]))
+    torch.testing.assert_close(filled, walk + rest)  # every hidden joint moved on with the body
     expected = torch.zeros(frames, 17, dtype=torch.bool)
     expected[1:4, 0], expected[:2, 1], expected[4:, 2], expected[2, 3] = True, True, True, True
     assert torch.equal(missing, expected)
-    assert torch.equal(filled[:, 4:], kp[:, 4:])
 
 
-def test_fill_gaps_numpy_and_uneven_gap():
+def test_hidden_elbow_stays_on_a_walking_body():
+    # an elbow unseen for 40 frames while the person walks away and back (300 px)
+    frames = 50
+    walk = torch.zeros(frames, 1, 2)
+    walk[:, 0, 0] = 300 * torch.sin(torch.arange(frames) / 49 * torch.pi)
+    rest = torch.randn(1, 17, 2, generator=torch.Generator().manual_seed(0)) * 40
+    kp, sc = walk + rest, torch.ones(frames, 17)
+    sc[5:45, 15] = 0.1  # right elbow
+    filled, _ = fill_gaps(kp, sc, 0.3)
+    torch.testing.assert_close(filled, walk + rest)
+    pixels = kp[4, 15] + (kp[45, 15] - kp[4, 15]) * 0.5  # what interpolating pixels would give mid-gap
+    assert (pixels - filled[25, 15]).norm() > 200
+
+
+def test_fill_gaps_numpy_follows_the_anchor():
     kp = np.zeros((5, 17, 2))
     kp[:, :, 0] = np.array([0.0, 0, 0, 0, 8])[:, None]
     sc = np.ones((5, 17))
     sc[1:4, 5] = 0
     filled, missing = fill_gaps(kp, sc, 0.5)
     assert isinstance(filled, np.ndarray) and missing.dtype == bool
-    np.testing.assert_allclose(filled[:, 5, 0], [0, 2, 4, 6, 8])
+    np.testing.assert_allclose(filled[:, 5, 0], [0, 0, 0, 0, 8])  # the body did not move in frames 1-3
+
+
+def test_never_seen_joints_come_from_the_template_and_are_flagged():
+    from ddhpose.keypoints import _TEMPLATE
+    frames = 4
+    scale, shift = 300.0, torch.tensor([500.0, 200.0])
+    body = (_TEMPLATE.float() * scale + shift).expand(frames, 17, 2).clone()
+    sc = torch.ones(frames, 17)
+    legs = [1, 2, 3, 4, 5, 6]
+    sc[:, legs] = 0  # an upper-body video: hips, knees and ankles never detected
+    sc[:, 0] = 0  # nor the pelvis
+    kp = body.clone()
+    kp[:, legs + [0]] = float("nan")
+    filled, missing = fill_gaps(kp, sc, 0.3)
+    torch.testing.assert_close(filled, body, atol=1e-3, rtol=0)
+    assert missing[:, legs + [0]].all() and not missing[:, 7:].any()
 
 
 def test_fill_gaps_errors():
-    kp, sc = torch.zeros(4, 17, 2), torch.ones(4, 17)
-    sc[:, 10] = 0
-    with pytest.raises(ValueError, match=r"joints \['head'\] are missing in all 4 frames"):
+    kp, sc = torch.zeros(4, 17, 2), torch.zeros(4, 17)
+    sc[:, 10] = 1
+    with pytest.raises(ValueError, match=r"only \['head'\] detected in any of the 4 frames"):
         fill_gaps(kp, sc, 0.3)
     with pytest.raises(ValueError, match="all 4 frames are missing"):
         fill_gaps(kp, torch.full((4, 17), float("nan")), 0.3)

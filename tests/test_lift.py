@@ -164,8 +164,11 @@ def test_track_gaps_are_filled_and_flagged(lifter, tmp_path):
     tracks = read_keypoints(_write_coco(tmp_path / "k.json", people))
     r = lifter.lift(tracks[0], image_size=SIZE)
     assert r.track_id == 1 and r.missing.sum() == 1 and r.missing[2, 6]  # H36M left ankle
-    np.testing.assert_allclose(r.keypoints_2d[2, 6], (kp[1, 15, :2] + kp[3, 15, :2]) / 2, rtol=1e-5)
-    np.testing.assert_allclose(r.keypoints_2d[:, 0], (kp[:, 11, :2] + kp[:, 12, :2]) / 2, rtol=1e-5)
+    pelvis = (kp[:, 11, :2] + kp[:, 12, :2]) / 2
+    np.testing.assert_allclose(r.keypoints_2d[:, 0], pelvis, rtol=1e-5)
+    # filled relative to the body: the pelvis now plus the ankle's mean offset from it either side
+    offset = ((kp[1, 15, :2] - pelvis[1]) + (kp[3, 15, :2] - pelvis[3])) / 2
+    np.testing.assert_allclose(r.keypoints_2d[2, 6], pelvis[2] + offset, rtol=1e-5)
 
 
 def test_lift_input_errors(lifter):

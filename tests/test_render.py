@@ -125,11 +125,11 @@ def test_failure_mid_way_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     out.write_bytes(b"previous")
     original, calls = render._Scene.frame, []
 
-    def failing_frame(self, *args):
+    def failing_frame(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("boom")
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(render._Scene, "frame", failing_frame)
     keypoints, poses, _ = clip(5)
@@ -172,3 +172,22 @@ def test_render_result_reads_lifter_results(tmp_path, suffix):
     with pytest.raises(ValueError, match="keypoints_2d"):
         render_result(tmp_path / "bad.npz", tmp_path / "bad.gif", progress=False)
     assert not (tmp_path / "bad.gif").exists()
+
+
+def test_video_frames_under_the_keypoints_counter_and_hollow_missing_joints(tmp_path):
+    keypoints, poses, _ = clip(3)
+    plain = render_animation(keypoints, poses, tmp_path / "plain.gif", image_size=(1000, 1000), size=128,
+                             progress=False)
+    green = [np.full((1000, 1000, 3), (0, 200, 0), np.uint8)] * 3  # a green "video"
+    missing = np.zeros((3, 17), bool)
+    missing[:, 13] = True
+    out = render_animation(keypoints, poses, tmp_path / "video.gif", image_size=(1000, 1000), size=128,
+                           progress=False, video_frames=iter(green), missing=missing, frame_numbers=[40, 41, 42])
+    left_plain, left_video = iio.imread(plain)[0][:, :128], iio.imread(out)[0][:, :128]
+    r, g, b = np.moveaxis(left_video.astype(int), -1, 0)
+    assert ((g > 150) & (r < 80) & (b < 80)).mean() > 0.2  # the frame is drawn under the skeleton
+    assert not ((left_plain[..., 1] > 150) & (left_plain[..., 0] < 80)).any()
+    with pytest.raises(ValueError, match="needs image_size"):
+        render_animation(keypoints, poses, tmp_path / "x.gif", video_frames=iter(green), progress=False)
+    with pytest.raises(ValueError, match=r"missing: expected \(3, 17\)"):
+        render_animation(keypoints, poses, tmp_path / "x.gif", missing=missing[:2], progress=False)

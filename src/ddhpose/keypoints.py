@@ -156,21 +156,62 @@ def to_h36m(keypoints: Array, scores: Array, layout: str | Layout) -> tuple[Arra
     return out, out_scores
 
 
+def _interpolate(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation over time of (F, J, C) values where ``missing`` (F, J); gaps at the
+    ends hold the nearest known value. Columns with no known value are left as they are."""
+    frames, joints = missing.shape
+    t = torch.arange(frames, device=values.device)[:, None].expand(frames, joints)
+    prev = torch.where(missing, -1, t).cummax(0).values
+    nxt = torch.where(missing, frames, t).flip(0).cummin(0).values.flip(0)
+    prev = torch.where(prev < 0, nxt, prev)  # leading gap: hold the first known value
+    nxt = torch.where(nxt >= frames, prev, nxt)  # trailing gap: hold the last one
+    prev, nxt = prev.clamp(0, frames - 1), nxt.clamp(0, frames - 1)
+    w = ((t - prev) / (nxt - prev).clamp_min(1)).to(values.dtype)[..., None]
+    width = values.shape[-1]
+    a = values.gather(0, prev[..., None].expand(-1, -1, width))
+    b = values.gather(0, nxt[..., None].expand(-1, -1, width))
+    return torch.where(missing[..., None], a + w * (b - a), values)
+
+
+# A front-facing standing Human3.6M body in image axes (x right on the image, y down), metres;
+# its shape places joints a video never shows (e.g. the legs in an upper-body shot).
+_TEMPLATE = torch.tensor([
+    [0, 0], [-0.13, 0], [-0.13, 0.45], [-0.13, 0.89], [0.13, 0], [0.13, 0.45], [0.13, 0.89],
+    [0, -0.23], [0, -0.48], [0, -0.59], [0, -0.70], [0.15, -0.48], [0.15, -0.20], [0.15, 0.05],
+    [-0.15, -0.48], [-0.15, -0.20], [-0.15, 0.05]], dtype=torch.float64)
+
+
+def _place_template(kp: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Per frame, the template scaled and shifted onto the known joints (least squares).
+    kp (F, 17, 2), known (17,) bool -> (F, 17, 2)."""
+    tpl = _TEMPLATE.to(kp)
+    src, dst = tpl[known], kp[:, known]  # (K, 2), (F, K, 2)
+    src_c, dst_c = src - src.mean(0), dst - dst.mean(1, keepdim=True)
+    scale = (dst_c * src_c).sum((1, 2)) / src_c.square().sum().clamp_min(1e-12)  # (F,)
+    scale = scale.clamp_min(1e-6)
+    shift = dst.mean(1) - scale[:, None] * src.mean(0)
+    return scale[:, None, None] * tpl + shift[:, None]
+
+
 def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_THRESHOLD,
               joint_names: Sequence[str] | None = None) -> tuple[Array, Array]:
-    """Interpolate missing keypoints linearly over time, per joint.
+    """Fill missing Human3.6M-17 keypoints so they move with the body.
 
     A keypoint is missing when its score is below ``threshold`` or NaN, or when a coordinate is
-    NaN. Gaps between two detections are interpolated linearly; gaps at the start or end hold
-    the nearest detection.
+    NaN. The anchor is the joint detected in the most frames (the pelvis when it is among them):
+    it is interpolated linearly over time. Every other joint's *offset from the anchor* is
+    interpolated over its gaps (gaps at the ends hold the nearest offset), so a joint hidden while
+    the person walks is carried along instead of being left where it was last seen. Joints never
+    detected (the legs of an upper-body video) are placed from a standing-body template fitted
+    (scale and shift) to the other joints of each frame. Every filled keypoint is flagged.
 
     Args:
-        keypoints: (F, J, 2); scores: (F, J). Torch or NumPy (normally H36M-17).
-        joint_names: for error messages (default: the H36M names when J is 17).
+        keypoints: (F, 17, 2); scores: (F, 17). Torch or NumPy, Human3.6M order.
+        joint_names: for error messages (default: the H36M names).
     Returns:
-        filled (F, J, 2) of the input's array type, and missing (F, J) bool, True where filled.
+        filled (F, 17, 2) of the input's array type, and missing (F, 17) bool, True where filled.
     Raises:
-        ValueError: no frames, a joint missing in every frame, or every keypoint missing.
+        ValueError: no frames, every keypoint missing, or fewer than 2 joints ever detected.
     """
     as_numpy = isinstance(keypoints, np.ndarray)
     kp = torch.as_tensor(keypoints)
@@ -179,6 +220,8 @@ def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_
         raise ValueError(f"keypoints: expected (F, J, 2) with F >= 1, got {tuple(kp.shape)}")
     if sc.shape != kp.shape[:-1]:
         raise ValueError(f"scores: expected {tuple(kp.shape[:-1])} to match the keypoints, got {tuple(sc.shape)}")
+    if kp.shape[1] != len(_TEMPLATE):
+        raise ValueError(f"keypoints: expected the {len(_TEMPLATE)} Human3.6M joints, got {kp.shape[1]}")
     if not kp.is_floating_point():
         kp = kp.double()
     frames, joints = sc.shape
@@ -186,20 +229,20 @@ def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_
     if bool(missing.all()):
         raise ValueError(f"keypoints: all {frames} frames are missing (score below {threshold} or NaN); "
                          "expected at least one detected keypoint")
-    dead = missing.all(0).nonzero().flatten().tolist()
-    if dead:
-        names = joint_names or (H36M_NAMES if joints == len(H36M_NAMES) else [str(j) for j in range(joints)])
-        raise ValueError(f"keypoints: joints {[names[j] for j in dead]} are missing in all {frames} frames "
-                         f"(score below {threshold} or NaN); expected each joint detected at least once")
-    t = torch.arange(frames, device=kp.device)[:, None].expand(frames, joints)
-    prev = torch.where(missing, -1, t).cummax(0).values
-    nxt = torch.where(missing, frames, t).flip(0).cummin(0).values.flip(0)
-    prev = torch.where(prev < 0, nxt, prev)  # leading gap: hold the first detection
-    nxt = torch.where(nxt >= frames, prev, nxt)  # trailing gap: hold the last detection
-    w = ((t - prev) / (nxt - prev).clamp_min(1)).to(kp.dtype)[..., None]
-    a = kp.gather(0, prev[..., None].expand(-1, -1, 2))
-    b = kp.gather(0, nxt[..., None].expand(-1, -1, 2))
-    filled = torch.where(missing[..., None], a + w * (b - a), kp)
+    seen = (~missing).sum(0)
+    known = seen > 0
+    if int(known.sum()) < 2:
+        names = joint_names or H36M_NAMES
+        raise ValueError(f"keypoints: only {[names[j] for j in range(joints) if known[j]]} detected in any of the "
+                         f"{frames} frames (score >= {threshold}); expected at least 2 joints")
+    x = kp.double().nan_to_num(0.0)
+    anchor = 0 if seen[0] >= 0.9 * seen.max() else int(seen.argmax())
+    x[:, anchor] = _interpolate(x[:, anchor:anchor + 1], missing[:, anchor:anchor + 1])[:, 0]
+    offsets = _interpolate(x - x[:, anchor:anchor + 1], missing)
+    x = torch.where(known[None, :, None], x[:, anchor:anchor + 1] + offsets, x)
+    if not bool(known.all()):  # never-detected joints from the template placed on the others
+        x = torch.where(known[None, :, None], x, _place_template(x, known))
+    filled = torch.where(missing[..., None], x.to(kp.dtype), kp)
     if as_numpy:
         return filled.numpy(), missing.numpy()
     return filled, missing
