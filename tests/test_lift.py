@@ -37,10 +37,16 @@ def lifter(checkpoint):
     return Lifter.from_pretrained(checkpoint, device="cpu")
 
 
+# a standing person facing the camera, COCO order, pixels around (0, 0), y down
+_STANDING_COCO = np.array([[0, -160], [8, -168], [-8, -168], [16, -164], [-16, -164], [36, -130], [-36, -130],
+                           [42, -70], [-42, -70], [45, -15], [-45, -15], [22, 0], [-22, 0], [22, 90], [-22, 90],
+                           [22, 180], [-22, 180]], dtype=np.float64)
+
+
 def _coco(frames: int, x: float, seed: int = 0) -> np.ndarray:
     """(F, 17, 3) COCO keypoints [x, y, score] of a person near ``x``, moving slightly."""
     rng = np.random.default_rng(seed)
-    base = np.stack([x + rng.uniform(-60, 60, 17), 400 + rng.uniform(-150, 150, 17)], -1)
+    base = _STANDING_COCO + [x, 400] + rng.uniform(-8, 8, (17, 2))
     t = np.arange(frames)[:, None, None]
     xy = base + 2.0 * t + rng.normal(0, 1, (frames, 17, 2))
     return np.concatenate([xy, np.full((frames, 17, 1), 0.9)], -1)
@@ -234,8 +240,10 @@ def test_lift_file_two_people(lifter, tmp_path):
 
 
 def test_lift_file_h36m_npy_to_json(lifter, tmp_path):
+    from ddhpose.keypoints import to_h36m
     src = tmp_path / "kp.npy"
-    np.save(src, _coco(14, 500)[..., :2].astype(np.float32))
+    coco = _coco(14, 500)
+    np.save(src, to_h36m(coco[..., :2], coco[..., 2], "coco")[0].astype(np.float32))
     (path,) = lift_file(src, tmp_path / "kp.json", layout="h36m", image_size=SIZE, lifter=lifter)
     assert path.name == "kp.json" and json.loads(path.read_text())["units"] == "metres"
     r = load_result(path)
@@ -295,3 +303,20 @@ def test_lift_file_writes_bvh_beside_the_result(lifter, tmp_path):
     poses = torch.from_numpy(load_result(paths[0]).poses).double()
     assert back.shape == (8, 17, 3) and back[:, 0].abs().max() < 1e-5
     torch.testing.assert_close(decompose(back.double(), H36M)[0], decompose(poses, H36M)[0], atol=1e-3, rtol=0)
+
+
+def test_wrong_image_size_and_wrong_layout_are_caught(lifter):
+    from ddhpose.keypoints import to_h36m
+    coco = _coco(20, 500)
+    with pytest.raises(ValueError, match=r"lie outside the stated 400x300 image.*--image-size"):
+        lifter.lift(coco[..., :2], coco[..., 2], layout="coco", image_size=(400, 300))
+    h36m = to_h36m(coco[..., :2], coco[..., 2], "coco")[0]
+    with pytest.warns(UserWarning, match=r"not in the 'coco' layout \(see --layout\)"):
+        lifter.lift(h36m, layout="coco", image_size=SIZE)
+    with pytest.warns(UserWarning, match=r"not in the 'h36m' layout"):
+        lifter.lift(coco[..., :2], layout="h36m", image_size=SIZE)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right layout and size: no complaint
+        lifter.lift(h36m, layout="h36m", image_size=SIZE)
+        lifter.lift(coco[..., :2], coco[..., 2], layout="coco", image_size=SIZE)

@@ -46,12 +46,12 @@ class FakeDetector:
         h, w = rgb.shape[:2]
         pos = {"nose": (0, -0.8), "left_eye": (0.03, -0.83), "right_eye": (-0.03, -0.83),
                "left_shoulder": (0.15, -0.6), "right_shoulder": (-0.15, -0.6), "left_elbow": (0.2, -0.35),
-               "right_elbow": (-0.2, -0.35), "left_wrist": (0.22, -0.1 + 0.01 * i), "right_wrist": (-0.22, -0.1),
+               "right_elbow": (-0.2, -0.35), "left_wrist": (0.22, -0.1), "right_wrist": (-0.22, -0.1),
                "left_hip": (0.1, 0.0), "right_hip": (-0.1, 0.0), "left_knee": (0.1, 0.4),
                "right_knee": (-0.1, 0.4), "left_ankle": (0.1, 0.8), "right_ankle": (-0.1, 0.8)}
         kp = np.full((33, 2), (w / 2, h / 2), np.float64)
         for name, (x, y) in pos.items():
-            kp[MEDIAPIPE33.names.index(name)] = (w / 2 + x * h * 0.4, h / 2 + y * h * 0.4)
+            kp[MEDIAPIPE33.names.index(name)] = (w / 2 + x * h * 0.4 + i, h / 2 + y * h * 0.4)  # walks right
         return [(kp, np.full(33, 0.9))]
 
     def close(self):

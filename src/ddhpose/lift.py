@@ -34,6 +34,7 @@ import torch
 from einops import rearrange
 
 from .checkpoint import load_checkpoint
+from .checks import check_keypoints
 from .data.windows import window_index
 from .files import atomic_path
 from .geometry import normalize_screen
@@ -206,6 +207,7 @@ class Lifter:
                              f"{iterations} and {batch_size}")
         kp, sc, frames, lay, size, track_id = _prepare(keypoints, scores, layout, image_size)
         kp17, sc17 = to_h36m(kp, sc, lay)
+        check_keypoints(kp17, sc17, size, lay, f"track {track_id}", score_threshold)
         try:
             filled, missing = fill_gaps(kp17, sc17, score_threshold)
         except ValueError as err:
