@@ -138,6 +138,29 @@ def test_mediapipe_json(tmp_path):
         read_keypoints(tmp_path / "mp2.json", image_size=(100, 100))
 
 
+def test_mediapipe_message_to_dict_dumps_with_nulls(tmp_path):
+    # what protobuf's MessageToDict(results.pose_landmarks) gives per frame, None without a person
+    frames = [{"landmark": _landmarks(0.1)}, None, {"pose_landmarks": {"landmark": _landmarks(0.12)}}, None]
+    (track,) = read_keypoints(_write(tmp_path / "mp.json", frames), image_size=(200, 100))
+    np.testing.assert_array_equal(track.frames, [0, 2])
+    assert track.contiguous().num_frames == 3
+
+
+def test_mmpose_per_image_folder(tmp_path):
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    for f in (2, 0, 1):
+        inst = [{"keypoints": _pose(17, 100 + 5 * f, f)[:, :2].tolist(), "keypoint_scores": [0.9] * 17,
+                 "bbox_score": 0.95}]
+        (folder / f"frame_{f:06d}.json").write_text(json.dumps(inst))
+    (track,) = read_keypoints(folder, image_size=(640, 480))
+    np.testing.assert_array_equal(track.frames, [0, 1, 2])
+    np.testing.assert_allclose(track.keypoints[2], _pose(17, 110, 2)[:, :2], rtol=1e-6)
+    (folder / "frame_000003.json").write_text(json.dumps({"not": "instances"}))
+    with pytest.raises(ValueError, match=r"frame_000003.json: expected a list of instances"):
+        read_keypoints(folder, image_size=(640, 480))
+
+
 def test_arrays(tmp_path):
     arr = np.stack([_pose(17, 100, f) for f in range(4)]).astype(np.float32)
     np.save(tmp_path / "a.npy", arr)
@@ -236,7 +259,7 @@ def test_bad_arrays(tmp_path):
 
 def test_bad_folders_and_paths(tmp_path):
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(ValueError, match="empty_dir: no OpenPose '\\*_keypoints.json' files"):
+    with pytest.raises(ValueError, match=r"empty_dir: no OpenPose '\*_keypoints.json' nor per-image"):
         read_keypoints(tmp_path / "empty_dir")
     with pytest.raises(ValueError, match="missing.json: no such file or folder"):
         read_keypoints(tmp_path / "missing.json")

@@ -7,9 +7,11 @@ Formats (``read_keypoints`` picks by extension and content):
 - ``.json``, MMPose frames: ``[{'frame_id', 'instances': [{'keypoints': [[x, y], ...],
   'keypoint_scores', 'track_id'?}]}]``, optionally inside ``{'meta_info', 'instance_info'}``.
 - ``.json``, COCO dataset: ``{'images': [{'id', 'width', 'height'}], 'annotations': [...]}``.
-- a folder of OpenPose ``*_keypoints.json`` files (``'people'`` -> ``'pose_keypoints_2d'``).
-- ``.json``, MediaPipe Pose: ``[{'landmarks': [{'x', 'y', 'z', 'visibility'}] * 33}, ...]``,
-  coordinates normalised to [0, 1] (the image size is needed to get pixels).
+- a folder of OpenPose ``*_keypoints.json`` files (``'people'`` -> ``'pose_keypoints_2d'``),
+  or of MMPose per-image ``*.json`` predictions (a list of instances each).
+- ``.json``, MediaPipe Pose: ``[{'landmarks': [{'x', 'y', 'z', 'visibility'}] * 33}, ...]``
+  (also 'pose_landmarks', or protobuf's ``{'landmark': [...]}``; ``null`` for frames without a
+  person), coordinates normalised to [0, 1] (the image size is needed to get pixels).
 - ``.npy`` / ``.npz``: (F, K, 2|3|4) arrays; npz keys 'keypoints' or 'positions_2d', and
   optionally 'scores', 'image_size', 'layout', 'frames'. Pickled objects are refused.
 """
@@ -33,6 +35,7 @@ __all__ = ["KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints"]
 LAYOUT_BY_COUNT = {17: "coco", 25: "openpose25", 33: "mediapipe33"}
 _FRAME_KEYS = ("image_id", "frame_id", "frame", "frame_index")
 _ID_KEYS = ("track_id", "person_id", "idx")
+_MEDIAPIPE_KEYS = {"landmarks", "pose_landmarks", "landmark"}
 _SIZE_KEYS = (("width", "height"), ("image_width", "image_height"), ("img_width", "img_height"))
 
 
@@ -81,7 +84,10 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
     if not path.exists():
         raise ValueError(f"{src}: no such file or folder")
     if path.is_dir():
-        dets, file_size = _read_openpose(sorted(path.glob("*_keypoints.json")), src), None
+        if any(path.glob("*_keypoints.json")):
+            dets, file_size = _read_openpose(sorted(path.glob("*_keypoints.json")), src), None
+        else:
+            dets, file_size = _read_per_image(sorted(path.glob("*.json")), src), None
     elif path.name.endswith("_keypoints.json"):  # one OpenPose frame
         dets, file_size = _read_openpose([path], src), None
     elif path.suffix.lower() in (".npy", ".npz"):
@@ -191,13 +197,14 @@ def _parse_json(data: Any, src: str, size: tuple[int, int] | None) -> list[_Det]
         for key in ("instance_info", "frames"):
             if key in data:
                 return _parse_json(data[key], f"{src} '{key}'", size)
+    elif isinstance(data, list) and any(isinstance(x, dict) and _MEDIAPIPE_KEYS & x.keys() for x in data) \
+            and all(x is None or isinstance(x, dict) for x in data):  # MediaPipe, null without a person
+        return _mediapipe(data, src, size)
     elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
         if "instances" in data[0]:
             return [_Det(_frame_index(f.get("frame_id", i), src, f"frame {i} 'frame_id'"), _track_id(p),
                          *_instance(p, src, f"frame {i} instance {n}"), _score_of(p))
                     for i, f in enumerate(data) for n, p in enumerate(_as_list(f.get("instances"), src, i))]
-        if "landmarks" in data[0] or "pose_landmarks" in data[0]:
-            return _mediapipe(data, src, size)
         if "keypoints" in data[0]:
             return [_Det(_frame_index(next((p[k] for k in _FRAME_KEYS if k in p), 0), src, f"instance {n} frame"),
                          _track_id(p), *_instance(p, src, f"instance {n}"), _score_of(p)) for n, p in enumerate(data)]
@@ -255,13 +262,36 @@ def _read_openpose(files: list[Path], where: str) -> list[_Det]:
     return [d for i in order for d in _openpose_frame(_load_json(files[i]), frames[i], str(files[i]))]
 
 
+def _read_per_image(files: list[Path], where: str) -> list[_Det]:
+    """MMPose's per-image predictions (``pred_out_dir``): one JSON list of instances per frame,
+    ordered by the last number in each file name (else by name)."""
+    if not files:
+        raise ValueError(f"{where}: no OpenPose '*_keypoints.json' nor per-image '*.json' files in the folder")
+    numbers = [re.findall(r"\d+", f.stem) for f in files]
+    frames = [int(n[-1]) for n in numbers] if all(numbers) else list(range(len(files)))
+    if len(set(frames)) != len(frames):
+        frames = list(range(len(files)))
+    dets = []
+    for frame, file in sorted(zip(frames, files)):
+        data = _load_json(file)
+        people = data.get("instances", data.get("instance_info")) if isinstance(data, dict) else data
+        if not isinstance(people, list):
+            raise ValueError(f"{file}: expected a list of instances with 'keypoints' (MMPose per-image predictions)")
+        dets += [_Det(frame, _track_id(p), *_instance(p, str(file), f"instance {n}"), _score_of(p))
+                 for n, p in enumerate(people)]
+    return dets
+
+
 def _mediapipe(frames: list, src: str, size: tuple[int, int] | None) -> list[_Det]:
     if size is None:
         raise ValueError(f"{src}: MediaPipe landmarks are normalised to [0, 1]; the file has no image "
                          "size, pass image_size=(width, height) to read_keypoints")
     dets = []
     for i, f in enumerate(frames):
-        marks = f.get("landmarks", f.get("pose_landmarks")) if isinstance(f, dict) else None
+        marks = next((f[k] for k in ("landmarks", "pose_landmarks", "landmark") if k in f), None) \
+            if isinstance(f, dict) else None
+        if isinstance(marks, dict):  # protobuf MessageToDict: {'landmark': [...]}
+            marks = marks.get("landmark")
         if marks is not None and not isinstance(marks, list):
             raise ValueError(f"{src}: frame {i} 'landmarks' expected a list, got {type(marks).__name__}")
         people = [marks] if marks and isinstance(marks[0], dict) else (marks or [])
