@@ -139,3 +139,44 @@ def test_evaluate_with_a_checkpoint_of_another_clip_length_is_a_clear_error(tmp_
     err = capsys.readouterr().err
     assert code != 0 and "does not match config" in err and "Traceback" not in err
     assert not (tmp_path / "eval").exists()
+
+
+def test_version_device_and_broken_pipe(capsys, tmp_path):
+    import subprocess
+    import sys
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("ddhpose ")
+    import torch
+    if not torch.cuda.is_available():
+        assert main(["demo", "-o", str(tmp_path), "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert "CUDA is not available here" in err and "Traceback" not in err
+    assert main(["demo", "-o", str(tmp_path), "--device", "tpu:x"]) == 2
+    assert "--device 'tpu:x'" in capsys.readouterr().err
+    # a reader that leaves early (| head) gets no traceback
+    proc = subprocess.run(f"{sys.executable} -m ddhpose --help | head -c 10", shell=True, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+
+
+def test_every_option_has_help():
+    from ddhpose.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.dest != "help":
+                assert action.help, f"ddhpose {name}: {'/'.join(action.option_strings) or action.dest} has no help"
+
+
+def test_interrupted_training_exits_130_saying_where_progress_is(monkeypatch, capsys, tmp_path):
+    from ddhpose import train as train_module
+
+    def interrupted(*args, **kwargs):
+        raise train_module.TrainingInterrupted(f"training stopped at epoch 1, step 3/4; progress saved to "
+                                               f"{tmp_path / 'last.pt'}")
+
+    monkeypatch.setattr(train_module, "train_from_args", interrupted)
+    assert main(["train", "-c", "tiny", "-o", str(tmp_path)]) == 130
+    assert f"progress saved to {tmp_path / 'last.pt'}" in capsys.readouterr().err

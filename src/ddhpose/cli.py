@@ -40,6 +40,8 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddhpose", description="DDHPose: 3D human poses from 2D keypoints by "
                                      "disentangled diffusion (lift, demo, train, evaluate).")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"ddhpose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
@@ -50,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lift", help="lift 2D keypoints (COCO/OpenPose/MediaPipe/H36M files) to 3D")
     p.add_argument("input", help="keypoint file or OpenPose JSON folder")
     p.add_argument("-o", "--output", required=True, help="result file (.npz or .json)")
-    p.add_argument("--layout", choices=["coco", "h36m", "openpose25", "mediapipe33"], default=None)
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None)
+    p.add_argument("--layout", choices=["coco", "h36m", "openpose25", "mediapipe33"], default=None,
+                   help="keypoint layout (default: from the keypoint count; 17-joint arrays need it)")
+    p.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None,
+                   help="size of the frames the keypoints were detected in (default: from the file)")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
@@ -73,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling(p)
 
     p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
-    p.add_argument("result")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("result", help="a result of 'ddhpose lift' or 'ddhpose video' (.npz or .json)")
+    p.add_argument("-o", "--output", required=True, help="the animation (.mp4 or .gif)")
+    p.add_argument("--video", default=None, help="draw the 2D over this video's frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the result's, else 25)")
 
     p = sub.add_parser("train", help="train a model from a YAML config (works under torchrun)")
@@ -94,18 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling(p)
 
     p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
-    p.add_argument("source")
-    p.add_argument("destination")
+    p.add_argument("source", help="a released .bin or a .safetensors checkpoint")
+    p.add_argument("destination", help="the converted file (.safetensors or .bin)")
     p.add_argument("--skeleton", default=None, help="skeleton of a released checkpoint (h36m or 3dhp)")
 
     p = sub.add_parser("info", help="print a checkpoint's configuration")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a .safetensors, released .bin or training .pt file")
     return parser
 
 
 def _device(name: str | None):
     import torch
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        device = torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as err:
+        raise ValueError(f"--device {name!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available here (torch {torch.__version__}); use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
 
 
 def cmd_demo(args) -> int:
@@ -160,7 +173,8 @@ def cmd_video(args) -> int:
 
 def cmd_render(args) -> int:
     from .render import render_result
-    print(f"wrote {render_result(args.result, args.output, **({} if args.fps is None else {'fps': args.fps}))}")
+    kwargs = {k: v for k, v in (("fps", args.fps), ("video", args.video)) if v is not None}
+    print(f"wrote {render_result(args.result, args.output, **kwargs)}")
     return 0
 
 
@@ -218,11 +232,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("ddhpose: interrupted", file=sys.stderr)
+        print("ddhpose: interrupted; no output of this command was written (files are written whole or not at all)"
+              if args.command != "train" else "ddhpose: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ddhpose info x | head`: the reader left; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ValueError, OSError, RuntimeError) as err:
         if os.environ.get("DDHPOSE_DEBUG"):
             raise
+        if type(err).__name__ == "TrainingInterrupted":  # Ctrl-C / SIGTERM: progress was saved
+            print(f"ddhpose {args.command}: {err}", file=sys.stderr)
+            return 130
         print(f"ddhpose {args.command}: error: {err}", file=sys.stderr)
         return 2
 
