@@ -144,3 +144,21 @@ def test_parallel_children_of_a_multi_child_joint(tmp_path):
     export_bvh(tmp_path / "p.bvh", poses)
     back = read_pose_bvh(tmp_path / "p.bvh")
     assert (back - _median_length_poses(poses)).norm(dim=-1).max() < 1e-5
+
+
+def test_units_and_a_moving_root(tmp_path):
+    from ddhpose.bvh_export import export_bvh, read_pose_bvh
+    rigid = _random_motion(1)  # one body, rigid, moving 1 m sideways and 0.5 m away over 5 frames
+    shift = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None, None] * torch.tensor([1.0, 0.0, 0.5],
+                                                                                     dtype=torch.float64)
+    moving = rigid.expand(5, 17, 3) + shift
+    for units, factor in (("cm", 100.0), ("m", 1.0)):
+        export_bvh(tmp_path / f"{units}.bvh", moving, 25, frame="camera", units=units)
+        text = (tmp_path / f"{units}.bvh").read_text()
+        root_row = [float(v) for v in text.split("Frame Time:")[1].splitlines()[1].split()[:3]]
+        np.testing.assert_allclose(root_row, (moving[0, 0] @ torch.tensor(
+            [[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]], dtype=torch.float64).T * factor).numpy(), atol=1e-5)
+        back = read_pose_bvh(tmp_path / f"{units}.bvh", frame="camera", units=units)
+        torch.testing.assert_close(back, moving, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="units must be one of"):
+        export_bvh(tmp_path / "x.bvh", moving, units="inch")

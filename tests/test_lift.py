@@ -303,6 +303,12 @@ def test_lift_file_writes_bvh_beside_the_result(lifter, tmp_path):
     poses = torch.from_numpy(load_result(paths[0]).poses).double()
     assert back.shape == (8, 17, 3) and back[:, 0].abs().max() < 1e-5
     torch.testing.assert_close(decompose(back.double(), H36M)[0], decompose(poses, H36M)[0], atol=1e-3, rtol=0)
+    # metres and a moving root on request: the root follows the result's estimated trajectory
+    paths = lift_file(src, tmp_path / "walk_m.json", image_size=SIZE, bvh=True, fps=30, lifter=lifter,
+                      bvh_units="m", bvh_trajectory=True)
+    result = load_result(paths[0])
+    back = read_pose_bvh(paths[1], frame="camera", units="m")
+    np.testing.assert_allclose(back[:, 0].numpy(), result.root_trajectory, atol=1e-4)
 
 
 def test_wrong_image_size_and_wrong_layout_are_caught(lifter):

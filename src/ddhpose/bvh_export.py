@@ -1,6 +1,6 @@
 """Export Human3.6M-17 pose sequences as BVH animations (they open in Blender's BVH importer).
 
-Axes: BVH is written y up, in centimetres. Input poses are metres in one of two frames:
+Axes: BVH is written y up, in centimetres (``units='m'`` for metres). Input poses are metres in one of two frames:
 ``frame="world"`` (Human3.6M / :func:`ddhpose.data.retarget.load_mocap`: z up) maps
 (x, y, z) -> (x, z, -y); ``frame="camera"`` (x right, y down, z forward) maps
 (x, y, z) -> (x, -y, -z), so the subject stands upright facing the camera along +z.
@@ -39,6 +39,8 @@ _TO_BVH = {
     "camera": torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]),
 }
 _ORDER = "ZXY"
+#: BVH length units and their size in metres^-1 (file value = metres x factor)
+BVH_UNITS = {"cm": 100.0, "m": 1.0}
 _END_SITE_FRACTION = 0.25  # end-site offset along the last bone, for display only
 
 
@@ -160,13 +162,17 @@ def _unwrap(angles: np.ndarray) -> np.ndarray:
 
 
 def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = 50.0, *, frame: str = "world",
-                    skeleton: Skeleton = H36M,
-                    rest_directions: Sequence[Sequence[float]] | None = None) -> str:
+                    skeleton: Skeleton = H36M, rest_directions: Sequence[Sequence[float]] | None = None,
+                    units: str = "cm") -> str:
     """The BVH text for poses (N, J, 3) in metres (see the module docstring for axes).
 
     ``rest_directions`` (J, 3): rest direction of the bone ending at each joint (BVH axes);
-    defaults to a T-pose for Human3.6M, required for other skeletons.
+    defaults to a T-pose for Human3.6M, required for other skeletons. ``units``: the file's
+    length unit, 'cm' (the usual for mocap BVH) or 'm'. The root's position channels carry the
+    poses' root positions: pass poses with a trajectory added for a moving root.
     """
+    if units not in BVH_UNITS:
+        raise ValueError(f"units must be one of {sorted(BVH_UNITS)}, got {units!r}")
     if rest_directions is None:
         if skeleton != H36M:
             raise ValueError("rest_directions are required for skeletons other than Human3.6M")
@@ -178,7 +184,7 @@ def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = 50.0, *, fram
         raise ValueError("poses contain non-finite values")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    x = x @ _axes(frame).to(x).T * 100.0  # BVH axes, centimetres
+    x = x @ _axes(frame).to(x).T * BVH_UNITS[units]  # BVH axes and units
     direction, length = decompose(x, skeleton)
     lengths = length[..., 0].median(0).values  # (J,)
     rest = torch.tensor(rest_directions, dtype=x.dtype)
@@ -232,14 +238,15 @@ def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = 50.0, *, fram
 
 def export_bvh(path: str | os.PathLike, poses: torch.Tensor | np.ndarray, fps: float = 50.0, *,
                frame: str = "world", skeleton: Skeleton = H36M,
-               rest_directions: Sequence[Sequence[float]] | None = None) -> None:
+               rest_directions: Sequence[Sequence[float]] | None = None, units: str = "cm") -> None:
     """Write poses (N, J, 3) metres as a BVH file (atomically). See :func:`format_pose_bvh`."""
-    text = format_pose_bvh(poses, fps, frame=frame, skeleton=skeleton, rest_directions=rest_directions)
+    text = format_pose_bvh(poses, fps, frame=frame, skeleton=skeleton, rest_directions=rest_directions, units=units)
     atomic_write_text(path, text)
 
 
-def read_pose_bvh(path: str | os.PathLike, *, frame: str = "world", skeleton: Skeleton = H36M) -> torch.Tensor:
+def read_pose_bvh(path: str | os.PathLike, *, frame: str = "world", skeleton: Skeleton = H36M,
+                  units: str = "cm") -> torch.Tensor:
     """Read a BVH written by :func:`export_bvh` back as (N, J, 3) metres in ``frame``."""
     motion = forward_kinematics(read_bvh(path))
     idx = [motion.index(name) for name in skeleton.names]
-    return motion.positions[:, idx] / 100.0 @ _axes(frame).to(motion.positions)
+    return motion.positions[:, idx] / BVH_UNITS[units] @ _axes(frame).to(motion.positions)

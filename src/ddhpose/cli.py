@@ -20,6 +20,9 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
 
 
 def _add_lifting(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file (default cm)")
+    p.add_argument("--bvh-trajectory", action="store_true",
+                   help="move the BVH root along the estimated camera-frame trajectory (default: root fixed)")
     p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
                    help="how hypotheses become one pose: p_agg = their mean (default, stable over time), "
                         "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
@@ -137,7 +140,8 @@ def cmd_lift(args) -> int:
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
-                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args))
+                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
+                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory)
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]
@@ -165,7 +169,8 @@ def cmd_video(args) -> int:
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
-                       smooth=args.smooth, tracking=_tracking(args))
+                       smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
+                       bvh_trajectory=args.bvh_trajectory)
     for path in paths:
         print(f"wrote {path}")
     return 0

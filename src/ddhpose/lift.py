@@ -304,15 +304,17 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               fps: float | None = None, lifter: Lifter | None = None, device: torch.device | str | None = None,
               flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
               bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING,
-              score_threshold: float = DEFAULT_SCORE_THRESHOLD, tracking: TrackingOptions | None = None
-              ) -> list[Path]:
+              score_threshold: float = DEFAULT_SCORE_THRESHOLD, tracking: TrackingOptions | None = None,
+              bvh_units: str = "cm", bvh_trajectory: bool = False) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`;
     ``tracking`` says which detections are people, :class:`ddhpose.tracking.TrackingOptions`).
 
     Writes one result per track to ``output_path`` (.npz or .json, :mod:`ddhpose.results`);
     with several tracks the names get a ``_track<id>`` suffix. ``bvh=True`` also writes a .bvh
-    beside each result (:func:`ddhpose.bvh_export.export_bvh`, root-relative). ``fps`` (default
-    :data:`DEFAULT_FPS`) is recorded in every result and used for the BVH. ``lifter`` None loads the bundled model (on ``device``).
+    beside each result (:func:`ddhpose.bvh_export.export_bvh`; in ``bvh_units``, 'cm' or 'm';
+    root-relative, or with ``bvh_trajectory`` the root moving along the estimated camera-frame
+    trajectory). ``fps`` (default :data:`DEFAULT_FPS`) is recorded in every result and used for
+    the BVH. ``lifter`` None loads the bundled model (on ``device``).
     All or nothing: every track is lifted before anything is written, and the files are
     renamed into place only once all of them are written.
 
@@ -335,8 +337,10 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
                                        + output_path.suffix)
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
         if export_bvh is not None:
-            kwargs = {"frame": "camera", "fps": fps}
-            writes.append((target.with_suffix(".bvh"), lambda tmp, r=r: export_bvh(tmp, r.poses, **kwargs)))
+            kwargs = {"frame": "camera", "fps": fps, "units": bvh_units}
+            moving = bvh_trajectory and r.root_trajectory is not None
+            poses = r.poses + r.root_trajectory[:, None] if moving else r.poses
+            writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses: export_bvh(tmp, p, **kwargs)))
     with contextlib.ExitStack() as stack:  # on any error every temporary file is removed
         for target, write in writes:
             write(stack.enter_context(atomic_path(target)))
