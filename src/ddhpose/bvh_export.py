@@ -21,6 +21,7 @@ import os
 from typing import Sequence
 
 import numpy as np
+import roma
 import torch
 
 from .data.bvh import axis_indices, forward_kinematics, read_bvh
@@ -51,24 +52,14 @@ def _axes(frame: str) -> torch.Tensor:
 
 
 def matrix_to_euler(rot: torch.Tensor, axes: str, degrees: bool = True) -> torch.Tensor:
-    """Inverse of :func:`euler_matrices` for three distinct axes. (..., 3, 3) -> (..., 3).
+    """Inverse of :func:`euler_matrices` for three distinct axes (roma). (..., 3, 3) -> (..., 3).
 
-    The middle angle is in [-90, 90] degrees; at gimbal lock the first angle absorbs the twist.
+    The middle angle is in [-90, 90] degrees.
     """
-    i, j, k = axis_indices(axes)
-    if len({i, j, k}) != 3 or rot.shape[-2:] != (3, 3):
+    idx = axis_indices(axes)
+    if len(set(idx)) != 3 or rot.shape[-2:] != (3, 3):
         raise ValueError(f"expected 3 distinct axes and (..., 3, 3) matrices, got {axes!r}, {tuple(rot.shape)}")
-    sign = 1.0 if (i, j, k) in ((0, 1, 2), (1, 2, 0), (2, 0, 1)) else -1.0
-    b = torch.asin((sign * rot[..., i, k]).clamp(-1.0, 1.0))
-    a = torch.atan2(-sign * rot[..., j, k], rot[..., k, k])
-    c = torch.atan2(-sign * rot[..., i, j], rot[..., i, i])
-    locked = torch.cos(b).abs() < 1e-6
-    # gimbal lock: only a + sign*c (or a - sign*c) is defined; put it all into a
-    a_locked = torch.atan2(sign * rot[..., k, j], rot[..., j, j])
-    a = torch.where(locked, a_locked, a)
-    c = torch.where(locked, torch.zeros_like(c), c)
-    out = torch.stack((a, b, c), dim=-1)
-    return torch.rad2deg(out) if degrees else out
+    return roma.rotmat_to_euler(axes.upper(), rot, degrees=degrees)
 
 
 def shortest_arc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

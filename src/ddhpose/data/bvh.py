@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import roma
 import torch
 
 _AXES = "xyz"
@@ -106,14 +107,10 @@ class SkeletonMotion:
 def axis_rotations(angles: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
     """Rotations about coordinate axes. angles (..., n) radians; axes (n,) long in {0, 1, 2}.
 
-    Returns (..., n, 3, 3).
+    Returns (..., n, 3, 3) (``roma.rotvec_to_rotmat`` of axis x angle).
     """
     unit = torch.eye(3, dtype=angles.dtype, device=angles.device)[axes]  # (n, 3)
-    skew = torch.zeros(unit.shape[0], 3, 3, dtype=angles.dtype, device=angles.device)
-    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -unit[:, 2], unit[:, 1], -unit[:, 0]
-    skew = skew - skew.transpose(-1, -2)
-    s, c = torch.sin(angles)[..., None, None], torch.cos(angles)[..., None, None]
-    return torch.eye(3, dtype=angles.dtype, device=angles.device) + s * skew + (1 - c) * (skew @ skew)
+    return roma.rotvec_to_rotmat(angles[..., None] * unit)
 
 
 def axis_indices(axes: str) -> list[int]:
@@ -123,7 +120,7 @@ def axis_indices(axes: str) -> list[int]:
 
 
 def euler_matrices(angles: torch.Tensor, axes: str, degrees: bool = True) -> torch.Tensor:
-    """Intrinsic Euler angles to matrices: R = R_axes[0](a0) @ R_axes[1](a1) @ ...
+    """Intrinsic Euler angles to matrices: R = R_axes[0](a0) @ R_axes[1](a1) @ ... (roma).
 
     Args:
         angles: (..., n) with n = len(axes); axes: e.g. 'ZXY' (case-insensitive).
@@ -133,12 +130,7 @@ def euler_matrices(angles: torch.Tensor, axes: str, degrees: bool = True) -> tor
     idx = axis_indices(axes)
     if angles.shape[-1] != len(idx):
         raise ValueError(f"expected (..., {len(idx)}) angles for order {axes!r}, got {tuple(angles.shape)}")
-    rad = torch.deg2rad(angles) if degrees else angles
-    mats = axis_rotations(rad, torch.tensor(idx, device=angles.device))
-    out = mats[..., 0, :, :]
-    for k in range(1, len(idx)):
-        out = out @ mats[..., k, :, :]
-    return out
+    return roma.euler_to_rotmat(axes.upper(), angles, degrees=degrees)
 
 
 # ------------------------------------------------------------------------------------- parsing
