@@ -26,27 +26,34 @@ _BANDAI_TREE = [  # name, parent, offset
 ]
 
 
-def _bandai_bvh(frames: list[dict[str, tuple[float, float, float]]], frame_time: float = 1 / 30) -> str:
-    """BVH text; every joint has ZXY rotation channels, the root also positions. ``frames``:
-    joint -> (z, x, y) degrees (the root's key 'pos' -> position)."""
+def _hierarchy(tree, end_offset: str = "0 0 0") -> tuple[list[str], list[str]]:
+    """BVH HIERARCHY lines of a (name, parent, offset) tree, every joint with ZXY rotation
+    channels and the root with positions too; returns (lines, joint order)."""
     lines, order = ["HIERARCHY"], []
 
     def emit(name: str, depth: int) -> None:
         pad = "  " * depth
-        offset = next(o for n, _, o in _BANDAI_TREE if n == name)
+        offset = next(o for n, _, o in tree if n == name)
         lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}\n{pad}{{")
         lines.append(f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}")
         pos = "Xposition Yposition Zposition " if depth == 0 else ""
         lines.append(f"{pad}  CHANNELS {6 if depth == 0 else 3} {pos}Zrotation Xrotation Yrotation")
         order.append(name)
-        kids = [n for n, p, _ in _BANDAI_TREE if p == name]
+        kids = [n for n, p, _ in tree if p == name]
         for kid in kids:
             emit(kid, depth + 1)
         if not kids:
-            lines.append(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET 0 0 0\n{pad}  }}")
+            lines.append(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end_offset}\n{pad}  }}")
         lines.append(f"{pad}}}")
 
-    emit("joint_Root", 0)
+    emit(tree[0][0], 0)
+    return lines, order
+
+
+def _bandai_bvh(frames: list[dict[str, tuple[float, float, float]]], frame_time: float = 1 / 30) -> str:
+    """BVH text; every joint has ZXY rotation channels, the root also positions. ``frames``:
+    joint -> (z, x, y) degrees (the root's key 'pos' -> position)."""
+    lines, order = _hierarchy(_BANDAI_TREE)
     lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {frame_time}"]
     for f in frames:
         row = list(f.get("pos", (0, 0, 0)))
@@ -210,26 +217,10 @@ _CMU43_TREE = [
 
 
 def _tree_bvh(tree, frames: int = 3, values: str = "0") -> str:
-    lines, count = ["HIERARCHY"], [0]
-
-    def emit(name: str, depth: int) -> None:
-        pad = "  " * depth
-        offset = next(o for n, _, o in tree if n == name)
-        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}\n{pad}{{")
-        lines.append(f"{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}")
-        lines.append(f"{pad}  CHANNELS {6 if depth == 0 else 3} "
-                     f"{'Xposition Yposition Zposition ' if depth == 0 else ''}Zrotation Xrotation Yrotation")
-        count[0] += 6 if depth == 0 else 3
-        kids = [n for n, p, _ in tree if p == name]
-        for kid in kids:
-            emit(kid, depth + 1)
-        if not kids:
-            lines.append(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET 0 1 0\n{pad}  }}")
-        lines.append(f"{pad}}}")
-
-    emit(tree[0][0], 0)
+    """BVH text of ``tree`` with every channel of every frame set to ``values``."""
+    lines, order = _hierarchy(tree, end_offset="0 1 0")
     lines += ["MOTION", f"Frames: {frames}", "Frame Time: 0.00833333"]
-    lines += [" ".join([values] * count[0]) for _ in range(frames)]
+    lines += [" ".join([values] * (3 + 3 * len(order))) for _ in range(frames)]
     return "\n".join(lines) + "\n"
 
 
