@@ -17,6 +17,9 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
     p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W")
     p.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                   help="the denoiser's arithmetic: fp32 (default, the reference), bf16 or int8 (CPU); "
+                        "see docs/benchmarks.md")
 
 
 def _add_lifting(p: argparse.ArgumentParser) -> None:
@@ -127,7 +130,8 @@ def _device(name: str | None):
 def cmd_demo(args) -> int:
     from .demo import run_demo
     paths = run_demo(args.output, hypotheses=args.hypotheses, iterations=args.iterations,
-                     flip=not args.no_flip, animation=not args.no_animation, device=_device(args.device))
+                     flip=not args.no_flip, animation=not args.no_animation, device=_device(args.device),
+                     precision=args.precision)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -135,7 +139,7 @@ def cmd_demo(args) -> int:
 
 def cmd_lift(args) -> int:
     from .lift import Lifter, lift_file
-    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device))
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision)
     paths = lift_file(args.input, args.output, layout=args.layout,
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
@@ -165,7 +169,7 @@ def cmd_video(args) -> int:
     from .lift import Lifter
     from .video import lift_video
     detector = get_detector()  # before loading the model: a missing extra is reported at once
-    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device))
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision)
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
@@ -193,7 +197,9 @@ def cmd_evaluate(args) -> int:
     from .checkpoint import load_checkpoint
     from .evaluate import write_report
     from .evaluate import evaluate_config
-    model = load_checkpoint(args.checkpoint).to(_device(args.device))
+    from .precision import with_precision
+    device = _device(args.device)
+    model = with_precision(load_checkpoint(args.checkpoint).to(device), args.precision, device)
     report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
                              iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size)
     report.provenance = {"checkpoint": args.checkpoint, **report.provenance}

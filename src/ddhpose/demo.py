@@ -24,7 +24,7 @@ def demo_sample_path() -> Path:
 
 def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iterations: int = 1, flip: bool = True,
              animation: bool = True, device: torch.device | str | None = None,
-             checkpoint: str | os.PathLike | None = None) -> list[Path]:
+             checkpoint: str | os.PathLike | None = None, precision: str = "fp32") -> list[Path]:
     """Lift the sample and write ``ddhpose_demo.npz``, ``.json`` and ``.gif`` into ``out_dir``.
 
     Returns the written paths. Prints the MPJPE against the sample's mocap ground truth.
@@ -34,7 +34,7 @@ def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iteration
     with np.load(sample, allow_pickle=False) as data:
         truth = torch.from_numpy(data["poses_3d"])
         focal = float(data["focal_length"])
-    lifter = Lifter.from_pretrained(checkpoint, device=device)
+    lifter = Lifter.from_pretrained(checkpoint, device=device, precision=precision)
     result = lifter.lift(track, hypotheses=hypotheses, iterations=iterations, flip=flip, focal_length=focal)
     out = Path(out_dir)
     paths = [out / "ddhpose_demo.npz", out / "ddhpose_demo.json"]

@@ -42,6 +42,7 @@ from .inputs import read_keypoints
 from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
 from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
+from .precision import with_precision
 from .postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
 from .tracking import TrackingOptions
@@ -132,16 +133,18 @@ def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
 class Lifter:
     """Lift 2D keypoints to 3D with a DDHPose model trained on the Human3.6M-17 skeleton."""
 
-    def __init__(self, model: DDHPose, device: torch.device | str | None = None) -> None:
+    def __init__(self, model: DDHPose, device: torch.device | str | None = None, precision: str = "fp32") -> None:
+        """``precision``: the denoiser's arithmetic, 'fp32', 'bf16' or 'int8' (:mod:`ddhpose.precision`)."""
         if model.skeleton.parents != H36M.parents:
             raise ValueError(f"Lifter: expected a model of the Human3.6M 17-joint skeleton, got parents "
                              f"{model.skeleton.parents}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.model = model.to(self.device).eval()
+        self.model = with_precision(model.to(self.device).eval(), precision, self.device)
+        self.precision = precision
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None,
-                        device: torch.device | str | None = None) -> "Lifter":
+                        device: torch.device | str | None = None, precision: str = "fp32") -> "Lifter":
         """Load a checkpoint (.safetensors or a released .bin); ``path`` None -> the bundled
         wild-video model. ``device`` None -> CUDA when available, else the CPU."""
         if path is None:
@@ -156,7 +159,7 @@ class Lifter:
             model = load_checkpoint(path)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, device)
+        return cls(model, device, precision)
 
     @property
     def frames(self) -> int:

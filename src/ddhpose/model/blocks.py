@@ -54,6 +54,12 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def parameter_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype a module computes in: its first floating-point parameter's (float32 when it has
+    none, e.g. after int8 dynamic quantisation of its Linear layers)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+
+
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Diffusion-step embedding. t (B,) -> (B, dim): [sin(t f_i), cos(t f_i)],
     f_i = exp(-i ln(10000) / (dim/2 - 1))."""
@@ -74,4 +80,4 @@ class TimeEmbedding(nn.Module):
         self.fc2 = nn.Linear(dim * 2, dim)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(sinusoidal_embedding(t, self.dim).to(self.fc1.weight.dtype))))
+        return self.fc2(self.act(self.fc1(sinusoidal_embedding(t, self.dim).to(parameter_dtype(self)))))

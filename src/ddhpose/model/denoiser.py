@@ -114,7 +114,7 @@ class HSTDenoiser(nn.Module):
             flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
             x2d, noisy_dir, noisy_len, t = flat(x2d), flat(noisy_dir), flat(noisy_len), flat(t)
         parts = [x2d, noisy_dir] + ([noisy_len] if noisy_len is not None else [])
-        pose = self.forward_features(torch.cat(parts, dim=-1).to(self.embed.weight.dtype), t)
+        pose = self.forward_features(torch.cat(parts, dim=-1).to(self.spatial_pos.dtype), t)
         return pose.unflatten(0, (-1, h)) if hyp else pose
 
     def forward_features(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

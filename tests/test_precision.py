@@ -1,0 +1,58 @@
+"""Inference precision: fp32 untouched, bf16 / int8 close to it, unsupported devices refused."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ddhpose import precision as P
+from ddhpose.config import ModelConfig
+from ddhpose.model.ddhpose import DDHPose
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)).eval()
+
+
+def test_fp32_is_the_model_itself(model):
+    assert P.with_precision(model, "fp32") is model
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lower_precision_is_a_close_copy(model, precision, monkeypatch):
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    x = torch.randn(2, 9, 17, 2) * 0.3
+    ref = model.sample(x, 2, 2, generator=torch.Generator().manual_seed(0))
+    low = P.with_precision(model, precision, "cpu")
+    out = low.sample(x, 2, 2, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float32 and out.shape == ref.shape and torch.isfinite(out).all()
+    err = (out - ref).abs().max().item()
+    assert 0 < err < 0.1, err  # changed, but only by rounding
+    assert next(model.denoiser.parameters()).dtype == torch.float32  # the original is untouched
+    assert low.schedule.alphas_cumprod.dtype == model.schedule.alphas_cumprod.dtype  # sampler math as it was
+
+
+def test_unsupported_precision_names_what_is_supported(monkeypatch):
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
+    with pytest.raises(ValueError, match=r"'bf16' is not supported on cpu.*supported here: \['fp32', 'int8'\]"):
+        P.check_precision("bf16", "cpu")
+    with pytest.raises(ValueError, match="expected one of"):
+        P.check_precision("fp16", "cpu")
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="int8 .* CPUs only"):
+            P.check_precision("int8", "cuda")
+
+
+def test_lifter_and_cli_take_a_precision(tmp_path, capsys, monkeypatch):
+    from ddhpose.checkpoint import save_checkpoint
+    from ddhpose.cli import main
+    from ddhpose.lift import Lifter
+    torch.manual_seed(0)
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)), path)
+    lifter = Lifter.from_pretrained(path, device="cpu", precision="int8")
+    assert lifter.precision == "int8" and lifter.model.precision == "int8"
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset())
+    assert main(["demo", "-o", str(tmp_path), "--precision", "bf16", "--device", "cpu"]) == 2
+    assert "not supported on cpu" in capsys.readouterr().err
