@@ -62,3 +62,31 @@ def test_not_an_archive(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"hello")
     with pytest.raises(UnsafeFileError, match="not a readable"):
         load_npz(tmp_path / "x.npz")
+
+
+def _lying_npy(shape=(100000, 100000, 17)) -> bytes:
+    """A valid .npy header that claims a huge float32 array, followed by 16 bytes of data."""
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buf.getvalue() + b"\0" * 16
+
+
+def test_headers_claiming_more_than_the_file_holds_are_refused_before_reading(tmp_path):
+    import zipfile
+    from ddhpose.safe_pickle import load_npz, load_plain
+    npy = tmp_path / "big.npy"
+    npy.write_bytes(_lying_npy())
+    with pytest.raises(ValueError, match=r"big.npy: the header claims a \(100000, 100000, 17\) float32 array "
+                                         r"\(680 GB\) but the data is \d+ bytes; refused before reading"):
+        load_plain(npy, "keypoint arrays")
+    npz = tmp_path / "big.npz"
+    with zipfile.ZipFile(npz, "w") as z:
+        z.writestr("keypoints.npy", _lying_npy())
+    with pytest.raises(ValueError, match=r"big.npz: member 'keypoints.npy': the header claims"):
+        load_plain(npz, "keypoint arrays")
+    with pytest.raises(ValueError, match=r"big.npz:keypoints: the header claims"):
+        load_npz(npz)
+    from ddhpose.inputs import read_keypoints
+    with pytest.raises(ValueError, match="refused before reading"):
+        read_keypoints(npz, layout="coco", image_size=(100, 100))

@@ -185,11 +185,24 @@ def load_npz(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def _read_npy(raw: bytes, source: str) -> Any:
-    stream = io.BytesIO(raw)
+def _npy_header(stream: Any, available: int, source: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read an .npy header from ``stream`` and refuse it when the array it claims is larger than
+    the ``available`` bytes of the file or member (a corrupt or hostile header), before anything
+    is allocated. Returns (shape, dtype); the stream is left after the header."""
     version = np.lib.format.read_magic(stream)
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(stream)
+    shape, _, dtype = read_header(stream)
+    if not dtype.hasobject:
+        claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if claimed > available:
+            raise UnsafeFileError(f"{source}: the header claims a {shape} {dtype} array ({claimed / 1e9:.3g} GB) but "
+                                  f"the data is {available} bytes; refused before reading (corrupt file?)")
+    return shape, dtype
+
+
+def _read_npy(raw: bytes, source: str) -> Any:
+    stream = io.BytesIO(raw)
+    shape, dtype = _npy_header(stream, len(raw), source)
     if not dtype.hasobject:
         stream.seek(0)
         return np.lib.format.read_array(stream, allow_pickle=False)
@@ -210,15 +223,30 @@ def load_plain(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
     """
     src = os.fspath(path)
     try:  # our own handle: np.load leaks it when a corrupt .npz fails to open
+        _check_headers(src)
         with open(src, "rb") as fh:
             loaded = np.load(fh, allow_pickle=False)
             if hasattr(loaded, "files"):
                 with loaded:
                     return {k: loaded[k] for k in loaded.files}
             return {"array": loaded}
+    except UnsafeFileError:
+        raise
     except ValueError as err:
         if "allow_pickle" in str(err):
             raise ValueError(f"{src}: holds a pickled object array; expected plain {what}, refused for safety") from None
         raise ValueError(f"{src}: not a readable NumPy file ({err})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{src}: not a readable NumPy file ({type(err).__name__}: {err})") from None
+
+
+def _check_headers(src: str) -> None:
+    """Every array header of a .npy / .npz file against the bytes that hold it (see _npy_header)."""
+    if zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    _npy_header(member, info.file_size, f"{src}: member {info.filename!r}")
+    else:
+        with open(src, "rb") as fh:
+            _npy_header(fh, os.path.getsize(src), src)
