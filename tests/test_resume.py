@@ -132,3 +132,25 @@ def test_training_state_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
     state = load_training_state(path)
     assert state["progress"]["epoch"] == 1 and isinstance(state["rng"]["torch"], torch.Tensor)
+
+
+def test_cli_resume_keeps_the_run_config_and_refuses_to_do_nothing(tmp_path, capsys):
+    """The reported case: a run with overrides, interrupted, resumed without repeating them."""
+    from ddhpose.cli import main
+    config = load_config("tiny", OVERRIDES)
+    with pytest.raises(TrainingInterrupted):
+        train(config, tmp_path, device="cpu", step_callback=_stop_at(3))
+    saved = (tmp_path / "config.yaml").read_text()
+    assert main(["train", "-c", "tiny", "-o", str(tmp_path), "--resume", str(tmp_path / "last.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "trained with a different" in err and f"resume with the run's own config (-c {tmp_path / 'config.yaml'})" in err
+    assert (tmp_path / "config.yaml").read_text() == saved  # the run's settings are not lost
+    # the documented recovery finishes the run, and leaves config.yaml as it was
+    assert main(["train", "-c", str(tmp_path / "config.yaml"), "-o", str(tmp_path), "--resume", "auto"]) == 0
+    assert (tmp_path / "config.yaml").read_text() == saved
+    assert load_training_state(tmp_path / "last.pt")["progress"]["epoch"] == 2
+    # a finished run resumed with no epochs left is refused, not a silent success
+    assert main(["train", "-c", str(tmp_path / "config.yaml"), "-o", str(tmp_path), "--resume", "auto",
+                 "train.epochs=1"]) == 2
+    assert "would train nothing" in capsys.readouterr().err
+    assert (tmp_path / "config.yaml").read_text() == saved

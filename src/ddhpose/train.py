@@ -259,9 +259,15 @@ class _Run:
         tc = self.config.train
         if resume is not None:
             self._resume(resume)
+            done = self.progress["epoch"]
+            if done >= tc.epochs:
+                raise ValueError(f"{resume}: the run has finished {done} epoch(s), so train.epochs={tc.epochs} "
+                                 f"would train nothing; to go on, extend it (e.g. train.epochs={done + 10}) or resume "
+                                 f"with the run's own config (-c {self.out / 'config.yaml'})")
         if self.info.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.out / "config.yaml")
+            if resume is None:  # the run folder's config stays the run's own: a resume never rewrites it
+                self.config.save(self.out / "config.yaml")
         self.writer = _tensorboard(tc.tensorboard and self.info.main, self.out / "tb", self.progress["global_step"])
         self.started, self.steps_done = time.perf_counter(), 0
         try:

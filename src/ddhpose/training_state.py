@@ -138,10 +138,11 @@ def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: s
     config: the current ``ExperimentConfig.to_dict()``.
     """
     saved = state["config"]
+    own = f"-c {Path(source).parent / 'config.yaml'}"
     diff = config_differences(saved.get("model", {}), config.get("model", {}))
     if diff:
         raise ValueError(f"{source}: the checkpoint was trained with a different model config; "
-                         f"differing keys: {'; '.join(diff)}")
+                         f"differing keys: {'; '.join(diff)}; resume with the run's own config ({own})")
     old, new = _flat(saved), _flat(config)
     if any(k in saved for k in ("data", "train")):  # (a state may carry the model section only)
         keep = {k for k in set(old) | set(new) if k.startswith("eval.") or k in RESUMABLE_CHANGES}
@@ -150,7 +151,7 @@ def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: s
         if diff:
             raise ValueError(f"{source}: the run was trained with a different data / train config "
                              f"(differing keys: {'; '.join(diff)}); resume with the run's own config "
-                             f"(-c RUN/config.yaml) or start a new run in another folder")
+                             f"({own}) or start a new run in another folder")
     saved_batch = old.get("train.batch_size")
     if state["progress"]["step"] and saved_batch != new.get("train.batch_size"):
         raise ValueError(f"{source}: stopped mid-epoch with train.batch_size={saved_batch}; resume with the "
