@@ -31,30 +31,35 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], help="any of fp32 bf16 int8")
     parser.add_argument("--out", default="docs/lift_speed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    lifter = Lifter.from_pretrained(args.checkpoint, device=args.device)
+    lifters = {p: Lifter.from_pretrained(args.checkpoint, device=args.device, precision=p) for p in args.precisions}
     with np.load(demo_sample_path(), allow_pickle=False) as data:
         clip, size = data["keypoints"], tuple(int(v) for v in data["image_size"])
     keypoints = np.concatenate([clip] * (args.frames // len(clip) + 1))[: args.frames]
     rows = {}
     for setting in args.settings:
         h, w = (int(v) for v in setting.split("x"))
-        lifter.lift(keypoints[:100], image_size=size, layout="h36m", hypotheses=h, iterations=w)  # warm-up
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            lifter.lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w)
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        rows[setting] = {"seconds": median, "fps": args.frames / median, "all_seconds": times}
-        print(f"H={h} W={w}: {args.frames / median:.0f} frames/s (median of {args.repeats}: {median:.2f} s)")
-    cfg = lifter.model.config
+        for lifter in lifters.values():  # warm-up
+            lifter.lift(keypoints[:100], image_size=size, layout="h36m", hypotheses=h, iterations=w)
+        times: dict[str, list[float]] = {p: [] for p in lifters}
+        for _ in range(args.repeats):  # precisions interleaved, so load drift hits all alike
+            for p, lifter in lifters.items():
+                start = time.perf_counter()
+                lifter.lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w)
+                times[p].append(time.perf_counter() - start)
+        for p, t in times.items():
+            median = statistics.median(t)
+            rows[f"{setting} {p}"] = {"seconds": median, "fps": args.frames / median, "all_seconds": t}
+            print(f"H={h} W={w} {p}: {args.frames / median:.0f} frames/s (median of {args.repeats}: {median:.2f} s)")
+    cfg = next(iter(lifters.values())).model.config
     lines = [f"Lifting speed of the bundled model (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "
-             f"{args.frames} frames, flip augmentation on, median of {args.repeats} runs.", "",
-             "| hypotheses x iterations | frames/s | seconds |", "|---|---|---|"]
+             f"{args.frames} frames, flip augmentation on, the defaults of `Lifter.lift` otherwise, median of "
+             f"{args.repeats} runs (precisions interleaved).", "",
+             "| hypotheses x iterations, precision | frames/s | seconds |", "|---|---|---|"]
     lines += [f"| {s} | {r['fps']:.0f} | {r['seconds']:.2f} |" for s, r in rows.items()]
     atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
     atomic_write_text(Path(args.out + ".json"), json.dumps(rows, indent=2))
