@@ -126,9 +126,12 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
+        from doc_section import write_section
+
         from ddhpose.files import atomic_write_text
-        atomic_write_text(args.out, text)
-        atomic_write_text(args.out.with_suffix(".json"), json.dumps({"args": vars(args), "rows": rows,
+        write_section(args.out, "train_speed", text, title="# Training throughput")
+        settings = {k: str(v) for k, v in vars(args).items()}
+        atomic_write_text(args.out.with_suffix(".json"), json.dumps({"args": settings, "rows": rows,
                                                                       "curve": curve}, indent=1))
 
 
