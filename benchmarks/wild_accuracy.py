@@ -132,7 +132,9 @@ def main() -> None:
             report[f"{name}, H={h}, W={h}"] = evaluate(lifter, pick, conditions, h, h, args.frames, args.seed)
             print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
     lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames}` ({time.time() - started:.0f} s). MPJPE / P-MPJPE in mm.", "",
+             f"--frames {args.frames}` ({time.time() - started:.0f} s; checkpoint {args.checkpoint or 'bundled'}; "
+             "the lifter's defaults: mean of the hypotheses, temporal filter sigma 2, constant bone lengths). "
+             "MPJPE / P-MPJPE in mm.", "",
              "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
     for key, values in report.items():
         cells = [f"{values[c]['mpjpe']:.1f} / {values[c]['p_mpjpe']:.1f}" if c in values else "" for c in CONDITIONS]
