@@ -311,6 +311,17 @@ def test_lift_file_writes_bvh_beside_the_result(lifter, tmp_path):
     np.testing.assert_allclose(back[:, 0].numpy(), result.root_trajectory, atol=1e-4)
 
 
+def test_results_record_how_they_were_made(lifter, checkpoint, tmp_path):
+    src = _write_coco(tmp_path / "d.json", {5: _coco(12, 400)})
+    (path,) = lift_file(src, tmp_path / "r.npz", image_size=SIZE, lifter=lifter, fps=30, focal_length=900.0,
+                        hypotheses=2, smooth=1.5)
+    r = load_result(path)
+    p = r.provenance
+    assert p["checkpoint"] == str(checkpoint) and p["precision"] == "fp32" and p["hypotheses"] == 2
+    assert (p["smooth"], p["aggregation"], p["bone_lengths"], p["focal_length"]) == (1.5, "p_agg", "track", 900.0)
+    assert p["input"] == src and p["tracking"]["min_frames"] == 10 and r.fps == 30 and r.focal_length == 900
+
+
 def test_wrong_image_size_and_wrong_layout_are_caught(lifter):
     from ddhpose.keypoints import to_h36m
     coco = _coco(20, 500)

@@ -24,7 +24,8 @@ def _result(frames: int = 5, hyps: int = 2, trajectory: bool = True) -> LiftResu
         keypoints_2d=rng.uniform(0, 1000, (frames, 17, 2)), missing=missing, scores=scores,
         frames=np.arange(10, 10 + frames), image_size=(1280, 720), track_id=4, aggregation="j_agg",
         focal_length=1472.0, root_trajectory=rng.normal(0, 1, (frames, 3)) if trajectory else None,
-        bone_lengths=np.r_[0.0, rng.uniform(0.1, 0.5, 16)] if trajectory else None)  # the optional fields
+        bone_lengths=np.r_[0.0, rng.uniform(0.1, 0.5, 16)] if trajectory else None,  # the optional fields
+        fps=30.0 if trajectory else None, provenance={"checkpoint": "m.safetensors", "smooth": 2.0} if trajectory else None)
 
 
 def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:

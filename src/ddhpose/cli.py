@@ -23,6 +23,8 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
 
 
 def _add_lifting(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
+                   help="the camera's focal length in pixels, if known (default: 1.15 x the image width)")
     p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file (default cm)")
     p.add_argument("--bvh-trajectory", action="store_true",
                    help="move the BVH root along the estimated camera-frame trajectory (default: root fixed)")
@@ -145,7 +147,7 @@ def cmd_lift(args) -> int:
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
                       bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
-                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory)
+                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length)
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]
@@ -174,7 +176,7 @@ def cmd_video(args) -> int:
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
                        smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
-                       bvh_trajectory=args.bvh_trajectory)
+                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length)
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -141,6 +141,7 @@ class Lifter:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = with_precision(model.to(self.device).eval(), precision, self.device)
         self.precision = precision
+        self.checkpoint = "in-memory model"  # from_pretrained names the file
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None,
@@ -159,7 +160,9 @@ class Lifter:
             model = load_checkpoint(path)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, device, precision)
+        lifter = cls(model, device, precision)
+        lifter.checkpoint = f"bundled {Path(BUNDLED_WEIGHTS).name}" if path is None else str(path)
+        return lifter
 
     @property
     def frames(self) -> int:
@@ -228,8 +231,13 @@ class Lifter:
             lengths = track_bone_lengths(pose, self.model.skeleton)
             pose = with_bone_lengths(pose, lengths, self.model.skeleton)
             samples = with_bone_lengths(samples, lengths, self.model.skeleton)
+        from . import __version__
+        settings = dict(ddhpose=__version__, checkpoint=self.checkpoint, precision=self.precision,
+                        hypotheses=hypotheses, iterations=iterations, flip=flip, seed=int(seed), start=start,
+                        aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
+                        score_threshold=float(score_threshold), layout=lay, focal_length=focal)
         return LiftResult(
-            poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
+            provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
             uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
             scores=sc17, frames=frames, image_size=size, track_id=track_id, aggregation=used,
             focal_length=focal, root_trajectory=None if trajectory is None else trajectory.cpu().numpy(),
@@ -330,10 +338,13 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     tracks = read_keypoints(input_path, layout, image_size=image_size, tracking=tracking)
     lifter = lifter or Lifter.from_pretrained(device=device)
     fps = DEFAULT_FPS if fps is None else float(fps)
-    results = [dataclasses.replace(lifter.lift(
-        t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip, seed=seed,
-        focal_length=focal_length, aggregation=aggregation, bone_lengths=bone_lengths, smooth=smooth,
-        score_threshold=score_threshold), fps=fps) for t in tracks]
+    results = []
+    for t in tracks:
+        r = lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip, seed=seed,
+                        focal_length=focal_length, aggregation=aggregation, bone_lengths=bone_lengths, smooth=smooth,
+                        score_threshold=score_threshold)
+        source = dict(input=str(input_path), tracking=dataclasses.asdict(tracking or TrackingOptions()))
+        results.append(dataclasses.replace(r, fps=fps, provenance={**r.provenance, **source}))
     writes: list[tuple[Path, Callable[[Path], None]]] = []
     for r in results:
         target = output_path.with_name(output_path.stem + (f"_track{r.track_id}" if len(results) > 1 else "")

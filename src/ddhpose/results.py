@@ -13,7 +13,8 @@ nothing in it is pickled, strings are NumPy unicode arrays):
 - optionally ``focal_length`` (0-d float64, pixels, the assumed focal length),
   ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position) and
   ``bone_lengths`` (17,) float32 metres (the track's constant bone lengths, when held fixed)
-  and ``fps`` (0-d float64, the frame rate of ``frames``).
+  ``fps`` (0-d float64, the frame rate of ``frames``) and ``provenance`` (0-d str, JSON: the
+  ddhpose version, checkpoint, precision and lifting settings that made the result).
 
 ``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
 ``pose_3d``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and
@@ -60,6 +61,8 @@ class LiftResult:
         bone_lengths: optional (J,) float32 metres per bone slot (root 0) when the track's bone
             lengths were held constant (:mod:`ddhpose.postprocess`); None when every frame has its own.
         fps: optional frame rate of ``frames`` (from the video or given by the user).
+        provenance: optional dict of how the result was made: ddhpose version, checkpoint,
+            precision and every lifting setting (hypotheses, aggregation, filter, ...).
     """
 
     poses: np.ndarray
@@ -76,6 +79,7 @@ class LiftResult:
     root_trajectory: Optional[np.ndarray] = None
     bone_lengths: Optional[np.ndarray] = None
     fps: Optional[float] = None
+    provenance: Optional[dict] = None
     joint_names: tuple[str, ...] = H36M.names
     parents: tuple[int, ...] = H36M.parents
     units: str = UNITS
@@ -95,6 +99,7 @@ class LiftResult:
             root_trajectory=None if self.root_trajectory is None else np.asarray(self.root_trajectory, np.float32),
             bone_lengths=None if self.bone_lengths is None else np.asarray(self.bone_lengths, np.float32),
             fps=None if self.fps is None else float(self.fps),
+            provenance=None if self.provenance is None else dict(self.provenance),
         )
         f = len(fields["frames"])
         expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
@@ -131,7 +136,8 @@ class LiftResult:
     def metadata(self) -> dict[str, Any]:
         """Units, coordinate frame, aggregation, track id, the assumed focal length and the fps."""
         return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
-                "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps}
+                "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps,
+                "provenance": self.provenance}
 
 
 def result_format(path: str | os.PathLike) -> str:
@@ -177,6 +183,8 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
         arrays["bone_lengths"] = r.bone_lengths
     if r.fps is not None:
         arrays["fps"] = np.asarray(r.fps, np.float64)
+    if r.provenance is not None:
+        arrays["provenance"] = np.asarray(json.dumps(r.provenance), np.str_)
     return arrays
 
 
@@ -238,6 +246,7 @@ def _load_npz(path: Path) -> LiftResult:
         track_id=int(arrays.get("track_id", 0)), focal_length=float(arrays["focal_length"])
         if "focal_length" in arrays else None, root_trajectory=arrays.get("root_trajectory"),
         bone_lengths=arrays.get("bone_lengths"), fps=float(arrays["fps"]) if "fps" in arrays else None,
+        provenance=json.loads(str(arrays["provenance"])) if "provenance" in arrays else None,
         joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
         parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()), **text)
 
@@ -264,5 +273,5 @@ def _load_json(path: Path) -> LiftResult:
         image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
         focal_length=doc.get("focal_length"), root_trajectory=trajectory, joint_names=tuple(doc["joint_names"]),
         bone_lengths=None if doc.get("bone_lengths") is None else np.asarray(doc["bone_lengths"], np.float32),
-        fps=doc.get("fps"),
+        fps=doc.get("fps"), provenance=doc.get("provenance"),
         parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])
