@@ -78,6 +78,19 @@ def test_unreadable_inputs_are_named(tmp_path):
         V.read_frames(cut)
 
 
+def test_a_video_without_frames_is_refused(tmp_path, lifter):
+    import subprocess
+
+    import imageio_ffmpeg
+    empty = tmp_path / "empty.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=black:s=64x48:r=25", "-frames:v", "0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(empty)], check=True)
+    with pytest.raises(ValueError, match=r"empty.mp4: (not a readable video|the video has no frames)"):
+        V.lift_video(empty, tmp_path / "out.npz", detector=FakeDetector(), lifter=lifter, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4"]
+
+
 def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter, tmp_path):
     detector = FakeDetector(empty=(5,))
     paths = V.lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.mp4"), bvh=True,
