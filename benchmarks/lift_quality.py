@@ -127,7 +127,7 @@ def main() -> None:
             print(set_name, "|", name, json.dumps({k: round(v, 2) for k, v in report[set_name][name].items()}),
                   flush=True)
     lines = [f"Measured with `python benchmarks/lift_quality.py` ({time.time() - started:.0f} s; checkpoint "
-             f"{args.checkpoint or 'bundled'}). Per set: MPJPE / P-MPJPE (mm), acceleration error (mm/frame^2; the "
+             f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}). Per set: MPJPE / P-MPJPE (mm), acceleration error (mm/frame^2; the "
              "ground truth's own mean acceleration in brackets), bone-length variation and left/right asymmetry (%).",
              ""]
     for set_name, rows in report.items():

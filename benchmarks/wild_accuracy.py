@@ -132,7 +132,7 @@ def main() -> None:
             report[f"{name}, H={h}, W={h}"] = evaluate(lifter, pick, conditions, h, h, args.frames, args.seed)
             print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
     lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames}` ({time.time() - started:.0f} s; checkpoint {args.checkpoint or 'bundled'}; "
+             f"--frames {args.frames}` ({time.time() - started:.0f} s; checkpoint {Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}; "
              "the lifter's defaults: mean of the hypotheses, temporal filter sigma 2, constant bone lengths). "
              "MPJPE / P-MPJPE in mm.", "",
              "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
