@@ -17,7 +17,6 @@ from .skeleton import H36M
 
 #: Fraction of confident keypoints allowed outside the image by more than 10 % of its size.
 OUTSIDE_LIMIT = 0.1
-_PAIRS = ((2, 5), (3, 6), (12, 15), (13, 16))  # thighs, shins, upper arms, forearms: (left? right?) child joints
 
 
 def check_keypoints(kp17: np.ndarray, scores: np.ndarray, image_size: tuple[int, int], layout: str,
@@ -48,12 +47,14 @@ def check_keypoints(kp17: np.ndarray, scores: np.ndarray, image_size: tuple[int,
                       f"of the frames; the keypoints are probably not in the {layout!r} layout (see --layout), "
                       "unless the person is upside down", stacklevel=3)
         return
-    parents = np.asarray(H36M.parents)
-    lengths = np.linalg.norm(kp17 - kp17[:, np.maximum(parents, 0)], axis=-1)
-    lengths = np.where(ok & ok[:, np.maximum(parents, 0)], lengths, np.nan)
-    for a, b in _PAIRS:
-        la, lb = np.nanmedian(lengths[:, a]) if np.isfinite(lengths[:, a]).any() else np.nan, \
-            np.nanmedian(lengths[:, b]) if np.isfinite(lengths[:, b]).any() else np.nan
+    parents = np.maximum(np.asarray(H36M.parents), 0)
+    lengths = np.where(ok & ok[:, parents], np.linalg.norm(kp17 - kp17[:, parents], axis=-1), np.nan)
+    seen = np.isfinite(lengths).any(0)
+    median = np.full(lengths.shape[1], np.nan)
+    median[seen] = np.nanmedian(lengths[:, seen], axis=0)
+    for a in H36M.joints_left:  # each left bone against its right twin (the skeleton's mirror)
+        b = H36M.flip_permutation[a]
+        la, lb = median[a], median[b]
         if np.isfinite(la) and np.isfinite(lb) and min(la, lb) > 0 and max(la, lb) / min(la, lb) > 3.0:
             warnings.warn(f"{where}: a left limb and its right twin differ {max(la, lb) / min(la, lb):.1f} times in "
                           f"length (joints {H36M.names[a]} / {H36M.names[b]}); the keypoints are probably not in the "
