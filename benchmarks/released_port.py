@@ -336,6 +336,7 @@ class ReleasedDDHPose(nn.Module):
             x_start, x_start_dir, x_start_bone, noise_dir, noise_bone = self.model_predictions(
                 inputs_2d, inputs_2d_flip, img_dir, img_bone, time_cond, flip)
             preds_all.append(x_start)
+            x_start_dir, x_start_bone = bone_dir_len(x_start, self.bones)  # the update moves towards x_start's bones
             if time_next < 0:
                 continue
             alpha, alpha_next = self.alphas_cumprod[time], self.alphas_cumprod[time_next]

@@ -79,9 +79,9 @@ def test_truncated_and_garbage_files_are_clear_errors(tmp_path):
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     state = load_torch_file(RELEASED)
     state["model_pos"] = {k: v for k, v in state["model_pos"].items() if "head_pose" not in k}
-    torch.save(state, tmp_path / "other.bin")
+    torch.save(state, tmp_path / "other_h36m.bin")
     with pytest.raises(CheckpointError, match="head"):
-        load_checkpoint(tmp_path / "other.bin")
+        load_checkpoint(tmp_path / "other_h36m.bin")
     with pytest.raises(CheckpointError, match="joints"):
         load_checkpoint(RELEASED, parents=(-1, 0, 1), joints_left=(), joints_right=())
 

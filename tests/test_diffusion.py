@@ -163,24 +163,74 @@ def test_sampler_shape_root_slot_and_times():
     assert not torch.equal(rec.calls[1][0][0][..., 1:, :], rec.calls[0][0][0][..., 1:, :])
 
 
-def test_sampler_step_follows_ddim():
-    """One step by hand: x_next = sqrt(abar') x0 + c eps + sigma z on the bone slots."""
+@pytest.mark.parametrize("update, scale", [("released", 1.0), ("released", 2.0), ("consistent", 2.0)])
+def test_sampler_step_follows_ddim(update, scale):
+    """One step by hand: x_next = sqrt(abar') target + c eps + sigma z on the bone slots, with
+    eps from clamp(scale * state of the prediction) and, as released, the target the direction
+    and length of the step's output pose clamp(scale * pred) (not scaled again, not clamped)."""
     g = gen(4)
+    start = [torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64),
+             torch.randn(1, 1, 2, 17, 1, generator=g, dtype=torch.float64)]
+    pose = torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64) * 0.6  # some coordinates clamped
+    z = [torch.randn(1, 1, 2, 16, 3, generator=g, dtype=torch.float64),
+         torch.randn(1, 1, 2, 16, 1, generator=g, dtype=torch.float64)]
+    rec = Recorder(pose)
+    sampler = DDIMSampler(NoiseSchedule(1000), scale=scale, update=update)
+    sampler.sample(start, torch.arange(1, 17), 2, rec, bone_states, NoiseSource(z))
+    a_next, c, sigma = sampler.step_coefficients(999, 499)
+    abar = cosine_alphas_cumprod(1000)[999].item()
+    lim = 1.1 * scale
+    pose0 = (pose * scale).clamp(-lim, lim)
+    assert (pose0.abs() == lim).any()
+    for x, x0, target, zi, fed in zip(start, bone_states(pose), bone_states(pose0), z, rec.calls[1][0]):
+        x0 = (x0 * scale).clamp(-lim, lim)[..., 1:, :]
+        target = target[..., 1:, :] if update == "released" else x0
+        eps = (x[..., 1:, :] / math.sqrt(abar) - x0) / math.sqrt(1 / abar - 1)
+        expected = (a_next * target + c * eps + sigma * zi).clamp(-lim, lim) / scale
+        assert torch.allclose(fed[..., 1:, :], expected, atol=1e-6)
+
+
+def test_released_and_consistent_updates_differ_once_the_pose_clamp_is_active():
+    g = gen(5)
+    start = [torch.randn(1, 1, 2, 17, 3, generator=g), torch.randn(1, 1, 2, 17, 1, generator=g)]
+    z = [torch.randn(1, 1, 2, 16, 3, generator=g), torch.randn(1, 1, 2, 16, 1, generator=g)]
+    fed = {}
+    for update in ("released", "consistent"):
+        for size in (0.2, 1.0):
+            rec = Recorder(torch.randn(1, 1, 2, 17, 3, generator=gen(6)) * size)
+            DDIMSampler(NoiseSchedule(1000), update=update).sample(
+                [s.clone() for s in start], torch.arange(1, 17), 2, rec, bone_states, NoiseSource(list(z)))
+            fed[update, size] = rec.calls[1][0][0]
+    assert torch.allclose(fed["released", 0.2], fed["consistent", 0.2], atol=1e-6)  # nothing clamped
+    assert (fed["released", 1.0] - fed["consistent", 1.0]).abs().max() > 1e-2
+
+
+def test_eps_slots_pair_bones_with_other_noisy_slots():
+    """The released 3DHP sampler reads epsilon from slots 1..J-1 while its bones sit in the
+    slots of their children (root 14): bone k pairs with slot k + 1; the root slot never moves."""
+    g = gen(7)
     start = [torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64),
              torch.randn(1, 1, 2, 17, 1, generator=g, dtype=torch.float64)]
     pose = torch.randn(1, 1, 2, 17, 3, generator=g, dtype=torch.float64) * 0.3
     z = [torch.randn(1, 1, 2, 16, 3, generator=g, dtype=torch.float64),
          torch.randn(1, 1, 2, 16, 1, generator=g, dtype=torch.float64)]
-    rec = Recorder(pose)
-    sampler = DDIMSampler(NoiseSchedule(1000))
-    sampler.sample(start, torch.arange(1, 17), 2, rec, bone_states, NoiseSource(z))
-    a_next, c, sigma = sampler.step_coefficients(999, 499)
+    slots = torch.tensor([*range(14), 15, 16])
+    fed = {}
+    for name, eps_slots in (("own", slots), ("shifted", torch.arange(1, 17))):
+        rec = Recorder(pose)
+        DDIMSampler(NoiseSchedule(1000), update="consistent").sample(
+            [s.clone() for s in start], slots, 2, rec, lambda p: bone_states(p), NoiseSource(list(z)), eps_slots)
+        fed[name] = rec.calls[1][0][0]
     abar = cosine_alphas_cumprod(1000)[999].item()
-    for x, x0, zi, fed in zip(start, bone_states(pose), z, rec.calls[1][0]):
-        x0 = x0.clamp(-1.1, 1.1)[..., 1:, :]
-        eps = (x[..., 1:, :] / math.sqrt(abar) - x0) / math.sqrt(1 / abar - 1)
-        expected = (a_next * x0 + c * eps + sigma * zi).clamp(-1.1, 1.1)
-        assert torch.allclose(fed[..., 1:, :], expected, atol=1e-6)
+    scale_eps = 1 / math.sqrt(1 / abar - 1)
+    a_next, c, sigma = DDIMSampler(NoiseSchedule(1000)).step_coefficients(999, 499)
+    # bone 0 (slot 0) reads slot 1 when shifted: eps, and so x_next / c, move by (x[1] - x[0]) / sqrt(1 - abar)
+    diff = fed["shifted"][..., 0, :] - fed["own"][..., 0, :]
+    expected = c * scale_eps * (start[0][..., 1, :] - start[0][..., 0, :]) / math.sqrt(abar)
+    unclamped = fed["own"][..., 0, :].abs().lt(1.1) & fed["shifted"][..., 0, :].abs().lt(1.1)
+    assert torch.allclose(diff[unclamped], expected[unclamped], atol=1e-6) and unclamped.any()
+    assert torch.equal(fed["shifted"][..., 14, :], start[0][..., 14, :].clamp(-1.1, 1.1))
+    assert torch.allclose(fed["shifted"][..., 16, :], fed["own"][..., 16, :])  # the last bone keeps its slot
 
 
 def test_xyz_sampling_diffuses_every_slot():

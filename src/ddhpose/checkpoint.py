@@ -117,10 +117,38 @@ def load_released(path: str | os.PathLike, **overrides: Any) -> DDHPose:
     return _from_released(load_torch_file(path), os.fspath(path), **overrides)
 
 
+# Words in a released checkpoint's path that name its dataset (the files themselves cannot tell:
+# the Human3.6M and MPI-INF-3DHP models have the same parameters and shapes).
+_DATASET_WORDS = {"h36m": "h36m", "human36m": "h36m", "3dhp": "3dhp", "mpi": "3dhp", "mpiinf3dhp": "3dhp"}
+
+
+def released_skeleton(path: str | os.PathLike) -> str | None:
+    """The skeleton ('h36m' or '3dhp') a released checkpoint's path names, e.g.
+    ``checkpoint/3dhp/best_epoch.bin`` or ``ddhpose_h36m.bin``: the file name, else the nearest
+    folder that names exactly one of them; None when none does."""
+    for part in reversed(Path(path).parts):
+        words = [w for w in re.split(r"[^a-z0-9]+", part.lower()) if w]
+        found = {v for k, v in _DATASET_WORDS.items() for w in words if w == k or (len(k) > 3 and k in w)}
+        if len(found) == 1:
+            return found.pop()
+        if found:
+            return None
+    return None
+
+
 def _from_released(ckpt: Any, path: str, **overrides: Any) -> DDHPose:
     if not isinstance(ckpt, dict) or "model_pos" not in ckpt:
         raise CheckpointError(f"{path}: expected a dict with 'model_pos' (a released DDHPose checkpoint) "
                               "or a ddhpose training checkpoint (last.pt)")
+    if overrides.get("skeleton") is None and not overrides.get("parents"):
+        overrides.pop("skeleton", None)
+        named = ckpt.get("skeleton")
+        skeleton = named if named in ("h36m", "3dhp") else released_skeleton(path)
+        if skeleton is None:
+            raise CheckpointError(f"{path}: a released checkpoint does not say which 17-joint skeleton it was trained "
+                                  "with (Human3.6M and MPI-INF-3DHP models have the same shapes) and its path names "
+                                  "neither; pass --skeleton h36m or --skeleton 3dhp (skeleton=... in Python)")
+        overrides["skeleton"] = skeleton
     state, buffers = released_state_dict(ckpt["model_pos"])
     timesteps = len(buffers["betas"]) if "betas" in buffers else 1000
     config = config_from_state(state, timesteps=timesteps, **overrides)
@@ -241,7 +269,12 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
 
     The unused ``qkv_xc`` of the hierarchical spatial blocks is written as zeros; epoch 0, a
     fixed RandomState and an empty optimizer state mark it as an export, not a training snapshot.
+    A 'skeleton' entry (a dataset skeleton's name; the released code ignores it) lets the file
+    say which 17-joint skeleton it holds.
     """
+    if model.config.parents or model.config.skeleton not in ("h36m", "3dhp"):
+        raise CheckpointError("the released .bin layout holds the Human3.6M or MPI-INF-3DHP skeleton only, "
+                              f"not {model.config.skeleton!r} / a custom parent list")
     state = {}
     for key, value in _released_buffers(model.config.timesteps).items():
         state[f"module.{key}"] = value
@@ -254,7 +287,8 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
             state[f"{prefix}.weight"], state[f"{prefix}.bias"] = torch.zeros(c, c), torch.zeros(c)
     random_state = np.random.RandomState(0).get_state()  # the released layout carries one; unused here
     with atomic_path(path) as tmp:
-        torch.save({"epoch": 0, "lr": 0.0, "random_state": random_state, "optimizer": {}, "model_pos": state}, tmp)
+        torch.save({"epoch": 0, "lr": 0.0, "random_state": random_state, "optimizer": {}, "model_pos": state,
+                    "skeleton": model.config.skeleton}, tmp)
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, **overrides: Any) -> DDHPose:

@@ -20,6 +20,18 @@ class ModelConfig:
       how HRTT's child features meet the temporal tokens: 'released' (the authors' code, which
       reshapes instead of rearranging them; released checkpoints need it) or 'aligned' (each
       token sees its own joint's children, as the paper describes).
+
+    Released behaviours (defaults) and their alternatives, docs/implementation_notes.md:
+      ``hrst_updates``: 'chain' updates a triplet of a prefix shared by several chains once
+      per chain (the release); 'triplet' once (the paper's Algorithm 1 read literally).
+      ``init``: 'trunc_normal' (the project: Linear weights and position embeddings
+      N(0, 0.02) truncated, LayerNorm 1 / 0) or 'released' (PyTorch's default Linear
+      initialisation, position embeddings zero; the release never calls trunc_normal_).
+      ``ddim_update``, ``ddim_float64``: see :class:`ddhpose.diffusion.DDIMSampler`.
+      ``eps_slots``: 'released' pairs the bones, in order, with the noisy state's slots
+      1..J-1 when computing epsilon (as the release's samplers do: right for Human3.6M, whose
+      root is joint 0; off by one slot for MPI-INF-3DHP, whose root is joint 14); 'bones'
+      pairs every bone with its own slot.
     """
 
     skeleton: str = "h36m"
@@ -40,12 +52,21 @@ class ModelConfig:
     hrst: bool = True
     hrtt: bool = True
     child_layout: str = "released"
+    hrst_updates: str = "chain"
+    init: str = "trunc_normal"
+    ddim_update: str = "released"
+    ddim_float64: bool = True
+    eps_slots: str = "released"
 
     def __post_init__(self) -> None:
         if self.diffusion not in ("disentangled", "xyz"):
             raise ValueError(f"diffusion must be 'disentangled' or 'xyz', got {self.diffusion!r}")
         if self.child_layout not in ("released", "aligned"):
             raise ValueError(f"child_layout must be 'released' or 'aligned', got {self.child_layout!r}")
+        for name, allowed in (("hrst_updates", ("chain", "triplet")), ("init", ("trunc_normal", "released")),
+                              ("ddim_update", ("released", "consistent")), ("eps_slots", ("released", "bones"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.channels % self.heads:
             raise ValueError(f"channels ({self.channels}) must be divisible by heads ({self.heads})")
         if self.channels % 2:

@@ -89,12 +89,26 @@ class DDIMSampler:
     The states are a list of tensors (direction and length, or the joint coordinates);
     ``denoise(states, t) -> pose`` runs the network (with flip averaging if wanted) and
     ``to_states(pose)`` turns a predicted pose back into clean states.
+
+    Switches for the released implementation's behaviour (docs/implementation_notes.md):
+      update: 'released' moves the state towards the direction and length of this step's
+        output pose clamp(scale * pred) (unit directions, unclamped lengths), while epsilon is
+        computed from clamp(scale * direction) and clamp(scale * length) of the prediction;
+        'consistent' uses those clamped, scaled states for both. They differ only when the
+        pose clamp is active or scale != 1.
+      float64: epsilon and the update in float64 (the release's float64 schedule buffers
+        promote them), cast back into the state's dtype; False keeps the state's dtype.
     """
 
-    def __init__(self, schedule: NoiseSchedule, *, scale: float = 1.0, eta: float = 1.0) -> None:
+    def __init__(self, schedule: NoiseSchedule, *, scale: float = 1.0, eta: float = 1.0,
+                 update: str = "released", float64: bool = True) -> None:
+        if update not in ("released", "consistent"):
+            raise ValueError(f"update must be 'released' or 'consistent', got {update!r}")
         self.schedule = schedule
         self.scale = scale
         self.eta = eta
+        self.update = update
+        self.float64 = float64
 
     def step_coefficients(self, t: int, t_next: int) -> tuple[float, float, float]:
         """(sqrt(abar_next), c, sigma) of one DDIM step; the step's comments follow DDIM eq. 12."""
@@ -111,7 +125,8 @@ class DDIMSampler:
 
     @torch.no_grad()
     def sample(self, states: list[torch.Tensor], slots: torch.Tensor, iterations: int,
-               denoise: Denoise, to_states: ToStates, noise: NoiseSource) -> torch.Tensor:
+               denoise: Denoise, to_states: ToStates, noise: NoiseSource,
+               eps_slots: torch.Tensor | None = None) -> torch.Tensor:
         """Run the reverse process (method section 6).
 
         Args:
@@ -121,25 +136,34 @@ class DDIMSampler:
             denoise: (clamped, unscaled states, t) -> predicted pose (B, H, F, J, 3).
             to_states: predicted pose -> its clean states, in the layout of ``states``.
             noise: the source of the per-step draws z, each (B, H, F, S, C).
+            eps_slots: (S,) the slots of the noisy state that epsilon reads for each diffused
+                slot (default ``slots``; the released 3DHP sampler reads slots 1..J-1).
         Returns:
             (B, W, H, F, J, 3): every step's pose, clamp(scale * prediction).
         """
         lim = 1.1 * self.scale
+        eps_slots = slots if eps_slots is None else eps_slots
         outputs = []
         for t, t_next in ddim_timesteps(self.schedule.timesteps, iterations):
             inputs = [x.clamp(-lim, lim) / self.scale for x in states]
             pred = denoise(inputs, t)
-            outputs.append((pred * self.scale).clamp(-lim, lim))
+            pose0 = (pred * self.scale).clamp(-lim, lim)
+            outputs.append(pose0)
             if t_next < 0:
                 break
             a_next, c, sigma = self.step_coefficients(t, t_next)
+            targets = to_states(pose0) if self.update == "released" else [None] * len(states)
             new_states = []
-            for x, x0 in zip(states, to_states(pred)):
+            for x, x0, target in zip(states, to_states(pred), targets):
                 x0 = (x0 * self.scale).clamp(-lim, lim).index_select(-2, slots)
-                # eps from the current noisy state as it is (not clamped)
-                eps = self.predict_noise(x.index_select(-2, slots), x0, t)
-                z = noise.draw(tuple(x0.shape), x0)
+                target = x0 if target is None else target.index_select(-2, slots)
+                xt = x.index_select(-2, eps_slots)  # as it is (not clamped)
+                if self.float64:
+                    xt, x0, target = xt.double(), x0.double(), target.double()
+                eps = self.predict_noise(xt, x0, t)
+                z = noise.draw(tuple(x0.shape), x)
                 # DDIM eq. 12: x_next = sqrt(abar_next) x0 + sqrt(1 - abar_next - sigma^2) eps + sigma z
-                new_states.append(x.index_copy(-2, slots, a_next * x0 + c * eps + sigma * z))
+                step = a_next * target + c * eps + sigma * z.to(eps.dtype)
+                new_states.append(x.index_copy(-2, slots, step.to(x.dtype)))
             states = new_states
         return torch.stack(outputs, dim=1)

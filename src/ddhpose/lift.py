@@ -27,7 +27,7 @@ import dataclasses
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -145,9 +145,11 @@ class Lifter:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None,
-                        device: torch.device | str | None = None, precision: str = "fp32") -> "Lifter":
+                        device: torch.device | str | None = None, precision: str = "fp32",
+                        **released: Any) -> "Lifter":
         """Load a checkpoint (.safetensors or a released .bin); ``path`` None -> the bundled
-        wild-video model. ``device`` None -> CUDA when available, else the CPU."""
+        wild-video model. ``device`` None -> CUDA when available, else the CPU. ``released``:
+        what a released .bin cannot tell (``skeleton``, ``scale``), see ``load_checkpoint``."""
         if path is None:
             bundled = resources.files("ddhpose").joinpath(BUNDLED_WEIGHTS)
             if not bundled.is_file():
@@ -157,7 +159,7 @@ class Lifter:
             with resources.as_file(bundled) as file:
                 model = load_checkpoint(file)
         else:
-            model = load_checkpoint(path)
+            model = load_checkpoint(path, **released)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         lifter = cls(model, device, precision)

@@ -33,6 +33,10 @@ class DDHPose(nn.Module):
         # joint slots the sampler diffuses: the bones, or every joint for xyz diffusion
         slots = self.skeleton.bone_slots if config.diffusion == "disentangled" else range(self.skeleton.num_joints)
         self.register_buffer("diffused_slots", torch.tensor(tuple(slots)), persistent=False)
+        # the noisy-state slots epsilon reads for each diffused slot (config.eps_slots)
+        released = self.disentangled and config.eps_slots == "released"
+        eps_slots = range(1, self.skeleton.num_joints) if released else slots
+        self.register_buffer("eps_slots", torch.tensor(tuple(eps_slots)), persistent=False)
 
     @property
     def disentangled(self) -> bool:
@@ -133,8 +137,9 @@ class DDHPose(nn.Module):
         widths = [3, 1] if self.disentangled else [3]
         states = [source.draw((b, hypotheses, f, j, w), x2d) if start == "noise"
                   else x2d.new_zeros((b, hypotheses, f, j, w)) for w in widths]
-        sampler = DDIMSampler(self.schedule, scale=self.config.scale)
+        cfg = self.config
+        sampler = DDIMSampler(self.schedule, scale=cfg.scale, update=cfg.ddim_update, float64=cfg.ddim_float64)
         if chunk is None:  # on CPUs, activations that stay cache-sized beat one big batch
             chunk = max(1, _CPU_CHUNK_SEQUENCES // hypotheses) if x2d.device.type == "cpu" else 0
         return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip, chunk),
-                              self.clean_states, source)
+                              self.clean_states, source, self.eps_slots)
