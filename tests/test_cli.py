@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors, no partial outputs."""
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,15 @@ def test_interrupted_training_exits_130_saying_where_progress_is(monkeypatch, ca
     monkeypatch.setattr(train_module, "train_from_args", interrupted)
     assert main(["train", "-c", "tiny", "-o", str(tmp_path)]) == 130
     assert f"progress saved to {tmp_path / 'last.pt'}" in capsys.readouterr().err
+
+
+def test_evaluate_export_without_scipy_and_bad_p_best_windows_fail_before_loading(tmp_path, capsys, monkeypatch):
+    missing = str(tmp_path / "missing.safetensors")  # never opened: the checks come first
+    args = ["evaluate", "--checkpoint", missing, "-c", "3dhp", "-o", str(tmp_path / "eval")]
+    assert main([*args, "--p-best-windows", "0"]) == 2
+    assert "--p-best-windows expected >= 1" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    assert main([*args, "--export-mat", str(tmp_path / "mat")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'ddhpose[mat]'" in err and "Traceback" not in err
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "mat").exists()

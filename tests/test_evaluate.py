@@ -6,7 +6,7 @@ import torch
 
 from ddhpose.config import ModelConfig
 from ddhpose.data.synthetic import synthetic_sequences
-from ddhpose.evaluate import evaluate, evaluate_sequence, summarise, write_report
+from ddhpose.evaluate import evaluate, evaluate_config, evaluate_sequence, summarise, write_report
 from ddhpose.model.ddhpose import DDHPose
 
 
@@ -76,3 +76,12 @@ def test_truncate_keeps_the_first_frames(sequences):
     short = truncate(sequences[0], 10)
     assert short.num_frames == 10 and (short.poses_3d == sequences[0].poses_3d[:10]).all()
     assert short.name == sequences[0].name
+
+
+def test_evaluate_config_p_best_switch_and_3dhp_only_options(model, tmp_path):
+    released = evaluate_config(model, "tiny", progress=False)
+    assert "per evaluation batch of 4 consecutive windows" in released.definitions["P-Best"]
+    per_sequence = evaluate_config(model, "tiny", p_best="sequence", progress=False)
+    assert "per sequence" in per_sequence.definitions["P-Best"]
+    with pytest.raises(ValueError, match="for MPI-INF-3DHP"):
+        evaluate_config(model, "tiny", export_mat=tmp_path)

@@ -168,6 +168,37 @@ def test_p_best_takes_min_after_batch_mean():
     assert out["mpjpe_p_agg"].item() == pytest.approx((0.5 + 1.5) / 2)
 
 
+def test_p_best_per_batch_and_per_sequence_differ():
+    # 4 windows, 2 hypotheses: h0 is better on windows 0-1, h1 on windows 2-3
+    errors = torch.tensor([[1.0, 3.0], [1.0, 3.0], [5.0, 2.0], [5.0, 2.0]])[:, None]  # (n, W=1, H=2)
+    frames = torch.full((4,), 27.0)
+    assert M.p_best_by_batch(errors, frames, 2).item() == pytest.approx((1 + 2) / 2)  # batches pick h0, h1
+    assert M.p_best_by_batch(errors, frames, None).item() == pytest.approx(min(3.0, 2.5))  # one pick for all
+    assert M.p_best_by_batch(errors, frames, 4).item() == pytest.approx(2.5)
+    assert M.p_best_choice(errors, frames, 2)[:, 0].tolist() == [0, 0, 1, 1]
+    assert M.p_best_choice(errors, frames, None)[:, 0].tolist() == [1, 1, 1, 1]
+    # batches are weighted by their frames; a last, smaller batch; windows without frames are skipped
+    frames = torch.tensor([10.0, 30.0, 20.0, 0.0])
+    batch_a = min((10 * 1 + 30 * 1) / 40, (10 * 3 + 30 * 3) / 40)
+    assert M.p_best_by_batch(errors, frames, 2).item() == pytest.approx((40 * batch_a + 20 * 2) / 60)
+    three = M.p_best_by_batch(errors, frames, 3).item()
+    assert three == pytest.approx(min((10 + 30 + 100) / 60, (30 + 90 + 40) / 60))
+    with pytest.raises(ValueError, match="windows per batch"):
+        M.p_best_by_batch(errors, frames, 0)
+
+
+def test_p_best_by_batch_matches_the_released_batch_loop():
+    """The released loop: p_best (min over H of the batch mean) of every batch of b windows,
+    weighted by b * F, divided by the frame count (main.py evaluate)."""
+    gen = torch.Generator().manual_seed(3)
+    samples = torch.randn(7, 2, 3, 4, 17, 3, generator=gen)  # 7 windows, W=2, H=3, F=4
+    target = torch.randn(7, 4, 17, 3, generator=gen)
+    per_window = M.clip_errors(samples, target, metrics=("mpjpe",))["mpjpe_p_best"]  # (7, 2, 3)
+    for b in (1, 2, 4, 7):
+        loop = sum(M.p_best(samples[i:i + b], target[i:i + b]) * len(samples[i:i + b]) * 4 for i in range(0, 7, b))
+        assert torch.allclose(M.p_best_by_batch(per_window, torch.full((7,), 4.0), b), loop / 28, atol=1e-6)
+
+
 def test_j_agg_picks_joints_by_reprojection():
     gen = torch.Generator().manual_seed(1)
     target = 0.3 * torch.randn(2, 4, 17, 3, generator=gen)

@@ -77,6 +77,39 @@ def test_hrst_shared_prefix_is_updated_once_per_chain():
     assert out[8, 9].item() == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("skeleton", [H36M, MPI_INF_3DHP], ids=["h36m", "3dhp"])
+def test_hrst_once_per_triplet_updates_a_shared_prefix_once(skeleton):
+    """The paper's reading (config hrst_updates='triplet'): the shared 0-7-8 triplet moves
+    A[7, 8] once, (8 + 0) / 2 = 4; the map still equals its loop."""
+    logits = torch.randn(2, 17, 17, generator=gen(3), dtype=torch.float64)
+    once = apply_hrst(logits, *hrst_map(skeleton, once=True))
+    assert torch.allclose(once, hrst_naive(logits, skeleton, once=True), atol=1e-12, rtol=0)
+    assert not torch.allclose(once, apply_hrst(logits, *hrst_map(skeleton)))
+    if skeleton is H36M:
+        single = torch.zeros(17, 17, dtype=torch.float64)
+        single[7, 8] = 8.0
+        assert apply_hrst(single, *hrst_map(H36M, once=True))[7, 8].item() == pytest.approx(4.0)
+
+
+def test_model_switches_build_the_variants():
+    from ddhpose.config import ModelConfig
+    from ddhpose.model.denoiser import HSTDenoiser
+    base = dict(frames=9, channels=32, depth=2, heads=4)
+    torch.manual_seed(0)
+    released = HSTDenoiser(ModelConfig(**base, init="released"))
+    assert torch.count_nonzero(released.spatial_pos) == 0 and torch.count_nonzero(released.temporal_pos) == 0
+    # PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases non-zero
+    fc1 = released.spatial_blocks[1].mlp.fc1
+    assert fc1.weight.abs().max() <= 32 ** -0.5 and fc1.weight.std() > 0.1 and fc1.bias.abs().sum() > 0
+    ours = HSTDenoiser(ModelConfig(**base))
+    assert ours.spatial_pos.std().item() == pytest.approx(0.02, rel=0.3) and ours.spatial_blocks[1].mlp.fc1.bias.abs().sum() == 0
+    once = HSTDenoiser(ModelConfig(**base, hrst_updates="triplet")).spatial_blocks[1].attn
+    chain = ours.spatial_blocks[1].attn
+    assert not torch.equal(once.hrst_weight, chain.hrst_weight) or not torch.equal(once.hrst_src, chain.hrst_src)
+    with pytest.raises(ValueError, match="hrst_updates"):
+        ModelConfig(**base, hrst_updates="sometimes")
+
+
 def test_hrst_attention_equals_explicit():
     torch.manual_seed(0)
     attn = Attention(16, 2, skeleton=H36M)

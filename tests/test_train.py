@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import ddhpose.train as train_module
+import ddhpose.train_step as train_step_module
 from ddhpose.checkpoint import load_checkpoint
 from ddhpose.config import ModelConfig
 from ddhpose.geometry import bone_lengths, project
@@ -46,9 +47,23 @@ def test_tiny_config_learns_and_writes_its_run_folder(tmp_path):
     assert load_config(tmp_path / "config.yaml") == config
 
 
+def test_init_from_starts_from_a_checkpoints_weights_and_refuses_another_model(tmp_path):
+    first = load_config("tiny", FAST + ["train.epochs=1"])
+    train(first, tmp_path / "a", device="cpu")
+    weights = tmp_path / "a" / "last.safetensors"
+    tuned = train_module.initial_model(load_config("tiny", FAST + [f"train.init_from={weights}"]))
+    trained = load_checkpoint(weights)
+    assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), trained.state_dict().values()))
+    fresh = train_module.initial_model(load_config("tiny", FAST))
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    other = load_config("tiny", FAST + [f"train.init_from={weights}", "model.depth=1"])
+    with pytest.raises(ValueError, match="model.depth: 2 there, 1 here"):
+        train_module.initial_model(other)
+
+
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     config = load_config("tiny", FAST + ["train.max_steps_per_epoch=3"])
-    real, calls = train_module.pose_losses, {"n": 0}
+    real, calls = train_step_module.pose_losses, {"n": 0}
 
     def poisoned(pred, target, skeleton, **kwargs):
         calls["n"] += 1
@@ -62,7 +77,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
     def remember_last(info):  # the bytes of last.pt just before the poisoned step
         saved["bytes"] = (tmp_path / "last.pt").read_bytes() if (tmp_path / "last.pt").exists() else None
 
-    monkeypatch.setattr(train_module, "pose_losses", poisoned)
+    monkeypatch.setattr(train_step_module, "pose_losses", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2/3 .*global step 5.*last\.pt was left untouched"):
         train(config, tmp_path, device="cpu", step_callback=remember_last)
     assert saved["bytes"] is not None and (tmp_path / "last.pt").read_bytes() == saved["bytes"]
@@ -73,14 +88,14 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
 
 def test_nan_guard_exits_non_zero_from_the_cli(tmp_path, monkeypatch, capsys):
     cli = pytest.importorskip("ddhpose.cli")
-    real = train_module.pose_losses
+    real = train_step_module.pose_losses
 
     def poisoned(*args, **kwargs):
         out = real(*args, **kwargs)
         out["total"] = out["total"] + float("inf")
         return out
 
-    monkeypatch.setattr(train_module, "pose_losses", poisoned)
+    monkeypatch.setattr(train_step_module, "pose_losses", poisoned)
     code = cli.main(["train", "-c", "tiny", "-o", str(tmp_path), *FAST, "train.max_steps_per_epoch=2"])
     assert code != 0
     assert "non-finite loss" in capsys.readouterr().err

@@ -126,6 +126,19 @@ def test_noise_components():
     assert 0.005 < jitter.std() < 0.015
 
 
+def test_drift_is_a_slow_offset_per_joint_drawn_after_the_other_noise():
+    x = torch.zeros(27, 17, 2)
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    drift = W.augment_2d(x, W.Noise2D(0, 0, 0, 0, drift=0.02), gen())
+    steps = drift.diff(dim=0)
+    assert torch.allclose(steps, steps[:1].expand_as(steps), atol=1e-6)  # linear in time per joint
+    assert 0.01 < drift.mean(0).std() < 0.04  # the offsets differ per joint and coordinate
+    jitter = W.augment_2d(x, W.Noise2D(0.01, 0, 0, 0), gen())
+    both = W.augment_2d(x, W.Noise2D(0.01, 0, 0, 0, drift=0.02), gen())
+    added = (both - jitter).diff(dim=0)  # the jitter draws are unchanged; drift adds a ramp on top
+    assert torch.allclose(added, added[:1].expand_as(added), atol=1e-5) and added.abs().max() > 0
+
+
 def test_dataset_collates_and_rejects_other_skeletons():
     batch = next(iter(DataLoader(W.TrainWindows([_sequence(20)], 8, H36M), batch_size=4, shuffle=True)))
     assert batch["x2d"].shape == (4, 8, 17, 2) and batch["intrinsics"].shape == (4, 9)
@@ -160,6 +173,28 @@ def test_unwindow_counts_each_frame_once_from_its_first_window():
         W.unwindow(per_window[:2], index, 11)
     with pytest.raises(ValueError, match="cover frames 0..11"):
         W.unwindow(per_window, index, 12)
+
+
+def test_unwindow_keep_last_takes_the_overlap_from_the_last_window():
+    # released 3DHP evaluation (main_3dhp.py pose_post_process): windows written in order, the
+    # last one (the last F frames) over the overlap; 11 frames, F = 5: starts 0, 5, 6
+    index = W.test_window_index(11, 5)
+    per_window = np.repeat(np.arange(3.0)[:, None], 5, axis=1)
+    assert W.unwindow(per_window, index, 11, keep="last").tolist() == [0] * 5 + [1] + [2] * 5
+    assert W.unwindow(per_window, index, 11, keep="first").tolist() == [0] * 5 + [1] * 5 + [2]
+    tensor = torch.from_numpy(per_window)
+    assert W.unwindow(tensor, index, 11, keep="last").tolist() == [0] * 5 + [1] + [2] * 5
+    # no overlap when F divides N: both rules agree
+    even = W.test_window_index(10, 5)
+    assert np.array_equal(W.unwindow(even * 1.0, even, 10, keep="last"), np.arange(10.0))
+    with pytest.raises(ValueError, match="keep expected"):
+        W.unwindow(per_window, index, 11, keep="middle")
+
+
+def test_unwindow_keep_last_skips_the_padding_of_a_short_sequence():
+    index = W.test_window_index(3, 5)  # one window [0, 1, 2, 2, 2]
+    values = np.arange(5.0)[None]  # the value is the position in the window
+    assert W.unwindow(values, index, 3, keep="last").tolist() == [0.0, 1.0, 2.0]
 
 
 def test_test_windows_of_a_sequence():

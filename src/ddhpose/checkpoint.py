@@ -159,6 +159,32 @@ def _from_released(ckpt: Any, path: str, **overrides: Any) -> DDHPose:
     return _build(config, state, os.fspath(path))
 
 
+def released_optimizer_state(ckpt: dict, model: DDHPose) -> dict[str, Any]:
+    """A released ``.bin``'s AdamW state, re-indexed for ``torch.optim.AdamW(model.parameters())``
+    (what the released main.py --resume restores). The released optimizer indexes the
+    estimator's parameters in the order of ``model_pos``; the spatial blocks' unused qkv_xc
+    have no counterpart here (they never get a gradient there)."""
+    try:
+        optim, names = ckpt["optimizer"], [k for k in ckpt["model_pos"] if _RELEASED_PREFIX in k]
+        groups, state = optim["param_groups"], optim["state"]
+    except (KeyError, TypeError):
+        raise CheckpointError("released checkpoint without an AdamW 'optimizer' state") from None
+    if len(groups) != 1 or len(groups[0]["params"]) != len(names):
+        raise CheckpointError(f"released optimizer holds {sum(len(g['params']) for g in groups)} parameters in "
+                              f"{len(groups)} group(s), expected one group of {len(names)}")
+    index = {}
+    for i, name in enumerate(names):
+        own = _rename_released(name.split(_RELEASED_PREFIX, 1)[1])
+        if own is not None:
+            index[f"denoiser.{own}"] = i
+    ours = [n for n, _ in model.named_parameters()]
+    if set(ours) != set(index):
+        raise CheckpointError(f"released optimizer does not fit this model: {sorted(set(ours) ^ set(index))[:5]}")
+    mapped = {k: v for k, v in groups[0].items() if k != "params"}
+    return {"state": {j: state[index[n]] for j, n in enumerate(ours) if index[n] in state},
+            "param_groups": [{**mapped, "params": list(range(len(ours)))}]}
+
+
 def _from_training_state(ckpt: dict, path: str) -> DDHPose:
     """The model of a ``ddhpose train`` checkpoint (``last.pt`` / ``best.pt``)."""
     try:

@@ -22,6 +22,18 @@ def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: i
                         "see docs/benchmarks.md")
 
 
+def _add_released(p: argparse.ArgumentParser) -> None:
+    """What a released .bin cannot tell about itself (its own files carry their config)."""
+    p.add_argument("--skeleton", choices=["h36m", "3dhp"], default=None,
+                   help="skeleton of a released .bin (default: named by its path, e.g. checkpoint/3dhp/...)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="the SNR scale a released .bin was trained with (its -scale; default 1)")
+
+
+def _released_overrides(args: argparse.Namespace) -> dict:
+    return {k: v for k in ("skeleton", "scale") if (v := getattr(args, k, None)) is not None}
+
+
 def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
                    help="the camera's focal length in pixels, if known (default: 1.15 x the image width)")
@@ -65,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None,
                    help="size of the frames the keypoints were detected in (default: from the file)")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
+    _add_released(p)
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
     p.add_argument("--fps", type=float, default=None,
@@ -77,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="result file (.npz or .json); the 2D detections go beside it as OUTPUT.detections.json")
     p.add_argument("--checkpoint", default=None, help="model file (default: the bundled model)")
+    _add_released(p)
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION",
                    help="also write an animation (.mp4/.gif): the detections over the video beside the 3D")
@@ -99,9 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the paper's protocol")
     p.add_argument("--checkpoint", required=True,
                    help="model to evaluate: .safetensors, a training .pt or a released .bin")
+    _add_released(p)
     p.add_argument("--config", "-c", required=True, help="config whose data section names the test set")
     p.add_argument("--out", "-o", required=True, help="folder for results.md/.csv/.json")
     p.add_argument("--batch-size", type=int, default=64, help="clips per sampling batch")
+    p.add_argument("--p-best", choices=["batch", "sequence"], default="batch",
+                   help="P-Best's hypothesis: the best per evaluation batch of windows (default, as released) "
+                        "or per test sequence")
+    p.add_argument("--p-best-windows", type=int, default=None, metavar="N",
+                   help="windows per P-Best evaluation batch (default as released: 4 for Human3.6M, README's "
+                        "-b 4; 2 for MPI-INF-3DHP, main_3dhp.py's bs = 2)")
+    p.add_argument("--activities", default=None, metavar="FILE",
+                   help="MPI-INF-3DHP: per-frame activity labels for the activity table (.npz with members "
+                        "TS1..TS6, or a test file whose entries carry 'activity_annotation')")
+    p.add_argument("--export-mat", default=None, metavar="DIR",
+                   help="MPI-INF-3DHP: also write inference_data_{P_Agg,P_Best,J_Best,J_Agg}.mat for the "
+                        "official MATLAB script (needs scipy: pip install 'ddhpose[mat]')")
     p.add_argument("overrides", nargs="*",
                    help="dotted overrides of the config, e.g. data.path_3d=... eval.max_frames=270")
     _add_sampling(p)
@@ -109,10 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
     p.add_argument("source", help="a released .bin or a .safetensors checkpoint")
     p.add_argument("destination", help="the converted file (.safetensors or .bin)")
-    p.add_argument("--skeleton", default=None, help="skeleton of a released checkpoint (h36m or 3dhp)")
+    _add_released(p)
 
     p = sub.add_parser("info", help="print a checkpoint's configuration")
     p.add_argument("checkpoint", help="a .safetensors, released .bin or training .pt file")
+    _add_released(p)
     return parser
 
 
@@ -141,7 +169,8 @@ def cmd_demo(args) -> int:
 
 def cmd_lift(args) -> int:
     from .lift import Lifter, lift_file
-    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision)
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
+                                    **_released_overrides(args))
     paths = lift_file(args.input, args.output, layout=args.layout,
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
@@ -171,7 +200,8 @@ def cmd_video(args) -> int:
     from .lift import Lifter
     from .video import lift_video
     detector = get_detector()  # before loading the model: a missing extra is reported at once
-    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision)
+    lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
+                                    **_released_overrides(args))
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
@@ -200,20 +230,34 @@ def cmd_evaluate(args) -> int:
     from .evaluate import write_report
     from .evaluate import evaluate_config
     from .precision import with_precision
+    if args.p_best_windows is not None and args.p_best_windows < 1:
+        raise ValueError(f"--p-best-windows expected >= 1, got {args.p_best_windows}")
+    if args.export_mat is not None:  # before the evaluation, not after it
+        from .protocol_3dhp import require_savemat
+        try:
+            require_savemat()
+        except ImportError as err:
+            raise RuntimeError(str(err)) from None
     device = _device(args.device)
-    model = with_precision(load_checkpoint(args.checkpoint).to(device), args.precision, device)
+    model = load_checkpoint(args.checkpoint, **_released_overrides(args))
+    model = with_precision(model.to(device), args.precision, device)
     report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
-                             iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size)
+                             iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size,
+                             p_best=args.p_best, p_best_windows=args.p_best_windows,
+                             activities=args.activities, export_mat=args.export_mat)
     report.provenance = {"checkpoint": args.checkpoint, **report.provenance}
     for path in write_report(report, args.out):
         print(f"wrote {path}")
+    if args.export_mat is not None:
+        from .protocol_3dhp import MAT_AGGREGATIONS
+        for agg in MAT_AGGREGATIONS:
+            print(f"wrote {Path(args.export_mat) / f'inference_data_{agg}.mat'}")
     return 0
 
 
 def cmd_convert(args) -> int:
     from .checkpoint import convert
-    overrides = {"skeleton": args.skeleton} if args.skeleton else {}
-    convert(args.source, args.destination, **overrides)
+    convert(args.source, args.destination, **_released_overrides(args))
     print(f"wrote {args.destination}")
     return 0
 
@@ -221,7 +265,7 @@ def cmd_convert(args) -> int:
 def cmd_info(args) -> int:
     import json
     from .checkpoint import load_checkpoint
-    model = load_checkpoint(args.checkpoint)
+    model = load_checkpoint(args.checkpoint, **_released_overrides(args))
     params = sum(p.numel() for p in model.denoiser.parameters())
     print(json.dumps({"config": model.config.to_dict(), "parameters": params}, indent=2))
     return 0

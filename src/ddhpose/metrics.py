@@ -10,7 +10,9 @@ H hypotheses) and return one value per step, reproducing the released D3DP/DDHPo
 - J-Best: per joint of every frame, the smallest error over hypotheses. For P-MPJPE every
   hypothesis is aligned on its own first.
 - P-Best: the hypothesis with the smallest error averaged over the whole evaluated batch
-  (the minimum over H is taken after the batch mean, not per clip).
+  (the minimum over H is taken after the batch mean, not per clip); :func:`p_best_by_batch`
+  groups a sequence's windows into the released evaluation batches (``-b 4``) or takes the
+  whole sequence as one batch.
 - P-Agg: the error of the mean hypothesis.
 - J-Agg: per joint of every frame, the hypothesis whose reprojection is closest to the input
   2D keypoint; for P-MPJPE every hypothesis is aligned on its own and the selected joints'
@@ -312,6 +314,48 @@ def clip_errors(samples: torch.Tensor, target: torch.Tensor, *, x2d: torch.Tenso
 def reduce_clip_errors(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mean over clips of :func:`clip_errors`; P-Best takes the min over H after it. -> (W,) each."""
     return {k: v.mean(0).amin(-1) if k.endswith("_p_best") else v.mean(0) for k, v in errors.items()}
+
+
+def _batch_means(errors: torch.Tensor, weights: torch.Tensor, windows: int | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weighted mean of (n, W, H) per-window errors over batches of ``windows`` consecutive
+    windows (None: one batch). -> batch of every window (n,), means (b, W, H), weights (b,)."""
+    if errors.ndim != 3 or tuple(weights.shape) != errors.shape[:1]:
+        raise ValueError(f"expected errors (n, W, H) and weights (n,), got {tuple(errors.shape)} "
+                         f"and {tuple(weights.shape)}")
+    if windows is not None and windows < 1:
+        raise ValueError(f"windows per batch expected >= 1 or None, got {windows}")
+    n = errors.shape[0]
+    batch = torch.arange(n, device=errors.device) // (windows or max(n, 1))
+    count = int(batch[-1]) + 1 if n else 0
+    w = weights.to(device=errors.device, dtype=errors.dtype)
+    sums = errors.new_zeros((count, *errors.shape[1:])).index_add(0, batch, errors * w[:, None, None])
+    total = w.new_zeros(count).index_add(0, batch, w)
+    return batch, sums / total.clamp_min(torch.finfo(w.dtype).tiny)[:, None, None], total
+
+
+def p_best_by_batch(errors: torch.Tensor, weights: torch.Tensor, windows: int | None) -> torch.Tensor:
+    """P-Best of one sequence whose windows are evaluated in batches (released behaviour).
+
+    Args:
+        errors: (n, W, H) mean error of every hypothesis per window (:func:`clip_errors`'
+            '*_p_best').
+        weights: (n,) frames behind each window's mean (its valid frames).
+        windows: windows per evaluation batch, consecutive from the first (the released code's
+            ``-b``, README: 4); None takes the whole sequence as one batch.
+    Returns:
+        (W,): per batch the minimum over H of its frame-weighted mean error, then the mean of
+        these minima weighted by the batches' frames (0 when no frame has weight).
+    """
+    _, means, total = _batch_means(errors, weights, windows)
+    return (means.amin(-1) * total[:, None]).sum(0) / total.sum().clamp_min(torch.finfo(total.dtype).tiny)
+
+
+def p_best_choice(errors: torch.Tensor, weights: torch.Tensor, windows: int | None) -> torch.Tensor:
+    """The hypothesis P-Best picks for every window: the one with the smallest mean error over
+    the window's batch. Shapes as :func:`p_best_by_batch` -> (n, W) int64 (first on ties)."""
+    batch, means, _ = _batch_means(errors, weights, windows)
+    return means.argmin(-1)[batch]
 
 
 def aggregate_errors(samples: torch.Tensor, target: torch.Tensor, *, x2d: torch.Tensor | None = None,

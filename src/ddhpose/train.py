@@ -11,6 +11,7 @@ same weights as one never interrupted. Run folder: ``config.yaml``, ``last.pt`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -29,12 +30,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data.sources import load_split
 from .data.sequence import PoseSequence, truncate
 from .data.windows import Noise2D, TrainWindows, test_windows, unwindow
 from .files import atomic_write_text
-from .losses import pose_losses
+from . import train_step
 from .lr_schedule import learning_rate
 from .metrics import joint_errors
 from .model.ddhpose import DDHPose
@@ -79,10 +80,20 @@ def monitor_sequences(tests: Sequence[PoseSequence], config: EvalConfig) -> list
 
 
 def initial_model(config: ExperimentConfig) -> DDHPose:
-    """The untrained model of a run; the same on every rank (and every run) for one train.seed."""
+    """The model a run starts from; the same on every rank (and every run) for one train.seed:
+    a fresh initialisation, or the weights of ``train.init_from`` (whose model must match)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.train.seed, _INIT))
-        return DDHPose(config.model)
+        model = DDHPose(config.model)
+    if config.train.init_from:
+        source = load_checkpoint(config.train.init_from)
+        if source.config != model.config:
+            mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+            differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]]
+            raise ValueError(f"train.init_from={config.train.init_from}: its model differs from this run's "
+                             f"({'; '.join(differ)}); set the run's model to the checkpoint's")
+        model.load_state_dict(source.state_dict())
+    return model
 
 
 @torch.no_grad()
@@ -206,11 +217,12 @@ class _Run:
         tc, dc = config.train, config.data
         self.model = initial_model(config).to(info.device)
         self.skeleton = self.model.skeleton
-        noise = Noise2D(dc.noise_2d_sigma, dc.noise_2d_outlier_prob, dc.noise_2d_outlier_sigma, dc.noise_2d_drop_prob)
+        noise = Noise2D(dc.noise_2d_sigma, dc.noise_2d_outlier_prob, dc.noise_2d_outlier_sigma, dc.noise_2d_drop_prob,
+                        dc.noise_2d_drift)
         self.dataset = TrainWindows(load_split(dc, "train", tc.seed), config.model.frames, self.skeleton,
                                     flip=dc.flip, random_offset=dc.random_offset, seed=tc.seed,
                                     bone_scale=dc.bone_scale, body_scale=dc.body_scale,
-                                    noise_2d=noise if noise.sigma or noise.outlier_prob or noise.drop_prob else None)
+                                    noise_2d=noise if noise.active else None)
         tests = load_split(dc, "test", tc.seed)
         self.tests = monitor_sequences(tests, config.eval)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=tuple(tc.betas),
@@ -322,22 +334,16 @@ class _Run:
 
     def _step(self, batch: dict[str, torch.Tensor], epoch: int, step: int) -> torch.Tensor:
         """One optimizer step; returns the rank-averaged [total, pos, len, dir] losses."""
-        tc, info, model = self.config.train, self.info, self.model
+        tc, info = self.config.train, self.info
         x2d = batch["x2d"].to(info.device, non_blocking=True)
         y3d = batch["y3d"].to(info.device, non_blocking=True)
         gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, _DIFFUSION, epoch, step))
-        b = x2d.shape[0]
-        t, noise = model.draw_diffusion((tc.batch_size, *y3d.shape[1:]), gen, info.device)
-        lo, hi = info.rank * b, (info.rank + 1) * b
-        t, noise = t[lo:hi], [n[lo:hi] for n in noise]
+        t, noise = train_step.draw(self.model, tc.batch_size, y3d, gen, info.rank)  # this rank's slice
         cuda = [info.device] if info.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
             torch.manual_seed(derive_seed(tc.seed, _DEPTH, epoch, step, info.rank))
-            dtype = torch.float16 if tc.amp == "fp16" else torch.bfloat16
-            with torch.autocast(info.device.type, dtype=dtype, enabled=tc.amp != "none"):
-                pred = self.step_module(x2d, y3d, t, noise)  # this rank's slice of the global draws
-            terms = pose_losses(pred.float(), y3d, self.skeleton, form=tc.loss_form, w_len=tc.w_len,
-                                w_dir=tc.w_dir, disentangle=tc.disentangle)
+            terms = train_step.losses(self.step_module, x2d, y3d, t, noise, self.skeleton, form=tc.loss_form,
+                                      w_len=tc.w_len, w_dir=tc.w_dir, disentangle=tc.disentangle, amp=tc.amp)
             losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
             if info.world_size > 1:
                 dist.all_reduce(losses)
@@ -348,16 +354,13 @@ class _Run:
                     f"(global step {self.progress['global_step'] + 1}); training stopped and the last good "
                     f"checkpoint {self.out / 'last.pt'} was left untouched. Try a lower train.lr, "
                     "train.grad_clip > 0 or train.amp=none, then resume from it.")
-            self.scaler.scale(terms["total"]).backward()
+            train_step.backward(terms["total"], tc.gradient, seed=losses[0], scaler=self.scaler)
         if tc.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            norm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            norm = train_step.clip_gradients(self.model, self.optimizer, self.scaler, tc.grad_clip)
             if not self.scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step
                 raise NonFiniteLossError(f"non-finite gradient norm at epoch {epoch + 1}, step {step + 1}; training "
                                          f"stopped and {self.out / 'last.pt'} was left untouched")
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        train_step.update(self.optimizer, self.scaler)
         return losses.cpu()
 
     def _should_stop(self) -> bool:

@@ -82,6 +82,7 @@ class DataConfig:
     noise_2d_outlier_prob: float = 0.0
     noise_2d_outlier_sigma: float = 0.05
     noise_2d_drop_prob: float = 0.0
+    noise_2d_drift: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -94,7 +95,12 @@ class TrainConfig:
     follows ``schedule`` (:mod:`ddhpose.lr_schedule`: 'exponential' = ``lr * lr_decay ** epoch``
     as released, 'cosine' = warm-up then cosine to ``lr * min_lr_ratio``, 'constant'), with a
     linear warm-up over ``warmup_steps``. 0 disables ``max_steps_per_epoch`` and ``grad_clip``.
-    ``amp='bf16'`` with ``compile`` is the fastest CPU setting (benchmarks/train_speed.py)."""
+    ``amp='bf16'`` with ``compile`` is the fastest CPU setting (benchmarks/train_speed.py).
+    ``init_from``: a checkpoint (.safetensors, released .bin or training .pt) whose weights start
+    the run instead of a fresh initialisation (fine-tuning: the optimiser and schedule start anew);
+    its model must match ``model``. ``gradient``: 'plain' (loss.backward()) or 'released'
+    (loss.backward(loss) as the released main.py: the gradient of loss^2 / 2,
+    :mod:`ddhpose.train_step`)."""
 
     epochs: int = 400
     batch_size: int = 4
@@ -119,12 +125,16 @@ class TrainConfig:
     grad_clip: float = 0.0
     log_every: int = 50
     tensorboard: bool = True
+    init_from: str = ""
+    gradient: str = "plain"
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+        if self.gradient not in ("plain", "released"):
+            raise ValueError(f"train.gradient must be 'plain' or 'released', got {self.gradient!r}")
         if self.loss_form not in ("released", "l2"):
             raise ValueError(f"train.loss_form must be 'released' or 'l2', got {self.loss_form!r}")
         for name in ("epochs", "batch_size", "checkpoint_every", "eval_every", "log_every"):

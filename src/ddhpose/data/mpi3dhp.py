@@ -5,6 +5,10 @@
 - ``data_test_3dhp.npz``: member ``data``, a pickled dict ``'TS1'..'TS6' -> {'data_3d': (N, 17, 3)
   mm ('annot3'), 'data_2d': (N, 17, 2) px, 'valid': (N,)}``.
 
+Neither file carries the per-frame activity labels of the official activity table (the test
+set's ``annot_data.mat``, field ``activity_annotation``); :func:`load_3dhp_activities` reads them
+from a test file whose entries have that field, or from an ``.npz`` with one array per sequence.
+
 Joints stay in the 3DHP order (:data:`ddhpose.skeleton.MPI_INF_3DHP`, root = pelvis, joint 14).
 Units: the files hold millimetres; every returned array is in **metres** (divided by 1000).
 2D is screen-normalised by 2048x2048 (training cameras and TS1-TS4) or 1920x1080 (TS5, TS6), as
@@ -149,4 +153,48 @@ def load_3dhp_test(path: str | os.PathLike,
         intr = (intrinsics or {}).get(seq_name, _nominal_intrinsics(size))
         out.append(_sequence(entry, size, intr, seq_name, seq_name, "test",
                              f"{source}: data[{seq_name!r}]", with_valid=True))
+    return out
+
+
+ACTIVITY_FIELDS = ("activity_annotation", "activity")
+
+
+def _activity_array(value: Any, where: str) -> np.ndarray:
+    labels = np.asarray(value)
+    if labels.dtype.kind not in "iuf" or labels.size == 0 or labels.size != max(labels.shape, default=0):
+        raise ValueError(f"{where}: expected (N,) activity labels 1-7, got {labels.dtype} {labels.shape}")
+    labels = labels.reshape(-1)
+    if not np.all(np.isin(labels, np.arange(1, 8))):
+        bad = sorted(set(labels[~np.isin(labels, np.arange(1, 8))].tolist()))[:5]
+        raise ValueError(f"{where}: activity labels must be integers 1-7, found {bad}")
+    return labels.astype(np.int64)
+
+
+def load_3dhp_activities(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Per-frame activity labels of the test sequences, for the official activity table.
+
+    Args:
+        path: either an ``.npz`` with one member per sequence ('TS1' -> (N,) labels, e.g. the
+            ``activity_annotation`` of each TSk/annot_data.mat), or a test file in the released
+            layout whose entries carry an 'activity_annotation' (or 'activity') field.
+    Returns:
+        sequence name -> (N,) int64 labels 1-7 over all frames (valid or not); {} for a test
+        file whose entries carry no labels (the released data_test_3dhp.npz).
+    """
+    source = os.fspath(path)
+    members = load_npz(source)
+    if "data" not in members:
+        unknown = sorted(set(members) - set(TEST_IMAGE_SIZES))
+        if unknown or not members:
+            raise ValueError(f"{source}: expected members named {sorted(TEST_IMAGE_SIZES)} (activity labels) or "
+                             f"a test file with member 'data'; found {sorted(members)}")
+        return {k: _activity_array(v, f"{source}: member {k!r}") for k, v in members.items()}
+    data = members["data"]
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: member 'data' expected a pickled dict, got {type(data).__name__}")
+    out = {}
+    for name, entry in data.items():
+        field = next((f for f in ACTIVITY_FIELDS if isinstance(entry, Mapping) and f in entry), None)
+        if field is not None:
+            out[str(name)] = _activity_array(entry[field], f"{source}: data[{name!r}].{field}")
     return out

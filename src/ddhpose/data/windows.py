@@ -6,12 +6,16 @@ sequence repeat the edge frame. Each window is used once as is and once mirrored
 
 Testing: consecutive non-overlapping windows from frame 0, the last one being the last F frames
 (it may overlap its predecessor); :func:`unwindow` puts per-window outputs back, one per frame.
+Which window an overlapped frame comes from is a choice: the released MPI-INF-3DHP evaluation
+(main_3dhp.py ``pose_post_process``, whose poses the official MATLAB script scores) writes the
+windows in order and the last one over the overlap (``keep="last"``); the released renderers
+and this package's lifter keep the earlier window (``keep="first"``).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
@@ -29,13 +33,20 @@ class Noise2D:
 
     sigma: Gaussian jitter on every joint. outlier_prob / outlier_sigma: chance per joint and
     frame of an extra, larger Gaussian displacement. drop_prob: chance per joint and frame that a
-    detection is lost and replaced by the mean of its temporal neighbours.
+    detection is lost and replaced by the mean of its temporal neighbours. drift: a slowly varying
+    offset per joint, as trackers show: over a window, a constant N(0, drift) plus a linear ramp
+    whose end-to-end change is N(0, drift).
     """
 
     sigma: float = 0.002
     outlier_prob: float = 0.01
     outlier_sigma: float = 0.05
     drop_prob: float = 0.0
+    drift: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift)
 
 
 def window_starts(num_frames: int, frames: int, offset: int = 0) -> list[int]:
@@ -86,6 +97,10 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> t
         prev = torch.cat((out[:1], out[:-1]))
         nxt = torch.cat((out[1:], out[-1:]))
         out = torch.where(dropped, (prev + nxt) / 2, out)
+    if noise.drift > 0:  # drawn last: the other draws stay as they were without drift
+        offset, ramp = noise.drift * torch.randn((2, 1, j, 2), generator=generator, dtype=x.dtype)
+        t = torch.linspace(-0.5, 0.5, f, dtype=x.dtype)[:, None, None]
+        out = out + offset + t * ramp
     return out
 
 
@@ -220,8 +235,8 @@ def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, fr
         windows: (n, F, ...) of the array's type, or for a PoseSequence a dict of float32 tensors
             'x2d' (n, F, J, 2), 'y3d' (n, F, J, 3), 'traj' (n, F, 1, 3), 'valid' (n, F),
             'intrinsics' (n, 9); and frame_index (n, F) int64.
-    Unlike the released code (which adds a duplicate window when N is a multiple of F), every
-    frame appears in exactly one window except the overlap of the last one.
+    The same windows as the released ``eval_data_prepare`` (main.py, main_3dhp.py): every frame
+    appears in exactly one window except the overlap of the last one (none when F divides N).
     """
     if isinstance(sequence_or_array, PoseSequence):
         seq = sequence_or_array
@@ -236,21 +251,31 @@ def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, fr
     return np.asarray(sequence_or_array)[index], index
 
 
-def unwindow(values: np.ndarray | torch.Tensor, frame_index: np.ndarray, num_frames: int
-             ) -> np.ndarray | torch.Tensor:
-    """Per-window values (n, F, ...) back to (N, ...): each frame taken from the first window
-    (and first position) that holds it, so overlaps and padding are counted once."""
+def unwindow(values: np.ndarray | torch.Tensor, frame_index: np.ndarray, num_frames: int, *,
+             keep: Literal["first", "last"] = "first") -> np.ndarray | torch.Tensor:
+    """Per-window values (n, F, ...) back to (N, ...), each frame once.
+
+    A frame held by two windows (the overlap of the last test window) comes from the first of
+    them (``keep="first"``) or the last (``keep="last"``, the released 3DHP evaluation); within a
+    window the first position holding it is used, so the padding of a short sequence is skipped.
+    """
+    if keep not in ("first", "last"):
+        raise ValueError(f"keep expected 'first' or 'last', got {keep!r}")
     frame_index = np.asarray(frame_index)
     if tuple(values.shape[:2]) != frame_index.shape:
         raise ValueError(f"values expected ({frame_index.shape[0]}, {frame_index.shape[1]}, ...) to match "
                          f"frame_index, got {tuple(values.shape)}")
-    frames_seen, first = np.unique(frame_index.reshape(-1), return_index=True)
+    n, f = frame_index.shape
+    windows = np.arange(n)[::-1] if keep == "last" else np.arange(n)
+    order = (windows[:, None] * f + np.arange(f)).reshape(-1)  # flat positions in order of preference
+    frames_seen, pos = np.unique(frame_index.reshape(-1)[order], return_index=True)
     if not np.array_equal(frames_seen, np.arange(num_frames)):
         raise ValueError(f"frame_index must cover frames 0..{num_frames - 1} exactly")
+    chosen = order[pos]
     flat = values.reshape(-1, *values.shape[2:])
     if isinstance(values, torch.Tensor):
-        return flat[torch.from_numpy(first).to(values.device)]
-    return flat[first]
+        return flat[torch.from_numpy(chosen).to(values.device)]
+    return flat[chosen]
 
 
 # these are library functions, not pytest tests

@@ -8,13 +8,22 @@ from torch import nn
 from ..skeleton import Skeleton
 
 
-def hrst_map(skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _triplets(skeleton: Skeleton, once: bool) -> list[tuple[int, int, int]]:
+    """(pp, p, c) of consecutive joints along every chain, in the order Algorithm 1 visits them;
+    ``once`` drops the repeats of prefixes shared by several chains."""
+    out = [(chain[k - 1], chain[k], chain[k + 1]) for chain in skeleton.chains for k in range(1, len(chain) - 1)]
+    return list(dict.fromkeys(out)) if once else out
+
+
+def hrst_map(skeleton: Skeleton, once: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Algorithm 1 of the paper as a fixed sparse linear map of the J x J attention logits.
 
     The released loop visits every chain and, for consecutive (pp, p, c), sets
     ``A[p,c] = (A[p,c] + A[pp,p]) / 2`` and ``A[c,p] = (A[c,p] + A[pp,p]) / 2`` in place, so
-    later updates read earlier ones. Running that loop on symbolic coefficient vectors gives
-    every updated entry as a weighted sum of original entries.
+    later updates read earlier ones, and a prefix shared by several chains is updated once per
+    chain; ``once`` updates every triplet once (the paper's Algorithm 1 read literally). Running
+    that loop on symbolic coefficient vectors gives every updated entry as a weighted sum of
+    original entries.
 
     Returns:
         dst (E,): flat indices (i * J + j) of the updated entries;
@@ -33,12 +42,10 @@ def hrst_map(skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
             out[k] = out.get(k, 0.0) + v / 2
         return out
 
-    for chain in skeleton.chains:
-        for k in range(1, len(chain) - 1):
-            pp, p, c = chain[k - 1], chain[k], chain[k + 1]
-            upper = get(pp * n + p)
-            coeff[p * n + c] = mix(get(p * n + c), upper)
-            coeff[c * n + p] = mix(get(c * n + p), upper)
+    for pp, p, c in _triplets(skeleton, once):
+        upper = get(pp * n + p)
+        coeff[p * n + c] = mix(get(p * n + c), upper)
+        coeff[c * n + p] = mix(get(c * n + p), upper)
     dst = sorted(coeff)
     width = max((len(coeff[d]) for d in dst), default=1)
     src = torch.zeros(len(dst), width, dtype=torch.long)
@@ -56,25 +63,25 @@ def apply_hrst(logits: torch.Tensor, dst: torch.Tensor, src: torch.Tensor, weigh
     return flat.index_copy(-1, dst, mixed).view_as(logits)
 
 
-def hrst_naive(logits: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+def hrst_naive(logits: torch.Tensor, skeleton: Skeleton, once: bool = False) -> torch.Tensor:
     """Reference loop of Algorithm 1 (for tests). logits (..., J, J) -> (..., J, J)."""
     a = logits.clone()
-    for chain in skeleton.chains:
-        for k in range(1, len(chain) - 1):
-            pp, p, c = chain[k - 1], chain[k], chain[k + 1]
-            a[..., p, c] = (a[..., p, c] + a[..., pp, p]) / 2
-            a[..., c, p] = (a[..., c, p] + a[..., pp, p]) / 2
+    for pp, p, c in _triplets(skeleton, once):
+        a[..., p, c] = (a[..., p, c] + a[..., pp, p]) / 2
+        a[..., c, p] = (a[..., c, p] + a[..., pp, p]) / 2
     return a
 
 
 class Attention(nn.Module):
     """Multi-head self-attention over the second-to-last axis of (N, L, C).
 
-    ``skeleton`` turns on HRST (logits remapped along the kinematic chains, L = J);
-    ``child_keys`` turns on HRTT (keys K + K_c with K_c from the child features).
+    ``skeleton`` turns on HRST (logits remapped along the kinematic chains, L = J; each shared
+    triplet once with ``hrst_once``); ``child_keys`` turns on HRTT (keys K + K_c with K_c from
+    the child features).
     """
 
-    def __init__(self, dim: int, heads: int, *, skeleton: Skeleton | None = None, child_keys: bool = False) -> None:
+    def __init__(self, dim: int, heads: int, *, skeleton: Skeleton | None = None, child_keys: bool = False,
+                 hrst_once: bool = False) -> None:
         super().__init__()
         self.heads = heads
         self.scale = (dim // heads) ** -0.5
@@ -83,7 +90,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.hrst = skeleton is not None
         if self.hrst:
-            dst, src, weight = hrst_map(skeleton)
+            dst, src, weight = hrst_map(skeleton, hrst_once)
             self.register_buffer("hrst_dst", dst, persistent=False)
             self.register_buffer("hrst_src", src, persistent=False)
             self.register_buffer("hrst_weight", weight.float(), persistent=False)

@@ -40,10 +40,10 @@ class Block(nn.Module):
     """x = x + DropPath(Attn(LN1(x), LN1(xc))); x = x + DropPath(MLP(LN2(x))). (N, L, C)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, drop_path: float, *,
-                 skeleton: Skeleton | None = None, child_keys: bool = False) -> None:
+                 skeleton: Skeleton | None = None, child_keys: bool = False, hrst_once: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads, skeleton=skeleton, child_keys=child_keys)
+        self.attn = Attention(dim, heads, skeleton=skeleton, child_keys=child_keys, hrst_once=hrst_once)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))

@@ -68,7 +68,8 @@ class HSTDenoiser(nn.Module):
         block = dict(dim=c, heads=config.heads, mlp_ratio=config.mlp_ratio)
         self.spatial_blocks = nn.ModuleList(
             [Block(**block, drop_path=rates[0])]
-            + [Block(**block, drop_path=r, skeleton=sk if config.hrst else None) for r in rates[1:]]
+            + [Block(**block, drop_path=r, skeleton=sk if config.hrst else None,
+                     hrst_once=config.hrst_updates == "triplet") for r in rates[1:]]
         )
         self.temporal_blocks = nn.ModuleList(
             [Block(**block, drop_path=rates[0])]
@@ -77,9 +78,10 @@ class HSTDenoiser(nn.Module):
         self.spatial_norm = nn.LayerNorm(c, eps=1e-6)
         self.temporal_norm = nn.LayerNorm(c, eps=1e-6)
         self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, out_channels))
-        nn.init.trunc_normal_(self.spatial_pos, std=0.02)
-        nn.init.trunc_normal_(self.temporal_pos, std=0.02)
-        self.apply(_init_weights)
+        if config.init == "trunc_normal":  # 'released': PyTorch's defaults, position embeddings zero
+            nn.init.trunc_normal_(self.spatial_pos, std=0.02)
+            nn.init.trunc_normal_(self.temporal_pos, std=0.02)
+            self.apply(_init_weights)
 
     def _check(self, x2d: torch.Tensor, noisy_dir: torch.Tensor, noisy_len: torch.Tensor | None,
                t: torch.Tensor) -> None:
