@@ -33,13 +33,14 @@ TRAIN_IMAGE_SIZE = (2048, 2048)
 TEST_IMAGE_SIZES = {"TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048),
                     "TS4": (2048, 2048), "TS5": (1920, 1080), "TS6": (1920, 1080)}
 
-# Nominal pinhole intrinsics in pixels [fx, fy, cx, cy, k1, k2, k3, p1, p2], derived from the
-# test set's camera description (focal length / sensor size * resolution, pixel aspect, centre
-# offset); no distortion. The files carry no calibration, and only J-Agg uses intrinsics.
+# Nominal pinhole intrinsics in pixels [fx, fy, cx, cy, k1, k2, k3, p1, p2] as the released
+# evaluation builds them for J-Agg (main_3dhp.py: focal length and centre offset in mm, scaled by
+# width / sensor width and height / sensor height; f_y = f_x, the test set's pixel aspect not
+# applied); no distortion. The files carry no calibration, and only J-Agg uses intrinsics.
 # Training cameras are each calibrated differently; the studio value is used for all of them
 # unless the caller passes its own.
-STUDIO_INTRINSICS = (1500.172, 1500.832, 1017.387, 1043.032, 0.0, 0.0, 0.0, 0.0, 0.0)
-OUTDOOR_INTRINSICS = (1683.983, 1672.594, 939.858, 560.141, 0.0, 0.0, 0.0, 0.0, 0.0)
+STUDIO_INTRINSICS = (1500.172, 1500.172, 1017.387, 1043.032, 0.0, 0.0, 0.0, 0.0, 0.0)
+OUTDOOR_INTRINSICS = (1683.983, 1683.983, 939.858, 560.141, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _nominal_intrinsics(size: tuple[int, int]) -> tuple[float, ...]:
