@@ -33,6 +33,16 @@ def test_lower_precision_is_a_close_copy(model, precision, monkeypatch):
     assert low.schedule.alphas_cumprod.dtype == model.schedule.alphas_cumprod.dtype  # sampler math as it was
 
 
+def test_int8_quantises_the_blocks_but_not_embedding_head_or_qkv(model):
+    low = P.with_precision(model, "int8", "cpu").denoiser
+    float_linear = {n for n, m in low.named_modules() if type(m) is torch.nn.Linear}
+    quantised = {n for n, m in low.named_modules() if "quantized" in type(m).__module__ and "Linear" in type(m).__name__}
+    assert {"embed", "head.1", "time_embed.fc1"} <= float_linear
+    assert {n for n in float_linear if n.endswith(".qkv") or n.endswith(".qkv_xc")} == \
+        {n for n, m in model.denoiser.named_modules() if n.endswith((".qkv", ".qkv_xc"))}
+    assert "spatial_blocks.1.mlp.fc1" in quantised and "temporal_blocks.0.attn.proj" in quantised
+
+
 def test_unsupported_precision_names_what_is_supported(monkeypatch):
     monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
     with pytest.raises(ValueError, match=r"'bf16' is not supported on cpu.*supported here: \['fp32', 'int8'\]"):

@@ -1,0 +1,209 @@
+"""Inference precision side by side: the released port in float32 beside ddhpose in fp32, bf16, int8.
+
+One process, interleaved runs (the order alternates every repeat), medians. Measures:
+
+  sample   DDIM sampling (H=5, W=2, flip, batch 4) at F=81, C=128, depth 6 (the size of
+           docs/benchmarks.md) and at the bundled model's size (F=27, C=96, depth 4), with
+           identical weights in the port and in ddhpose (the port then runs float32 only);
+  lift     ``Lifter.lift`` frames/s with the bundled model at H=1, W=1 and H=5, W=5;
+  memory   peak memory of one sampling at F=81 per implementation / precision (a fresh
+           subprocess each: VmHWM after resetting it);
+  accuracy the bundled model on Human3.6M S9/S11 motion (real cameras, exact 2D; the `wild`
+           config's test split), MPJPE per precision with the same recorded noise, H=1 and H=5
+           (mean of the hypotheses), and its change from fp32 in mm.
+
+The CPU flags that decide bf16 / int8 speed are read from /proc/cpuinfo at run time.
+Usage: python benchmarks/precision_speed.py --threads 2 --repeats 5 --out docs/benchmarks.md
+(writes the section between the precision markers of --out, and docs/precision_speed.json).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see speed.py
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from doc_section import write_section  # noqa: E402
+from released_port import load_released_port  # noqa: E402
+from speed import HYPOTHESES, ITERATIONS, SMALL, _cpu_name, _proc_status, build_pair, make_batch, race  # noqa: E402
+
+from ddhpose.checkpoint import export_released  # noqa: E402
+from ddhpose.data.sequence import truncate  # noqa: E402
+from ddhpose.data.sources import load_split  # noqa: E402
+from ddhpose.demo import demo_sample_path  # noqa: E402
+from ddhpose.evaluate import evaluate_sequence  # noqa: E402
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.lift import Lifter  # noqa: E402
+from ddhpose.precision import PRECISIONS, supported_precisions, with_precision  # noqa: E402
+from ddhpose.train_config import load_config  # noqa: E402
+
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [flag for flag in FLAGS if flag in have]
+    return []
+
+
+def bundled_pair(lifter: Lifter):
+    """The bundled model and the released port holding its weights (through a released .bin)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bundled_h36m.bin"
+        export_released(lifter.model, path)
+        port = load_released_port(path, heads=lifter.model.config.heads)
+    return lifter.model, port
+
+
+def sampling_fns(ours, port, precisions, x2d):
+    fns = {"port fp32": lambda: port.ddim_sample(x2d, HYPOTHESES, ITERATIONS, flip=True)}
+    for p in precisions:
+        model = with_precision(ours, p)
+        fns[f"ours {p}"] = (lambda m: lambda: m.sample(x2d, HYPOTHESES, ITERATIONS, flip=True))(model)
+    return fns
+
+
+def medians(times: dict[str, list]) -> dict[str, dict]:
+    port = statistics.median(times["port fp32"])
+    return {k: dict(median=statistics.median(v), all=v, vs_port=port / statistics.median(v)) for k, v in times.items()}
+
+
+def lift_rates(precisions, frames: int, repeats: int) -> dict[str, dict]:
+    with np.load(demo_sample_path(), allow_pickle=False) as data:
+        clip, size = data["keypoints"], tuple(int(v) for v in data["image_size"])
+    keypoints = np.concatenate([clip] * (frames // len(clip) + 1))[:frames]
+    lifters = {p: Lifter.from_pretrained(None, device="cpu", precision=p) for p in precisions}
+    out = {}
+    for h, w in ((1, 1), (5, 5)):
+        fns = {p: (lambda lf: lambda: lf.lift(keypoints, image_size=size, layout="h36m", hypotheses=h,
+                                              iterations=w))(lf) for p, lf in lifters.items()}
+        times = race(fns, repeats, 1, torch.device("cpu"))
+        for p, t in times.items():
+            out[f"H={h} W={w} {p}"] = dict(median=statistics.median(t), fps=frames / statistics.median(t), all=t)
+    return out
+
+
+def accuracy(precisions, sequences: int, frames: int) -> dict[str, dict]:
+    """MPJPE (mm) of the bundled model on Human3.6M S9/S11 per precision, the same noise."""
+    config = load_config("wild", ["data.mocap_test=[]"])  # Human3.6M S9/S11 only
+    tests = [s for s in load_split(config.data, "test", 0) if s.subject in config.data.test_subjects]
+    tests = [tests[i] for i in np.linspace(0, len(tests) - 1, sequences).round().astype(int)]
+    model = Lifter.from_pretrained(None, device="cpu").model
+    out = {}
+    for h in (1, 5):
+        for p in precisions:
+            m = with_precision(model, p)
+            errors = []
+            for i, seq in enumerate(tests):
+                res = evaluate_sequence(m, truncate(seq, frames), hypotheses=h, iterations=1,
+                                        generator=torch.Generator().manual_seed(i))
+                errors.append((float(res.errors["mpjpe_p_agg"][-1]) * 1000, res.frames))
+            mm = sum(e * n for e, n in errors) / sum(n for _, n in errors)
+            out[f"H={h} {p}"] = dict(mpjpe_mm=mm)
+        for p in precisions:
+            out[f"H={h} {p}"]["change_mm"] = out[f"H={h} {p}"]["mpjpe_mm"] - out[f"H={h} fp32"]["mpjpe_mm"]
+    return out
+
+
+def memory_probe(which: str) -> dict:
+    ours, port = build_pair(SMALL, torch.device("cpu"))
+    x2d = make_batch(4, SMALL["frames"], torch.device("cpu"))["x2d"]
+    impl, precision = which.split(":")
+    fn = sampling_fns(ours, port, [precision] if impl == "ours" else [], x2d)[f"{impl} {precision}"]
+    del ours, port
+    fn()
+    gc.collect()
+    base = _proc_status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    fn()
+    return dict(base_mb=base, peak_mb=_proc_status("VmHWM"), delta_mb=_proc_status("VmHWM") - base)
+
+
+def memory(precisions, threads: int) -> dict[str, dict]:
+    out = {}
+    for which in ["port:fp32"] + [f"ours:{p}" for p in precisions]:
+        cmd = [sys.executable, __file__, "--probe", which, "--threads", str(threads)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[which.replace(":", " ")] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def markdown(r: dict) -> str:
+    m = r["meta"]
+    lines = [f"Run {m['date']} on {m['cpu']}, CPU flags read at run time: {', '.join(m['flags']) or 'none'}; "
+             f"torch {m['torch']}, {m['threads']} threads, `OMP_WAIT_POLICY=PASSIVE`. Command: `{m['command']}`", "",
+             f"Sampling (H={HYPOTHESES}, W={ITERATIONS}, flip, batch 4), median of {m['repeats']} interleaved runs:", "",
+             "| size | implementation, precision | median s | speed-up vs port fp32 |", "|---|---|---|---|"]
+    for size, rows in r["sample"].items():
+        lines += [f"| {size} | {k} | {v['median']:.3f} | {v['vs_port']:.2f}x |" for k, v in rows.items()]
+    lines += ["", "Lifting with the bundled model (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
+              "| setting | frames/s | median s |", "|---|---|---|"]
+    lines += [f"| {k} | {v['fps']:.0f} | {v['median']:.2f} |" for k, v in r["lift"].items()]
+    lines += ["", "Peak memory of one sampling at F=81 (VmHWM above the resident set before it, fresh process each):",
+              "", "| implementation, precision | peak above base (MiB) |", "|---|---|"]
+    lines += [f"| {k} | {v['delta_mb']:.0f} |" for k, v in r["memory"].items()]
+    acc = r["accuracy"]
+    lines += ["", f"Accuracy of the bundled model on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
+              f"{m['acc_frames']} frames, exact 2D, mean of the hypotheses, W=1, the same noise per precision):", "",
+              "| hypotheses, precision | MPJPE mm | change from fp32 mm |", "|---|---|---|"]
+    lines += [f"| {k} | {v['mpjpe_mm']:.2f} | {v['change_mm']:+.2f} |" for k, v in acc.items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lift-frames", type=int, default=500)
+    parser.add_argument("--acc-sequences", type=int, default=8)
+    parser.add_argument("--acc-frames", type=int, default=300)
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.probe:
+        print(json.dumps(memory_probe(args.probe)))
+        return
+    precisions = [p for p in PRECISIONS if p in supported_precisions("cpu")]
+    cpu = torch.device("cpu")
+    results = {"meta": dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu_name(),
+                            flags=cpu_flags(), torch=torch.__version__, threads=args.threads, repeats=args.repeats,
+                            acc_sequences=args.acc_sequences, acc_frames=args.acc_frames,
+                            command="python " + " ".join(sys.argv)), "sample": {}}
+    ours, port = build_pair(SMALL, cpu)
+    x2d = make_batch(4, SMALL["frames"], cpu)["x2d"]
+    with torch.no_grad():
+        results["sample"]["F=81 C=128 depth 6"] = medians(race(sampling_fns(ours, port, precisions, x2d),
+                                                               args.repeats, 1, cpu))
+        bundled, bport = bundled_pair(Lifter.from_pretrained(None, device="cpu"))
+        x2d = make_batch(4, bundled.config.frames, cpu)["x2d"]
+        size = f"F={bundled.config.frames} C={bundled.config.channels} depth {bundled.config.depth} (bundled)"
+        results["sample"][size] = medians(race(sampling_fns(bundled, bport, precisions, x2d), args.repeats, 1, cpu))
+    print(json.dumps(results["sample"], indent=1, default=str)[:2000])
+    results["lift"] = lift_rates(precisions, args.lift_frames, args.repeats)
+    results["memory"] = memory(precisions, args.threads)
+    results["accuracy"] = accuracy(precisions, args.acc_sequences, args.acc_frames)
+    text = markdown(results)
+    print(text)
+    out = Path(args.out)
+    write_section(out, "precision_speed.py", text)
+    atomic_write_text(out.with_name("precision_speed.json"), json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
