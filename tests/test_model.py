@@ -291,3 +291,16 @@ def test_sampling_in_chunks_gives_the_same_poses():
     whole = model.sample(x2d, hypotheses=3, iterations=2, generator=torch.Generator().manual_seed(1), chunk=0)
     parts = model.sample(x2d, hypotheses=3, iterations=2, generator=torch.Generator().manual_seed(1), chunk=2)
     assert torch.allclose(whole, parts, atol=1e-6)
+
+
+def test_cpu_chunk_heuristic_and_samples_default_to_it(monkeypatch):
+    from ddhpose.chunking import cpu_chunk
+    assert [cpu_chunk(h, "cpu") for h in (1, 2, 3, 5, 10, 11, 20)] == [10, 5, 3, 2, 1, 1, 1]
+    assert cpu_chunk(3, torch.device("cuda", 0)) == cpu_chunk(1, "cuda") == 0  # the whole batch
+    torch.manual_seed(0)
+    model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)).eval()
+    sizes = []
+    real = model.denoiser.forward
+    monkeypatch.setattr(model.denoiser, "forward", lambda x2d, *a: sizes.append(x2d.shape[0]) or real(x2d, *a))
+    model.sample(torch.randn(4, 9, 17, 2), hypotheses=3, iterations=1, generator=gen())  # chunk=None on a CPU
+    assert sizes == [3, 3, 2]  # 8 clips (flip doubles 4) of 3 hypotheses, cpu_chunk(3, 'cpu') clips a call

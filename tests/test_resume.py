@@ -11,7 +11,8 @@ import torch
 
 from ddhpose.train import TrainingInterrupted, train
 from ddhpose.train_config import load_config
-from ddhpose.training_state import load_training_state, save_training_state
+from ddhpose.training_state import (TrainingProgress, load_training_state, restore_training_state,
+                                    save_training_state)
 
 # stochastic depth, random window offsets and 2D noise on: every source of randomness is exercised
 OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synthetic_frames=40",
@@ -132,6 +133,28 @@ def test_training_state_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
     state = load_training_state(path)
     assert state["progress"]["epoch"] == 1 and isinstance(state["rng"]["torch"], torch.Tensor)
+
+
+def test_progress_round_trips_through_a_checkpoint_as_a_plain_dict(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    progress = TrainingProgress(epoch=3, step=2, global_step=14, lr=5e-4, best_metric=81.5, best_epoch=2,
+                                history=[{"epoch": 1, "lr": 1e-3, "global_step": 4, "loss": 0.5, "mpjpe_mm": 90.0}],
+                                sums=[1.0, 0.5, 0.25, 0.25], seed=7, world_size=2)
+    save_training_state(tmp_path / "last.pt", model=model, optimizer=opt, progress=progress, config={"model": {}})
+    stored = torch.load(tmp_path / "last.pt", weights_only=True)["progress"]  # primitives only
+    assert type(stored) is dict and stored == progress.to_dict()
+    assert list(stored) == ["epoch", "step", "global_step", "lr", "best_metric", "best_epoch", "history", "sums",
+                            "seed", "world_size"]  # the keys (and order) checkpoints always had
+    state = load_training_state(tmp_path / "last.pt")
+    assert restore_training_state(state, model=model, optimizer=opt) == progress
+    # a progress dict as older checkpoints hold it (no sums / seed / world_size) keeps the defaults
+    old = dict(epoch=1, step=0, global_step=5, lr=1e-4, best_metric=None, best_epoch=0, history=[])
+    save_training_state(tmp_path / "old.pt", model=model, optimizer=opt, progress=old, config={"model": {}})
+    assert torch.load(tmp_path / "old.pt", weights_only=True)["progress"] == old  # a dict is stored as it is
+    restored = restore_training_state(load_training_state(tmp_path / "old.pt"), model=model, optimizer=opt)
+    assert restored == TrainingProgress(epoch=1, global_step=5, lr=1e-4)
+    assert restored.sums == [0.0] * 4
 
 
 def test_cli_resume_keeps_the_run_config_and_refuses_to_do_nothing(tmp_path, capsys):

@@ -213,3 +213,36 @@ def test_monitor_reports_position_velocity_and_acceleration_errors_over_valid_fr
     assert got["mpjpe"] == pytest.approx(norm(t)[torch.from_numpy(valid)].mean().item() * 1000, rel=1e-5)
     assert got["mpjve"] == pytest.approx(norm(t.diff(dim=0))[ok1].mean().item() * 1000, rel=1e-5)
     assert got["accel"] == pytest.approx(norm(t.diff(n=2, dim=0))[ok2].mean().item() * 1000, rel=1e-5)
+
+
+def test_monitor_samples_as_before_with_a_seed_per_sequence():
+    """The monitor's numbers for a given model and seed: each sequence sampled in test windows with
+    its own generator from (seed, EVAL, index), the mean hypothesis of the last iteration, the
+    first window's frame on an overlap, root-relative (the loop the monitor had, written out)."""
+    from ddhpose.data.windows import test_windows, unwindow
+    from ddhpose.metrics import joint_errors
+    from ddhpose.seeding import SeedTag, derive_seed
+    from ddhpose.train import evaluate_mpjpe
+    from ddhpose.train_config import EvalConfig
+
+    config = load_config("tiny", ["data.synthetic_test_sequences=3", "data.synthetic_frames=13"])
+    torch.manual_seed(0)
+    model = DDHPose(config.model).eval()
+    sequences = load_split(config.data, "test", 0)
+    eval_config = EvalConfig(hypotheses=2, iterations=2, batch_size=1)
+
+    def naive(rank, world_size):
+        total, count = 0.0, 0
+        for i in range(rank, len(sequences), world_size):
+            seq = sequences[i]
+            windows, index = test_windows(seq, model.config.frames)
+            gen = torch.Generator().manual_seed(derive_seed(3, SeedTag.EVAL, i))
+            preds = [model.sample(x2d, 2, 2, True, gen)[:, -1].mean(1) for x2d in windows["x2d"].split(1)]
+            pose = unwindow(torch.cat(preds), index, seq.num_frames)
+            err = joint_errors(pose - pose[:, seq.root:seq.root + 1], torch.from_numpy(seq.poses_3d)).mean(-1)
+            total, count = total + float(err.sum()), count + len(err)  # float32 sums per sequence, as the monitor
+        return total / count * 1000
+
+    assert evaluate_mpjpe(model, sequences, eval_config, seed=3)["mpjpe"] == pytest.approx(naive(0, 1), rel=1e-12)
+    odd = evaluate_mpjpe(model, sequences, eval_config, seed=3, rank=1, world_size=1)  # sequences 1, 2
+    assert odd["mpjpe"] == pytest.approx(naive(1, 1), rel=1e-12)

@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,20 @@ class SequenceResult:
 
 
 @torch.no_grad()
+def sample_windows(model: DDHPose, windows: dict[str, torch.Tensor], *, hypotheses: int = 1, iterations: int = 1,
+                   flip: bool = True, batch_size: int = 64, generator: torch.Generator | None = None
+                   ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """Sample a sequence's test windows (:func:`~ddhpose.data.windows.test_windows`) in order,
+    ``batch_size`` at a time: yields (the batch of windows on the model's device, its samples
+    (B, W, H, F, J, 3)), one ``generator`` drawn through all of them."""
+    device = next(model.parameters()).device
+    for start in range(0, windows["x2d"].shape[0], batch_size):
+        batch = {k: v[start:start + batch_size].to(device) for k, v in windows.items()}
+        yield batch, model.sample(batch["x2d"], hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                  generator=generator)
+
+
+@torch.no_grad()
 def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1, iterations: int = 1,
                       flip: bool = True, batch_size: int = 64, group: str | None = None,
                       generator: torch.Generator | None = None, p_best: PBest = "batch",
@@ -65,16 +79,12 @@ def evaluate_sequence(model: DDHPose, seq: PoseSequence, *, hypotheses: int = 1,
     """
     if p_best not in ("batch", "sequence"):
         raise ValueError(f"p_best expected 'batch' or 'sequence', got {p_best!r}")
-    device = next(model.parameters()).device
     windows, index = test_windows(seq, model.config.frames)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: 0)
     p_best_parts: dict[str, list[torch.Tensor]] = defaultdict(list)
     chosen, kept, frame_counts = [], defaultdict(list), []
-    n = windows["x2d"].shape[0]
-    for start in range(0, n, batch_size):
-        batch = {k: v[start:start + batch_size].to(device) for k, v in windows.items()}
-        samples = model.sample(batch["x2d"], hypotheses=hypotheses, iterations=iterations, flip=flip,
-                               generator=generator)
+    for batch, samples in sample_windows(model, windows, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                         batch_size=batch_size, generator=generator):
         samples[..., seq.root, :] = 0
         reproj = metrics.reproject(samples, batch["traj"], batch["intrinsics"])
         choice = metrics.reprojection_choice(reproj, batch["x2d"])  # J-Agg, (B, W, 1, F, J)

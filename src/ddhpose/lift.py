@@ -35,6 +35,7 @@ from einops import rearrange
 
 from .checkpoint import load_checkpoint
 from .checks import check_keypoints
+from .chunking import cpu_chunk
 from .data.windows import window_index
 from .files import atomic_path
 from .geometry import normalize_screen
@@ -250,8 +251,10 @@ class Lifter:
         """Screen-normalised x (N, J, 2) -> root-relative hypotheses (H, N, J, 3), windows blended."""
         index = window_index(len(x), self.frames, min(stride, self.frames))
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
-        out = torch.cat([self.model.sample(chunk, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                                           generator=gen, start=start)[:, -1] for chunk in windows.split(batch_size)])
+        chunk = cpu_chunk(hypotheses, x.device)
+        out = torch.cat([self.model.sample(part, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                           generator=gen, chunk=chunk, start=start)[:, -1]
+                         for part in windows.split(batch_size)])
         out[..., H36M.root, :] = 0  # as in evaluation (method section 6)
         blended = blend_windows(rearrange(out, "n h f j c -> n f h j c"), index, len(x))
         return rearrange(blended, "f h j c -> h f j c")

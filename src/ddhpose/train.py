@@ -34,6 +34,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data.sources import load_split
 from .data.sequence import PoseSequence, truncate
 from .data.windows import Noise2D, TrainWindows, test_windows, unwindow
+from .evaluate import sample_windows
 from .files import atomic_write_text
 from . import train_step
 from .lr_schedule import learning_rate
@@ -41,13 +42,9 @@ from .metrics import joint_errors
 from .model.ddhpose import DDHPose
 from .train_config import EvalConfig, ExperimentConfig, load_config
 from .distributed import DistInfo, setup_distributed
-from .seeding import derive_seed
-from .training_state import (check_resume_config, load_training_state, restore_training_state,
-                             save_training_state)
-
-
-# Tags that keep the seeds derived for different purposes apart: derive_seed(seed, TAG, ...).
-_INIT, _ORDER, _DIFFUSION, _DEPTH, _EVAL = range(5)  # 5, 6: data.sources
+from .seeding import SeedTag, derive_seed
+from .training_state import (TrainingProgress, check_resume_config, load_training_state,
+                             restore_training_state, save_training_state)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -64,7 +61,7 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> tor
     by wrapping around so every global batch is full (as DistributedSampler pads)."""
     if num_items < 1:
         raise ValueError("the training set is empty")
-    gen = torch.Generator().manual_seed(derive_seed(seed, _ORDER, epoch))
+    gen = torch.Generator().manual_seed(derive_seed(seed, SeedTag.ORDER, epoch))
     perm = torch.randperm(num_items, generator=gen)
     steps = math.ceil(num_items / batch_size)
     return perm.repeat(math.ceil(steps * batch_size / num_items))[: steps * batch_size].view(steps, batch_size)
@@ -83,7 +80,7 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
     """The model a run starts from; the same on every rank (and every run) for one train.seed:
     a fresh initialisation, or the weights of ``train.init_from`` (whose model must match)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(config.train.seed, _INIT))
+        torch.manual_seed(derive_seed(config.train.seed, SeedTag.INIT))
         model = DDHPose(config.model)
     if config.train.init_from:
         source = load_checkpoint(config.train.init_from)
@@ -101,8 +98,10 @@ def evaluate_mpjpe(model: DDHPose, sequences: Sequence, config: EvalConfig, seed
                    rank: int = 0, world_size: int = 1) -> dict[str, float]:
     """The training monitor, in mm over the valid frames of ``sequences`` of the mean hypothesis
     at the last DDIM iteration: 'mpjpe', 'mpjve' (velocity, mm/frame) and 'accel' (acceleration
-    error, mm/frame^2; over frames whose neighbours are valid too). Each rank takes every
-    world_size-th sequence; the sums are all-reduced."""
+    error, mm/frame^2; over frames whose neighbours are valid too). The windows are sampled as
+    in evaluation (:func:`ddhpose.evaluate.sample_windows`), with a generator per sequence
+    seeded from (seed, its index); a frame two windows hold comes from the first. Each rank
+    takes every world_size-th sequence; the sums are all-reduced."""
     device = next(model.parameters()).device
     total = torch.zeros(6, dtype=torch.float64, device=device)  # sums and counts of the three
     was_training = model.training
@@ -110,9 +109,10 @@ def evaluate_mpjpe(model: DDHPose, sequences: Sequence, config: EvalConfig, seed
     for i in range(rank, len(sequences), world_size):
         seq = sequences[i]
         windows, index = test_windows(seq, model.config.frames)
-        gen = torch.Generator(device).manual_seed(derive_seed(seed, _EVAL, i))
-        preds = [model.sample(x2d.to(device), config.hypotheses, config.iterations, config.flip, gen)[:, -1].mean(1)
-                 for x2d in windows["x2d"].split(config.batch_size)]
+        gen = torch.Generator(device).manual_seed(derive_seed(seed, SeedTag.EVAL, i))
+        preds = [samples[:, -1].mean(1) for _, samples in sample_windows(
+            model, windows, hypotheses=config.hypotheses, iterations=config.iterations, flip=config.flip,
+            batch_size=config.batch_size, generator=gen)]
         pose = unwindow(torch.cat(preds), index, seq.num_frames)
         pose = pose - pose[:, seq.root:seq.root + 1]
         truth = torch.from_numpy(seq.poses_3d).to(device)
@@ -236,9 +236,7 @@ class _Run:
             step_module = DistributedDataParallel(step_module, device_ids=ids)
         self.step_module = step_module
         self.steps = self._epoch_steps()
-        self.progress: dict[str, Any] = dict(epoch=0, step=0, global_step=0, lr=tc.lr, best_metric=None,
-                                             best_epoch=0, history=[], sums=[0.0] * 4, seed=tc.seed,
-                                             world_size=info.world_size)
+        self.progress = TrainingProgress(lr=tc.lr, seed=tc.seed, world_size=info.world_size)
         self.stop = {"stop": False}
 
     # ------------------------------------------------------------------ checkpoints
@@ -252,26 +250,25 @@ class _Run:
         if self.info.main:
             save_training_state(self.out / f"{name}.pt", model=self.model, optimizer=self.optimizer,
                                 progress=self.progress, config=self.config.to_dict(), scaler=self.scaler)
-            meta = {"epoch": str(self.progress["epoch"]), "kind": name,
-                    "best_mpjpe_mm": str(self.progress["best_metric"]), "train_config": json.dumps(
+            meta = {"epoch": str(self.progress.epoch), "kind": name,
+                    "best_mpjpe_mm": str(self.progress.best_metric), "train_config": json.dumps(
                         {k: v for k, v in self.config.to_dict().items() if k != "model"})}
             save_checkpoint(self.model, self.out / f"{name}.safetensors", extra_metadata=meta)
 
     def _resume(self, path: Path) -> None:
         state = load_training_state(path)
         check_resume_config(state, self.config.to_dict(), path)
-        self.progress.update(restore_training_state(state, model=self.model, optimizer=self.optimizer,
-                                                    scaler=self.scaler))
-        self.progress.update(seed=self.config.train.seed, world_size=self.info.world_size)
+        restored = restore_training_state(state, model=self.model, optimizer=self.optimizer, scaler=self.scaler)
+        self.progress = dataclasses.replace(restored, seed=self.config.train.seed, world_size=self.info.world_size)
         if self.info.main:
-            print(f"resumed from {path}: epoch {self.progress['epoch'] + 1}, step {self.progress['step']}")
+            print(f"resumed from {path}: epoch {self.progress.epoch + 1}, step {self.progress.step}")
 
     # ------------------------------------------------------------------ loop
     def run(self, resume: Path | None) -> dict[str, Any]:
         tc = self.config.train
         if resume is not None:
             self._resume(resume)
-            done = self.progress["epoch"]
+            done = self.progress.epoch
             if done >= tc.epochs:
                 raise ValueError(f"{resume}: the run has finished {done} epoch(s), so train.epochs={tc.epochs} "
                                  f"would train nothing; to go on, extend it (e.g. train.epochs={done + 10}) or resume "
@@ -280,23 +277,22 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
             if resume is None:  # the run folder's config stays the run's own: a resume never rewrites it
                 self.config.save(self.out / "config.yaml")
-        self.writer = _tensorboard(tc.tensorboard and self.info.main, self.out / "tb", self.progress["global_step"])
+        self.writer = _tensorboard(tc.tensorboard and self.info.main, self.out / "tb", self.progress.global_step)
         self.started, self.steps_done = time.perf_counter(), 0
         try:
             with _stop_on_signals(self.stop):
-                while self.progress["epoch"] < tc.epochs:
+                while self.progress.epoch < tc.epochs:
                     self._epoch()
         finally:
             if self.writer is not None:
                 self.writer.close()
-        history = self.progress["history"]
-        return {"epochs": self.progress["epoch"], "global_step": self.progress["global_step"],
-                "loss": history[-1]["loss"] if history else None, "best_mpjpe": self.progress["best_metric"],
-                "best_epoch": self.progress["best_epoch"], "history": history}
+        p = self.progress
+        return {"epochs": p.epoch, "global_step": p.global_step, "loss": p.history[-1]["loss"] if p.history else None,
+                "best_mpjpe": p.best_metric, "best_epoch": p.best_epoch, "history": p.history}
 
     def _epoch(self) -> None:
         tc, info, p = self.config.train, self.info, self.progress
-        epoch, first = p["epoch"], p["step"]
+        epoch, first = p.epoch, p.step
         self.dataset.set_epoch(epoch)
         self.steps = self._epoch_steps()  # random window offsets change the window count per epoch
         local = tc.batch_size // info.world_size
@@ -309,11 +305,11 @@ class _Run:
         for step, batch in enumerate(bar, start=first):
             self._set_lr(epoch, step)
             losses = self._step(batch, epoch, step)
-            p["step"], p["global_step"] = step + 1, p["global_step"] + 1
-            p["sums"] = [s + float(v) for s, v in zip(p["sums"], losses.tolist())]
+            p.step, p.global_step = step + 1, p.global_step + 1
+            p.sums = [s + float(v) for s, v in zip(p.sums, losses.tolist())]
             self._log(bar, losses, epoch, step)
             if self.callback is not None and self.callback(
-                    dict(epoch=epoch, step=step, global_step=p["global_step"], loss=float(losses[0]))):
+                    dict(epoch=epoch, step=step, global_step=p.global_step, loss=float(losses[0]))):
                 self.stop["stop"] = True
             if self._should_stop():
                 self._save("last")
@@ -326,22 +322,22 @@ class _Run:
     def _set_lr(self, epoch: int, step: int) -> None:
         tc = self.config.train
         lr = learning_rate(tc.schedule, tc.lr, epoch=epoch, step=step, steps_in_epoch=self.steps, epochs=tc.epochs,
-                           global_step=self.progress["global_step"], lr_decay=tc.lr_decay,
+                           global_step=self.progress.global_step, lr_decay=tc.lr_decay,
                            warmup_steps=tc.warmup_steps, min_lr_ratio=tc.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.progress["lr"] = lr
+        self.progress.lr = lr
 
     def _step(self, batch: dict[str, torch.Tensor], epoch: int, step: int) -> torch.Tensor:
         """One optimizer step; returns the rank-averaged [total, pos, len, dir] losses."""
         tc, info = self.config.train, self.info
         x2d = batch["x2d"].to(info.device, non_blocking=True)
         y3d = batch["y3d"].to(info.device, non_blocking=True)
-        gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, _DIFFUSION, epoch, step))
+        gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, SeedTag.DIFFUSION, epoch, step))
         t, noise = train_step.draw(self.model, tc.batch_size, y3d, gen, info.rank)  # this rank's slice
         cuda = [info.device] if info.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
-            torch.manual_seed(derive_seed(tc.seed, _DEPTH, epoch, step, info.rank))
+            torch.manual_seed(derive_seed(tc.seed, SeedTag.DEPTH, epoch, step, info.rank))
             terms = train_step.losses(self.step_module, x2d, y3d, t, noise, self.skeleton, form=tc.loss_form,
                                       w_len=tc.w_len, w_dir=tc.w_dir, disentangle=tc.disentangle, amp=tc.amp)
             losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
@@ -351,7 +347,7 @@ class _Run:
             if not torch.isfinite(losses[0]):
                 raise NonFiniteLossError(
                     f"non-finite loss ({float(losses[0])}) at epoch {epoch + 1}, step {step + 1}/{self.steps} "
-                    f"(global step {self.progress['global_step'] + 1}); training stopped and the last good "
+                    f"(global step {self.progress.global_step + 1}); training stopped and the last good "
                     f"checkpoint {self.out / 'last.pt'} was left untouched. Try a lower train.lr, "
                     "train.grad_clip > 0 or train.amp=none, then resume from it.")
             train_step.backward(terms["total"], tc.gradient, seed=losses[0], scaler=self.scaler)
@@ -379,34 +375,34 @@ class _Run:
         eta = datetime.timedelta(seconds=round(elapsed / self.steps_done * remaining))
         bar.set_postfix(loss=f"{float(losses[0]):.4f}", samples_s=f"{self.steps_done * tc.batch_size / elapsed:.1f}",
                         eta=str(eta), refresh=False)
-        if self.writer is not None and p["global_step"] % tc.log_every == 0:
+        if self.writer is not None and p.global_step % tc.log_every == 0:
             for name, value in zip(("loss", "pos", "len", "dir"), losses.tolist()):
-                self.writer.add_scalar(f"train/{name}", value, p["global_step"])
-            self.writer.add_scalar("train/lr", p["lr"], p["global_step"])
+                self.writer.add_scalar(f"train/{name}", value, p.global_step)
+            self.writer.add_scalar("train/lr", p.lr, p.global_step)
 
     def _end_epoch(self, epoch: int) -> None:
         tc, p = self.config.train, self.progress
-        count = max(p["step"], 1)
-        record = {"epoch": epoch + 1, "lr": p["lr"], "global_step": p["global_step"],
-                  **{k: s / count for k, s in zip(("loss", "pos", "len", "dir"), p["sums"])}}
+        count = max(p.step, 1)
+        record = {"epoch": epoch + 1, "lr": p.lr, "global_step": p.global_step,
+                  **{k: s / count for k, s in zip(("loss", "pos", "len", "dir"), p.sums)}}
         last_epoch = epoch + 1 == tc.epochs
         improved = False
         if self.tests and ((epoch + 1) % tc.eval_every == 0 or last_epoch):
             monitor = evaluate_mpjpe(self.model, self.tests, self.config.eval, tc.seed,
                                      self.info.rank, self.info.world_size)
             record.update({f"{k}_mm": v for k, v in monitor.items()})
-            best = p["best_metric"]
+            best = p.best_metric
             improved = math.isfinite(record["mpjpe_mm"]) and (best is None or record["mpjpe_mm"] < best)
             if improved:
-                p["best_metric"], p["best_epoch"] = record["mpjpe_mm"], epoch + 1
-        p["history"] = p["history"] + [record]
-        p["epoch"], p["step"], p["sums"] = epoch + 1, 0, [0.0] * 4
+                p.best_metric, p.best_epoch = record["mpjpe_mm"], epoch + 1
+        p.history = p.history + [record]
+        p.epoch, p.step, p.sums = epoch + 1, 0, [0.0] * 4
         if improved:
             self._save("best")
         if (epoch + 1) % tc.checkpoint_every == 0 or last_epoch:
             self._save("last")
         if self.info.main:
-            atomic_write_text(self.out / "metrics.json", json.dumps(p["history"], indent=1))
+            atomic_write_text(self.out / "metrics.json", json.dumps(p.history, indent=1))
             summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "global_step"))
             tqdm.write(f"epoch {epoch + 1}/{tc.epochs}: {summary}")
             if self.writer is not None:

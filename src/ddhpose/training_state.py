@@ -5,8 +5,9 @@ it loads through :func:`ddhpose.safe_pickle.load_torch_file` without unpickling 
 
     {'format': 'ddhpose-training-state', 'version': 1,
      'model': state dict, 'optimizer': AdamW state dict, 'scaler': GradScaler state or None,
-     'progress': {'epoch', 'step' (finished steps of that epoch), 'global_step', 'lr',
-                  'best_metric', 'best_epoch', 'history', 'seed', 'world_size'},
+     'progress': TrainingProgress.to_dict(): {'epoch', 'step' (finished steps of that epoch),
+                  'global_step', 'lr', 'best_metric', 'best_epoch', 'history', 'sums',
+                  'seed', 'world_size'},
      'config': ExperimentConfig.to_dict(),
      'rng': {'torch', 'cuda', 'numpy', 'python'}}
 
@@ -16,10 +17,12 @@ restored so code outside the training loop sees them continue as well.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -31,6 +34,34 @@ FORMAT = "ddhpose-training-state"
 VERSION = 1
 _KEYS = ("model", "optimizer", "progress", "config", "rng")
 _PROGRESS_KEYS = ("epoch", "step", "global_step", "lr", "best_metric", "best_epoch", "history")
+
+
+@dataclass
+class TrainingProgress:
+    """Where a training run stands; a checkpoint stores it as the plain dict :meth:`to_dict`
+    (primitives only, so ``torch.load(weights_only=True)`` reads it)."""
+
+    epoch: int = 0  # finished epochs
+    step: int = 0  # finished optimizer steps of the current epoch
+    global_step: int = 0  # optimizer steps since the run began
+    lr: float = 0.0  # the learning rate of the last step
+    best_metric: float | None = None  # the best monitor MPJPE (mm) so far
+    best_epoch: int = 0  # the (1-based) epoch that reached it; 0: none yet
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per finished epoch
+    sums: list[float] = field(default_factory=lambda: [0.0] * 4)  # this epoch's [total, pos, len, dir] losses
+    seed: int = 0  # train.seed of the run
+    world_size: int = 1  # the processes that trained the run (its latest part)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``progress`` entry (a deep copy)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingProgress:
+        """Inverse of :meth:`to_dict`; a key a checkpoint lacks (``sums``, ``seed`` and
+        ``world_size`` are optional) keeps its default, one it has in excess is ignored."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: data[k] for k in names if k in data})
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -61,15 +92,17 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_training_state(path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        progress: dict[str, Any], config: dict[str, Any],
+                        progress: TrainingProgress | Mapping[str, Any], config: dict[str, Any],
                         scaler: torch.amp.GradScaler | None = None) -> None:
     """Write a resumable checkpoint atomically (temporary file, then rename).
 
     Args:
         model: the unwrapped model (not the DDP / compiled wrapper), so keys carry no prefix.
-        progress: the counters listed in the module docstring.
+        progress: a :class:`TrainingProgress`, or a dict of the counters listed in the module
+            docstring (stored as it is).
         config: ``ExperimentConfig.to_dict()``.
     """
+    progress = progress.to_dict() if isinstance(progress, TrainingProgress) else dict(progress)
     missing = [k for k in _PROGRESS_KEYS if k not in progress]
     if missing:
         raise ValueError(f"training state progress: missing {missing}")
@@ -78,7 +111,7 @@ def save_training_state(path: str | os.PathLike, *, model: torch.nn.Module, opti
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-        "progress": dict(progress), "config": config, "rng": capture_rng_state(),
+        "progress": progress, "config": config, "rng": capture_rng_state(),
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -159,11 +192,11 @@ def check_resume_config(state: dict[str, Any], config: dict[str, Any], source: s
 
 
 def restore_training_state(state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                           scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
-    """Load weights, optimizer (and scaler) state and the RNG states; returns ``progress``."""
+                           scaler: torch.amp.GradScaler | None = None) -> TrainingProgress:
+    """Load weights, optimizer (and scaler) state and the RNG states; returns the progress."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and scaler.is_enabled() and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     restore_rng_state(state["rng"])
-    return dict(state["progress"])
+    return TrainingProgress.from_dict(state["progress"])

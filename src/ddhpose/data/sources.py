@@ -19,17 +19,13 @@ import torch
 
 from ..safe_pickle import load_npz
 from ..train_config import DataConfig
-from ..seeding import derive_seed
+from ..seeding import SeedTag, derive_seed
 from .h36m import world_positions, load_h36m
 from .mpi3dhp import load_3dhp_test, load_3dhp_train
 from .retarget import load_mocap
 from .sequence import PoseSequence
 from .synthetic import synthetic_sequences
 from .virtual_camera import camera_for_sequence, make_training_pair
-
-# Tags that keep seeds of different purposes apart: derive_seed(seed, TAG, ...).
-_SYNTHETIC, _MOCAP = 5, 6
-
 
 # Long clips are cut into segments of at most this many seconds, each with its own cameras, so
 # motion that covers a lot of ground stays in view.
@@ -98,16 +94,16 @@ def load_split(data: DataConfig, split: str, seed: int = 0) -> list[PoseSequence
     train = split == "train"
     if data.dataset == "synthetic":
         count = data.synthetic_sequences if train else data.synthetic_test_sequences
-        return synthetic_sequences(count, data.synthetic_frames, derive_seed(seed, _SYNTHETIC, int(train)))
+        return synthetic_sequences(count, data.synthetic_frames, derive_seed(seed, SeedTag.SYNTHETIC, int(train)))
     if data.dataset == "mocap":
         # a clip matched by a test pattern is never trained on, whatever the train patterns say
         out = mocap_sequences(data.mocap_train if train else data.mocap_test, data,
-                              derive_seed(seed, _MOCAP, int(train)), exclude=data.mocap_test if train else ())
+                              derive_seed(seed, SeedTag.MOCAP, int(train)), exclude=data.mocap_test if train else ())
         if data.path_3d:
             subjects = data.train_subjects if train else data.test_subjects
             out += load_h36m(data.path_3d, subjects=subjects)
             if train:  # held-out subjects are measured through the real cameras only
-                out += h36m_virtual_sequences(data.path_3d, subjects, data, derive_seed(seed, _MOCAP, 2))
+                out += h36m_virtual_sequences(data.path_3d, subjects, data, derive_seed(seed, SeedTag.MOCAP, 2))
         return out
     if not data.path_3d:
         raise ValueError(f"data.path_3d must name the {data.dataset} training file")

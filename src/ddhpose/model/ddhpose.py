@@ -6,15 +6,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..chunking import cpu_chunk
 from ..config import ModelConfig
 from ..diffusion import DDIMSampler, NoiseSchedule, NoiseSource, q_sample
 from ..geometry import decompose, flip_pose, flip_slots
 from .denoiser import HSTDenoiser
-
-
-# Window sequences (clips x hypotheses) per denoiser call when sampling on a CPU; measured with
-# benchmarks/speed.py, larger batches spend their time in page faults of the activations.
-_CPU_CHUNK_SEQUENCES = 10
 
 
 class DDHPose(nn.Module):
@@ -120,7 +116,9 @@ class DDHPose(nn.Module):
         the diffused slots ((B, H, F, J-1, C) for bones, (B, H, F, J, 3) for xyz).
         ``start='zero'`` starts from the noise distribution's mean instead of a draw (not the
         paper's sampler: a deterministic first step, measured in docs/lift_quality.md); the
-        recorded ``noise`` then holds no start states.
+        recorded ``noise`` then holds no start states. ``chunk``: clips per denoiser call (0: the
+        whole batch); None leaves it to :func:`ddhpose.chunking.cpu_chunk` (chunks on a CPU, the
+        whole batch elsewhere). Chunking changes the speed, not the poses.
         """
         if start not in ("noise", "zero"):
             raise ValueError(f"start: expected 'noise' or 'zero', got {start!r}")
@@ -139,7 +137,7 @@ class DDHPose(nn.Module):
                   else x2d.new_zeros((b, hypotheses, f, j, w)) for w in widths]
         cfg = self.config
         sampler = DDIMSampler(self.schedule, scale=cfg.scale, update=cfg.ddim_update, float64=cfg.ddim_float64)
-        if chunk is None:  # on CPUs, activations that stay cache-sized beat one big batch
-            chunk = max(1, _CPU_CHUNK_SEQUENCES // hypotheses) if x2d.device.type == "cpu" else 0
+        if chunk is None:
+            chunk = cpu_chunk(hypotheses, x2d.device)
         return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip, chunk),
                               self.clean_states, source, self.eps_slots)
