@@ -257,3 +257,27 @@ def test_evaluate_config_3dhp_tables_and_export(tmp_path):
     unlabelled = evaluate_config(model, "3dhp", [f"data.test_path={_test_file(tmp_path / 'plain.npz', False)}",
                                                  "model.frames=4"], progress=False)
     assert unlabelled.activities == {} and "not available" in unlabelled.definitions["activity table"]
+
+
+def test_released_checkpoint_evaluates_through_the_cli(tmp_path, capsys):
+    """The released 3DHP .bin (skeleton from its file name) through `ddhpose evaluate` with the
+    official protocol and the MATLAB export; the same .bin copied to a neutral name (the test's
+    name and folders say no dataset) is refused until --skeleton says which skeleton it holds."""
+    io = pytest.importorskip("scipy.io")
+    import shutil
+    from pathlib import Path
+    from ddhpose.cli import main
+    released = Path(__file__).parent / "fixtures" / "official_3dhp_f27.bin"
+    test = _test_file(tmp_path / "test.npz", labels=True)
+    args = ["evaluate", "--checkpoint", str(released), "-c", "3dhp", "-o", str(tmp_path / "eval"), "-H", "2",
+            "--export-mat", str(tmp_path / "mat"), f"data.test_path={test}", "model.frames=27"]
+    assert main(args) == 0
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert "TS1" in table and "TS5" in table and "Average" in table
+    assert io.loadmat(tmp_path / "mat" / "inference_data_J_Agg.mat")["TS1"].shape == (3, 17, 9, 1)
+    neutral = tmp_path / "best_epoch.bin"
+    shutil.copy(released, neutral)
+    args[2] = str(neutral)
+    assert main(args) != 0
+    assert "--skeleton h36m or --skeleton 3dhp" in capsys.readouterr().err
+    assert main(args + ["--skeleton", "3dhp"]) == 0
