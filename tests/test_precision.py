@@ -66,3 +66,19 @@ def test_lifter_and_cli_take_a_precision(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset())
     assert main(["demo", "-o", str(tmp_path), "--precision", "bf16", "--device", "cpu"]) == 2
     assert "not supported on cpu" in capsys.readouterr().err
+
+
+def test_auto_picks_bf16_only_on_cpus_with_bf16_units(monkeypatch, model):
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert P.resolve_precision("auto", "cpu") == "bf16"
+    assert P.with_precision(model, "auto", "cpu").precision == "bf16"
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
+    assert P.resolve_precision("auto", "cpu") == "fp32" and P.with_precision(model, "auto", "cpu") is model
+    assert P.resolve_precision("int8", "cpu") == "int8"
+
+
+def test_cli_lifts_with_auto_and_evaluates_in_fp32_by_default():
+    from ddhpose.cli import build_parser
+    parser = build_parser()
+    assert parser.parse_args(["lift", "x.json", "-o", "y.npz"]).precision == "auto"
+    assert parser.parse_args(["evaluate", "--checkpoint", "m", "-c", "h36m", "-o", "o"]).precision == "fp32"

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Sequence
 
 
-def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: int = 1) -> None:
+def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: int = 1,
+                  precision: str = "auto") -> None:
     p.add_argument("--hypotheses", "-H", type=int, default=hypotheses, help="number of hypotheses H")
     p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W")
     p.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
-                   help="the denoiser's arithmetic: fp32 (default, the reference), bf16 or int8 (CPU); "
-                        "see docs/benchmarks.md")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default=precision,
+                   help=f"the denoiser's arithmetic (default {precision}): fp32 (the reference), bf16, int8 (CPU) "
+                        "or auto (bf16 on CPUs with bf16 units, else fp32); measured in docs/benchmarks.md")
 
 
 def _add_released(p: argparse.ArgumentParser) -> None:
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "official MATLAB script (needs scipy: pip install 'ddhpose[mat]')")
     p.add_argument("overrides", nargs="*",
                    help="dotted overrides of the config, e.g. data.path_3d=... eval.max_frames=270")
-    _add_sampling(p)
+    _add_sampling(p, precision="fp32")  # protocol figures in the reference arithmetic unless asked
 
     p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
     p.add_argument("source", help="a released .bin or a .safetensors checkpoint")

@@ -41,7 +41,8 @@ def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iteration
     for path in paths:
         save_result(result, path)
     pred = torch.as_tensor(result.poses)
-    print(f"lifted {len(truth)} frames of {sample.name} (H={hypotheses}, W={iterations}, {result.aggregation}, "
+    print(f"lifted {len(truth)} frames of {sample.name} (H={hypotheses}, W={iterations}, {lifter.precision}, "
+          f"{result.aggregation}, "
           f"{'constant' if result.bone_lengths is not None else 'per-frame'} bone lengths); against the mocap "
           f"ground truth: MPJPE {metrics.mpjpe(pred, truth) * 1000:.1f} mm, P-MPJPE "
           f"{metrics.p_mpjpe(pred, truth) * 1000:.1f} mm, acceleration error "

@@ -43,7 +43,7 @@ from .inputs import read_keypoints
 from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
 from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
-from .precision import with_precision
+from .precision import resolve_precision, with_precision
 from .postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
 from .tracking import TrackingOptions
@@ -141,7 +141,7 @@ class Lifter:
                              f"{model.skeleton.parents}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = with_precision(model.to(self.device).eval(), precision, self.device)
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)  # 'auto' -> what it chose
         self.checkpoint = "in-memory model"  # from_pretrained names the file
 
     @classmethod
