@@ -184,7 +184,9 @@ def main() -> None:
     results = {"meta": dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu_name(),
                             flags=cpu_flags(), torch=torch.__version__, threads=args.threads, repeats=args.repeats,
                             acc_sequences=args.acc_sequences, acc_frames=args.acc_frames,
-                            command="python " + " ".join(sys.argv)), "sample": {}}
+                            command=f"python benchmarks/precision_speed.py --threads {args.threads} --repeats "
+                                    f"{args.repeats} --acc-sequences {args.acc_sequences} --acc-frames "
+                                    f"{args.acc_frames} --out docs/benchmarks.md"), "sample": {}}
     ours, port = build_pair(SMALL, cpu)
     x2d = make_batch(4, SMALL["frames"], cpu)["x2d"]
     with torch.no_grad():
