@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from ddhpose import train_step
-from ddhpose.checkpoint import _RELEASED_PREFIX, _rename_released, load_checkpoint, released_optimizer_state
+from ddhpose.checkpoint import load_checkpoint, released_optimizer_state, released_parameter_name
 from ddhpose.model.blocks import DropPath
 from ddhpose.safe_pickle import load_torch_file
 
@@ -32,7 +32,7 @@ def _load(name):
 
 
 def own_name(released: str) -> str | None:
-    own = _rename_released(released.removeprefix("module.").removeprefix(_RELEASED_PREFIX))
+    own = released_parameter_name(released)
     return None if own is None else f"denoiser.{own}"
 
 
@@ -49,9 +49,7 @@ class RecordedDropPath:
             return x
         i = self.calls
         self.calls += 1
-        name = str(self.ref["droppath_call_module"][i]).removeprefix("module.").removeprefix(_RELEASED_PREFIX)
-        block, index = name.split(".")[:2]
-        ours = f"denoiser.{'spatial' if block == 'STEblocks' else 'temporal'}_blocks.{int(index) + 1}.drop_path"
+        ours = own_name(str(self.ref["droppath_call_module"][i]))  # the same renaming as the weights'
         assert self.names[module] == ours, (i, self.names[module], ours)
         assert module.p == pytest.approx(float(self.ref["droppath_call_rate"][i]), rel=1e-6)
         return x * self.ref[f"droppath_scale_{i:02d}"].to(x.dtype)

@@ -61,17 +61,26 @@ def _rename_released(key: str) -> str | None:
     raise CheckpointError(f"unexpected parameter {_RELEASED_PREFIX}{key} in released checkpoint")
 
 
+def _is_estimator_key(key: str) -> bool:
+    return key.removeprefix("module.").startswith(_RELEASED_PREFIX)
+
+
+def released_parameter_name(key: str) -> str | None:
+    """The denoiser's own name of a released ``model_pos`` key of the estimator (the 'module.'
+    prefix optional); None for the spatial blocks' unused qkv_xc."""
+    if not _is_estimator_key(key):
+        raise CheckpointError(f"{key} is not a parameter of the released estimator")
+    return _rename_released(key.removeprefix("module.")[len(_RELEASED_PREFIX):])
+
+
 def released_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Split a released ``model_pos`` into (denoiser state in own names, diffusion buffers)."""
     denoiser, buffers = {}, {}
     for key, value in state.items():
-        key = key[len("module."):] if key.startswith("module.") else key
-        if key.startswith(_RELEASED_PREFIX):
-            new = _rename_released(key[len(_RELEASED_PREFIX):])
-            if new is not None:
-                denoiser[new] = value
-        else:
-            buffers[key] = value
+        if not _is_estimator_key(key):
+            buffers[key.removeprefix("module.")] = value
+        elif (new := released_parameter_name(key)) is not None:
+            denoiser[new] = value
     return denoiser, buffers
 
 
@@ -165,18 +174,15 @@ def released_optimizer_state(ckpt: dict, model: DDHPose) -> dict[str, Any]:
     estimator's parameters in the order of ``model_pos``; the spatial blocks' unused qkv_xc
     have no counterpart here (they never get a gradient there)."""
     try:
-        optim, names = ckpt["optimizer"], [k for k in ckpt["model_pos"] if _RELEASED_PREFIX in k]
+        optim, names = ckpt["optimizer"], [k for k in ckpt["model_pos"] if _is_estimator_key(k)]
         groups, state = optim["param_groups"], optim["state"]
     except (KeyError, TypeError):
         raise CheckpointError("released checkpoint without an AdamW 'optimizer' state") from None
     if len(groups) != 1 or len(groups[0]["params"]) != len(names):
         raise CheckpointError(f"released optimizer holds {sum(len(g['params']) for g in groups)} parameters in "
                               f"{len(groups)} group(s), expected one group of {len(names)}")
-    index = {}
-    for i, name in enumerate(names):
-        own = _rename_released(name.split(_RELEASED_PREFIX, 1)[1])
-        if own is not None:
-            index[f"denoiser.{own}"] = i
+    index = {f"denoiser.{own}": i for i, name in enumerate(names)
+             if (own := released_parameter_name(name)) is not None}
     ours = [n for n, _ in model.named_parameters()]
     if set(ours) != set(index):
         raise CheckpointError(f"released optimizer does not fit this model: {sorted(set(ours) ^ set(index))[:5]}")
