@@ -36,7 +36,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from doc_section import write_section  # noqa: E402
 from released_port import load_released_port  # noqa: E402
-from speed import HYPOTHESES, ITERATIONS, SMALL, _cpu_name, _proc_status, build_pair, make_batch, race  # noqa: E402
+from speed import HYPOTHESES, ITERATIONS, SMALL, _cpu_name, build_pair, make_batch, peak_rss, race  # noqa: E402
 
 from ddhpose.checkpoint import export_released  # noqa: E402
 from ddhpose.data.sequence import truncate  # noqa: E402
@@ -125,13 +125,9 @@ def memory_probe(which: str) -> dict:
     impl, precision = which.split(":")
     fn = sampling_fns(ours, port, [precision] if impl == "ours" else [], x2d)[f"{impl} {precision}"]
     del ours, port
-    fn()
+    fn()  # warm-up
     gc.collect()
-    base = _proc_status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    fn()
-    return dict(base_mb=base, peak_mb=_proc_status("VmHWM"), delta_mb=_proc_status("VmHWM") - base)
+    return peak_rss(fn)
 
 
 def memory(precisions, threads: int) -> dict[str, dict]:

@@ -190,6 +190,17 @@ def _proc_status(key: str) -> float:
     raise RuntimeError(f"no {key} in /proc/self/status")
 
 
+def peak_rss(fn: Callable[[], None]) -> dict:
+    """Peak resident memory (MiB) of one call of ``fn`` above what was resident just before it:
+    the peak-RSS counter (VmHWM) is reset, then read after the call."""
+    base = _proc_status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak-RSS counter (VmHWM)
+    fn()
+    peak = _proc_status("VmHWM")
+    return dict(base_mb=base, peak_mb=peak, delta_mb=peak - base)
+
+
 def memory_probe(impl: str, case: str, device: torch.device, amp: bool) -> dict:
     """Peak memory of one step of ``impl`` above what was resident just before it (MiB)."""
     kind, size, b = CASES[case]
@@ -198,22 +209,15 @@ def memory_probe(impl: str, case: str, device: torch.device, amp: bool) -> dict:
     del ours, port  # the closures keep what they need (the optimizer of the other one stays empty)
     fn()  # warm-up: optimizer state, thread pools, lazy initialisation
     gc.collect()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated() / 2**20
-        fn()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() / 2**20
-        what = "torch.cuda.max_memory_allocated"
-    else:
-        base = _proc_status("VmRSS")
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak-RSS counter (VmHWM)
-        fn()
-        peak = _proc_status("VmHWM")
-        what = "VmHWM (peak RSS) after resetting it"
-    return dict(base_mb=base, peak_mb=peak, delta_mb=peak - base, measure=what)
+    if device.type != "cuda":
+        return dict(peak_rss(fn), measure="VmHWM (peak RSS) after resetting it")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated() / 2**20
+    fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    return dict(base_mb=base, peak_mb=peak, delta_mb=peak - base, measure="torch.cuda.max_memory_allocated")
 
 
 def run_probe(impl: str, case: str, args) -> dict:
