@@ -6,13 +6,17 @@ Each mode runs in a fresh subprocess (its own compile caches and allocator), rou
 the order of the modes, and the table gives the median step time over rounds and steps.
 
 Modes: ``fp32`` (eager, float32: the reference), ``bf16`` (eager, bf16 autocast), ``fp32+compile``
-and ``bf16+compile`` (torch.compile of the training module). With ``--curve-steps N`` the
+and ``bf16+compile`` (torch.compile of the training module). ``--baseline-rev REV`` adds
+``fp32@REV``: the same steps run by the package as it was at git revision REV (exported with
+``git archive`` into a temporary folder and imported from there, its own defaults: float32,
+eager), so a speed-up can be measured side by side against older code. With ``--curve-steps N`` the
 fastest mode and fp32 also train N steps from the same seed and their loss curves are compared
 (mean loss over the last quarter), so a speed-up is kept only at an equal loss curve.
 
 Usage:
     python benchmarks/train_speed.py --out docs/train_speed.md          # the bundled model's size
     python benchmarks/train_speed.py --channels 128 --depth 6 --frames 81 --batch 8
+    python benchmarks/train_speed.py --baseline-rev 779437b --modes fp32,bf16   # against older code
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ MODES = {"fp32": ("none", False), "bf16": ("bf16", False), "fp32+compile": ("non
 
 
 def overrides(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
-    amp, compile_ = MODES[mode]
+    amp, compile_ = MODES[mode.split("@")[0]]
     return [f"model.frames={args.frames}", f"model.channels={args.channels}", f"model.depth={args.depth}",
             "model.drop_path=0.0", "data.dataset=synthetic", "data.synthetic_sequences=64",
             "data.synthetic_frames=400", "data.synthetic_test_sequences=0", "data.noise_2d_sigma=0.003",
@@ -48,7 +52,10 @@ def probe(args: argparse.Namespace) -> None:
     from ddhpose.train_config import load_config
 
     torch.set_num_threads(args.threads)
-    config = load_config("tiny", overrides(args, args.mode, args.steps))
+    defaults = load_config("tiny")  # an older revision may lack some settings (e.g. train.schedule)
+    known = [o for o in overrides(args, args.mode, args.steps)
+             if hasattr(getattr(defaults, o.split(".")[0]), o.split("=")[0].split(".")[1])]
+    config = load_config("tiny", known)
     stamps, losses = [], []
 
     def callback(info: dict) -> None:
@@ -61,11 +68,24 @@ def probe(args: argparse.Namespace) -> None:
     print(json.dumps({"mode": args.mode, "step_s": steps, "losses": losses}))
 
 
+def export_revision(rev: str, folder: str) -> str:
+    """The package's sources at git revision ``rev`` under ``folder``; returns the import path."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    # a later fix older revisions need with NumPy 1.x (uint64 >> int fails there); no effect on speed
+    seeding = Path(folder) / "src" / "ddhpose" / "seeding.py"
+    seeding.write_text(seeding.read_text().replace("np.uint64)[0] >> 1)", "np.uint64)[0]) >> 1"))
+    return str(Path(folder) / "src")
+
+
 def run_child(args: argparse.Namespace, mode: str, steps: int, warmup: int) -> dict:
     cmd = [sys.executable, __file__, "--probe", "--mode", mode, "--steps", str(steps), "--warmup", str(warmup),
            "--threads", str(args.threads), "--frames", str(args.frames), "--channels", str(args.channels),
            "--depth", str(args.depth), "--batch", str(args.batch)]
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    if "@" in mode:  # the older revision's package first on the path; the probe code stays this file's
+        env["PYTHONPATH"] = os.pathsep.join([args.baseline_src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
@@ -85,12 +105,19 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--curve-steps", type=int, default=0, help="also compare loss curves over this many steps")
     ap.add_argument("--out", type=Path, default=None, help="Markdown file to write (and .json beside it)")
+    ap.add_argument("--baseline-rev", default=None, help="also time fp32 steps of the package at this git revision")
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.probe:
         return probe(args)
-    modes = args.modes.split(",")
+    with tempfile.TemporaryDirectory() as folder:
+        args.baseline_src = export_revision(args.baseline_rev, folder) if args.baseline_rev else ""
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    modes = args.modes.split(",") + ([f"fp32@{args.baseline_rev}"] if args.baseline_rev else [])
     times: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
@@ -99,8 +126,10 @@ def main() -> None:
             print(f"round {r + 1} {mode}: median {statistics.median(res['step_s']) * 1000:.0f} ms/step", flush=True)
     frames = args.batch * args.frames
     base = statistics.median(times[modes[0]])
+    old = statistics.median(times[modes[-1]]) if args.baseline_rev else None
     rows = {m: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "steps": len(t),
-                "frames_per_s": frames / statistics.median(t), "speedup": base / statistics.median(t)}
+                "frames_per_s": frames / statistics.median(t), "speedup": base / statistics.median(t),
+                "speedup_vs_rev": old / statistics.median(t) if old else None}
             for m, t in times.items()}
     curve = None
     if args.curve_steps:
@@ -115,10 +144,11 @@ def main() -> None:
              f"{[round(v, 2) for v in os.getloadavg()]} at the end.",
              f"Model F={args.frames}, C={args.channels}, depth {args.depth}; batch {args.batch} clips "
              f"({frames} frames per step); {args.rounds} rounds x {args.steps} timed steps per mode.", "",
-             "| mode | median ms/step (min-max) | frames/s | speed-up vs fp32 |", "|---|---|---|---|"]
+             f"| mode | median ms/step (min-max) | frames/s | speed-up vs {modes[0]} |"
+             + (f" speed-up vs fp32@{args.baseline_rev} |" if old else ""), "|---|---|---|---|" + ("---|" if old else "")]
     for m, r in rows.items():
         lines.append(f"| {m} | {r['median_s'] * 1000:.0f} ({r['min_s'] * 1000:.0f}-{r['max_s'] * 1000:.0f}) | "
-                     f"{r['frames_per_s']:.0f} | {r['speedup']:.2f}x |")
+                     f"{r['frames_per_s']:.0f} | {r['speedup']:.2f}x |" + (f" {r['speedup_vs_rev']:.2f}x |" if old else ""))
     if curve:
         lines += ["", f"Loss curves over {args.curve_steps} steps from one seed (mean of the first and last quarter):",
                   "", "| mode | first quarter | last quarter |", "|---|---|---|"]

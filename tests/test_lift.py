@@ -224,6 +224,27 @@ def test_default_is_the_mean_with_one_body_per_track(lifter):
         lifter.lift(kp, layout="coco", image_size=SIZE, smooth=-1)
 
 
+def test_height_scales_pose_hypotheses_and_trajectory_together(lifter):
+    from ddhpose.postprocess import standing_height, track_bone_lengths
+    from ddhpose.skeleton import H36M
+    kp = _coco(20, 500)[..., :2]
+    guess = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, aggregation="j_agg")
+    tall = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, aggregation="j_agg", height=1.9)
+    assert float(standing_height(torch.as_tensor(tall.bone_lengths), H36M)) == pytest.approx(1.9)
+    scale = 1.9 / float(standing_height(torch.as_tensor(guess.bone_lengths), H36M))
+    np.testing.assert_allclose(tall.poses, guess.poses * scale, atol=1e-6)
+    np.testing.assert_allclose(tall.hypotheses, guess.hypotheses * scale, atol=1e-6)
+    # the person is larger and further away by the same factor: the 2D projection is unchanged
+    np.testing.assert_allclose(tall.root_trajectory, guess.root_trajectory * scale, rtol=1e-6)
+    assert tall.provenance["height"] == 1.9 and guess.provenance["height"] is None
+    free = lifter.lift(kp, layout="coco", image_size=SIZE, bone_lengths="free", height=1.6)
+    lengths = track_bone_lengths(torch.as_tensor(free.poses), H36M)
+    assert float(standing_height(lengths, H36M)) == pytest.approx(1.6)
+    for bad in (0.2, 3.0, float("nan")):
+        with pytest.raises(ValueError, match="height: expected the person's height in metres"):
+            lifter.lift(kp, layout="coco", image_size=SIZE, height=bad)
+
+
 # ------------------------------------------------------------------ lift_file
 
 def test_lift_file_two_people(lifter, tmp_path):

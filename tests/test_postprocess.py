@@ -5,8 +5,10 @@ import torch
 
 from ddhpose.geometry import bone_lengths, decompose
 from ddhpose.metrics import bone_length_variation, left_right_asymmetry
-from ddhpose.postprocess import track_bone_lengths, with_bone_lengths
-from ddhpose.skeleton import H36M
+import pytest
+
+from ddhpose.postprocess import standing_height, track_bone_lengths, with_bone_lengths
+from ddhpose.skeleton import H36M, MPI_INF_3DHP, Skeleton
 
 
 def _wobbly(frames: int = 20, seed: int = 0) -> torch.Tensor:
@@ -63,3 +65,32 @@ def test_smoothing_keeps_steady_motion_and_removes_jitter():
     assert len(gaussian_kernel(1.0)) == 7
     short = smooth_in_time(noisy[:3], 5.0)  # a kernel wider than the clip is cut to it
     assert short.shape == (3, 17, 3) and torch.isfinite(short).all()
+
+
+def test_standing_height_is_leg_plus_trunk_and_head():
+    lengths = torch.arange(17, dtype=torch.float64) / 10  # slot j: the bone ending at joint j
+    # H36M: legs ankle-knee-hip (3+2 and 6+5 tenths, averaged), trunk spine-thorax-neck-head (7+8+9+10)
+    expected = ((0.3 + 0.2) + (0.6 + 0.5)) / 2 + (0.7 + 0.8 + 0.9 + 1.0)
+    torch.testing.assert_close(standing_height(lengths, H36M), torch.tensor(expected, dtype=torch.float64))
+    # a straight standing pose: the height is the head's height above the ankles
+    pose = torch.zeros(17, 3, dtype=torch.float64)
+    for leg in ([1, 4], [2, 5], [3, 6]):  # hips, knees, ankles straight below each other
+        pose[leg, 0] = torch.tensor([-0.1, 0.1], dtype=torch.float64)
+    pose[[2, 5], 1], pose[[3, 6], 1] = -0.45, -0.9
+    pose[[1, 4], 1] = 0.0
+    pose[7, 1], pose[8, 1], pose[9, 1], pose[10, 1] = 0.25, 0.5, 0.6, 0.75
+    pose[[11, 14], 1] = 0.5
+    pose[[11, 14], 0] = torch.tensor([0.2, -0.2], dtype=torch.float64)
+    pose[[12, 15], 1], pose[[13, 16], 1] = 0.2, -0.05
+    pose[[12, 15], 0] = pose[[13, 16], 0] = torch.tensor([0.2, -0.2], dtype=torch.float64)
+    lengths = track_bone_lengths(pose[None], H36M)
+    torch.testing.assert_close(standing_height(lengths, H36M), pose[10, 1] - pose[3, 1])
+    # batched, and the 3DHP skeleton (head_top and head both reach the neck; the longer counts)
+    assert standing_height(torch.ones(4, 17), H36M).shape == (4,)
+    torch.testing.assert_close(standing_height(torch.ones(17), MPI_INF_3DHP), torch.tensor(5.0))
+
+
+def test_standing_height_needs_named_feet_and_head():
+    unnamed = Skeleton(parents=(-1, 0, 1), joints_left=(), joints_right=())
+    with pytest.raises(ValueError, match="needs joints named 'ankle' and 'head'"):
+        standing_height(torch.ones(3), unnamed)

@@ -47,6 +47,9 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
                    help="track (default): one length per bone for the whole person, left = right; "
                         "free: the model's per-frame lengths")
+    p.add_argument("--height", type=float, default=None, metavar="METRES",
+                   help="the person's height, if known: scales the 3D (and trajectory) to it; body size cannot "
+                        "be seen in 2D (default: the model's guess)")
     p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
                    help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
     p.add_argument("--min-score", type=float, default=0.3,
@@ -177,7 +180,8 @@ def cmd_lift(args) -> int:
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
                       bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
-                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length)
+                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
+                      height=args.height)
     if args.render:
         from .render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]
@@ -207,7 +211,7 @@ def cmd_video(args) -> int:
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
                        smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
-                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length)
+                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height)
     for path in paths:
         print(f"wrote {path}")
     return 0

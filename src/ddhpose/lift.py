@@ -44,7 +44,7 @@ from .keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gap
 from .metrics import reproject, select_by_reprojection
 from .model.ddhpose import DDHPose
 from .precision import resolve_precision, with_precision
-from .postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
+from .postprocess import smooth_in_time, standing_height, track_bone_lengths, with_bone_lengths
 from .results import LiftResult, result_format, write_result
 from .tracking import TrackingOptions
 from .skeleton import H36M
@@ -62,6 +62,8 @@ DEFAULT_SMOOTHING = 2.0
 DEFAULT_FPS = 25.0
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
+#: The range of a person's height (metres) that :meth:`Lifter.lift` accepts.
+MIN_HEIGHT, MAX_HEIGHT = 0.5, 2.5
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
 
 
@@ -176,7 +178,7 @@ class Lifter:
              iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
              score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "p_agg",
              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
-             stride: int | None = None, batch_size: int = 32) -> LiftResult:
+             stride: int | None = None, batch_size: int = 32, height: float | None = None) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -203,6 +205,11 @@ class Lifter:
                 sampled. The default removes the sampler's frame-to-frame jitter
                 (docs/lift_quality.md measures it).
             start: the sampler's start state, 'noise' (the method) or 'zero' (see :meth:`DDHPose.sample`).
+            height: the person's height in metres, if known: poses, hypotheses, bone lengths and
+                root trajectory are scaled together (the 2D projection is unchanged) so that the
+                track's standing height (:func:`ddhpose.postprocess.standing_height`, ankles to head
+                top along the bones) equals it. Body size cannot be seen in 2D: without it the
+                model's guess is typically 5-10 % off (docs/wild_accuracy.md).
             stride: window step (default F // 2); batch_size: windows per sampler call.
         """
         if not smooth >= 0:
@@ -211,6 +218,8 @@ class Lifter:
             raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
         if bone_lengths not in BONE_LENGTHS:
             raise ValueError(f"bone_lengths: expected one of {list(BONE_LENGTHS)}, got {bone_lengths!r}")
+        if height is not None and not MIN_HEIGHT <= height <= MAX_HEIGHT:
+            raise ValueError(f"height: expected the person's height in metres ({MIN_HEIGHT}-{MAX_HEIGHT}), got {height}")
         if hypotheses < 1 or iterations < 1 or batch_size < 1:
             raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
                              f"{iterations} and {batch_size}")
@@ -221,8 +230,8 @@ class Lifter:
             filled, missing = fill_gaps(kp17, sc17, score_threshold)
         except ValueError as err:
             raise ValueError(f"track {track_id}: {err}") from None
-        width, height = size
-        x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, height)
+        width, image_height = size
+        x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, image_height)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size,
                                start)
@@ -234,11 +243,19 @@ class Lifter:
             lengths = track_bone_lengths(pose, self.model.skeleton)
             pose = with_bone_lengths(pose, lengths, self.model.skeleton)
             samples = with_bone_lengths(samples, lengths, self.model.skeleton)
+        if height is not None:
+            skeleton = self.model.skeleton
+            scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
+                                                   skeleton))
+            pose, samples = pose * scale, samples * scale
+            lengths = None if lengths is None else lengths * scale
+            trajectory = None if trajectory is None else trajectory * scale
         from . import __version__
         settings = dict(ddhpose=__version__, checkpoint=self.checkpoint, precision=self.precision,
                         hypotheses=hypotheses, iterations=iterations, flip=flip, seed=int(seed), start=start,
                         aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
-                        score_threshold=float(score_threshold), layout=lay, focal_length=focal)
+                        score_threshold=float(score_threshold), layout=lay, focal_length=focal,
+                        height=None if height is None else float(height))
         return LiftResult(
             provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
             uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
@@ -321,7 +338,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               flip: bool = True, seed: int = 0, focal_length: float | None = None, aggregation: str = "p_agg",
               bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING,
               score_threshold: float = DEFAULT_SCORE_THRESHOLD, tracking: TrackingOptions | None = None,
-              bvh_units: str = "cm", bvh_trajectory: bool = False) -> list[Path]:
+              bvh_units: str = "cm", bvh_trajectory: bool = False, height: float | None = None) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.inputs.read_keypoints`;
     ``tracking`` says which detections are people, :class:`ddhpose.tracking.TrackingOptions`).
 
@@ -330,7 +347,8 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     beside each result (:func:`ddhpose.bvh_export.export_bvh`; in ``bvh_units``, 'cm' or 'm';
     root-relative, or with ``bvh_trajectory`` the root moving along the estimated camera-frame
     trajectory). ``fps`` (default :data:`DEFAULT_FPS`) is recorded in every result and used for
-    the BVH. ``lifter`` None loads the bundled model (on ``device``).
+    the BVH. ``lifter`` None loads the bundled model (on ``device``). ``height`` (metres) scales
+    every track to that standing height (see :meth:`Lifter.lift`).
     All or nothing: every track is lifted before anything is written, and the files are
     renamed into place only once all of them are written.
 
@@ -347,7 +365,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     for t in tracks:
         r = lifter.lift(t, image_size=image_size, hypotheses=hypotheses, iterations=iterations, flip=flip, seed=seed,
                         focal_length=focal_length, aggregation=aggregation, bone_lengths=bone_lengths, smooth=smooth,
-                        score_threshold=score_threshold)
+                        score_threshold=score_threshold, height=height)
         source = dict(input=str(input_path), tracking=dataclasses.asdict(tracking or TrackingOptions()))
         results.append(dataclasses.replace(r, fps=fps, provenance={**r.provenance, **source}))
     writes: list[tuple[Path, Callable[[Path], None]]] = []

@@ -43,6 +43,32 @@ def with_bone_lengths(poses: torch.Tensor, lengths: torch.Tensor, skeleton: Skel
     return compose(direction, fixed, skeleton)
 
 
+def standing_height(lengths: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """The height of a skeleton standing straight, from its bone lengths (..., J) -> (...).
+
+    The leg (ankle up to the hip joint; the two legs averaged) plus the trunk and head (root up to
+    the head, the longest chain to a joint named 'head...'): the head joint's height above the
+    ankles. The hip bones (root to hip joints) lie across the body and are left out. Needs joint
+    names with 'ankle' and 'head' (both dataset skeletons have them).
+    """
+    names = skeleton.names
+    feet = [j for j, n in enumerate(names) if "ankle" in n]
+    heads = [j for j, n in enumerate(names) if n.startswith("head")]
+    if not feet or not heads:
+        raise ValueError(f"skeleton {skeleton.name or ''}: a standing height needs joints named 'ankle' and "
+                         f"'head', got names {list(names)}")
+
+    def chain(joint: int, stop_below_root: bool) -> torch.Tensor:
+        total = torch.zeros_like(lengths[..., 0])
+        while skeleton.parents[joint] >= 0 and not (stop_below_root and skeleton.parents[joint] == skeleton.root):
+            total = total + lengths[..., joint]
+            joint = skeleton.parents[joint]
+        return total
+
+    leg = torch.stack([chain(j, True) for j in feet]).mean(0)
+    return leg + torch.stack([chain(j, False) for j in heads]).amax(0)
+
+
 def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Normalised Gaussian weights (2r + 1,) with r = ceil(3 sigma); [1] for sigma <= 0."""
     if sigma <= 0:
