@@ -104,6 +104,26 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
                      "people_track2.bvh", "people_track2.gif", "people_track2.json"]
 
 
+def test_lift_height_scales_the_result_and_a_bad_height_is_one_line(tmp_path, capsys):
+    import torch
+
+    from ddhpose.postprocess import standing_height
+    from ddhpose.results import load_result
+    from ddhpose.skeleton import H36M
+    rng = np.random.default_rng(0)
+    src = tmp_path / "kp.npy"
+    np.save(src, rng.uniform(300, 700, (12, 17, 2)))
+    args = ["lift", str(src), "--layout", "h36m", "--image-size", "1000", "1000"]
+    assert main([*args, "-o", str(tmp_path / "p.npz"), "--height", "1.8"]) == 0, capsys.readouterr().err
+    result = load_result(tmp_path / "p.npz")
+    assert float(standing_height(torch.as_tensor(result.bone_lengths), H36M)) == pytest.approx(1.8, rel=1e-5)
+    assert result.provenance["height"] == 1.8
+    assert main([*args, "-o", str(tmp_path / "q.npz"), "--height", "180"]) == 2
+    err = capsys.readouterr().err
+    assert "height: expected the person's height in metres" in err and "Traceback" not in err
+    assert not (tmp_path / "q.npz").exists()
+
+
 def test_tiny_config_trains_and_evaluates_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     # overrides may follow the options; --resume auto starts afresh in an empty folder
