@@ -187,7 +187,8 @@ def main() -> None:
         cells = [f"{values[c]['mpjpe']:.1f} / {values[c]['p_mpjpe']:.1f}" if c in values else "" for c in CONDITIONS]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "Clean 2D, split by cause: N-MPJPE scales the prediction to the truth (body size cannot be "
-              "seen in 2D); size error is |predicted / true - 1| of the summed bone lengths; MPJPE by field of "
+              "seen in 2D); size error is |predicted / true - 1| of the summed bone lengths; 'height given': MPJPE "
+              "with the person's true height passed to the lifter (`--height`); MPJPE by field of "
               "view (focal / longer image side: wide < 0.8, normal 0.8-1.4, narrow >= 1.4; clips in brackets).", "",
               "| test set | MPJPE | N-MPJPE | P-MPJPE | size error | height given | wide | normal | narrow |",
               "|---|---|---|---|---|---|---|---|---|"]
