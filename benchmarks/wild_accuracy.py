@@ -32,7 +32,7 @@ import torch
 
 from ddhpose.data.sources import load_split
 from ddhpose.files import atomic_write_text
-from ddhpose.geometry import image_coordinates
+from ddhpose.geometry import bone_lengths, image_coordinates
 from ddhpose.keypoints import COCO17
 from ddhpose.lift import Lifter
 from ddhpose.metrics import mpjpe, n_mpjpe, p_mpjpe
@@ -92,11 +92,22 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[n
     raise ValueError(condition)
 
 
-def body_size(poses: torch.Tensor, parents) -> float:
+def body_size(poses: torch.Tensor, skeleton) -> float:
     """Mean over frames of the summed bone lengths (m). poses (F, J, 3)."""
-    child = [j for j, p in enumerate(parents) if p >= 0]
-    bones = poses[:, child] - poses[:, [parents[j] for j in child]]
-    return float(torch.linalg.norm(bones, dim=-1).sum(-1).mean())
+    return float(bone_lengths(poses, skeleton).sum(-1).mean())
+
+
+def clean_record(lifter: Lifter, pred: torch.Tensor, truth: torch.Tensor, keypoints: np.ndarray, fov: float,
+                 **lift_kwargs) -> dict:
+    """One sequence's clean error split by cause (see :func:`breakdown`); the lift is repeated
+    with the true standing height given. pred, truth (F, J, 3) metres."""
+    skeleton = lifter.model.skeleton
+    height = float(standing_height(track_bone_lengths(truth, skeleton), skeleton))
+    sized = torch.as_tensor(lifter.lift(keypoints, height=height, **lift_kwargs).poses, dtype=torch.float32)
+    return {"frames": len(truth), "mpjpe": float(mpjpe(pred, truth)) * 1000,
+            "mpjpe_given_height": float(mpjpe(sized, truth)) * 1000, "n_mpjpe": float(n_mpjpe(pred, truth)) * 1000,
+            "p_mpjpe": float(p_mpjpe(pred, truth)) * 1000,
+            "size_error": abs(body_size(pred, skeleton) / body_size(truth, skeleton) - 1) * 100, "fov": fov}
 
 
 def breakdown(clips: list[dict]) -> dict:
@@ -129,24 +140,14 @@ def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations:
         focal = float(seq.intrinsics[0]) * w / 2
         for condition in conditions:
             keypoints, scores, layout = degrade(uv, condition, rng)
-            result = lifter.lift(keypoints, scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
-                                 iterations=iterations, focal_length=focal, seed=seed, **lift_kwargs)
-            pred = torch.as_tensor(result.poses, dtype=torch.float32)
+            settings = dict(scores=scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
+                            iterations=iterations, focal_length=focal, seed=seed, **lift_kwargs)
+            pred = torch.as_tensor(lifter.lift(keypoints, **settings).poses, dtype=torch.float32)
             totals[condition][0] += float(mpjpe(pred, truth)) * 1000 * n
             totals[condition][1] += float(p_mpjpe(pred, truth)) * 1000 * n
             totals[condition][2] += n
             if condition == "clean" and clips is not None:
-                skeleton = lifter.model.skeleton
-                parents = skeleton.parents
-                height = float(standing_height(track_bone_lengths(truth, skeleton), skeleton))
-                sized = lifter.lift(keypoints, scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
-                                    iterations=iterations, focal_length=focal, seed=seed, height=height, **lift_kwargs)
-                clips.append({"frames": n, "mpjpe": float(mpjpe(pred, truth)) * 1000,
-                              "mpjpe_given_height": float(mpjpe(torch.as_tensor(sized.poses, dtype=torch.float32),
-                                                                truth)) * 1000,
-                              "n_mpjpe": float(n_mpjpe(pred, truth)) * 1000, "p_mpjpe": float(p_mpjpe(pred, truth)) * 1000,
-                              "size_error": abs(body_size(pred, parents) / body_size(truth, parents) - 1) * 100,
-                              "fov": focal / max(w, h)})
+                clips.append(clean_record(lifter, pred, truth, keypoints, focal / max(w, h), **settings))
     return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2]} for c, t in totals.items()}
 
 
