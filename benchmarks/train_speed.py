@@ -160,7 +160,7 @@ def measure(args: argparse.Namespace) -> None:
 
         from ddhpose.files import atomic_write_text
         write_section(args.out, "train_speed", text, title="# Training throughput")
-        settings = {k: str(v) for k, v in vars(args).items()}
+        settings = {k: str(v) for k, v in vars(args).items() if k != "baseline_src"}  # a temporary folder
         atomic_write_text(args.out.with_suffix(".json"), json.dumps({"args": settings, "rows": rows,
                                                                       "curve": curve}, indent=1))
 
