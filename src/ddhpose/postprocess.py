@@ -58,15 +58,11 @@ def standing_height(lengths: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
         raise ValueError(f"skeleton {skeleton.name or ''}: a standing height needs joints named 'ankle' and "
                          f"'head', got names {list(names)}")
 
-    def chain(joint: int, stop_below_root: bool) -> torch.Tensor:
-        total = torch.zeros_like(lengths[..., 0])
-        while skeleton.parents[joint] >= 0 and not (stop_below_root and skeleton.parents[joint] == skeleton.root):
-            total = total + lengths[..., joint]
-            joint = skeleton.parents[joint]
-        return total
-
-    leg = torch.stack([chain(j, True) for j in feet]).mean(0)
-    return leg + torch.stack([chain(j, False) for j in heads]).amax(0)
+    paths = torch.tensor(skeleton.bone_paths, dtype=lengths.dtype, device=lengths.device)  # (J, J) root -> j
+    off_root = torch.tensor([p != skeleton.root for p in skeleton.parents], dtype=lengths.dtype,
+                            device=lengths.device)  # bones not attached to the root (not the hips)
+    leg = (lengths[..., None, :] * paths[feet] * off_root).sum(-1).mean(-1)
+    return leg + (lengths[..., None, :] * paths[heads]).sum(-1).amax(-1)
 
 
 def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
