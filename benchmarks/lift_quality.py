@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from doc_section import write_section  # noqa: E402
 
 from ddhpose import metrics as M  # noqa: E402
-from ddhpose.demo import demo_sample_path  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.geometry import image_coordinates  # noqa: E402
-from ddhpose.inputs import read_keypoints  # noqa: E402
-from ddhpose.lift import Lifter  # noqa: E402
+from ddhpose.lifting.inputs import read_keypoints  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.pipelines.demo import demo_sample_path  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
 
 # name -> Lifter.lift keyword arguments
@@ -75,7 +75,7 @@ def clips(args: argparse.Namespace) -> dict[str, list[tuple]]:
     sets = {"demo clip (CMU 02_05, 50 fps)": demo}
     try:
         from ddhpose.data.sources import load_split
-        from ddhpose.train_config import load_config
+        from ddhpose.experiment import load_config
         cfg = load_config("wild")
         tests = load_split(cfg.data, "test", cfg.train.seed)
     except (OSError, ValueError) as err:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddhpose.demo import demo_sample_path
 from ddhpose.files import atomic_write_text
-from ddhpose.lift import Lifter
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.pipelines.demo import demo_sample_path
 
 
 def main() -> None:

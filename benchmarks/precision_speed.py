@@ -38,15 +38,15 @@ from doc_section import write_section  # noqa: E402
 from released_port import load_released_port  # noqa: E402
 from speed import HYPOTHESES, ITERATIONS, SMALL, _cpu_name, build_pair, make_batch, peak_rss, race  # noqa: E402
 
-from ddhpose.checkpoint import export_released  # noqa: E402
 from ddhpose.data.sequence import truncate  # noqa: E402
 from ddhpose.data.sources import load_split  # noqa: E402
-from ddhpose.demo import demo_sample_path  # noqa: E402
-from ddhpose.evaluate import evaluate_sequence  # noqa: E402
+from ddhpose.evaluation.evaluate import evaluate_sequence  # noqa: E402
+from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
-from ddhpose.lift import Lifter  # noqa: E402
-from ddhpose.precision import PRECISIONS, supported_precisions, with_precision  # noqa: E402
-from ddhpose.train_config import load_config  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.model.precision import PRECISIONS, supported_precisions, with_precision  # noqa: E402
+from ddhpose.model.released import export_released  # noqa: E402
+from ddhpose.pipelines.demo import demo_sample_path  # noqa: E402
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 

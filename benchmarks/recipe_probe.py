@@ -32,10 +32,10 @@ from doc_section import write_section  # noqa: E402
 from wild_accuracy import evaluate  # noqa: E402
 
 from ddhpose.data.sources import load_split  # noqa: E402
+from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
-from ddhpose.lift import Lifter  # noqa: E402
-from ddhpose.train import train  # noqa: E402
-from ddhpose.train_config import load_config  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.training.train import train  # noqa: E402
 
 # name -> overrides of the wild config. 'base' is the starting point; each other probe changes
 # one thing (or one coupled pair, e.g. frames with batch at equal frames per step).

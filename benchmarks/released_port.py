@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ddhpose.checkpoint import released_state_dict
-from ddhpose.config import ModelConfig
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
+from ddhpose.model.released import released_state_dict
 from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M, Skeleton
 

@@ -45,8 +45,8 @@ from doc_section import write_section  # noqa: E402
 from released_port import ReleasedDDHPose, released_loss, to_ddhpose  # noqa: E402
 
 from ddhpose.files import atomic_write_text  # noqa: E402
-from ddhpose.losses import pose_losses  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
+from ddhpose.training.losses import pose_losses  # noqa: E402
 
 SMALL = dict(frames=81, channels=128, depth=6, heads=8)
 PAPER = dict(frames=243, channels=512, depth=8, heads=8)

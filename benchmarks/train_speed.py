@@ -1,6 +1,6 @@
 """Training throughput on this machine: frames/s of real training steps, per precision and compile mode.
 
-Every mode runs ``ddhpose.train.train`` itself (data loading, forward noising, denoiser, loss,
+Every mode runs ``ddhpose.training.train.train`` itself (data loading, forward noising, denoiser, loss,
 backward, AdamW) on synthetic walking skeletons, so nothing outside the real loop is timed.
 Each mode runs in a fresh subprocess (its own compile caches and allocator), rounds alternate
 the order of the modes, and the table gives the median step time over rounds and steps.
@@ -48,8 +48,8 @@ def probe(args: argparse.Namespace) -> None:
     """Child process: train ``--steps`` steps in ``--mode`` and print one JSON line."""
     import torch
 
-    from ddhpose.train import train
-    from ddhpose.train_config import load_config
+    from ddhpose.experiment import load_config
+    from ddhpose.training.train import train
 
     torch.set_num_threads(args.threads)
     defaults = load_config("tiny")  # an older revision may lack some settings (e.g. train.schedule)

@@ -10,7 +10,7 @@ real detectors:
 - jitter: noise plus slowly varying offsets (a random walk per joint), as trackers show;
 - dropped: 10 % of the joints missing (score 0) in random runs of frames, then interpolated;
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
-  no pelvis, spine, thorax or head top) and converted back by ``ddhpose.keypoints.to_h36m``.
+  no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``.
 
 Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy.md]
 Errors are MPJPE and P-MPJPE in mm against the root-relative camera-frame ground truth. A second
@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from ddhpose.data.sources import load_split
+from ddhpose.experiment import load_config
 from ddhpose.files import atomic_write_text
 from ddhpose.geometry import bone_lengths, image_coordinates
-from ddhpose.keypoints import COCO17
-from ddhpose.lift import Lifter
+from ddhpose.lifting.keypoints import COCO17
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.lifting.postprocess import standing_height, track_bone_lengths
 from ddhpose.metrics import mpjpe, n_mpjpe, p_mpjpe
-from ddhpose.postprocess import standing_height, track_bone_lengths
-from ddhpose.train_config import load_config
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped", "coco")
 FIELDS_OF_VIEW = (("wide", 0.0, 0.8), ("normal", 0.8, 1.4), ("narrow", 1.4, float("inf")))

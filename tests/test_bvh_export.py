@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose.bvh_export import (export_bvh, format_pose_bvh, matrix_to_euler, read_pose_bvh,
-                                shortest_arc)
 from ddhpose.data.bvh import euler_matrices, forward_kinematics, read_bvh
+from ddhpose.export.bvh import export_bvh, format_pose_bvh, matrix_to_euler, read_pose_bvh, shortest_arc
 from ddhpose.geometry import compose, decompose
 from ddhpose.skeleton import H36M
 
@@ -147,7 +146,7 @@ def test_parallel_children_of_a_multi_child_joint(tmp_path):
 
 
 def test_units_and_a_moving_root(tmp_path):
-    from ddhpose.bvh_export import export_bvh, read_pose_bvh
+    from ddhpose.export.bvh import export_bvh, read_pose_bvh
     rigid = _random_motion(1)  # one body, rigid, moving 1 m sideways and 0.5 m away over 5 frames
     shift = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None, None] * torch.tensor([1.0, 0.0, 0.5],
                                                                                      dtype=torch.float64)

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddhpose.checkpoint import (CheckpointError, convert, export_released, load_checkpoint, read_metadata,
-                                save_checkpoint)
-from ddhpose.config import ModelConfig
+from ddhpose.model.checkpoint import CheckpointError, convert, load_checkpoint, read_metadata, save_checkpoint
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
+from ddhpose.model.released import export_released
 from ddhpose.safe_pickle import load_torch_file
 
 RELEASED = Path(__file__).parent / "fixtures" / "official_h36m_f27.bin"
@@ -36,7 +36,7 @@ def test_own_format_round_trip_keeps_config_and_weights(tmp_path, overrides):
 
 
 def test_a_training_checkpoint_loads_as_its_model(tmp_path):
-    from ddhpose.training_state import save_training_state
+    from ddhpose.training.state import save_training_state
     model = DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4, diffusion="xyz"))
     opt = torch.optim.AdamW(model.parameters())
     progress = dict(epoch=1, step=0, global_step=5, lr=1e-4, best_metric=None, best_epoch=None, history=[])

@@ -107,8 +107,8 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
 def test_lift_height_scales_the_result_and_a_bad_height_is_one_line(tmp_path, capsys):
     import torch
 
-    from ddhpose.postprocess import standing_height
-    from ddhpose.results import load_result
+    from ddhpose.export.results import load_result
+    from ddhpose.lifting.postprocess import standing_height
     from ddhpose.skeleton import H36M
     rng = np.random.default_rng(0)
     src = tmp_path / "kp.npy"
@@ -192,7 +192,7 @@ def test_every_option_has_help():
 
 
 def test_interrupted_training_exits_130_saying_where_progress_is(monkeypatch, capsys, tmp_path):
-    from ddhpose import train as train_module
+    from ddhpose.training import train as train_module
 
     def interrupted(*args, **kwargs):
         raise train_module.TrainingInterrupted(f"training stopped at epoch 1, step 3/4; progress saved to "

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from ddhpose.data.cameras import h36m_cameras
-from ddhpose.data.h36m import (H36M_32_PARENTS, H36M_32_REMOVED, H36M_ACTIONS, action_group,
-                               load_h36m, reduce_joints)
+from ddhpose.data.h36m import H36M_32_PARENTS, H36M_32_REMOVED, H36M_ACTIONS, action_group, load_h36m, reduce_joints
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.geometry import normalize_screen, project, world_to_camera
 from ddhpose.safe_pickle import UnsafeFileError

@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from ddhpose.train import initial_model, train
-from ddhpose.train_config import load_config
-from ddhpose.training_state import load_training_state
+from ddhpose.experiment import load_config
+from ddhpose.training.state import load_training_state
+from ddhpose.training.train import initial_model, train
 
 # Stochastic depth draws one mask per local sample, so it is off here; every other draw is
 # shared by construction (global-batch diffusion noise, per-item 2D noise).

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose.config import ModelConfig
-from ddhpose.diffusion import DDIMSampler, NoiseSchedule, NoiseSource, cosine_alphas_cumprod, ddim_timesteps, q_sample
 from ddhpose.geometry import decompose
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
+from ddhpose.model.diffusion import (DDIMSampler, NoiseSchedule, NoiseSource, cosine_alphas_cumprod, ddim_timesteps,
+                                     q_sample)
 from ddhpose.skeleton import H36M
 
 TINY = dict(frames=9, channels=32, depth=2, heads=4)

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddhpose.checkpoint import load_checkpoint
-from ddhpose.diffusion import cosine_alphas_cumprod
 from ddhpose.geometry import flip_pose
-from ddhpose.losses import pose_losses
 from ddhpose.metrics import aggregate_errors
+from ddhpose.model.checkpoint import load_checkpoint
+from ddhpose.model.diffusion import cosine_alphas_cumprod
 from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M
+from ddhpose.training.losses import pose_losses
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINT = FIXTURES / "official_h36m_f27.bin"

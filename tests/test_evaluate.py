@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from ddhpose.config import ModelConfig
 from ddhpose.data.synthetic import synthetic_sequences
-from ddhpose.evaluate import evaluate, evaluate_config, evaluate_sequence, summarise, write_report
+from ddhpose.evaluation.evaluate import evaluate, evaluate_config, evaluate_sequence, summarise, write_report
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
 
 

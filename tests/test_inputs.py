@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ddhpose.inputs import KeypointTrack, read_keypoints
-from ddhpose.keypoints import COCO17
+from ddhpose.lifting.inputs import KeypointTrack, read_keypoints
+from ddhpose.lifting.keypoints import COCO17
 
 
 def _pose(k: int, x: float, frame: int) -> np.ndarray:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose.keypoints import (COCO17, H36M17, LAYOUTS, MEDIAPIPE33, OPENPOSE25, KeypointTrack, fill_gaps,
-                               get_layout, to_h36m)
+from ddhpose.lifting.keypoints import (COCO17, H36M17, LAYOUTS, MEDIAPIPE33, OPENPOSE25, KeypointTrack, fill_gaps,
+                                       get_layout, to_h36m)
 from ddhpose.skeleton import H36M_NAMES
 
 H = {name: j for j, name in enumerate(H36M_NAMES)}
@@ -147,7 +147,7 @@ def test_fill_gaps_numpy_follows_the_anchor():
 
 
 def test_never_seen_joints_come_from_the_template_and_are_flagged():
-    from ddhpose.keypoints import _TEMPLATE
+    from ddhpose.lifting.keypoints import _TEMPLATE
     frames = 4
     scale, shift = 300.0, torch.tensor([500.0, 200.0])
     body = (_TEMPLATE.float() * scale + shift).expand(frames, 17, 2).clone()

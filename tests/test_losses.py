@@ -2,9 +2,8 @@
 import pytest
 import torch
 
-from ddhpose.losses import direction_loss, length_loss, pose_losses
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
-
+from ddhpose.training.losses import direction_loss, length_loss, pose_losses
 
 
 def test_released_terms_match_reference(ref):

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from ddhpose.lr_schedule import learning_rate
-from ddhpose.train import TrainingInterrupted, train
-from ddhpose.train_config import load_config
-from ddhpose.training_state import load_training_state
+from ddhpose.experiment import load_config
+from ddhpose.training.schedule import learning_rate
+from ddhpose.training.state import load_training_state
+from ddhpose.training.train import TrainingInterrupted, train
 
 
 def _lr(schedule, epoch, step, **kw):

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from ddhpose.config import ModelConfig
-from ddhpose.losses import pose_losses
 from ddhpose.model.attention import Attention, apply_hrst, hrst_map, hrst_naive
 from ddhpose.model.blocks import Block
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
 from ddhpose.model.denoiser import child_average_matrix, child_features
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
+from ddhpose.training.losses import pose_losses
 
 TINY = dict(frames=9, channels=32, depth=2, heads=4)
 ABLATIONS = {
@@ -92,7 +92,7 @@ def test_hrst_once_per_triplet_updates_a_shared_prefix_once(skeleton):
 
 
 def test_model_switches_build_the_variants():
-    from ddhpose.config import ModelConfig
+    from ddhpose.model.config import ModelConfig
     from ddhpose.model.denoiser import HSTDenoiser
     base = dict(frames=9, channels=32, depth=2, heads=4)
     torch.manual_seed(0)
@@ -294,7 +294,7 @@ def test_sampling_in_chunks_gives_the_same_poses():
 
 
 def test_cpu_chunk_heuristic_and_samples_default_to_it(monkeypatch):
-    from ddhpose.chunking import cpu_chunk
+    from ddhpose.model.chunking import cpu_chunk
     assert [cpu_chunk(h, "cpu") for h in (1, 2, 3, 5, 10, 11, 20)] == [10, 5, 3, 2, 1, 1, 1]
     assert cpu_chunk(3, torch.device("cuda", 0)) == cpu_chunk(1, "cuda") == 0  # the whole batch
     torch.manual_seed(0)

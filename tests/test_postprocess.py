@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ddhpose.geometry import bone_lengths, decompose
+from ddhpose.lifting.postprocess import standing_height, track_bone_lengths, with_bone_lengths
 from ddhpose.metrics import bone_length_variation, left_right_asymmetry
-from ddhpose.postprocess import standing_height, track_bone_lengths, with_bone_lengths
 from ddhpose.skeleton import H36M, MPI_INF_3DHP, Skeleton
 
 
@@ -50,7 +50,7 @@ def test_rigid_track_is_unchanged():
 
 
 def test_smoothing_keeps_steady_motion_and_removes_jitter():
-    from ddhpose.postprocess import gaussian_kernel, smooth_in_time
+    from ddhpose.lifting.postprocess import gaussian_kernel, smooth_in_time
     t = torch.arange(40, dtype=torch.float64)[:, None, None]
     line = t * torch.tensor([0.01, -0.02, 0.005], dtype=torch.float64) + torch.zeros(40, 17, 3, dtype=torch.float64)
     torch.testing.assert_close(smooth_in_time(line, 2.0), line)  # a steady motion is kept to the last frame

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddhpose import precision as P
-from ddhpose.config import ModelConfig
+from ddhpose.model import precision as P
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
 
 
@@ -55,9 +55,9 @@ def test_unsupported_precision_names_what_is_supported(monkeypatch):
 
 
 def test_lifter_and_cli_take_a_precision(tmp_path, capsys, monkeypatch):
-    from ddhpose.checkpoint import save_checkpoint
     from ddhpose.cli import main
-    from ddhpose.lift import Lifter
+    from ddhpose.lifting.lifter import Lifter
+    from ddhpose.model.checkpoint import save_checkpoint
     torch.manual_seed(0)
     path = tmp_path / "m.safetensors"
     save_checkpoint(DDHPose(ModelConfig(frames=9, channels=32, depth=2, heads=4)), path)

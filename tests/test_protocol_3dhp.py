@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose import protocol_3dhp as P
-from ddhpose.config import ModelConfig
 from ddhpose.data.mpi3dhp import load_3dhp_activities
 from ddhpose.data.sequence import PoseSequence
-from ddhpose.evaluate import SequenceResult, evaluate, summarise
+from ddhpose.evaluation import protocol_3dhp as P
+from ddhpose.evaluation.evaluate import evaluate, summarise
+from ddhpose.evaluation.result import SequenceResult
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
 from ddhpose.skeleton import MPI_INF_3DHP
 
@@ -242,7 +243,7 @@ def _test_file(path, labels: bool):
 
 def test_evaluate_config_3dhp_tables_and_export(tmp_path):
     io = pytest.importorskip("scipy.io")
-    from ddhpose.evaluate import evaluate_config, report_markdown
+    from ddhpose.evaluation.evaluate import evaluate_config, report_markdown
     torch.manual_seed(0)
     model = DDHPose(ModelConfig(frames=4, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
     overrides = [f"data.test_path={_test_file(tmp_path / 'test.npz', labels=True)}", "model.frames=4"]
@@ -266,6 +267,7 @@ def test_released_checkpoint_evaluates_through_the_cli(tmp_path, capsys):
     io = pytest.importorskip("scipy.io")
     import shutil
     from pathlib import Path
+
     from ddhpose.cli import main
     released = Path(__file__).parent / "fixtures" / "official_3dhp_f27.bin"
     test = _test_file(tmp_path / "test.npz", labels=True)

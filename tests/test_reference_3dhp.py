@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose.checkpoint import load_checkpoint
-from ddhpose.diffusion import DDIMSampler
 from ddhpose.geometry import flip_pose
-from ddhpose.losses import pose_losses
 from ddhpose.metrics import clip_errors, reduce_clip_errors
+from ddhpose.model.checkpoint import load_checkpoint
 from ddhpose.model.ddhpose import DDHPose
+from ddhpose.model.diffusion import DDIMSampler
 from ddhpose.skeleton import MPI_INF_3DHP
+from ddhpose.training.losses import pose_losses
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = {"official_3dhp_f27": 1e-4, "official_3dhp_f27_scale2": 2e-4}

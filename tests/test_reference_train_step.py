@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose import train_step
-from ddhpose.checkpoint import load_checkpoint, released_optimizer_state, released_parameter_name
 from ddhpose.model.blocks import DropPath
+from ddhpose.model.checkpoint import load_checkpoint
+from ddhpose.model.released import released_optimizer_state, released_parameter_name
 from ddhpose.safe_pickle import load_torch_file
+from ddhpose.training import step as train_step
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINT = FIXTURES / "official_h36m_f27.bin"

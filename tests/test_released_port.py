@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddhpose.checkpoint import load_checkpoint, released_state_dict
-from ddhpose.losses import pose_losses
 from ddhpose.model.attention import hrst_naive
+from ddhpose.model.checkpoint import load_checkpoint
+from ddhpose.model.released import released_state_dict
 from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M
+from ddhpose.training.losses import pose_losses
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

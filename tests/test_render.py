@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose import render
-from ddhpose.render import bone_colours, camera_to_display, render_animation, render_result
+from ddhpose.export import render
+from ddhpose.export.render import bone_colours, camera_to_display, render_animation, render_result
 from ddhpose.skeleton import H36M, Skeleton
 
 # H36M joints of a person standing upright in the camera frame (x right, y down, z forward).
@@ -159,7 +159,7 @@ def test_mp4_writer_failure_leaves_nothing(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("suffix", [".npz", ".json"])
 def test_render_result_reads_lifter_results(tmp_path, suffix):
-    from ddhpose.results import LiftResult, save_result
+    from ddhpose.export.results import LiftResult, save_result
     keypoints, poses, hyps = clip(4, hypotheses=2)
     result = LiftResult(poses=poses.astype(np.float32), hypotheses=hyps.astype(np.float32),
                         uncertainty=np.zeros((4, 17), np.float32), keypoints_2d=keypoints.astype(np.float32),

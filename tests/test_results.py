@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ddhpose import results
-from ddhpose.results import LiftResult, load_result, save_result
+from ddhpose.export import results
+from ddhpose.export.results import LiftResult, load_result, save_result
 from ddhpose.skeleton import H36M
 
 

@@ -9,10 +9,9 @@ import sys
 import pytest
 import torch
 
-from ddhpose.train import TrainingInterrupted, train
-from ddhpose.train_config import load_config
-from ddhpose.training_state import (TrainingProgress, load_training_state, restore_training_state,
-                                    save_training_state)
+from ddhpose.experiment import load_config
+from ddhpose.training.state import TrainingProgress, load_training_state, restore_training_state, save_training_state
+from ddhpose.training.train import TrainingInterrupted, train
 
 # stochastic depth, random window offsets and 2D noise on: every source of randomness is exercised
 OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synthetic_frames=40",

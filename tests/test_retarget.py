@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from ddhpose.data.bvh import forward_kinematics, parse_bvh
-from ddhpose.data.retarget import (BANDAI_BVH, CMU_ASF, RetargetMap, find_asf, find_map, load_mocap,
-                                   resample, retarget, y_up_to_z_up)
+from ddhpose.data.retarget import (BANDAI_BVH, CMU_ASF, RetargetMap, find_asf, find_map, load_mocap, resample, retarget,
+                                   y_up_to_z_up)
 from ddhpose.skeleton import H36M_NAMES
 
 J = {name: i for i, name in enumerate(H36M_NAMES)}

@@ -74,6 +74,7 @@ def _lying_npy(shape=(100000, 100000, 17)) -> bytes:
 
 def test_headers_claiming_more_than_the_file_holds_are_refused_before_reading(tmp_path):
     import zipfile
+
     from ddhpose.safe_pickle import load_npz, load_plain
     npy = tmp_path / "big.npy"
     npy.write_bytes(_lying_npy())
@@ -87,6 +88,6 @@ def test_headers_claiming_more_than_the_file_holds_are_refused_before_reading(tm
         load_plain(npz, "keypoint arrays")
     with pytest.raises(ValueError, match=r"big.npz:keypoints: the header claims"):
         load_npz(npz)
-    from ddhpose.inputs import read_keypoints
+    from ddhpose.lifting.inputs import read_keypoints
     with pytest.raises(ValueError, match="refused before reading"):
         read_keypoints(npz, layout="coco", image_size=(100, 100))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ddhpose.data import sources
-from ddhpose.train_config import DataConfig
+from ddhpose.experiment import DataConfig
 
 
 def _walk(path, fps):

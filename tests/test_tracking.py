@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ddhpose.inputs import read_keypoints
-from ddhpose.keypoints import COCO17
-from ddhpose.tracking import TrackingOptions, associate_tracks, keep_tracks
+from ddhpose.lifting.inputs import read_keypoints
+from ddhpose.lifting.keypoints import COCO17
+from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, keep_tracks
 
 
 def _person(x, y, scale=50.0):

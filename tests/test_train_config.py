@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ddhpose.config import ModelConfig
-from ddhpose.train_config import (DataConfig, ExperimentConfig, TrainConfig, apply_overrides, available_configs,
-                                  load_config)
+from ddhpose.experiment import (DataConfig, ExperimentConfig, TrainConfig, apply_overrides, available_configs,
+                                load_config)
+from ddhpose.model.config import ModelConfig
 
 
 def test_packaged_configs_load_and_match_the_paper():

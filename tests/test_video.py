@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from ddhpose import video as V
-from ddhpose.checkpoint import save_checkpoint
 from ddhpose.cli import main
-from ddhpose.config import ModelConfig
-from ddhpose.keypoints import MEDIAPIPE33
-from ddhpose.lift import Lifter
+from ddhpose.export.results import load_result
+from ddhpose.lifting.keypoints import MEDIAPIPE33
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.model.checkpoint import save_checkpoint
+from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
-from ddhpose.results import load_result
+from ddhpose.pipelines.video import lift_video
+from ddhpose.video import decode as V
 
 CLIP = Path(__file__).parent / "fixtures" / "sports2d_demo_3s.mp4"  # real, 90 frames, 884 x 498, 30 fps
 
@@ -87,13 +88,13 @@ def test_a_video_without_frames_is_refused(tmp_path, lifter):
                     "color=c=black:s=64x48:r=25", "-frames:v", "0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     str(empty)], check=True)
     with pytest.raises(ValueError, match=r"empty.mp4: (not a readable video|the video has no frames)"):
-        V.lift_video(empty, tmp_path / "out.npz", detector=FakeDetector(), lifter=lifter, progress=False)
+        lift_video(empty, tmp_path / "out.npz", detector=FakeDetector(), lifter=lifter, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4"]
 
 
 def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter, tmp_path):
     detector = FakeDetector(empty=(5,))
-    paths = V.lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.mp4"), bvh=True,
+    paths = lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.mp4"), bvh=True,
                          detector=detector, lifter=lifter, progress=False)
     names = sorted(p.name for p in paths)
     assert names == ["out.bvh", "out.detections.json", "out.mp4", "out.npz"]
@@ -109,7 +110,7 @@ def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter
     assert det["fps"] == 30 and det["image_size"] == [884, 498] and det["layout"] == "mediapipe33"
     assert len(det["frames"]) == 89 and len(det["frames"][0]["keypoints"]) == 33
     # the detections lift again without the video, to the same result
-    from ddhpose.lift import lift_file
+    from ddhpose.pipelines.lift import lift_file
     relifted = lift_file(tmp_path / "out.detections.json", tmp_path / "re.npz", lifter=lifter, fps=30,
                          score_threshold=0.5)
     np.testing.assert_allclose(load_result(relifted[0]).poses, result.poses, atol=1e-6)
@@ -117,17 +118,17 @@ def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter
 
 def test_no_person_and_failures_write_nothing(lifter, tmp_path):
     with pytest.raises(ValueError, match=r"no person was detected in any of its 90 frames"):
-        V.lift_video(CLIP, tmp_path / "out.npz", detector=FakeDetector(empty=tuple(range(90))), lifter=lifter,
+        lift_video(CLIP, tmp_path / "out.npz", detector=FakeDetector(empty=tuple(range(90))), lifter=lifter,
                      progress=False)
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "out.npz").write_bytes(b"an earlier result")
     detector = FakeDetector()
     with pytest.raises(ValueError, match=r"out.avi: unsupported animation extension"):
-        V.lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.avi"), detector=detector,
+        lift_video(CLIP, tmp_path / "out.npz", render=str(tmp_path / "out.avi"), detector=detector,
                      lifter=lifter, progress=False)
     assert detector.calls == 0  # refused before decoding anything
     with pytest.raises(ValueError, match=r"unsupported result extension"):
-        V.lift_video(CLIP, tmp_path / "out.csv", detector=detector, lifter=lifter, progress=False)
+        lift_video(CLIP, tmp_path / "out.csv", detector=detector, lifter=lifter, progress=False)
 
     class Broken(FakeDetector):  # fails half way through the video
         def __call__(self, rgb):
@@ -137,7 +138,7 @@ def test_no_person_and_failures_write_nothing(lifter, tmp_path):
 
     broken = Broken()
     with pytest.raises(RuntimeError, match="detector crashed"):
-        V.lift_video(CLIP, tmp_path / "out.npz", detector=broken, lifter=lifter, progress=False)
+        lift_video(CLIP, tmp_path / "out.npz", detector=broken, lifter=lifter, progress=False)
     assert broken.closed
     assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
@@ -158,7 +159,7 @@ def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
 
 def test_mediapipe_on_the_real_clip(lifter, tmp_path):
     pytest.importorskip("mediapipe")
-    paths = V.lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
     det = json.loads(paths[0].read_text())
     assert det["detector"] == "mediapipe" and len(det["frames"]) >= 80  # a person in (nearly) every frame
     kp = np.array([f["keypoints"] for f in det["frames"]])

@@ -4,8 +4,7 @@ import torch
 
 from ddhpose.data.cameras import h36m_cameras
 from ddhpose.data.sequence import PoseSequence
-from ddhpose.data.virtual_camera import (camera_for_sequence, look_at_camera, make_training_pair,
-                                         random_camera, observe)
+from ddhpose.data.virtual_camera import camera_for_sequence, look_at_camera, make_training_pair, observe, random_camera
 from ddhpose.geometry import compose, project
 from ddhpose.skeleton import H36M
 

@@ -9,6 +9,7 @@ from ddhpose.data import windows as W
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.geometry import flip_pose, project
 from ddhpose.skeleton import H36M
+from ddhpose.windowing import unwindow
 
 # screen-normalised intrinsics with distortion, so the flip test sees every coefficient
 INTRINSICS = np.array([2.3, 2.29, 0.03, -0.02, -0.2, 0.24, -0.003, -0.0016, -0.0027], np.float32)
@@ -159,42 +160,9 @@ def test_test_windows_round_trip(n, f, expected_windows):
         np.testing.assert_array_equal(index[:-1].reshape(-1), np.arange((expected_windows - 1) * f))
     else:
         np.testing.assert_array_equal(index[0], list(range(n)) + [n - 1] * (f - n))
-    np.testing.assert_array_equal(W.unwindow(windows, index, n), values)
+    np.testing.assert_array_equal(unwindow(windows, index, n), values)
     tensor_windows, _ = W.test_windows(torch.from_numpy(values), f)
-    assert torch.equal(W.unwindow(tensor_windows, index, n), torch.from_numpy(values))
-
-
-def test_unwindow_counts_each_frame_once_from_its_first_window():
-    index = W.test_window_index(11, 5)  # starts 0, 5, 6: frames 6..9 are in two windows
-    per_window = np.repeat(np.arange(3.0)[:, None], 5, axis=1)  # value = window number
-    out = W.unwindow(per_window, index, 11)
-    assert out.tolist() == [0] * 5 + [1] * 5 + [2]
-    with pytest.raises(ValueError, match="to match frame_index"):
-        W.unwindow(per_window[:2], index, 11)
-    with pytest.raises(ValueError, match="cover frames 0..11"):
-        W.unwindow(per_window, index, 12)
-
-
-def test_unwindow_keep_last_takes_the_overlap_from_the_last_window():
-    # released 3DHP evaluation (main_3dhp.py pose_post_process): windows written in order, the
-    # last one (the last F frames) over the overlap; 11 frames, F = 5: starts 0, 5, 6
-    index = W.test_window_index(11, 5)
-    per_window = np.repeat(np.arange(3.0)[:, None], 5, axis=1)
-    assert W.unwindow(per_window, index, 11, keep="last").tolist() == [0] * 5 + [1] + [2] * 5
-    assert W.unwindow(per_window, index, 11, keep="first").tolist() == [0] * 5 + [1] * 5 + [2]
-    tensor = torch.from_numpy(per_window)
-    assert W.unwindow(tensor, index, 11, keep="last").tolist() == [0] * 5 + [1] + [2] * 5
-    # no overlap when F divides N: both rules agree
-    even = W.test_window_index(10, 5)
-    assert np.array_equal(W.unwindow(even * 1.0, even, 10, keep="last"), np.arange(10.0))
-    with pytest.raises(ValueError, match="keep expected"):
-        W.unwindow(per_window, index, 11, keep="middle")
-
-
-def test_unwindow_keep_last_skips_the_padding_of_a_short_sequence():
-    index = W.test_window_index(3, 5)  # one window [0, 1, 2, 2, 2]
-    values = np.arange(5.0)[None]  # the value is the position in the window
-    assert W.unwindow(values, index, 3, keep="last").tolist() == [0.0, 1.0, 2.0]
+    assert torch.equal(unwindow(tensor_windows, index, n), torch.from_numpy(values))
 
 
 def test_test_windows_of_a_sequence():

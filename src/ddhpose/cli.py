@@ -64,7 +64,7 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddhpose", description="DDHPose: 3D human poses from 2D keypoints by "
                                      "disentangled diffusion (lift, demo, train, evaluate).")
-    from . import __version__
+    from ddhpose._version import __version__
     parser.add_argument("--version", action="version", version=f"ddhpose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -162,7 +162,7 @@ def _device(name: str | None):
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from ddhpose.pipelines.demo import run_demo
     paths = run_demo(args.output, hypotheses=args.hypotheses, iterations=args.iterations,
                      flip=not args.no_flip, animation=not args.no_animation, device=_device(args.device),
                      precision=args.precision)
@@ -172,7 +172,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lift(args) -> int:
-    from .lift import Lifter, lift_file
+    from ddhpose.lifting.lifter import Lifter
+    from ddhpose.pipelines.lift import lift_file
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_file(args.input, args.output, layout=args.layout,
@@ -183,7 +184,7 @@ def cmd_lift(args) -> int:
                       bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
                       height=args.height)
     if args.render:
-        from .render import render_result
+        from ddhpose.export.render import render_result
         results = [p for p in paths if p.suffix in (".npz", ".json")]
         target, stem = Path(args.render), Path(args.output).stem
         for path in results:  # several people: people.mp4 -> people_track1.mp4, ...
@@ -195,15 +196,15 @@ def cmd_lift(args) -> int:
 
 
 def _tracking(args):
-    from .tracking import TrackingOptions
+    from ddhpose.lifting.tracking import TrackingOptions
     return TrackingOptions(min_score=args.min_score, min_frames=args.min_track_frames, max_gap=args.max_gap,
                            max_jump=args.max_jump)
 
 
 def cmd_video(args) -> int:
-    from .detectors import get_detector
-    from .lift import Lifter
-    from .video import lift_video
+    from ddhpose.lifting.lifter import Lifter
+    from ddhpose.pipelines.video import lift_video
+    from ddhpose.video.detectors import get_detector
     detector = get_detector()  # before loading the model: a missing extra is reported at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
@@ -218,27 +219,30 @@ def cmd_video(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .render import render_result
-    kwargs = {k: v for k, v in (("fps", args.fps), ("video", args.video)) if v is not None}
+    from ddhpose.export.render import render_result
+    kwargs = {} if args.fps is None else {"fps": args.fps}
+    if args.video is not None:  # the result's frames of that video, under its keypoints
+        from ddhpose.export.results import load_result
+        from ddhpose.video.decode import overlay_frames
+        kwargs["video_frames"] = overlay_frames(args.video, load_result(args.result).frames)
     print(f"wrote {render_result(args.result, args.output, **kwargs)}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from .train import train_from_args
+    from ddhpose.training.train import train_from_args
     train_from_args(args.config, args.overrides, args.out, args.resume)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoint import load_checkpoint
-    from .evaluate import write_report
-    from .evaluate import evaluate_config
-    from .precision import with_precision
+    from ddhpose.evaluation.evaluate import evaluate_config, write_report
+    from ddhpose.model.checkpoint import load_checkpoint
+    from ddhpose.model.precision import with_precision
     if args.p_best_windows is not None and args.p_best_windows < 1:
         raise ValueError(f"--p-best-windows expected >= 1, got {args.p_best_windows}")
     if args.export_mat is not None:  # before the evaluation, not after it
-        from .protocol_3dhp import require_savemat
+        from ddhpose.evaluation.protocol_3dhp import require_savemat
         try:
             require_savemat()
         except ImportError as err:
@@ -254,14 +258,14 @@ def cmd_evaluate(args) -> int:
     for path in write_report(report, args.out):
         print(f"wrote {path}")
     if args.export_mat is not None:
-        from .protocol_3dhp import MAT_AGGREGATIONS
+        from ddhpose.evaluation.protocol_3dhp import MAT_AGGREGATIONS
         for agg in MAT_AGGREGATIONS:
             print(f"wrote {Path(args.export_mat) / f'inference_data_{agg}.mat'}")
     return 0
 
 
 def cmd_convert(args) -> int:
-    from .checkpoint import convert
+    from ddhpose.model.checkpoint import convert
     convert(args.source, args.destination, **_released_overrides(args))
     print(f"wrote {args.destination}")
     return 0
@@ -269,7 +273,8 @@ def cmd_convert(args) -> int:
 
 def cmd_info(args) -> int:
     import json
-    from .checkpoint import load_checkpoint
+
+    from ddhpose.model.checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint, **_released_overrides(args))
     params = sum(p.numel() for p in model.denoiser.parameters())
     print(json.dumps({"config": model.config.to_dict(), "parameters": params}, indent=2))

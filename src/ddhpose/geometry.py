@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .skeleton import Skeleton
+from ddhpose.skeleton import Skeleton
 
 # Smallest bone length divided by; only ever matters for exactly zero-length bones.
 _TINY = 1e-12

@@ -24,8 +24,8 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from .geometry import bone_lengths, project
-from .skeleton import Skeleton
+from ddhpose.geometry import bone_lengths, project
+from ddhpose.skeleton import Skeleton
 
 ErrorFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Metric = Literal["mpjpe", "p_mpjpe"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .bvh import SkeletonMotion, axis_rotations, chain_transforms, euler_matrices
+from ddhpose.data.bvh import SkeletonMotion, axis_rotations, chain_transforms, euler_matrices
 
 _ROT_DOFS = ("rx", "ry", "rz")
 _ROOT_CHANNELS = ("tx", "ty", "tz", "rx", "ry", "rz")

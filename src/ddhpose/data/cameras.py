@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..geometry import normalize_intrinsics
+from ddhpose.geometry import normalize_intrinsics
 
 _VECTOR_FIELDS = {"translation": 3, "focal_length": 2, "center": 2, "radial_distortion": 3,
                   "tangential_distortion": 2}

@@ -19,11 +19,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..geometry import normalize_screen, project, world_to_camera
-from ..safe_pickle import load_npz
-from ..skeleton import H36M
-from .cameras import Camera, h36m_cameras
-from .sequence import PoseSequence
+from ddhpose.data.cameras import Camera, h36m_cameras
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.geometry import normalize_screen, project, world_to_camera
+from ddhpose.safe_pickle import load_npz
+from ddhpose.skeleton import H36M
 
 H36M_TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 H36M_TEST_SUBJECTS = ("S9", "S11")

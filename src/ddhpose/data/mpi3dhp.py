@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..geometry import normalize_intrinsics, normalize_screen
-from ..safe_pickle import load_npz
-from ..skeleton import MPI_INF_3DHP
-from .sequence import PoseSequence
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.geometry import normalize_intrinsics, normalize_screen
+from ddhpose.safe_pickle import load_npz
+from ddhpose.skeleton import MPI_INF_3DHP
 
 MM_TO_M = 1e-3
 TRAIN_IMAGE_SIZE = (2048, 2048)

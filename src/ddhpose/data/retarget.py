@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from ..skeleton import H36M_NAMES
-from .asf_amc import load_asf_amc
-from .bvh import SkeletonMotion, forward_kinematics, read_bvh
+from ddhpose.data.asf_amc import load_asf_amc
+from ddhpose.data.bvh import SkeletonMotion, forward_kinematics, read_bvh
+from ddhpose.skeleton import H36M_NAMES
 
 NOSE, HEAD_TOP = "<nose>", "<head_top>"
 

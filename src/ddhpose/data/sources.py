@@ -1,4 +1,4 @@
-"""Turn a :class:`~ddhpose.train_config.DataConfig` into the train or test sequences.
+"""Turn a :class:`~ddhpose.experiment.DataConfig` into the train or test sequences.
 
 - 'h36m': VideoPose3D files through the real cameras (2D file or ground-truth projection);
 - '3dhp': the released MPI-INF-3DHP files;
@@ -17,15 +17,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..safe_pickle import load_npz
-from ..train_config import DataConfig
-from ..seeding import SeedTag, derive_seed
-from .h36m import world_positions, load_h36m
-from .mpi3dhp import load_3dhp_test, load_3dhp_train
-from .retarget import load_mocap
-from .sequence import PoseSequence
-from .synthetic import synthetic_sequences
-from .virtual_camera import camera_for_sequence, make_training_pair
+from ddhpose.data.h36m import load_h36m, world_positions
+from ddhpose.data.mpi3dhp import load_3dhp_test, load_3dhp_train
+from ddhpose.data.retarget import load_mocap
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.data.synthetic import synthetic_sequences
+from ddhpose.data.virtual_camera import camera_for_sequence, make_training_pair
+from ddhpose.experiment import DataConfig
+from ddhpose.safe_pickle import load_npz
+from ddhpose.seeding import SeedTag, derive_seed
 
 # Long clips are cut into segments of at most this many seconds, each with its own cameras, so
 # motion that covers a lot of ground stays in view.

@@ -9,10 +9,9 @@ import math
 import numpy as np
 import torch
 
-from ..skeleton import H36M
-from .sequence import PoseSequence
-from .virtual_camera import camera_for_sequence, make_training_pair
-
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.data.virtual_camera import camera_for_sequence, make_training_pair
+from ddhpose.skeleton import H36M
 
 # Human3.6M rest pose for the synthetic set: offset of every joint from its parent in metres,
 # body frame x = the person's right, y = forward, z = up (bone lengths close to subject S1's).

@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..geometry import normalize_intrinsics, normalize_screen, project, world_to_camera
-from .cameras import Camera
-from .sequence import PoseSequence
+from ddhpose.data.cameras import Camera
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.geometry import normalize_intrinsics, normalize_screen, project, world_to_camera
 
 H36M_IMAGE_SIZE = (1000, 1002)
 H36M_FOCAL = 1145.0

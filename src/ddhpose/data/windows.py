@@ -1,30 +1,28 @@
-"""Training chunks (method section 9) and test windows (method section 7).
+"""Training chunks (method section 9) and the test windows of a sequence (method section 7).
 
 Training: every sequence is cut into ``n = ceil(N / F)`` non-overlapping F-frame windows laid out
 so the padding is split between both ends (VideoPose3D's ChunkedGenerator); frames outside the
 sequence repeat the edge frame. Each window is used once as is and once mirrored.
 
-Testing: consecutive non-overlapping windows from frame 0, the last one being the last F frames
-(it may overlap its predecessor); :func:`unwindow` puts per-window outputs back, one per frame.
-Which window an overlapped frame comes from is a choice: the released MPI-INF-3DHP evaluation
-(main_3dhp.py ``pose_post_process``, whose poses the official MATLAB script scores) writes the
-windows in order and the last one over the overlap (``keep="last"``); the released renderers
-and this package's lifter keep the earlier window (``keep="first"``).
+Testing: :func:`test_windows` cuts a :class:`PoseSequence` (or an array) into the consecutive
+windows of :func:`ddhpose.windowing.test_window_index`; :func:`ddhpose.windowing.unwindow`
+puts per-window outputs back, one per frame.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..geometry import compose, decompose, flip_pose, project
-from ..seeding import derive_seed
-from ..skeleton import Skeleton
-from .sequence import PoseSequence
+from ddhpose.data.sequence import PoseSequence
+from ddhpose.geometry import compose, decompose, flip_pose, project
+from ddhpose.seeding import derive_seed
+from ddhpose.skeleton import Skeleton
+from ddhpose.windowing import test_window_index
 
 
 @dataclass(frozen=True)
@@ -202,29 +200,6 @@ class TrainWindows(Dataset):
         return item
 
 
-def window_index(num_frames: int, frames: int, stride: int) -> np.ndarray:
-    """(n, F) frame indices of overlapping windows: starts 0, stride, 2 stride, ... and N - F last.
-
-    A sequence shorter than F gives one window padded by repeating the last frame. The lifter
-    uses stride F / 2 (blended overlaps); ``stride == F`` gives :func:`test_window_index`.
-    """
-    if num_frames < 1 or frames < 1 or not 1 <= stride <= frames:
-        raise ValueError(f"expected num_frames >= 1, frames >= 1 and 1 <= stride <= frames, "
-                         f"got {num_frames}, {frames} and {stride}")
-    if num_frames <= frames:
-        return np.minimum(np.arange(frames), num_frames - 1)[None]
-    starts = list(range(0, num_frames - frames + 1, stride))
-    if starts[-1] != num_frames - frames:
-        starts.append(num_frames - frames)
-    return np.asarray(starts)[:, None] + np.arange(frames)
-
-
-def test_window_index(num_frames: int, frames: int) -> np.ndarray:
-    """(n, F) frame indices of the test windows of an N-frame sequence (method section 7):
-    consecutive F-frame windows, the last one ending at the last frame."""
-    return window_index(num_frames, frames, frames)
-
-
 def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, frames: int
                  ) -> tuple[dict[str, torch.Tensor] | np.ndarray | torch.Tensor, np.ndarray]:
     """Cut a sequence into test windows.
@@ -251,33 +226,5 @@ def test_windows(sequence_or_array: PoseSequence | np.ndarray | torch.Tensor, fr
     return np.asarray(sequence_or_array)[index], index
 
 
-def unwindow(values: np.ndarray | torch.Tensor, frame_index: np.ndarray, num_frames: int, *,
-             keep: Literal["first", "last"] = "first") -> np.ndarray | torch.Tensor:
-    """Per-window values (n, F, ...) back to (N, ...), each frame once.
-
-    A frame held by two windows (the overlap of the last test window) comes from the first of
-    them (``keep="first"``) or the last (``keep="last"``, the released 3DHP evaluation); within a
-    window the first position holding it is used, so the padding of a short sequence is skipped.
-    """
-    if keep not in ("first", "last"):
-        raise ValueError(f"keep expected 'first' or 'last', got {keep!r}")
-    frame_index = np.asarray(frame_index)
-    if tuple(values.shape[:2]) != frame_index.shape:
-        raise ValueError(f"values expected ({frame_index.shape[0]}, {frame_index.shape[1]}, ...) to match "
-                         f"frame_index, got {tuple(values.shape)}")
-    n, f = frame_index.shape
-    windows = np.arange(n)[::-1] if keep == "last" else np.arange(n)
-    order = (windows[:, None] * f + np.arange(f)).reshape(-1)  # flat positions in order of preference
-    frames_seen, pos = np.unique(frame_index.reshape(-1)[order], return_index=True)
-    if not np.array_equal(frames_seen, np.arange(num_frames)):
-        raise ValueError(f"frame_index must cover frames 0..{num_frames - 1} exactly")
-    chosen = order[pos]
-    flat = values.reshape(-1, *values.shape[2:])
-    if isinstance(values, torch.Tensor):
-        return flat[torch.from_numpy(chosen).to(values.device)]
-    return flat[chosen]
-
-
 # these are library functions, not pytest tests
-test_window_index.__test__ = False  # type: ignore[attr-defined]
 test_windows.__test__ = False  # type: ignore[attr-defined]

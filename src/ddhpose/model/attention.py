@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..skeleton import Skeleton
+from ddhpose.skeleton import Skeleton
 
 
 def _triplets(skeleton: Skeleton, once: bool) -> list[tuple[int, int, int]]:

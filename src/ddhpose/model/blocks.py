@@ -6,8 +6,8 @@ import math
 import torch
 from torch import nn
 
-from ..skeleton import Skeleton
-from .attention import Attention
+from ddhpose.model.attention import Attention
+from ddhpose.skeleton import Skeleton
 
 
 class DropPath(nn.Module):

@@ -6,11 +6,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..chunking import cpu_chunk
-from ..config import ModelConfig
-from ..diffusion import DDIMSampler, NoiseSchedule, NoiseSource, q_sample
-from ..geometry import decompose, flip_pose, flip_slots
-from .denoiser import HSTDenoiser
+from ddhpose.geometry import decompose, flip_pose, flip_slots
+from ddhpose.model.chunking import cpu_chunk
+from ddhpose.model.config import ModelConfig
+from ddhpose.model.denoiser import HSTDenoiser
+from ddhpose.model.diffusion import DDIMSampler, NoiseSchedule, NoiseSource, q_sample
 
 
 class DDHPose(nn.Module):
@@ -117,7 +117,7 @@ class DDHPose(nn.Module):
         ``start='zero'`` starts from the noise distribution's mean instead of a draw (not the
         paper's sampler: a deterministic first step, measured in docs/lift_quality.md); the
         recorded ``noise`` then holds no start states. ``chunk``: clips per denoiser call (0: the
-        whole batch); None leaves it to :func:`ddhpose.chunking.cpu_chunk` (chunks on a CPU, the
+        whole batch); None leaves it to :func:`ddhpose.model.chunking.cpu_chunk` (chunks on a CPU, the
         whole batch elsewhere). Chunking changes the speed, not the poses.
         """
         if start not in ("noise", "zero"):

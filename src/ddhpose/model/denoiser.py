@@ -5,9 +5,9 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from ..config import ModelConfig
-from ..geometry import compose
-from .blocks import Block, TimeEmbedding
+from ddhpose.geometry import compose
+from ddhpose.model.blocks import Block, TimeEmbedding
+from ddhpose.model.config import ModelConfig
 
 
 def child_average_matrix(children: tuple[tuple[int, ...], ...]) -> torch.Tensor:

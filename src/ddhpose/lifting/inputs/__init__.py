@@ -1,0 +1,143 @@
+"""Readers for 2D keypoints as common detectors write them; one :class:`KeypointTrack` per person.
+
+One module per format (``coco``, ``mmpose``, ``openpose``, ``mediapipe``, ``arrays``; a new
+detector's format is one new module plus a line in :func:`_parse_json` or :func:`read_keypoints`),
+the shared field readers in ``fields`` and the tracking rules in :mod:`ddhpose.lifting.tracking`.
+
+Formats (``read_keypoints`` picks by extension and content):
+
+- ``.json``, COCO results: ``[{'image_id'|'frame_id'|'frame', 'keypoints': [x, y, s] * K,
+  'track_id'?}, ...]`` (MMPose, Detectron2, AlphaPose).
+- ``.json``, MMPose frames: ``[{'frame_id', 'instances': [{'keypoints': [[x, y], ...],
+  'keypoint_scores', 'track_id'?}]}]``, optionally inside ``{'meta_info', 'instance_info'}``.
+- ``.json``, COCO dataset: ``{'images': [{'id', 'width', 'height'}], 'annotations': [...]}``.
+- ``.json``, ddhpose detections (what ``ddhpose video`` writes): ``{'image_size', 'fps',
+  'frames': [{'frame', 'keypoints', 'keypoint_scores'}]}``.
+- a folder of OpenPose ``*_keypoints.json`` files (``'people'`` -> ``'pose_keypoints_2d'``),
+  or of MMPose per-image ``*.json`` predictions (a list of instances each).
+- ``.json``, MediaPipe Pose: ``[{'landmarks': [{'x', 'y', 'z', 'visibility'}] * 33}, ...]``
+  (also 'pose_landmarks', or protobuf's ``{'landmark': [...]}``; ``null`` for frames without a
+  person), coordinates normalised to [0, 1] (the image size is needed to get pixels).
+- ``.npy`` / ``.npz``: (F, K, 2|3|4) arrays; npz keys 'keypoints' or 'positions_2d', and
+  optionally 'scores', 'image_size', 'layout', 'frames'. Pickled objects are refused.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ddhpose.lifting.inputs.arrays import read_array
+from ddhpose.lifting.inputs.coco import coco_dataset, coco_results
+from ddhpose.lifting.inputs.fields import (LAYOUT_BY_COUNT, Detection, layout_for, load_json, make_track, parse_size,
+                                           size_in)
+from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
+from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
+from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
+from ddhpose.lifting.keypoints import KeypointTrack, get_layout
+from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, keep_tracks
+
+__all__ = ["KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints"]
+
+
+def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
+                   image_size: Sequence[int] | None = None,
+                   tracking: TrackingOptions | None = None) -> list[KeypointTrack]:
+    """Read a keypoint file (or an OpenPose folder) into one track per person, sorted by id.
+
+    Args:
+        layout: the keypoint layout; needed for 17-joint arrays (COCO or Human3.6M?), and
+            otherwise detected from the joint count (17 in JSON: 'coco', 25: 'openpose25',
+            33: 'mediapipe33').
+        image_size: (width, height), used when the file does not say (needed for MediaPipe).
+        tracking: how detections become people (:class:`ddhpose.lifting.tracking.TrackingOptions`):
+            low-score detections and short tracks (false positives) are dropped, and tracks
+            never join two people across a gap. Default: ``TrackingOptions()``.
+    Returns:
+        one :class:`KeypointTrack` per person; files with track ids keep them, files without are
+        split into people by :func:`ddhpose.lifting.tracking.associate_tracks`.
+    Raises:
+        ValueError: unreadable, empty or malformed files, with the file and field named.
+    """
+    path = Path(path)
+    src = str(path)
+    size = None if image_size is None else parse_size(image_size, src, "image_size argument")
+    if not path.exists():
+        raise ValueError(f"{src}: no such file or folder")
+    if path.is_dir():
+        if any(path.glob("*_keypoints.json")):
+            dets, file_size = read_openpose(sorted(path.glob("*_keypoints.json")), src), None
+        else:
+            dets, file_size = read_per_image(sorted(path.glob("*.json")), src), None
+    elif path.name.endswith("_keypoints.json"):  # one OpenPose frame
+        dets, file_size = read_openpose([path], src), None
+    elif path.suffix.lower() in (".npy", ".npz"):
+        return [read_array(path, layout, size)]
+    elif path.suffix.lower() == ".json":
+        data = load_json(path)
+        file_size = size_in(data, src)
+        dets = _parse_json(data, src, file_size or size)
+    else:
+        raise ValueError(f"{src}: unsupported keypoint file; expected .json, .npy, .npz or an OpenPose folder")
+    if size and file_size and tuple(size) != tuple(file_size):
+        raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
+    return _tracks(dets, layout, file_size or size, src, tracking or TrackingOptions())
+
+
+def _parse_json(data: Any, src: str, size: tuple[int, int] | None) -> list[Detection]:
+    if isinstance(data, dict):
+        if "annotations" in data:
+            return coco_dataset(data, src)
+        if "people" in data:
+            return openpose_frame(data, 0, src)
+        for key in ("instance_info", "frames"):
+            if key in data:
+                return _parse_json(data[key], f"{src} '{key}'", size)
+    elif is_mediapipe(data):
+        return mediapipe_frames(data, src, size)
+    elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        if "instances" in data[0]:
+            return mmpose_frames(data, src)
+        if "keypoints" in data[0]:
+            return coco_results(data, src)
+    elif isinstance(data, list) and not data:
+        raise ValueError(f"{src}: the JSON list is empty; expected at least one detection")
+    raise ValueError(f"{src}: unrecognised keypoint JSON (top level {type(data).__name__}); expected COCO "
+                     "results [{'image_id', 'keypoints'}], MMPose [{'frame_id', 'instances'}], a COCO "
+                     "dict with 'annotations', OpenPose {'people'} or MediaPipe [{'landmarks'}]")
+
+
+def _tracks(dets: list[Detection], layout: str | None, size: tuple[int, int] | None, src: str,
+            tracking: TrackingOptions) -> list[KeypointTrack]:
+    if not dets:
+        raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
+    counts = {len(d.keypoints) for d in dets}
+    if len(counts) > 1:
+        raise ValueError(f"{src}: detections have different keypoint counts {sorted(counts)}; expected one")
+    lay = get_layout(layout or layout_for(counts.pop(), src))
+    dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
+    if not dets:
+        raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
+    sure = [d for d in dets if d.confidence >= tracking.min_score]
+    if not sure:
+        raise ValueError(f"{src}: no detection scores at least {tracking.min_score} (the best: "
+                         f"{max(d.confidence for d in dets):.3g}); lower --min-score if these are people")
+    span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
+    dets = sure
+    ids = [d.track_id for d in dets]
+    if any(i is None for i in ids):  # no ids in the file: track by position
+        ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
+                               lay.name, max_gap=tracking.max_gap,
+                               max_jump_px=None if size is None else tracking.max_jump * size[0])
+    people: dict[int, dict[int, Detection]] = {}
+    for tid, d in zip(ids, dets):
+        seen = people.setdefault(tid, {}).get(d.frame)
+        # an id seen twice in one frame: keep the surer detection
+        if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
+            people[tid][d.frame] = d
+    kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
+    return [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
+                        np.array(list(per)), tid, lay.name, size, src)
+            for tid, per in sorted(people.items()) if tid in kept]

@@ -1,0 +1,285 @@
+"""2D keypoint layouts of common detectors, conversion to Human3.6M-17, gap filling, and
+:class:`KeypointTrack` (one person's keypoints over time); tracking is in :mod:`ddhpose.lifting.tracking`.
+
+A layout is data: joint names plus, for every Human3.6M joint, the layout joints whose mean
+gives it. Conversion is one matrix product, so it is vectorised over frames and people.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Mapping, Optional, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from ddhpose.skeleton import H36M_NAMES
+
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
+
+#: Keypoints whose detector score is below this count as missing (MotionBERT's wild-video default).
+DEFAULT_SCORE_THRESHOLD = 0.3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A keypoint layout: ``names[k]`` is joint ``k``; ``h36m_sources[j]`` the joints averaged
+    to make Human3.6M joint ``j``."""
+
+    name: str
+    names: tuple[str, ...]
+    h36m_sources: tuple[tuple[str, ...], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.h36m_sources) != len(H36M_NAMES):
+            raise ValueError(f"layout {self.name!r}: expected 17 H36M source lists, got {len(self.h36m_sources)}")
+        unknown = {s for src in self.h36m_sources for s in src} - set(self.names)
+        if unknown or not all(self.h36m_sources):
+            raise ValueError(f"layout {self.name!r}: H36M sources name unknown joints {sorted(unknown)}")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.names)
+
+    def index(self, joint: str) -> int:
+        return self.names.index(joint)
+
+
+def _sources(mapping: Mapping[str, Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(mapping[name]) for name in H36M_NAMES)
+
+
+# Limbs are named alike in every layout below, so the common part of the mapping is shared.
+_LIMBS = {side + "_" + part: (side + "_" + part,) for side in ("left", "right")
+          for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")}
+_HIPS = ("left_hip", "right_hip")
+_SHOULDERS = ("left_shoulder", "right_shoulder")
+
+COCO17 = Layout(
+    name="coco",
+    names=("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+           "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+           "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"),
+    h36m_sources=_sources({**_LIMBS, "pelvis": _HIPS, "thorax": _SHOULDERS, "spine": _HIPS + _SHOULDERS,
+                           "neck": ("nose",), "head": ("left_eye", "right_eye")}),
+)
+
+OPENPOSE25 = Layout(
+    name="openpose25",
+    names=("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+           "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle",
+           "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
+           "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe",
+           "right_heel"),
+    h36m_sources=_sources({**_LIMBS, "pelvis": ("mid_hip",), "thorax": ("neck",),
+                           "spine": ("mid_hip", "neck"), "neck": ("nose",),
+                           "head": ("left_eye", "right_eye")}),
+)
+
+MEDIAPIPE33 = Layout(
+    name="mediapipe33",
+    names=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+           "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+           "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+           "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
+           "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+           "right_heel", "left_foot_index", "right_foot_index"),
+    h36m_sources=COCO17.h36m_sources,
+)
+
+H36M17 = Layout(name="h36m", names=H36M_NAMES, h36m_sources=tuple((n,) for n in H36M_NAMES))
+
+LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (COCO17, OPENPOSE25, MEDIAPIPE33, H36M17)}
+
+
+def get_layout(layout: str | Layout) -> Layout:
+    """Look a layout up by name: 'coco', 'openpose25', 'mediapipe33' or 'h36m'."""
+    if isinstance(layout, Layout):
+        return layout
+    try:
+        return LAYOUTS[layout]
+    except KeyError:
+        raise ValueError(f"unknown keypoint layout {layout!r}; expected one of {sorted(LAYOUTS)}") from None
+
+
+@lru_cache(maxsize=None)
+def _conversion(layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
+    """(17, K) averaging weights and the (17, K) boolean source mask."""
+    mask = torch.zeros(len(H36M_NAMES), layout.num_joints, dtype=torch.bool)
+    for j, sources in enumerate(layout.h36m_sources):
+        mask[j, [layout.index(s) for s in sources]] = True
+    return mask / mask.sum(-1, keepdim=True), mask
+
+
+def to_h36m(keypoints: Array, scores: Array, layout: str | Layout) -> tuple[Array, Array]:
+    """Convert keypoints of a detector layout to the Human3.6M-17 order.
+
+    The mapping is MotionBERT's ``coco2h36m`` (the common convention for wild videos):
+
+    - limbs (hips, knees, ankles, shoulders, elbows, wrists) are copied;
+    - pelvis = (left_hip + right_hip) / 2   (OpenPose BODY_25: its MidHip);
+    - thorax = (left_shoulder + right_shoulder) / 2   (BODY_25: its Neck);
+    - spine = (pelvis + thorax) / 2;
+    - neck/nose = nose;
+    - head = (left_eye + right_eye) / 2.
+
+    A derived joint's score is the minimum of its source scores; a NaN source makes it NaN.
+    The 'h36m' layout converts to itself.
+
+    Args:
+        keypoints: (..., K, 2) in any units; scores: (..., K). Torch or NumPy.
+    Returns:
+        keypoints (..., 17, 2) and scores (..., 17), of the input's array type.
+    """
+    lay = get_layout(layout)
+    as_numpy = isinstance(keypoints, np.ndarray)
+    kp = torch.as_tensor(keypoints)
+    sc = torch.as_tensor(scores, device=kp.device)
+    if kp.ndim < 2 or kp.shape[-2:] != (lay.num_joints, 2):
+        raise ValueError(f"keypoints: expected (..., {lay.num_joints}, 2) for layout {lay.name!r}, "
+                         f"got {tuple(kp.shape)}")
+    if sc.shape != kp.shape[:-1]:
+        raise ValueError(f"scores: expected {tuple(kp.shape[:-1])} to match the keypoints, got {tuple(sc.shape)}")
+    if not kp.is_floating_point():
+        kp = kp.double()
+    if not sc.is_floating_point():
+        sc = sc.to(kp.dtype)
+    weights, mask = (t.to(kp.device) for t in _conversion(lay))
+    # NaNs are zeroed first so that 0 * NaN cannot leak into joints that do not use them
+    nan = torch.isnan(kp).any(-1)
+    out = torch.einsum("...kc,jk->...jc", kp.masked_fill(nan[..., None], 0.0), weights.to(kp.dtype))
+    out = out.masked_fill((nan.to(kp.dtype) @ mask.T.to(kp.dtype) > 0)[..., None], float("nan"))
+    out_scores = torch.where(mask, sc[..., None, :], torch.full((), float("inf"), dtype=sc.dtype,
+                                                                 device=sc.device)).amin(-1)
+    if as_numpy:
+        return out.numpy(), out_scores.numpy()
+    return out, out_scores
+
+
+def _interpolate(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation over time of (F, J, C) values where ``missing`` (F, J); gaps at the
+    ends hold the nearest known value. Columns with no known value are left as they are."""
+    frames, joints = missing.shape
+    t = torch.arange(frames, device=values.device)[:, None].expand(frames, joints)
+    prev = torch.where(missing, -1, t).cummax(0).values
+    nxt = torch.where(missing, frames, t).flip(0).cummin(0).values.flip(0)
+    prev = torch.where(prev < 0, nxt, prev)  # leading gap: hold the first known value
+    nxt = torch.where(nxt >= frames, prev, nxt)  # trailing gap: hold the last one
+    prev, nxt = prev.clamp(0, frames - 1), nxt.clamp(0, frames - 1)
+    w = ((t - prev) / (nxt - prev).clamp_min(1)).to(values.dtype)[..., None]
+    width = values.shape[-1]
+    a = values.gather(0, prev[..., None].expand(-1, -1, width))
+    b = values.gather(0, nxt[..., None].expand(-1, -1, width))
+    return torch.where(missing[..., None], a + w * (b - a), values)
+
+
+# A front-facing standing Human3.6M body in image axes (x right on the image, y down), metres;
+# its shape places joints a video never shows (e.g. the legs in an upper-body shot).
+_TEMPLATE = torch.tensor([
+    [0, 0], [-0.13, 0], [-0.13, 0.45], [-0.13, 0.89], [0.13, 0], [0.13, 0.45], [0.13, 0.89],
+    [0, -0.23], [0, -0.48], [0, -0.59], [0, -0.70], [0.15, -0.48], [0.15, -0.20], [0.15, 0.05],
+    [-0.15, -0.48], [-0.15, -0.20], [-0.15, 0.05]], dtype=torch.float64)
+
+
+def _place_template(kp: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Per frame, the template scaled and shifted onto the known joints (least squares).
+    kp (F, 17, 2), known (17,) bool -> (F, 17, 2)."""
+    tpl = _TEMPLATE.to(kp)
+    src, dst = tpl[known], kp[:, known]  # (K, 2), (F, K, 2)
+    src_c, dst_c = src - src.mean(0), dst - dst.mean(1, keepdim=True)
+    scale = (dst_c * src_c).sum((1, 2)) / src_c.square().sum().clamp_min(1e-12)  # (F,)
+    scale = scale.clamp_min(1e-6)
+    shift = dst.mean(1) - scale[:, None] * src.mean(0)
+    return scale[:, None, None] * tpl + shift[:, None]
+
+
+def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_THRESHOLD,
+              joint_names: Sequence[str] | None = None) -> tuple[Array, Array]:
+    """Fill missing Human3.6M-17 keypoints so they move with the body.
+
+    A keypoint is missing when its score is below ``threshold`` or NaN, or when a coordinate is
+    NaN. The anchor is the joint detected in the most frames (the pelvis when it is among them):
+    it is interpolated linearly over time. Every other joint's *offset from the anchor* is
+    interpolated over its gaps (gaps at the ends hold the nearest offset), so a joint hidden while
+    the person walks is carried along instead of being left where it was last seen. Joints never
+    detected (the legs of an upper-body video) are placed from a standing-body template fitted
+    (scale and shift) to the other joints of each frame. Every filled keypoint is flagged.
+
+    Args:
+        keypoints: (F, 17, 2); scores: (F, 17). Torch or NumPy, Human3.6M order.
+        joint_names: for error messages (default: the H36M names).
+    Returns:
+        filled (F, 17, 2) of the input's array type, and missing (F, 17) bool, True where filled.
+    Raises:
+        ValueError: no frames, every keypoint missing, or fewer than 2 joints ever detected.
+    """
+    as_numpy = isinstance(keypoints, np.ndarray)
+    kp = torch.as_tensor(keypoints)
+    sc = torch.as_tensor(scores, device=kp.device)
+    if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[0] == 0:
+        raise ValueError(f"keypoints: expected (F, J, 2) with F >= 1, got {tuple(kp.shape)}")
+    if sc.shape != kp.shape[:-1]:
+        raise ValueError(f"scores: expected {tuple(kp.shape[:-1])} to match the keypoints, got {tuple(sc.shape)}")
+    if kp.shape[1] != len(_TEMPLATE):
+        raise ValueError(f"keypoints: expected the {len(_TEMPLATE)} Human3.6M joints, got {kp.shape[1]}")
+    if not kp.is_floating_point():
+        kp = kp.double()
+    frames, joints = sc.shape
+    missing = ~(sc >= threshold) | torch.isnan(kp).any(-1)  # ~(>=) also catches NaN scores
+    if bool(missing.all()):
+        raise ValueError(f"keypoints: all {frames} frames are missing (score below {threshold} or NaN); "
+                         "expected at least one detected keypoint")
+    seen = (~missing).sum(0)
+    known = seen > 0
+    if int(known.sum()) < 2:
+        names = joint_names or H36M_NAMES
+        raise ValueError(f"keypoints: only {[names[j] for j in range(joints) if known[j]]} detected in any of the "
+                         f"{frames} frames (score >= {threshold}); expected at least 2 joints")
+    x = kp.double().nan_to_num(0.0)
+    anchor = 0 if seen[0] >= 0.9 * seen.max() else int(seen.argmax())
+    x[:, anchor] = _interpolate(x[:, anchor:anchor + 1], missing[:, anchor:anchor + 1])[:, 0]
+    offsets = _interpolate(x - x[:, anchor:anchor + 1], missing)
+    x = torch.where(known[None, :, None], x[:, anchor:anchor + 1] + offsets, x)
+    if not bool(known.all()):  # never-detected joints from the template placed on the others
+        x = torch.where(known[None, :, None], x, _place_template(x, known))
+    filled = torch.where(missing[..., None], x.to(kp.dtype), kp)
+    if as_numpy:
+        return filled.numpy(), missing.numpy()
+    return filled, missing
+
+
+@dataclass(frozen=True, eq=False)
+class KeypointTrack:
+    """One person's 2D keypoints over the frames where they were detected.
+
+    Attributes:
+        keypoints: (F, K, 2) float32 pixels (NaN where unknown); scores: (F, K) float32.
+        frames: (F,) int64 frame indices, ascending; track_id: person id within the file.
+        layout: keypoint layout name (see :data:`LAYOUTS`).
+        image_size: (width, height) in pixels when known; source: the file read.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    frames: np.ndarray
+    track_id: int
+    layout: str
+    image_size: Optional[tuple[int, int]] = None
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    def to_h36m(self) -> KeypointTrack:
+        """The same track in the Human3.6M-17 order (:func:`to_h36m`)."""
+        kp, sc = to_h36m(self.keypoints, self.scores, self.layout)
+        return replace(self, keypoints=kp, scores=sc, layout="h36m")
+
+    def contiguous(self) -> KeypointTrack:
+        """Every frame from the first to the last; frames without a detection get NaN and score 0."""
+        frames = np.arange(self.frames[0], self.frames[-1] + 1, dtype=np.int64)
+        kp = np.full((len(frames),) + self.keypoints.shape[1:], np.nan, dtype=np.float32)
+        sc = np.zeros((len(frames),) + self.scores.shape[1:], dtype=np.float32)
+        kp[self.frames - frames[0]], sc[self.frames - frames[0]] = self.keypoints, self.scores
+        return replace(self, keypoints=kp, scores=sc, frames=frames)

@@ -1,0 +1,111 @@
+"""What the lifter returns for one person: :class:`LiftResult` (its files: :mod:`ddhpose.export.results`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ddhpose.skeleton import H36M
+
+UNITS = "metres"
+COORDINATE_FRAME = ("camera frame (x right, y down, z forward along the optical axis), root-relative: "
+                    "the pelvis (joint 0) is at the origin")
+
+
+@dataclass(frozen=True, eq=False)
+class LiftResult:
+    """3D poses lifted from one person's 2D keypoints.
+
+    Attributes:
+        poses: (F, J, 3) float32 metres, camera frame, root-relative: the aggregated pose.
+        hypotheses: (H, F, J, 3) float32, every sampled hypothesis (root 0; not filtered over time).
+        uncertainty: (F, J) float32 metres, RMS distance of the hypotheses to their mean.
+        keypoints_2d: (F, J, 2) float32 pixels after layout conversion and gap filling.
+        missing: (F, J) bool, True where a keypoint was interpolated.
+        scores: (F, J) float32 detector scores in the Human3.6M order (NaN where unknown).
+        frames: (F,) int64 video frame indices; image_size: (width, height) pixels.
+        aggregation: how ``poses`` was made from the hypotheses: 'p_agg' (mean), 'j_agg', 'median'
+            or 'none' (H=1).
+        focal_length: the focal length in pixels assumed for J-Agg and the trajectory, if any.
+        root_trajectory: optional (F, 3) float32 metres, estimated pelvis position in the camera frame.
+        bone_lengths: optional (J,) float32 metres per bone slot (root 0) when the track's bone
+            lengths were held constant (:mod:`ddhpose.lifting.postprocess`); None when every frame has its own.
+        fps: optional frame rate of ``frames`` (from the video or given by the user).
+        provenance: optional dict of how the result was made: ddhpose version, checkpoint,
+            precision and every lifting setting (hypotheses, aggregation, filter, ...).
+    """
+
+    poses: np.ndarray
+    hypotheses: np.ndarray
+    uncertainty: np.ndarray
+    keypoints_2d: np.ndarray
+    missing: np.ndarray
+    scores: np.ndarray
+    frames: np.ndarray
+    image_size: tuple[int, int]
+    track_id: int = 0
+    aggregation: str = "none"
+    focal_length: Optional[float] = None
+    root_trajectory: Optional[np.ndarray] = None
+    bone_lengths: Optional[np.ndarray] = None
+    fps: Optional[float] = None
+    provenance: Optional[dict] = None
+    joint_names: tuple[str, ...] = H36M.names
+    parents: tuple[int, ...] = H36M.parents
+    units: str = UNITS
+    coordinate_frame: str = COORDINATE_FRAME
+
+    def __post_init__(self) -> None:
+        j = len(self.parents)
+        fields: dict[str, Any] = dict(
+            poses=np.asarray(self.poses, np.float32), hypotheses=np.asarray(self.hypotheses, np.float32),
+            uncertainty=np.asarray(self.uncertainty, np.float32),
+            keypoints_2d=np.asarray(self.keypoints_2d, np.float32), missing=np.asarray(self.missing, bool),
+            scores=np.asarray(self.scores, np.float32), frames=np.asarray(self.frames, np.int64).reshape(-1),
+            image_size=tuple(int(v) for v in np.asarray(self.image_size).reshape(-1)),
+            track_id=int(self.track_id), joint_names=tuple(str(n) for n in self.joint_names),
+            parents=tuple(int(p) for p in self.parents),
+            focal_length=None if self.focal_length is None else float(self.focal_length),
+            root_trajectory=None if self.root_trajectory is None else np.asarray(self.root_trajectory, np.float32),
+            bone_lengths=None if self.bone_lengths is None else np.asarray(self.bone_lengths, np.float32),
+            fps=None if self.fps is None else float(self.fps),
+            provenance=None if self.provenance is None else dict(self.provenance),
+        )
+        f = len(fields["frames"])
+        expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
+                    "scores": (f, j)}
+        if fields["root_trajectory"] is not None:
+            expected["root_trajectory"] = (f, 3)
+        if fields["bone_lengths"] is not None:
+            expected["bone_lengths"] = (j,)
+        for name, shape in expected.items():
+            if fields[name].shape != shape:
+                raise ValueError(f"LiftResult.{name}: expected {shape} (F={f} frames, J={j} joints), "
+                                 f"got {fields[name].shape}")
+        hyp = fields["hypotheses"]
+        if hyp.ndim != 4 or hyp.shape[0] < 1 or hyp.shape[1:] != (f, j, 3):
+            raise ValueError(f"LiftResult.hypotheses: expected (H, {f}, {j}, 3) with H >= 1, got {hyp.shape}")
+        if fields["fps"] is not None and not fields["fps"] > 0:
+            raise ValueError(f"LiftResult.fps: expected a positive frame rate, got {self.fps}")
+        if len(fields["image_size"]) != 2 or min(fields["image_size"]) <= 0:
+            raise ValueError(f"LiftResult.image_size: expected (width, height) > 0, got {self.image_size}")
+        if len(fields["joint_names"]) != j:
+            raise ValueError(f"LiftResult.joint_names: expected {j} names, got {len(fields['joint_names'])}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def num_hypotheses(self) -> int:
+        return self.hypotheses.shape[0]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Units, coordinate frame, aggregation, track id, the assumed focal length and the fps."""
+        return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
+                "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps,
+                "provenance": self.provenance}

@@ -1,0 +1,71 @@
+"""One optimisation step in its three parts: draw the diffusion, compute the losses, update.
+
+Pure functions over a model, an optimizer and a batch, so a single step can be checked against
+the released training script (tests/test_reference_train_step.py) without a run around it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ddhpose.model.ddhpose import DDHPose
+from ddhpose.skeleton import Skeleton
+from ddhpose.training.losses import LossForm, pose_losses
+
+#: 'plain': loss.backward(). 'released': loss.backward(loss.detach()) as the released main.py
+#: does (line 439): the gradient of loss^2 / 2, i.e. the plain gradient times the loss.
+GRADIENTS = ("plain", "released")
+
+
+def draw(model: DDHPose, global_batch: int, y3d: torch.Tensor, generator: torch.Generator,
+         rank: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The forward process's draws for the whole (global) batch, then this rank's slice for its
+    clips y3d (b, F, J, 3): t (b,) and one noise tensor per diffused state, each (b, F, J, C).
+    Every rank draws the same global tensors, so a run's draws do not depend on world_size."""
+    t, noise = model.draw_diffusion((global_batch, *y3d.shape[1:]), generator, y3d.device)
+    b = y3d.shape[0]
+    lo, hi = rank * b, (rank + 1) * b
+    return t[lo:hi], [n[lo:hi] for n in noise]
+
+
+def losses(module: nn.Module, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor,
+           noise: Sequence[torch.Tensor], skeleton: Skeleton, *, form: LossForm = "released",
+           w_len: float = 1.0, w_dir: float = 1.0, disentangle: bool = True,
+           amp: str = "none") -> dict[str, torch.Tensor]:
+    """The loss terms ('total', 'pos', 'len', 'dir') of one prediction. x2d (B, F, J, 2),
+    y3d (B, F, J, 3) root-relative; ``module`` is the model (or its DDP / compiled wrapper);
+    ``amp`` 'bf16' / 'fp16' runs the forward pass under autocast, the losses in float32."""
+    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+    with torch.autocast(x2d.device.type, dtype=dtype, enabled=amp != "none"):
+        pred = module(x2d, y3d, t, noise)
+    return pose_losses(pred.float(), y3d, skeleton, form=form, w_len=w_len, w_dir=w_dir, disentangle=disentangle)
+
+
+def backward(total: torch.Tensor, gradient: str = "plain", seed: torch.Tensor | None = None,
+             scaler: torch.amp.GradScaler | None = None) -> None:
+    """Backpropagate ``total``; with gradient='released' the gradient is scaled by ``seed``
+    (default: total itself; under DDP pass the loss averaged over the ranks, the released
+    single-process loss of the whole batch)."""
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {list(GRADIENTS)}, got {gradient!r}")
+    scaled = scaler.scale(total) if scaler is not None else total
+    if gradient == "released":
+        scaled.backward((total if seed is None else seed).detach().to(total.dtype))
+    else:
+        scaled.backward()
+
+
+def clip_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   max_norm: float) -> torch.Tensor:
+    """Unscale and clip the gradients to ``max_norm``; returns their norm before clipping."""
+    scaler.unscale_(optimizer)
+    return nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+
+def update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """The optimizer step (skipped by an fp16 scaler on overflow), then zeroed gradients."""
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
