@@ -58,6 +58,42 @@ def test_q_sample_formula_and_clamp(scale):
     assert out.abs().max() <= 1.1 + 1e-12 and (raw.abs() > 1.1 * scale).any()
 
 
+def _released_clean_states(y: torch.Tensor, bones) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions and lengths in bone slots, computed as the release's getbonedirect /
+    getbonelength (pow-based norm; child slots, root slot 0)."""
+    vec = torch.stack([y[..., c, :] - y[..., p, :] for p, c in bones], -2)
+    length = torch.pow(torch.pow(vec, 2).sum(-1), 0.5)
+    direction, size = torch.zeros(*y.shape[:-1], 3), torch.zeros(*y.shape[:-1], 1)
+    children = [c for _, c in bones]
+    direction[..., children, :] = vec / length.unsqueeze(-1)
+    size[..., children, :] = length.unsqueeze(-1)
+    return direction, size
+
+
+@pytest.mark.parametrize("name", ["official_h36m_f27", "official_3dhp_f27", "official_3dhp_f27_scale2"])
+def test_q_sample_has_the_release_float64_scope(name):
+    """The release multiplies float32 states by (1, 1, 1)-shaped float64 buffers, so its noisy
+    inputs are computed in float64 and cast back: on the release's own clean states and recorded
+    draws, float64=True reproduces the recorded x_t bit for bit; float32 arithmetic does not."""
+    from pathlib import Path
+    with np.load(Path(__file__).parent / "fixtures" / f"{name}.npz") as data:
+        ref = {k: torch.from_numpy(data[k]) for k in ("y3d", "t_train", "noise_dir", "noise_len", "x_dir_t",
+                                                       "x_len_t", "scale")}
+        bones = [tuple(b) for b in data["boneindex"].tolist()] if "boneindex" in data.files else \
+            [(p, c) for c, p in enumerate(H36M.parents) if p >= 0]
+    scale, schedule = float(ref["scale"]), NoiseSchedule(1000)
+    direction, length = _released_clean_states(ref["y3d"], bones)
+    differ = 0
+    for float64 in (True, False):
+        x_dir = q_sample(direction, ref["t_train"], ref["noise_dir"], schedule, scale, float64=float64)
+        x_len = q_sample(length, ref["t_train"], ref["noise_len"], schedule, scale, float64=float64)
+        assert x_dir.dtype == x_len.dtype == torch.float32
+        exact = torch.equal(x_dir, ref["x_dir_t"]) and torch.equal(x_len, ref["x_len_t"])
+        assert exact == float64, float64
+        differ = int((x_dir != ref["x_dir_t"]).sum() + (x_len != ref["x_len_t"]).sum())
+    assert differ > 100  # float32 arithmetic: about a tenth of the entries one ulp off
+
+
 # ------------------------------------------------------------------ DDIM
 
 
@@ -87,6 +123,44 @@ def test_step_coefficients_and_noise_prediction():
     x0, eps = torch.randn(2, 5, 3, generator=gen(), dtype=torch.float64)
     xt = math.sqrt(a) * x0 + math.sqrt(1 - a) * eps
     assert torch.allclose(sampler.predict_noise(xt, x0, 665), eps, atol=1e-9)
+
+
+def _released_buffers(abar: torch.Tensor, t: int, ndim: int, batch: int = 2):
+    """sqrt(1 / abar_t) and sqrt(1 / abar_t - 1) as the release's extract() gives them: float64,
+    shaped (B, 1, ...) from a (B,) step tensor."""
+    index = torch.full((batch,), t)
+    shape = (batch, *([1] * (ndim - 1)))
+    return torch.sqrt(1.0 / abar).gather(-1, index).reshape(shape), \
+        torch.sqrt(1.0 / abar - 1).gather(-1, index).reshape(shape)
+
+
+@pytest.mark.parametrize("t, t_next", [(999, 665), (665, 332)])
+def test_ddim_update_has_the_release_float64_scope(t, t_next):
+    """ddhpose_3dhp.py / ddhpose.py: eps = (sqrt_recip[t] x_t - x0) / sqrt_recipm1[t] with (B, 1, ...)
+    float64 buffers (float64), then x_start * alpha_next.sqrt() + c * eps + sigma * noise with
+    0-dim float64 alpha, c, sigma: the first and last products stay float32. The release's
+    expressions, written out here with torch's own promotion, give the sampler's values bit for
+    bit; an update wholly in float64, or wholly in float32, does not."""
+    sampler = DDIMSampler(NoiseSchedule(1000))
+    abar = sampler.schedule.alphas_cumprod
+    g = gen(3)
+    xt, x0, z = (torch.randn(2, 3, 27, 16, 3, generator=g) * 0.7 for _ in range(3))
+    recip, recipm1 = _released_buffers(abar, t, xt.ndim)
+    released_eps = (recip * xt - x0) / recipm1
+    assert released_eps.dtype == torch.float64
+    eps = sampler.predict_noise(xt.double(), x0.double(), t)
+    assert torch.equal(eps, released_eps)
+    alpha, alpha_next = abar[t], abar[t_next]  # 0-dim float64 tensors
+    sigma = 1.0 * ((1 - alpha / alpha_next) * (1 - alpha_next) / (1 - alpha)).sqrt()
+    c = (1 - alpha_next - sigma ** 2).sqrt()
+    released = x0 * alpha_next.sqrt() + c * eps + sigma * z
+    assert released.dtype == torch.float64
+    ours = sampler.update_state(x0, eps, z, t, t_next)
+    assert torch.equal(ours.float(), released.float())
+    all_float64 = x0.double() * alpha_next.sqrt() + c * eps + sigma * z.double()
+    all_float32 = DDIMSampler(NoiseSchedule(1000), float64=False).update_state(x0, eps.float(), z, t, t_next)
+    assert not torch.equal(all_float64.float(), released.float())
+    assert not torch.equal(all_float32, released.float())
 
 
 # ------------------------------------------------------------------ noise

@@ -47,11 +47,13 @@ class DDHPose(nn.Module):
     def noisy_inputs(self, y3d: torch.Tensor, t: torch.Tensor,
                      noise: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Forward diffusion of a clean pose y3d (B, F, J, 3) at steps t (B,) with the given
-        noise (one tensor per state). Returns the denoiser's noisy inputs."""
+        noise (one tensor per state). Returns the denoiser's noisy inputs (float64 arithmetic as
+        released unless ``config.ddim_float64`` is False)."""
         states = self.clean_states(y3d)
         if len(noise) != len(states):
             raise ValueError(f"expected {len(states)} noise tensors, got {len(noise)}")
-        return [q_sample(x0, t, eps, self.schedule, self.config.scale) for x0, eps in zip(states, noise)]
+        return [q_sample(x0, t, eps, self.schedule, self.config.scale, float64=self.config.ddim_float64)
+                for x0, eps in zip(states, noise)]
 
     def draw_diffusion(self, shape: Sequence[int], generator: torch.Generator | None = None,
                        device: torch.device | None = None, dtype: torch.dtype = torch.float32

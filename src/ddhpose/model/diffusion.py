@@ -35,14 +35,18 @@ class NoiseSchedule(nn.Module):
 
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule,
-             scale: float = 1.0) -> torch.Tensor:
+             scale: float = 1.0, float64: bool = True) -> torch.Tensor:
     """Forward diffusion with the released clamp and scale (method section 3).
 
-    x0, noise (B, ...); t (B,) ints in [0, T). Returns x_t / scale clamped to +-1.1.
+    x0, noise (B, ...); t (B,) ints in [0, T). Returns x_t / scale clamped to +-1.1, in x0's dtype.
+    ``float64`` (released): the release multiplies by its float64 schedule buffers shaped
+    (B, 1, ...), which promotes the sum, the clamp and the division to float64 before its
+    ``.float()``; only ``x0 * scale`` is formed in x0's dtype. False: all in x0's dtype.
     """
-    a = schedule.abar(t, x0)
+    a = schedule.alphas_cumprod.to(t.device)[t]
+    a = a.view(-1, *([1] * (x0.ndim - 1))).to(torch.float64 if float64 else x0.dtype)
     xt = a.sqrt() * (x0 * scale) + (1 - a).sqrt() * noise
-    return xt.clamp(-1.1 * scale, 1.1 * scale) / scale
+    return (xt.clamp(-1.1 * scale, 1.1 * scale) / scale).to(x0.dtype)
 
 
 def ddim_timesteps(timesteps: int, iterations: int) -> list[tuple[int, int]]:
@@ -96,8 +100,13 @@ class DDIMSampler:
         computed from clamp(scale * direction) and clamp(scale * length) of the prediction;
         'consistent' uses those clamped, scaled states for both. They differ only when the
         pose clamp is active or scale != 1.
-      float64: epsilon and the update in float64 (the release's float64 schedule buffers
-        promote them), cast back into the state's dtype; False keeps the state's dtype.
+      float64: the release's float64 scope. Its schedule buffers are float64: indexed by the
+        (B,) step tensor they keep a dimension and promote epsilon to float64; indexed by a
+        Python int (abar_t, abar_next, hence c and sigma) they are 0-dim tensors, which do not
+        promote a float32 tensor. So in x_next = sqrt(abar_next) x0 + c eps + sigma z only
+        c * eps is a float64 product; the other two are float32 products (the coefficient
+        rounded to float32), the sum is float64, and the result is cast back into the
+        float32 state. False: everything in the state's dtype.
     """
 
     def __init__(self, schedule: NoiseSchedule, *, scale: float = 1.0, eta: float = 1.0,
@@ -119,9 +128,21 @@ class DDIMSampler:
         return float(a_next.sqrt()), float(c), float(sigma)
 
     def predict_noise(self, xt: torch.Tensor, x0: torch.Tensor, t: int) -> torch.Tensor:
-        """eps = (x_t / sqrt(abar_t) - x0) / sqrt(1 / abar_t - 1)."""
+        """eps = (sqrt(1 / abar_t) x_t - x0) / sqrt(1 / abar_t - 1), in the dtype of ``xt``; the
+        coefficients are the release's buffers sqrt(1 / abar) and sqrt(1 / abar - 1)."""
         a = self.schedule.alphas_cumprod[t]
-        return (xt * float(1 / a.sqrt()) - x0) / float((1 / a - 1).sqrt())
+        return (xt * float((1 / a).sqrt()) - x0) / float((1 / a - 1).sqrt())
+
+    def update_state(self, x0: torch.Tensor, eps: torch.Tensor, z: torch.Tensor, t: int, t_next: int
+                     ) -> torch.Tensor:
+        """DDIM eq. 12: x_next = sqrt(abar_next) x0 + sqrt(1 - abar_next - sigma^2) eps + sigma z.
+
+        x0 and z in the state's dtype, eps as :meth:`predict_noise` gave it (float64 with the
+        release's scope). The first and last products are formed in the state's dtype (the
+        release's 0-dim float64 coefficients do not promote), c * eps in eps's dtype, and the
+        sum in eps's dtype."""
+        a_next, c, sigma = self.step_coefficients(t, t_next)
+        return (a_next * x0).to(eps.dtype) + c * eps + (sigma * z).to(eps.dtype)
 
     @torch.no_grad()
     def sample(self, states: list[torch.Tensor], slots: torch.Tensor, iterations: int,
@@ -151,19 +172,16 @@ class DDIMSampler:
             outputs.append(pose0)
             if t_next < 0:
                 break
-            a_next, c, sigma = self.step_coefficients(t, t_next)
             targets = to_states(pose0) if self.update == "released" else [None] * len(states)
             new_states = []
             for x, x0, target in zip(states, to_states(pred), targets):
                 x0 = (x0 * self.scale).clamp(-lim, lim).index_select(-2, slots)
                 target = x0 if target is None else target.index_select(-2, slots)
                 xt = x.index_select(-2, eps_slots)  # as it is (not clamped)
-                if self.float64:
-                    xt, x0, target = xt.double(), x0.double(), target.double()
+                if self.float64:  # epsilon promoted by the (B, 1, ...) float64 buffers
+                    xt, x0 = xt.double(), x0.double()
                 eps = self.predict_noise(xt, x0, t)
-                z = noise.draw(tuple(x0.shape), x)
-                # DDIM eq. 12: x_next = sqrt(abar_next) x0 + sqrt(1 - abar_next - sigma^2) eps + sigma z
-                step = a_next * target + c * eps + sigma * z.to(eps.dtype)
-                new_states.append(x.index_copy(-2, slots, step.to(x.dtype)))
+                z = noise.draw(tuple(target.shape), x)
+                new_states.append(x.index_copy(-2, slots, self.update_state(target, eps, z, t, t_next).to(x.dtype)))
             states = new_states
         return torch.stack(outputs, dim=1)
