@@ -21,7 +21,12 @@ def test_packaged_configs_load_and_match_the_paper():
     assert paper.data.train_subjects == ["S1", "S5", "S6", "S7", "S8"] and paper.data.test_subjects == ["S9", "S11"]
     tiny = load_config("tiny")
     assert (tiny.model.frames, tiny.model.channels, tiny.model.depth, tiny.data.dataset) == (9, 32, 2, "synthetic")
-    assert load_config("3dhp").model.skeleton == "3dhp"
+    mpi = load_config("3dhp")
+    assert mpi.model.skeleton == "3dhp"
+    # main_3dhp.py computes its losses on millimetres, main.py on metres
+    assert mpi.train.loss_units == "mm" and paper.train.loss_units == "m" and TrainConfig().loss_units == "m"
+    with pytest.raises(ValueError, match="train.loss_units must be 'm' or 'mm', got 'cm'"):
+        load_config("3dhp", ["train.loss_units=cm"])
 
 
 def test_base_inheritance_changes_only_what_the_child_sets():

@@ -101,7 +101,10 @@ class TrainConfig:
     the run instead of a fresh initialisation (fine-tuning: the optimiser and schedule start anew);
     its model must match ``model``. ``gradient``: 'plain' (loss.backward()) or 'released'
     (loss.backward(loss) as the released main.py: the gradient of loss^2 / 2,
-    :mod:`ddhpose.training.step`)."""
+    :mod:`ddhpose.training.step`). ``loss_units``: 'm' (the terms on metres, as the released
+    Human3.6M training) or 'mm' (on millimetres, as the released MPI-INF-3DHP training: the
+    pose term x1000, the squared length term x10^6, the direction term unchanged,
+    :mod:`ddhpose.training.losses`)."""
 
     epochs: int = 400
     batch_size: int = 4
@@ -113,6 +116,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
     loss_form: str = "released"
+    loss_units: str = "m"
     w_len: float = 1.0
     w_dir: float = 1.0
     disentangle: bool = True
@@ -138,6 +142,8 @@ class TrainConfig:
             raise ValueError(f"train.gradient must be 'plain' or 'released', got {self.gradient!r}")
         if self.loss_form not in ("released", "l2"):
             raise ValueError(f"train.loss_form must be 'released' or 'l2', got {self.loss_form!r}")
+        if self.loss_units not in ("m", "mm"):
+            raise ValueError(f"train.loss_units must be 'm' or 'mm', got {self.loss_units!r}")
         for name in ("epochs", "batch_size", "checkpoint_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -186,10 +192,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: typing.Union, and the X | Y type of Python >= 3.10
+_UNIONS = (typing.Union, getattr(types, "UnionType", typing.Union))
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the type annotation ``tp``; returns the value converted."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
+    if origin in _UNIONS:
         if value is None and type(None) in args:
             return None
         errors = []

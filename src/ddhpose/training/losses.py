@@ -10,6 +10,13 @@ Released form (default, what released checkpoints were trained with)::
 Paper form (``form="l2"``, eqs. 8-10): the same differences under an L2 norm instead of a
 square: for lengths the norm of the vector of frame-averaged bone-length differences of a clip,
 for directions the norm of each bone's xyz difference.
+
+Units (``units``): the released Human3.6M training (main.py) computes the terms on metres. The
+released MPI-INF-3DHP training (main_3dhp.py) feeds the model millimetres (the model divides
+its input by 1000 and multiplies its output by 1000) and computes the same terms on
+millimetres: the pose term is then 1000 times, the (released, squared) length term 10^6 times
+the metre value, and the direction term (unit vectors) is unchanged, so the terms are weighed
+against each other differently. ``units="mm"`` reproduces that.
 """
 from __future__ import annotations
 
@@ -22,6 +29,9 @@ from ddhpose.metrics import mpjpe
 from ddhpose.skeleton import Skeleton
 
 LossForm = Literal["released", "l2"]
+LossUnits = Literal["m", "mm"]
+#: what a pose in metres is multiplied by before the loss terms
+UNIT_FACTORS = {"m": 1.0, "mm": 1000.0}
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor, skeleton: Skeleton) -> None:
@@ -65,19 +75,26 @@ def direction_loss(pred: torch.Tensor, target: torch.Tensor, skeleton: Skeleton,
 
 def pose_losses(pred: torch.Tensor, target: torch.Tensor, skeleton: Skeleton, *,
                 form: LossForm = "released", w_len: float = 1.0, w_dir: float = 1.0,
-                disentangle: bool = True) -> dict[str, torch.Tensor]:
+                disentangle: bool = True, units: LossUnits = "m") -> dict[str, torch.Tensor]:
     """The training loss and its terms.
 
     Args:
-        pred, target: (..., F, J, 3) predicted and ground-truth poses (J = skeleton.num_joints).
+        pred, target: (..., F, J, 3) predicted and ground-truth poses in metres
+            (J = skeleton.num_joints).
         form: 'released' (squared differences) or 'l2' (the paper's L2 norms).
         w_len, w_dir: weights of the length and direction terms.
         disentangle: False drops both bone terms from 'total' (the "pose loss only" ablation);
             they are still reported, detached, for logging.
+        units: 'm' (released Human3.6M) or 'mm' (released MPI-INF-3DHP: both poses multiplied
+            by 1000 first, so every term is in millimetres, the squared length term in mm^2).
     Returns:
-        {'pos', 'len', 'dir', 'total'}: scalars.
+        {'pos', 'len', 'dir', 'total'}: scalars, in ``units``.
     """
     _check(pred, target, skeleton)
+    if units not in UNIT_FACTORS:
+        raise ValueError(f"unknown loss units {units!r}; expected one of {list(UNIT_FACTORS)}")
+    if units != "m":
+        pred, target = pred * UNIT_FACTORS[units], target * UNIT_FACTORS[units]
     pos = mpjpe(pred, target)
     length = length_loss(pred, target, skeleton, form)
     direction = direction_loss(pred, target, skeleton, form)

@@ -12,7 +12,7 @@ from torch import nn
 
 from ddhpose.model.ddhpose import DDHPose
 from ddhpose.skeleton import Skeleton
-from ddhpose.training.losses import LossForm, pose_losses
+from ddhpose.training.losses import LossForm, LossUnits, pose_losses
 
 #: 'plain': loss.backward(). 'released': loss.backward(loss.detach()) as the released main.py
 #: does (line 439): the gradient of loss^2 / 2, i.e. the plain gradient times the loss.
@@ -33,14 +33,17 @@ def draw(model: DDHPose, global_batch: int, y3d: torch.Tensor, generator: torch.
 def losses(module: nn.Module, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor,
            noise: Sequence[torch.Tensor], skeleton: Skeleton, *, form: LossForm = "released",
            w_len: float = 1.0, w_dir: float = 1.0, disentangle: bool = True,
-           amp: str = "none") -> dict[str, torch.Tensor]:
+           amp: str = "none", units: LossUnits = "m") -> dict[str, torch.Tensor]:
     """The loss terms ('total', 'pos', 'len', 'dir') of one prediction. x2d (B, F, J, 2),
-    y3d (B, F, J, 3) root-relative; ``module`` is the model (or its DDP / compiled wrapper);
-    ``amp`` 'bf16' / 'fp16' runs the forward pass under autocast, the losses in float32."""
+    y3d (B, F, J, 3) root-relative, in metres; ``module`` is the model (or its DDP / compiled
+    wrapper); ``amp`` 'bf16' / 'fp16' runs the forward pass under autocast, the losses in
+    float32; ``units`` 'mm' computes them on millimetres as the released 3DHP training does
+    (:func:`~ddhpose.training.losses.pose_losses`)."""
     dtype = torch.float16 if amp == "fp16" else torch.bfloat16
     with torch.autocast(x2d.device.type, dtype=dtype, enabled=amp != "none"):
         pred = module(x2d, y3d, t, noise)
-    return pose_losses(pred.float(), y3d, skeleton, form=form, w_len=w_len, w_dir=w_dir, disentangle=disentangle)
+    return pose_losses(pred.float(), y3d, skeleton, form=form, w_len=w_len, w_dir=w_dir, disentangle=disentangle,
+                       units=units)
 
 
 def backward(total: torch.Tensor, gradient: str = "plain", seed: torch.Tensor | None = None,

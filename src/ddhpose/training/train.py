@@ -287,7 +287,8 @@ class _Run:
         with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
             torch.manual_seed(derive_seed(tc.seed, SeedTag.DEPTH, epoch, step, info.rank))
             terms = train_step.losses(self.step_module, x2d, y3d, t, noise, self.skeleton, form=tc.loss_form,
-                                      w_len=tc.w_len, w_dir=tc.w_dir, disentangle=tc.disentangle, amp=tc.amp)
+                                      w_len=tc.w_len, w_dir=tc.w_dir, disentangle=tc.disentangle, amp=tc.amp,
+                                      units=tc.loss_units)
             losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
             if info.world_size > 1:
                 dist.all_reduce(losses)
