@@ -4,6 +4,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
+
+from ddhpose.geometry import compose
+from ddhpose.skeleton import H36M
 
 # a standing person facing the camera, COCO order, pixels around (0, 0), y down
 STANDING_COCO = np.array([[0, -160], [8, -168], [-8, -168], [16, -164], [-16, -164], [36, -130], [-36, -130],
@@ -25,3 +29,15 @@ def write_coco(path, people: dict[int, np.ndarray]) -> str:
              for tid, kp in people.items() for f in range(len(kp))]
     path.write_text(json.dumps(items))
     return str(path)
+
+
+def standing_pose() -> torch.Tensor:
+    """A standing root-relative pose (17, 3) in metres, camera frame (y down)."""
+    direction = torch.zeros(17, 3)
+    direction[:, 1] = 1.0  # legs down
+    direction[[7, 8, 9, 10, 11, 14], 1] = -1.0  # spine and head up
+    direction[[1, 4], :] = torch.tensor([[-1.0, 0, 0], [1.0, 0, 0]])  # hips sideways
+    direction[[11, 14], :] = torch.tensor([[1.0, 0, 0.2], [-1.0, 0, 0.2]])
+    length = torch.full((17, 1), 0.25)
+    length[0] = 0
+    return compose(direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-9), length, H36M)

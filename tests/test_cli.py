@@ -75,8 +75,8 @@ def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, caps
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["ddhpose_demo.gif", "ddhpose_demo.json", "ddhpose_demo.npz"]
     with np.load(tmp_path / "ddhpose_demo.npz", allow_pickle=False) as result:
-        assert result["poses_3d"].shape == (250, 17, 3) and str(result["units"]) == "metres"
-        assert np.isfinite(result["poses_3d"]).all() and (result["poses_3d"][:, 0] == 0).all()
+        assert result["poses"].shape == (250, 17, 3) and str(result["units"]) == "metres"
+        assert np.isfinite(result["poses"]).all() and (result["poses"][:, 0] == 0).all()
         assert result["hypotheses"].shape == (2, 250, 17, 3)
     out = capsys.readouterr().out
     error_mm = float(out.split("ground truth: MPJPE ")[1].split(" mm")[0])

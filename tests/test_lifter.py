@@ -1,4 +1,4 @@
-"""The lifter: root estimation, J-Agg and Lifter.lift end to end with a tiny random model (its
+"""The lifter: Lifter.lift end to end with a tiny random model (its
 poses are meaningless; shapes, units and errors are not)."""
 from __future__ import annotations
 
@@ -7,52 +7,15 @@ import pytest
 import torch
 from helpers import coco_person, write_coco
 
-from ddhpose.geometry import project
 from ddhpose.lifting import lifter as lift_module
 from ddhpose.lifting.inputs import read_keypoints
-from ddhpose.lifting.lifter import Lifter, WeightsNotFoundError, hypothesis_spread, weak_perspective_root
+from ddhpose.lifting.lifter import Lifter, WeightsNotFoundError
 
 FRAMES = 9
 SIZE = (1000, 800)
 
 
 # ------------------------------------------------------------------ root estimate and J-Agg
-
-def _pose() -> torch.Tensor:
-    """A standing root-relative pose (17, 3) in metres, camera frame (y down)."""
-    from ddhpose.geometry import compose
-    from ddhpose.skeleton import H36M
-    direction = torch.zeros(17, 3)
-    direction[:, 1] = 1.0  # legs down
-    direction[[7, 8, 9, 10, 11, 14], 1] = -1.0  # spine and head up
-    direction[[1, 4], :] = torch.tensor([[-1.0, 0, 0], [1.0, 0, 0]])  # hips sideways
-    direction[[11, 14], :] = torch.tensor([[1.0, 0, 0.2], [-1.0, 0, 0.2]])
-    length = torch.full((17, 1), 0.25)
-    length[0] = 0
-    return compose(direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-9), length, H36M)
-
-
-def test_weak_perspective_root_recovers_the_camera_position():
-    pose, root, focal = _pose(), torch.tensor([0.4, -0.3, 5.0]), 2.3
-    x2d = project(pose + root, torch.tensor([focal, focal, 0, 0, 0, 0, 0, 0, 0]))
-    est = weak_perspective_root(pose, x2d, focal)
-    np.testing.assert_allclose(est, root, rtol=0.05, atol=0.02)
-
-
-def test_j_agg_picks_the_hypothesis_that_reprojects():
-    pose, root, focal = _pose(), torch.tensor([0.2, 0.1, 4.0]), 2.3
-    x2d = project(pose + root, torch.tensor([focal, focal, 0, 0, 0, 0, 0, 0, 0]))[None].repeat(3, 1, 1)
-    wrong = pose.clone()
-    wrong[[3, 13, 16]] += torch.tensor([0.3, -0.2, 0.0])  # wrong ankle and wrists, off in 2D
-    samples = torch.stack([wrong, pose])[:, None].repeat(1, 3, 1, 1)  # (H=2, F=3, 17, 3)
-    chosen, traj, used = lift_module._aggregate(samples, x2d, focal, "j_agg")
-    assert used == "j_agg" and traj.shape == (3, 3)
-    torch.testing.assert_close(chosen, pose[None].repeat(3, 1, 1))
-    mean, _, used = lift_module._aggregate(samples, x2d, focal, "p_agg")
-    assert used == "p_agg"
-    torch.testing.assert_close(mean, samples.mean(0))
-    spread = hypothesis_spread(samples)
-    assert spread.shape == (3, 17) and spread[:, 3].gt(0).all() and spread[:, 0].eq(0).all()
 
 
 # ------------------------------------------------------------------ Lifter.lift
@@ -106,7 +69,8 @@ def test_lift_input_errors(lifter):
     kp = coco_person(5, 500)[..., :2]
     with pytest.raises(ValueError, match="image_size: unknown"):
         lifter.lift(kp, layout="coco")
-    with pytest.raises(ValueError, match="17 joints may be 'coco' or 'h36m'"):
+    with pytest.raises(ValueError, match="17 joints is ambiguous between COCO and Human3.6M order; pass "
+                                         "layout='coco' or layout='h36m'"):
         lifter.lift(kp, image_size=SIZE)
     with pytest.raises(ValueError, match="track 0: keypoints: all 5 frames are missing"):
         lifter.lift(np.full_like(kp, np.nan), layout="coco", image_size=SIZE)
@@ -114,6 +78,9 @@ def test_lift_input_errors(lifter):
         lifter.lift(kp, layout="coco", image_size=SIZE, aggregation="best")
     with pytest.raises(ValueError, match=r"bone_lengths: expected one of \['track', 'free'\]"):
         lifter.lift(kp, layout="coco", image_size=SIZE, bone_lengths="fixed")
+    for focal in (0, -100.0):
+        with pytest.raises(ValueError, match="focal_length: expected a positive number of pixels"):
+            lifter.lift(kp, layout="coco", image_size=SIZE, focal_length=focal)
 
 
 def test_default_is_the_mean_with_one_body_per_track(lifter):
@@ -140,7 +107,8 @@ def test_default_is_the_mean_with_one_body_per_track(lifter):
     assert median.aggregation == "median"
     np.testing.assert_allclose(median.poses, np.median(median.hypotheses, axis=0), atol=1e-6)
     # the defaults: the mean, filtered over time (sigma 2 frames), then one body per track
-    from ddhpose.lifting.postprocess import smooth_in_time, track_bone_lengths, with_bone_lengths
+    from ddhpose.lifting.postprocess import track_bone_lengths, with_bone_lengths
+    from ddhpose.lifting.temporal import smooth_in_time
     default = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=3)
     smooth = smooth_in_time(torch.as_tensor(free.poses), 2.0)
     expected = with_bone_lengths(smooth, track_bone_lengths(smooth, H36M), H36M)
@@ -185,6 +153,6 @@ def test_wrong_image_size_and_wrong_layout_are_caught(lifter):
         lifter.lift(coco[..., :2], layout="h36m", image_size=SIZE)
     import warnings
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the right layout and size: no complaint
-        lifter.lift(h36m, layout="h36m", image_size=SIZE)
-        lifter.lift(coco[..., :2], coco[..., 2], layout="coco", image_size=SIZE)
+        warnings.simplefilter("error")  # the right layout and size: no complaint (the world frame, which
+        lifter.lift(h36m, layout="h36m", image_size=SIZE, world=False)  # has warnings of its own, off)
+        lifter.lift(coco[..., :2], coco[..., 2], layout="coco", image_size=SIZE, world=False)

@@ -7,7 +7,7 @@ import torch
 from helpers import coco_person, write_coco
 
 from ddhpose.export.results import load_result
-from ddhpose.pipelines import lift as lift_module
+from ddhpose.export import writers as writers_module
 from ddhpose.pipelines.lift import lift_file
 
 SIZE = (1000, 800)
@@ -62,7 +62,7 @@ def test_lift_file_errors_leave_no_output(lifter, tmp_path):
 def test_lift_file_writer_failure_mid_way_leaves_nothing(lifter, tmp_path, monkeypatch):
     src = write_coco(tmp_path / "d.json", {1: coco_person(5, 300), 2: coco_person(5, 700)})
     written = []
-    real_write = lift_module.write_result
+    real_write = writers_module.write_result
 
     def flaky(result, path, fmt):
         if written:
@@ -71,7 +71,7 @@ def test_lift_file_writer_failure_mid_way_leaves_nothing(lifter, tmp_path, monke
         real_write(result, path, fmt)
         written.append(path)
 
-    monkeypatch.setattr(lift_module, "write_result", flaky)
+    monkeypatch.setattr(writers_module, "write_result", flaky)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="disk full"):
         lift_file(src, out / "r.npz", image_size=SIZE, lifter=lifter)

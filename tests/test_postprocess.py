@@ -1,11 +1,14 @@
-"""One body per track: constant, symmetric bone lengths with the predicted directions kept."""
+"""Hypotheses to one pose, and one body per track: constant, symmetric bone lengths with the
+predicted directions kept."""
 from __future__ import annotations
 
 import pytest
 import torch
+from helpers import standing_pose
 
-from ddhpose.geometry import bone_lengths, decompose
-from ddhpose.lifting.postprocess import standing_height, track_bone_lengths, with_bone_lengths
+from ddhpose.geometry import bone_lengths, decompose, project
+from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_height, track_bone_lengths,
+                                        with_bone_lengths)
 from ddhpose.metrics import bone_length_variation, left_right_asymmetry
 from ddhpose.skeleton import H36M, MPI_INF_3DHP, Skeleton
 
@@ -50,7 +53,7 @@ def test_rigid_track_is_unchanged():
 
 
 def test_smoothing_keeps_steady_motion_and_removes_jitter():
-    from ddhpose.lifting.postprocess import gaussian_kernel, smooth_in_time
+    from ddhpose.lifting.temporal import gaussian_kernel, smooth_in_time
     t = torch.arange(40, dtype=torch.float64)[:, None, None]
     line = t * torch.tensor([0.01, -0.02, 0.005], dtype=torch.float64) + torch.zeros(40, 17, 3, dtype=torch.float64)
     torch.testing.assert_close(smooth_in_time(line, 2.0), line)  # a steady motion is kept to the last frame
@@ -92,3 +95,19 @@ def test_standing_height_needs_named_feet_and_head():
     unnamed = Skeleton(parents=(-1, 0, 1), joints_left=(), joints_right=())
     with pytest.raises(ValueError, match="needs joints named 'ankle' and 'head'"):
         standing_height(torch.ones(3), unnamed)
+
+
+def test_j_agg_picks_the_hypothesis_that_reprojects():
+    pose, root, focal = standing_pose(), torch.tensor([0.2, 0.1, 4.0]), 2.3
+    x2d = project(pose + root, torch.tensor([focal, focal, 0, 0, 0, 0, 0, 0, 0]))[None].repeat(3, 1, 1)
+    wrong = pose.clone()
+    wrong[[3, 13, 16]] += torch.tensor([0.3, -0.2, 0.0])  # wrong ankle and wrists, off in 2D
+    samples = torch.stack([wrong, pose])[:, None].repeat(1, 3, 1, 1)  # (H=2, F=3, 17, 3)
+    chosen, traj, used = aggregate(samples, x2d, focal, "j_agg")
+    assert used == "j_agg" and traj.shape == (3, 3)
+    torch.testing.assert_close(chosen, pose[None].repeat(3, 1, 1))
+    mean, _, used = aggregate(samples, x2d, focal, "p_agg")
+    assert used == "p_agg"
+    torch.testing.assert_close(mean, samples.mean(0))
+    spread = hypothesis_spread(samples)
+    assert spread.shape == (3, 17) and spread[:, 3].gt(0).all() and spread[:, 0].eq(0).all()

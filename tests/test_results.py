@@ -25,7 +25,11 @@ def _result(frames: int = 5, hyps: int = 2, trajectory: bool = True) -> LiftResu
         frames=np.arange(10, 10 + frames), image_size=(1280, 720), track_id=4, aggregation="j_agg",
         focal_length=1472.0, root_trajectory=rng.normal(0, 1, (frames, 3)) if trajectory else None,
         bone_lengths=np.r_[0.0, rng.uniform(0.1, 0.5, 16)] if trajectory else None,  # the optional fields
-        fps=30.0 if trajectory else None, provenance={"checkpoint": "m.safetensors", "smooth": 2.0} if trajectory else None)
+        fps=30.0 if trajectory else None, provenance={"checkpoint": "m.safetensors", "smooth": 2.0} if trajectory else None,
+        world_poses=rng.normal(0, 1, (frames, 17, 3)) if trajectory else None,
+        foot_contacts=rng.uniform(0, 1, (frames, 2)) > 0.5 if trajectory else None,
+        world_frame={"method": "body axis while standing", "rotation": np.eye(3).tolist()} if trajectory else None,
+        world_note="" if trajectory else "the clip is 0.2 s long")
 
 
 def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
@@ -41,6 +45,11 @@ def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
         assert b.bone_lengths is None
     else:
         np.testing.assert_allclose(a.bone_lengths, b.bone_lengths, atol=atol)
+    for name in ("world_poses", "foot_contacts"):
+        if getattr(a, name) is None:
+            assert getattr(b, name) is None, name
+        else:
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=atol, err_msg=name)
     assert a.metadata == b.metadata
     assert (a.image_size, a.joint_names, a.parents) == (b.image_size, b.joint_names, b.parents)
 
@@ -51,7 +60,7 @@ def test_npz_round_trip_and_keys(tmp_path, trajectory):
     path = save_result(r, tmp_path / "r.npz")
     _assert_same(r, load_result(path))
     with np.load(path, allow_pickle=False) as data:  # the keys render_result and users read
-        assert data["poses_3d"].shape == (5, 17, 3) and data["poses_3d"].dtype == np.float32
+        assert data["poses"].shape == (5, 17, 3) and data["poses"].dtype == np.float32
         assert data["hypotheses"].shape == (2, 5, 17, 3)
         assert data["keypoints_2d"].shape == (5, 17, 2)
         assert data["image_size"].tolist() == [1280, 720]
@@ -61,6 +70,22 @@ def test_npz_round_trip_and_keys(tmp_path, trajectory):
         assert data["parents"].tolist() == list(H36M.parents)
         assert ("root_trajectory" in data.files) == trajectory
         assert ("bone_lengths" in data.files) == trajectory
+        assert ("world_poses" in data.files) == trajectory and ("foot_contacts" in data.files) == trajectory
+        assert "y up" in str(data["world_coordinate_frame"])
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_files_written_under_the_earlier_pose_names_still_load(tmp_path, suffix):
+    r = _result(trajectory=False)
+    path = save_result(r, tmp_path / f"r{suffix}")
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {("poses_3d" if k == "poses" else k): data[k] for k in data.files}
+        np.savez(path, **arrays)
+    else:
+        path.write_text(path.read_text().replace('"pose": [', '"pose_3d": ['))
+        assert '"pose_3d"' in path.read_text()
+    _assert_same(r, load_result(path), atol=1e-6)
 
 
 def test_json_round_trip_is_readable(tmp_path):

@@ -12,14 +12,24 @@ from pathlib import Path
 from typing import Sequence
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, where it has one to show (not None or an unset flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "%(default)" in (action.help or "") or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: int = 1,
                   precision: str = "auto") -> None:
-    p.add_argument("--hypotheses", "-H", type=int, default=hypotheses, help="number of hypotheses H")
-    p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W")
+    p.add_argument("--hypotheses", "-H", type=int, default=hypotheses,
+                   help="number of hypotheses H the sampler draws per frame (their spread is the uncertainty)")
+    p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W of the sampler")
     p.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default=precision,
-                   help=f"the denoiser's arithmetic (default {precision}): fp32 (the reference), bf16, int8 (CPU) "
+                   help="the denoiser's arithmetic: fp32 (the reference), bf16, int8 (CPU) "
                         "or auto (bf16 on CPUs with bf16 units, else fp32); measured in docs/benchmarks.md")
 
 
@@ -37,28 +47,40 @@ def _released_overrides(args: argparse.Namespace) -> dict:
 
 def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
-                   help="the camera's focal length in pixels, if known (default: 1.15 x the image width)")
-    p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file (default cm)")
+                   help="the camera's focal length in pixels, if known: places the person in depth "
+                        "(default: assumed 1.15 x the image width; the result records which)")
+    p.add_argument("--no-world", action="store_true",
+                   help="camera frame only: do not look for the floor (by default the motion is also placed in a "
+                        "world frame: y up, floor at 0, used by the BVH)")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="keep the feet as lifted (by default a foot resting on the floor does not slide)")
+    p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file")
     p.add_argument("--bvh-trajectory", action="store_true",
-                   help="move the BVH root along the estimated camera-frame trajectory (default: root fixed)")
+                   help="without a world frame: move the BVH root along the camera-frame trajectory "
+                        "(default: root fixed at the origin)")
     p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
-                   help="how hypotheses become one pose: p_agg = their mean (default, stable over time), "
+                   help="how hypotheses become one pose: p_agg = their mean (stable over time), "
                         "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
     p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
-                   help="track (default): one length per bone for the whole person, left = right; "
+                   help="track: one length per bone for the whole person, left = right; "
                         "free: the model's per-frame lengths")
     p.add_argument("--height", type=float, default=None, metavar="METRES",
                    help="the person's height, if known: scales the 3D (and trajectory) to it; body size cannot "
                         "be seen in 2D (default: the model's guess)")
     p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
-                   help="Gaussian filter over time, sigma in frames (default 2; 0: off)")
+                   help="Gaussian filter over time, sigma in frames (0: off)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="drop detections scoring below this (the detection's score, else its mean keypoint score)")
     p.add_argument("--min-track-frames", type=int, default=10,
-                   help="drop people seen in fewer frames (false positives; default 10)")
+                   help="drop people seen in fewer frames (false positives)")
     p.add_argument("--max-gap", type=int, default=15, help="frames a person may be unseen and stay one track")
     p.add_argument("--max-jump", type=float, default=0.1,
                    help="largest move of a person per frame, in image widths (larger: a new person)")
+
+
+def _add_render_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--render-size", type=int, default=None, metavar="PIXELS",
+                   help="height of the animation's frames (default: the video's height between 384 and 720)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,13 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ddhpose._version import __version__
     parser.add_argument("--version", action="version", version=f"ddhpose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    command = lambda name, **kw: sub.add_parser(name, formatter_class=_Help, **kw)  # noqa: E731
 
-    p = sub.add_parser("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
+    p = command("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
     p.add_argument("-o", "--output", default=".", help="output folder (default: current folder)")
     p.add_argument("--no-animation", action="store_true", help="skip the animation")
     _add_sampling(p, hypotheses=5, iterations=1)
 
-    p = sub.add_parser("lift", help="lift 2D keypoints (COCO/OpenPose/MediaPipe/H36M files) to 3D")
+    p = command("lift", help="lift 2D keypoints (COCO/OpenPose/MediaPipe/H36M files) to 3D")
     p.add_argument("input", help="keypoint file or OpenPose JSON folder")
     p.add_argument("-o", "--output", required=True, help="result file (.npz or .json)")
     p.add_argument("--layout", choices=["coco", "h36m", "openpose25", "mediapipe33"], default=None,
@@ -84,12 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_released(p)
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION", help="also write an animation (.gif/.mp4)")
+    _add_render_size(p)
     p.add_argument("--fps", type=float, default=None,
-                   help="frame rate of the keypoints (default 25), recorded in the result and used for BVH and animation")
+                   help="frame rate of the keypoints, recorded in the result and used for BVH and animation "
+                        "(default: the file's, e.g. a 'ddhpose video' detections file's, else 25)")
     _add_lifting(p)
     _add_sampling(p)
 
-    p = sub.add_parser("video", help="video file -> 2D keypoints (MediaPipe Pose) -> 3D, one result per person")
+    p = command("video", help="video file -> 2D keypoints (MediaPipe Pose) -> 3D, one result per person")
     p.add_argument("input", help="a video file (anything ffmpeg reads: .mp4, .mov, .avi, .webm, ...)")
     p.add_argument("-o", "--output", required=True,
                    help="result file (.npz or .json); the 2D detections go beside it as OUTPUT.detections.json")
@@ -98,23 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bvh", action="store_true", help="also write a .bvh animation beside the result")
     p.add_argument("--render", default=None, metavar="ANIMATION",
                    help="also write an animation (.mp4/.gif): the detections over the video beside the 3D")
-    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the video's)")
+    _add_render_size(p)
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate (default: the video's, from its frames' timestamps)")
     _add_lifting(p)
     _add_sampling(p)
 
-    p = sub.add_parser("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
+    p = command("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
     p.add_argument("result", help="a result of 'ddhpose lift' or 'ddhpose video' (.npz or .json)")
     p.add_argument("-o", "--output", required=True, help="the animation (.mp4 or .gif)")
     p.add_argument("--video", default=None, help="draw the 2D over this video's frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the result's, else 25)")
+    _add_render_size(p)
 
-    p = sub.add_parser("train", help="train a model from a YAML config (works under torchrun)")
+    p = command("train", help="train a model from a YAML config (works under torchrun)")
     p.add_argument("--config", "-c", required=True, help="YAML file or packaged config name (e.g. tiny, h36m)")
     p.add_argument("--out", "-o", required=True, help="run folder for checkpoints and logs")
     p.add_argument("--resume", default=None, help="resume from a training checkpoint (last.pt)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=3 model.hrst=false")
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint with the paper's protocol")
+    p = command("evaluate", help="evaluate a checkpoint with the paper's protocol")
     p.add_argument("--checkpoint", required=True,
                    help="model to evaluate: .safetensors, a training .pt or a released .bin")
     _add_released(p)
@@ -137,12 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dotted overrides of the config, e.g. data.path_3d=... eval.max_frames=270")
     _add_sampling(p, precision="fp32")  # protocol figures in the reference arithmetic unless asked
 
-    p = sub.add_parser("convert", help="convert between a released .bin and the .safetensors format")
+    p = command("convert", help="convert between a released .bin and the .safetensors format")
     p.add_argument("source", help="a released .bin or a .safetensors checkpoint")
     p.add_argument("destination", help="the converted file (.safetensors or .bin)")
     _add_released(p)
 
-    p = sub.add_parser("info", help="print a checkpoint's configuration")
+    p = command("info", help="print a checkpoint's configuration")
     p.add_argument("checkpoint", help="a .safetensors, released .bin or training .pt file")
     _add_released(p)
     return parser
@@ -173,7 +201,8 @@ def cmd_demo(args) -> int:
 
 def cmd_lift(args) -> int:
     from ddhpose.lifting.lifter import Lifter
-    from ddhpose.pipelines.lift import lift_file
+    from ddhpose.pipelines.lift import check_render, lift_file
+    check_render(args.render, args.render_size)
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_file(args.input, args.output, layout=args.layout,
@@ -182,14 +211,8 @@ def cmd_lift(args) -> int:
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
                       bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
                       bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
-                      height=args.height)
-    if args.render:
-        from ddhpose.export.render import render_result
-        results = [p for p in paths if p.suffix in (".npz", ".json")]
-        target, stem = Path(args.render), Path(args.output).stem
-        for path in results:  # several people: people.mp4 -> people_track1.mp4, ...
-            suffix = path.stem[len(stem):] if len(results) > 1 else ""
-            paths.append(render_result(path, target.with_name(target.stem + suffix + target.suffix)))
+                      height=args.height, world=not args.no_world, foot_lock=not args.no_foot_lock,
+                      render=args.render, render_size=args.render_size, progress=True)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -203,8 +226,10 @@ def _tracking(args):
 
 def cmd_video(args) -> int:
     from ddhpose.lifting.lifter import Lifter
+    from ddhpose.pipelines.lift import check_render
     from ddhpose.pipelines.video import lift_video
     from ddhpose.video.detectors import get_detector
+    check_render(args.render, args.render_size)
     detector = get_detector()  # before loading the model: a missing extra is reported at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
@@ -212,7 +237,8 @@ def cmd_video(args) -> int:
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
                        smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
-                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height)
+                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height,
+                       world=not args.no_world, foot_lock=not args.no_foot_lock, render_size=args.render_size)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -225,6 +251,8 @@ def cmd_render(args) -> int:
         from ddhpose.export.results import load_result
         from ddhpose.video.decode import overlay_frames
         kwargs["video_frames"] = overlay_frames(args.video, load_result(args.result).frames)
+    if args.render_size is not None:
+        kwargs["size"] = args.render_size
     print(f"wrote {render_result(args.result, args.output, **kwargs)}")
     return 0
 
@@ -285,6 +313,17 @@ COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "video": cmd_video, "render": cm
             "evaluate": cmd_evaluate, "convert": cmd_convert, "info": cmd_info}
 
 
+def _interrupted(command: str, stop: KeyboardInterrupt) -> str:
+    """What an interrupted command leaves: exactly the files it wrote whole (none half-written)."""
+    if command == "train":
+        return "ddhpose train: interrupted"
+    written, unwritten = getattr(stop, "written", []), getattr(stop, "unwritten", [])
+    if not written:
+        return f"ddhpose {command}: interrupted; no output of this command was written (files are written whole or not at all)"
+    return (f"ddhpose {command}: interrupted; written whole: {', '.join(map(str, written))}; not written: "
+            f"{', '.join(unwritten)}")
+
+
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*\.\w+=")
 
 
@@ -298,9 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("ddhpose: interrupted; no output of this command was written (files are written whole or not at all)"
-              if args.command != "train" else "ddhpose: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(_interrupted(args.command, stop), file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `ddhpose info x | head`: the reader left; say nothing
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -47,3 +47,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+class PartlyWritten(KeyboardInterrupt):
+    """A command interrupted (Ctrl-C) after some of its files were written whole: ``written``
+    lists them, ``unwritten`` what was not written (nothing half-written is left)."""
+
+    def __init__(self, written: list[Path], unwritten: list[str]) -> None:
+        super().__init__(f"written: {', '.join(map(str, written))}; not written: {', '.join(unwritten)}")
+        self.written, self.unwritten = list(written), list(unwritten)

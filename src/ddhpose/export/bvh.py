@@ -1,8 +1,9 @@
 """Export Human3.6M-17 pose sequences as BVH animations (they open in Blender's BVH importer).
 
-Axes: BVH is written y up, in centimetres (``units='m'`` for metres). Input poses are metres in one of two frames:
-``frame="world"`` (Human3.6M / :func:`ddhpose.data.retarget.load_mocap`: z up) maps
-(x, y, z) -> (x, z, -y); ``frame="camera"`` (x right, y down, z forward) maps
+Axes: BVH is written y up, in centimetres (``units='m'`` for metres). Input poses are metres in one
+of three frames: ``frame="yup"`` (the lifter's world frame, :mod:`ddhpose.lifting.world`: y up,
+floor at y = 0) is written as it is; ``frame="world"`` (Human3.6M / :func:`ddhpose.data.retarget.load_mocap`:
+z up) maps (x, y, z) -> (x, z, -y); ``frame="camera"`` (x right, y down, z forward) maps
 (x, y, z) -> (x, -y, -z), so the subject stands upright facing the camera along +z.
 
 Hierarchy: the skeleton's tree with offsets from the rest directions (a T-pose: y up, subject's
@@ -38,6 +39,7 @@ H36M_REST_DIRECTIONS = (
 _TO_BVH = {
     "world": torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
     "camera": torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]),
+    "yup": torch.eye(3),
 }
 _ORDER = "ZXY"
 #: BVH length units and their size in metres^-1 (file value = metres x factor)

@@ -20,6 +20,7 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from tqdm import tqdm
 
 from ddhpose.export.results import load_result
+from ddhpose.lifting.result import LiftResult
 from ddhpose.files import atomic_path
 from ddhpose.skeleton import H36M, Skeleton
 
@@ -281,13 +282,15 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
     return out_path
 
 
-def render_result(result_path: str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
-    """Render a lifter result file (.npz or .json, :mod:`ddhpose.export.results`): its 2D keypoints
-    (pixels, interpolated ones hollow), aggregate pose, hypotheses, frame numbers and image
-    size; ``video_frames`` (an iterator of the result's frames, e.g.
-    :func:`ddhpose.video.decode.overlay_frames`) draws the keypoints over them. ``kw`` goes to
-    :func:`render_animation` and overrides what the file says (e.g. ``image_size``)."""
-    result = load_result(result_path)
+def render_result(result: LiftResult | str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
+    """Render a lift result (a :class:`LiftResult` or its file, .npz or .json,
+    :mod:`ddhpose.export.results`): its 2D keypoints (pixels, interpolated ones hollow),
+    aggregate pose, hypotheses, frame numbers and image size; ``video_frames`` (an iterator of the
+    result's frames, e.g. :func:`ddhpose.video.decode.overlay_frames`) draws the keypoints over
+    them. ``kw`` goes to :func:`render_animation` and overrides what the result says (e.g.
+    ``image_size``)."""
+    if not isinstance(result, LiftResult):
+        result = load_result(result)
     kw.setdefault("image_size", tuple(int(v) for v in np.asarray(result.image_size).reshape(-1)))
     kw.setdefault("hypotheses", result.hypotheses)
     kw.setdefault("fps", result.fps or 25.0)

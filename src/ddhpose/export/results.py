@@ -1,24 +1,28 @@
 """The files of a :class:`~ddhpose.lifting.result.LiftResult`: ``.npz`` and ``.json``.
 
-Both files hold the same thing. ``.npz`` (read with ``np.load(path, allow_pickle=False)``;
-nothing in it is pickled, strings are NumPy unicode arrays):
+Both files hold the same thing under the names of :class:`LiftResult`'s attributes. ``.npz``
+(read with ``np.load(path, allow_pickle=False)``; nothing in it is pickled, strings are NumPy
+unicode arrays):
 
-- ``poses_3d`` (F, 17, 3) float32 metres, camera frame, root-relative (joint 0 is 0);
+- ``poses`` (F, 17, 3) float32 metres, camera frame, root-relative (joint 0 is 0);
 - ``hypotheses`` (H, F, 17, 3) float32; ``uncertainty`` (F, 17) float32 metres;
 - ``keypoints_2d`` (F, 17, 2) float32 pixels, the Human3.6M-order input after gap filling;
 - ``missing`` (F, 17) bool (interpolated keypoints); ``scores`` (F, 17) float32;
 - ``frames`` (F,) int64 video frame indices; ``image_size`` (2,) int64 (width, height);
 - ``joint_names`` (17,) str; ``parents`` (17,) int64;
-- ``units``, ``coordinate_frame``, ``aggregation`` (0-d str); ``track_id`` (0-d int64);
-- optionally ``focal_length`` (0-d float64, pixels, the assumed focal length),
-  ``root_trajectory`` (F, 3) float32 metres (the estimated camera-frame pelvis position) and
-  ``bone_lengths`` (17,) float32 metres (the track's constant bone lengths, when held fixed)
-  ``fps`` (0-d float64, the frame rate of ``frames``) and ``provenance`` (0-d str, JSON: the
-  ddhpose version, checkpoint, precision and lifting settings that made the result).
+- ``units``, ``coordinate_frame``, ``world_coordinate_frame``, ``aggregation``, ``world_note``
+  (0-d str); ``track_id`` (0-d int64);
+- optionally ``focal_length`` (0-d float64, pixels), ``root_trajectory`` (F, 3) float32 metres
+  (the camera-frame pelvis position), ``bone_lengths`` (17,) float32 metres (the track's constant
+  bone lengths, when held fixed), ``fps`` (0-d float64, the frame rate of ``frames``),
+  ``world_poses`` (F, 17, 3) float32 metres (absolute, world frame: y up, floor y = 0),
+  ``foot_contacts`` (F, 2) bool (left, right), and ``provenance`` / ``world_frame`` (0-d str,
+  JSON: how the result was made; the camera -> world transform and how it was found).
 
 ``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
-``pose_3d``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and
-``root_trajectory`` when known); unknown scores are ``null``.
+``pose``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and, when
+known, ``root_trajectory``, ``world_pose`` and ``foot_contact``); unknown scores are ``null``.
+Files written before the names matched the attributes (``poses_3d`` / ``pose_3d``) still load.
 """
 from __future__ import annotations
 
@@ -30,13 +34,13 @@ from typing import Any
 import numpy as np
 
 from ddhpose.files import atomic_path
-from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.result import WORLD_FRAME, LiftResult
 from ddhpose.safe_pickle import load_plain
 from ddhpose.skeleton import H36M
 
 FORMATS = (".npz", ".json")
 JSON_FORMAT = "ddhpose-lift-result"
-_ARRAYS = ("poses_3d", "hypotheses", "uncertainty", "keypoints_2d", "missing", "scores", "frames", "image_size")
+_ARRAYS = ("poses", "hypotheses", "uncertainty", "keypoints_2d", "missing", "scores", "frames", "image_size")
 
 
 def result_format(path: str | os.PathLike) -> str:
@@ -68,12 +72,13 @@ def write_result(result: LiftResult, path: str | os.PathLike, fmt: str) -> None:
 
 
 def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
-    arrays = {"poses_3d": r.poses, "hypotheses": r.hypotheses, "uncertainty": r.uncertainty,
+    arrays = {"poses": r.poses, "hypotheses": r.hypotheses, "uncertainty": r.uncertainty,
               "keypoints_2d": r.keypoints_2d, "missing": r.missing, "scores": r.scores, "frames": r.frames,
               "image_size": np.asarray(r.image_size, np.int64), "joint_names": np.asarray(r.joint_names, np.str_),
               "parents": np.asarray(r.parents, np.int64), "units": np.asarray(r.units, np.str_),
               "coordinate_frame": np.asarray(r.coordinate_frame, np.str_),
-              "aggregation": np.asarray(r.aggregation, np.str_), "track_id": np.asarray(r.track_id, np.int64)}
+              "aggregation": np.asarray(r.aggregation, np.str_), "track_id": np.asarray(r.track_id, np.int64),
+              "world_coordinate_frame": np.asarray(WORLD_FRAME, np.str_), "world_note": np.asarray(r.world_note, np.str_)}
     if r.focal_length is not None:
         arrays["focal_length"] = np.asarray(r.focal_length, np.float64)
     if r.root_trajectory is not None:
@@ -84,6 +89,12 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
         arrays["fps"] = np.asarray(r.fps, np.float64)
     if r.provenance is not None:
         arrays["provenance"] = np.asarray(json.dumps(r.provenance), np.str_)
+    if r.world_poses is not None:
+        arrays["world_poses"] = r.world_poses
+    if r.foot_contacts is not None:
+        arrays["foot_contacts"] = r.foot_contacts
+    if r.world_frame is not None:
+        arrays["world_frame"] = np.asarray(json.dumps(r.world_frame), np.str_)
     return arrays
 
 
@@ -104,11 +115,15 @@ def _json_text(r: LiftResult) -> str:
     hyp = r.hypotheses.transpose(1, 0, 2, 3)  # (F, H, J, 3)
     frames = []
     for i in range(r.num_frames):
-        frame = {"frame": int(r.frames[i]), "pose_3d": _tolist(r.poses[i]), "uncertainty": _tolist(r.uncertainty[i]),
+        frame = {"frame": int(r.frames[i]), "pose": _tolist(r.poses[i]), "uncertainty": _tolist(r.uncertainty[i]),
                  "keypoints_2d": _tolist(r.keypoints_2d[i]), "missing": _tolist(r.missing[i]),
                  "scores": _tolist(r.scores[i]), "hypotheses": _tolist(hyp[i])}
         if r.root_trajectory is not None:
             frame["root_trajectory"] = _tolist(r.root_trajectory[i])
+        if r.world_poses is not None:
+            frame["world_pose"] = _tolist(r.world_poses[i])
+        if r.foot_contacts is not None:
+            frame["foot_contact"] = _tolist(r.foot_contacts[i])
         frames.append(frame)
     # metadata indented for reading, then one line per frame
     head = json.dumps(header, indent=2)[:-2]
@@ -134,12 +149,14 @@ def load_result(path: str | os.PathLike) -> LiftResult:
 
 def _load_npz(path: Path) -> LiftResult:
     arrays = load_plain(path, "lift-result arrays")
+    if "poses_3d" in arrays and "poses" not in arrays:  # the name before 0.2
+        arrays["poses"] = arrays.pop("poses_3d")
     missing = sorted(set(_ARRAYS) - set(arrays))
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; has {sorted(arrays)}")
     text = {k: str(arrays[k]) for k in ("units", "coordinate_frame", "aggregation") if k in arrays}
     return LiftResult(
-        poses=arrays["poses_3d"], hypotheses=arrays["hypotheses"], uncertainty=arrays["uncertainty"],
+        poses=arrays["poses"], hypotheses=arrays["hypotheses"], uncertainty=arrays["uncertainty"],
         keypoints_2d=arrays["keypoints_2d"], missing=arrays["missing"], scores=arrays["scores"],
         frames=arrays["frames"], image_size=tuple(arrays["image_size"].tolist()),
         track_id=int(arrays.get("track_id", 0)), focal_length=float(arrays["focal_length"])
@@ -147,7 +164,10 @@ def _load_npz(path: Path) -> LiftResult:
         bone_lengths=arrays.get("bone_lengths"), fps=float(arrays["fps"]) if "fps" in arrays else None,
         provenance=json.loads(str(arrays["provenance"])) if "provenance" in arrays else None,
         joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
-        parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()), **text)
+        parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()),
+        world_poses=arrays.get("world_poses"), foot_contacts=arrays.get("foot_contacts"),
+        world_frame=json.loads(str(arrays["world_frame"])) if "world_frame" in arrays else None,
+        world_note=str(arrays.get("world_note", "")), **text)
 
 
 def _load_json(path: Path) -> LiftResult:
@@ -164,13 +184,18 @@ def _load_json(path: Path) -> LiftResult:
     def column(key: str, dtype: Any) -> np.ndarray:
         return np.asarray([fr[key] for fr in frames], dtype=dtype)
 
-    trajectory = column("root_trajectory", np.float32) if "root_trajectory" in frames[0] else None
+    def optional(key: str, dtype: Any) -> np.ndarray | None:
+        return column(key, dtype) if key in frames[0] else None
+
     return LiftResult(
-        poses=column("pose_3d", np.float32), hypotheses=column("hypotheses", np.float32).transpose(1, 0, 2, 3),
+        poses=column("pose" if "pose" in frames[0] else "pose_3d", np.float32),
+        hypotheses=column("hypotheses", np.float32).transpose(1, 0, 2, 3),
         uncertainty=column("uncertainty", np.float32), keypoints_2d=column("keypoints_2d", np.float32),
         missing=column("missing", bool), scores=column("scores", np.float32), frames=column("frame", np.int64),
         image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
-        focal_length=doc.get("focal_length"), root_trajectory=trajectory, joint_names=tuple(doc["joint_names"]),
+        focal_length=doc.get("focal_length"), root_trajectory=optional("root_trajectory", np.float32),
+        world_poses=optional("world_pose", np.float32), foot_contacts=optional("foot_contact", bool),
+        world_frame=doc.get("world_frame"), world_note=doc.get("world_note", ""), joint_names=tuple(doc["joint_names"]),
         bone_lengths=None if doc.get("bone_lengths") is None else np.asarray(doc["bone_lengths"], np.float32),
         fps=doc.get("fps"), provenance=doc.get("provenance"),
         parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])

@@ -17,18 +17,21 @@ from ddhpose.skeleton import H36M_NAMES
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
-#: Keypoints whose detector score is below this count as missing (MotionBERT's wild-video default).
+#: Keypoints whose detector score is below this count as missing (MotionBERT's wild-video default
+#: for heat-map confidences, the scores of COCO / OpenPose detectors).
 DEFAULT_SCORE_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
 class Layout:
     """A keypoint layout: ``names[k]`` is joint ``k``; ``h36m_sources[j]`` the joints averaged
-    to make Human3.6M joint ``j``."""
+    to make Human3.6M joint ``j``; ``score_threshold``: keypoints scoring below it count as missing
+    (scores mean different things in different detectors' layouts)."""
 
     name: str
     names: tuple[str, ...]
     h36m_sources: tuple[tuple[str, ...], ...]
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
 
     def __post_init__(self) -> None:
         if len(self.h36m_sources) != len(H36M_NAMES):
@@ -85,11 +88,31 @@ MEDIAPIPE33 = Layout(
            "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
            "right_heel", "left_foot_index", "right_foot_index"),
     h36m_sources=COCO17.h36m_sources,
+    # MediaPipe's scores are landmark *visibility* (is it in view), not a heat-map confidence;
+    # 0.5 is MediaPipe's own threshold for it
+    score_threshold=0.5,
 )
 
 H36M17 = Layout(name="h36m", names=H36M_NAMES, h36m_sources=tuple((n,) for n in H36M_NAMES))
 
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (COCO17, OPENPOSE25, MEDIAPIPE33, H36M17)}
+
+
+#: The layout of K keypoints per person when a file does not name one. 17 is COCO's in detector
+#: files (JSON); in plain arrays it could as well be Human3.6M's and must be named.
+LAYOUT_BY_COUNT = {17: "coco", 25: "openpose25", 33: "mediapipe33"}
+
+
+def layout_for(count: int, where: str, *, ambiguous_17: bool = False) -> str:
+    """The layout of ``count`` keypoints per person (:data:`LAYOUT_BY_COUNT`); ``ambiguous_17``:
+    17 is refused (arrays, where COCO and Human3.6M orders look alike). Errors name ``where``."""
+    if count == 17 and ambiguous_17:
+        raise ValueError(f"{where}: 17 joints is ambiguous between COCO and Human3.6M order; pass layout='coco' "
+                         "or layout='h36m' (--layout)")
+    if count not in LAYOUT_BY_COUNT:
+        raise ValueError(f"{where}: {count} keypoints per person; expected one of {sorted(LAYOUT_BY_COUNT)} "
+                         f"({', '.join(LAYOUT_BY_COUNT.values())})")
+    return LAYOUT_BY_COUNT[count]
 
 
 def get_layout(layout: str | Layout) -> Layout:
@@ -257,6 +280,8 @@ class KeypointTrack:
         frames: (F,) int64 frame indices, ascending; track_id: person id within the file.
         layout: keypoint layout name (see :data:`LAYOUTS`).
         image_size: (width, height) in pixels when known; source: the file read.
+        fps: the frame rate of ``frames`` when the source states it (a video's, or a detections
+            file's), else None.
     """
 
     keypoints: np.ndarray
@@ -266,6 +291,7 @@ class KeypointTrack:
     layout: str
     image_size: Optional[tuple[int, int]] = None
     source: str = ""
+    fps: Optional[float] = None
 
     @property
     def num_frames(self) -> int:

@@ -25,18 +25,25 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+import warnings
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from einops import rearrange
+from tqdm import tqdm
 
 from ddhpose.geometry import normalize_screen
 from ddhpose.lifting.checks import check_keypoints
-from ddhpose.lifting.keypoints import DEFAULT_SCORE_THRESHOLD, LAYOUTS, KeypointTrack, fill_gaps, to_h36m
-from ddhpose.lifting.postprocess import smooth_in_time, standing_height, track_bone_lengths, with_bone_lengths
+from ddhpose.lifting.keypoints import KeypointTrack, fill_gaps, get_layout, layout_for, to_h36m
+from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_height, track_bone_lengths,
+                                        with_bone_lengths)
 from ddhpose.lifting.result import LiftResult
-from ddhpose.metrics import reproject, select_by_reprojection
+from ddhpose.lifting.temporal import smooth_in_time
+from ddhpose.lifting.trajectory import fill_and_smooth, perspective_root
+from ddhpose.lifting.world import (DRIFT_WARNING_DEG, NoFloorError, find_world_frame, foot_contacts,
+                                  lock_feet)
 from ddhpose.model.checkpoint import load_checkpoint
 from ddhpose.model.chunking import cpu_chunk
 from ddhpose.model.ddhpose import DDHPose
@@ -44,8 +51,8 @@ from ddhpose.model.precision import resolve_precision, with_precision
 from ddhpose.skeleton import H36M
 from ddhpose.windowing import blend_windows, window_index
 
-__all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_SMOOTHING", "Lifter", "LiftResult",
-           "hypothesis_spread", "weak_perspective_root"]
+__all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_FPS", "DEFAULT_SMOOTHING", "Lifter",
+           "LiftResult", "place_in_world"]
 
 #: How :meth:`Lifter.lift` turns hypotheses into one pose; the first is the default.
 AGGREGATIONS = ("p_agg", "median", "j_agg")
@@ -64,35 +71,6 @@ BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
 
 class WeightsNotFoundError(FileNotFoundError, ValueError):
     """The bundled pretrained weights are not installed."""
-
-
-def hypothesis_spread(hypotheses: torch.Tensor) -> torch.Tensor:
-    """Per-joint RMS distance of the hypotheses to their mean. (H, ..., 3) -> (...); 0 for H = 1."""
-    centred = hypotheses - hypotheses.mean(0, keepdim=True)
-    return centred.square().sum(-1).mean(0).sqrt()
-
-
-def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
-                          centre: torch.Tensor | None = None) -> torch.Tensor:
-    """Estimate the root's camera position from a root-relative pose and its 2D keypoints.
-
-    Weak perspective: x2d ~ s (pose_xy + T_xy) + centre with s = focal / T_z. The scale is the
-    ratio of the 2D and 3D spreads, s = ||x2d - mean|| / ||pose_xy - mean||, then
-    T_z = focal / s and T_xy = mean(x2d - centre - s pose_xy) / s (least squares given s).
-
-    Args:
-        pose: (..., J, 3) root-relative; x2d: (..., J, 2) in the units of ``focal`` and ``centre``
-            (e.g. screen-normalised); centre: (2,) principal point (default 0).
-    Returns:
-        (..., 3) root position; non-finite where a spread is zero.
-    """
-    u = x2d - (0 if centre is None else centre)
-    p = pose[..., :2]
-    spread_2d = (u - u.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
-    spread_3d = (p - p.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
-    s = (spread_2d / spread_3d)[..., None]
-    xy = (u - s[..., None] * p).mean(-2) / s
-    return torch.cat([xy, focal / s], dim=-1)
 
 
 class Lifter:
@@ -138,21 +116,27 @@ class Lifter:
     def lift(self, keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None = None, *,
              image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
              iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
-             score_threshold: float = DEFAULT_SCORE_THRESHOLD, aggregation: str = "p_agg",
+             score_threshold: float | None = None, aggregation: str = "p_agg",
              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
-             stride: int | None = None, batch_size: int = 32, height: float | None = None) -> LiftResult:
+             stride: int | None = None, batch_size: int = 32, height: float | None = None,
+             fps: float | None = None, world: bool = True, foot_lock: bool = True,
+             progress: bool = False) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
             keypoints: (F, K, 2) pixels (NaN where undetected) or a :class:`KeypointTrack`
-                (its scores, frames, layout, track id and image size are used).
+                (its scores, frames, layout, track id, image size and fps are used).
             scores: (F, K) detector scores (arrays only; default 1 for finite keypoints).
             image_size: (width, height) pixels; needed unless the track knows it.
             layout: 'coco', 'h36m', 'openpose25' or 'mediapipe33' (default: the track's, or by K
                 for arrays, where 17 must be given explicitly).
             hypotheses, iterations: H and W of the DDIM sampler; the last iteration is kept.
             seed: seeds the sampler's noise, so results are reproducible.
-            focal_length: pixels, assumed for J-Agg (default DEFAULT_FOCAL_RATIO * width).
+            focal_length: the camera's focal length in pixels, if known (default
+                :data:`DEFAULT_FOCAL_RATIO` x width, an assumption the result records); used for the
+                root trajectory and J-Agg, with the principal point at the image centre.
+            score_threshold: keypoints scoring below it count as missing and are interpolated
+                (default: the layout's, :attr:`ddhpose.lifting.keypoints.Layout.score_threshold`).
             aggregation: how the H hypotheses become one pose (:data:`AGGREGATIONS`): 'p_agg' (their
                 mean, the default: stable over time), 'median' (per-coordinate median, robust to
                 an outlying hypothesis) or 'j_agg' (per joint and frame the hypothesis that
@@ -163,134 +147,186 @@ class Lifter:
                 own predicted directions; :mod:`ddhpose.lifting.postprocess`) or 'free' (every frame keeps
                 the lengths the model predicted).
             smooth: sigma in frames of a Gaussian filter over time applied to the aggregated pose
-                (:func:`ddhpose.lifting.postprocess.smooth_in_time`; 0: off). The hypotheses are kept as
-                sampled. The default removes the sampler's frame-to-frame jitter
-                (docs/lift_quality.md measures it).
+                and the root trajectory (:func:`ddhpose.lifting.temporal.smooth_in_time`; 0: off). The
+                hypotheses are kept as sampled. The default removes the sampler's frame-to-frame
+                jitter (docs/lift_quality.md measures it).
             start: the sampler's start state, 'noise' (the method) or 'zero' (see :meth:`DDHPose.sample`).
             height: the person's height in metres, if known: poses, hypotheses, bone lengths and
                 root trajectory are scaled together (the 2D projection is unchanged) so that the
-                track's standing height (:func:`ddhpose.lifting.postprocess.standing_height`, ankles to head
-                top along the bones) equals it. Body size cannot be seen in 2D: without it the
+                track's standing height (:func:`ddhpose.lifting.postprocess.standing_height`, ankles to
+                head top along the bones) equals it. Body size cannot be seen in 2D: without it the
                 model's guess is typically 5-10 % off (docs/wild_accuracy.md).
+            fps: frames per second (default: the track's, else :data:`DEFAULT_FPS`); the world
+                frame's speeds and the result's time base.
+            world: also place the motion in a world frame (y up, floor at 0; :mod:`ddhpose.lifting.world`)
+                with foot contacts; where no floor can be found the result says why
+                (``world_note``) and keeps the camera frame only, with a warning.
+            foot_lock: in the world frame, remove foot sliding during contact
+                (:func:`ddhpose.lifting.world.lock_feet`).
             stride: window step (default F // 2); batch_size: windows per sampler call.
+            progress: show a progress bar over the sampler's batches.
         """
-        if not smooth >= 0:
-            raise ValueError(f"smooth: expected a filter width >= 0 frames, got {smooth}")
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
-        if bone_lengths not in BONE_LENGTHS:
-            raise ValueError(f"bone_lengths: expected one of {list(BONE_LENGTHS)}, got {bone_lengths!r}")
-        if height is not None and not MIN_HEIGHT <= height <= MAX_HEIGHT:
-            raise ValueError(f"height: expected the person's height in metres ({MIN_HEIGHT}-{MAX_HEIGHT}), got {height}")
-        if hypotheses < 1 or iterations < 1 or batch_size < 1:
-            raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
-                             f"{iterations} and {batch_size}")
-        kp, sc, frames, lay, size, track_id = _prepare(keypoints, scores, layout, image_size)
-        kp17, sc17 = to_h36m(kp, sc, lay)
-        check_keypoints(kp17, sc17, size, lay, f"track {track_id}", score_threshold)
-        try:
-            filled, missing = fill_gaps(kp17, sc17, score_threshold)
-        except ValueError as err:
-            raise ValueError(f"track {track_id}: {err}") from None
-        width, image_height = size
+        _check_options(smooth, aggregation, bone_lengths, height, hypotheses, iterations, batch_size, focal_length)
+        track = _as_track(keypoints, scores, layout, image_size)
+        lay = get_layout(track.layout)
+        threshold = lay.score_threshold if score_threshold is None else float(score_threshold)
+        kp17, sc17, filled, missing = _keypoints_h36m(track, threshold)
+        width, image_height = track.image_size
         x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, image_height)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size,
-                               start)
+                               start, progress)
         focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
-        pose, trajectory, used = _aggregate(samples, x, 2 * focal / width, aggregation)
+        pose, _, used = aggregate(samples, x, 2 * focal / width, aggregation)
         pose = smooth_in_time(pose, smooth)
+        skeleton = self.model.skeleton
         lengths = None
         if bone_lengths == "track":
-            lengths = track_bone_lengths(pose, self.model.skeleton)
-            pose = with_bone_lengths(pose, lengths, self.model.skeleton)
-            samples = with_bone_lengths(samples, lengths, self.model.skeleton)
+            lengths = track_bone_lengths(pose, skeleton)
+            pose, samples = with_bone_lengths(pose, lengths, skeleton), with_bone_lengths(samples, lengths, skeleton)
+        weights = torch.from_numpy(np.where(missing, 0.1, 1.0) * np.nan_to_num(sc17, nan=0.0).clip(0.05, 1))
+        trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal,
+                                                      (width / 2, image_height / 2), weights), smooth)
         if height is not None:
-            skeleton = self.model.skeleton
             scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
                                                    skeleton))
-            pose, samples = pose * scale, samples * scale
+            pose, samples, trajectory = pose * scale, samples * scale, trajectory * scale
             lengths = None if lengths is None else lengths * scale
-            trajectory = None if trajectory is None else trajectory * scale
         from ddhpose._version import __version__
+        rate = float(fps or track.fps or DEFAULT_FPS)
         settings = dict(ddhpose=__version__, checkpoint=self.checkpoint, precision=self.precision,
                         hypotheses=hypotheses, iterations=iterations, flip=flip, seed=int(seed), start=start,
                         aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
-                        score_threshold=float(score_threshold), layout=lay, focal_length=focal,
-                        height=None if height is None else float(height))
-        return LiftResult(
+                        score_threshold=threshold, layout=lay.name, focal_length=focal,
+                        focal_length_source="given" if focal_length is not None else
+                        f"assumed: {DEFAULT_FOCAL_RATIO} x the image width",
+                        height=None if height is None else float(height), world=world, foot_lock=foot_lock)
+        result = LiftResult(
             provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
             uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
-            scores=sc17, frames=frames, image_size=size, track_id=track_id, aggregation=used,
-            focal_length=focal, root_trajectory=None if trajectory is None else trajectory.cpu().numpy(),
-            bone_lengths=None if lengths is None else lengths.cpu().numpy())
+            scores=sc17, frames=track.frames, image_size=track.image_size, track_id=track.track_id,
+            aggregation=used, focal_length=focal,
+            root_trajectory=None if not torch.isfinite(trajectory).all() else trajectory.cpu().numpy(),
+            bone_lengths=None if lengths is None else lengths.cpu().numpy(), fps=rate)
+        return place_in_world([result], foot_lock=foot_lock)[0] if world else result
 
     def _sample(self, x: torch.Tensor, hypotheses: int, iterations: int, flip: bool, gen: torch.Generator,
-                stride: int, batch_size: int, start: str = "noise") -> torch.Tensor:
+                stride: int, batch_size: int, start: str = "noise", progress: bool = False) -> torch.Tensor:
         """Screen-normalised x (N, J, 2) -> root-relative hypotheses (H, N, J, 3), windows blended."""
         index = window_index(len(x), self.frames, min(stride, self.frames))
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
         chunk = cpu_chunk(hypotheses, x.device)
-        out = torch.cat([self.model.sample(part, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                                           generator=gen, chunk=chunk, start=start)[:, -1]
-                         for part in windows.split(batch_size)])
+        parts = windows.split(batch_size)
+        bar = tqdm(total=len(x), desc="lifting to 3D", unit="frame", disable=not progress, leave=False)
+        out = []
+        for part in parts:
+            out.append(self.model.sample(part, hypotheses=hypotheses, iterations=iterations, flip=flip,
+                                         generator=gen, chunk=chunk, start=start)[:, -1])
+            bar.update(round(len(x) * len(part) / len(windows)))
+        bar.close()
+        out = torch.cat(out)
         out[..., H36M.root, :] = 0  # as in evaluation (method section 6)
         blended = blend_windows(rearrange(out, "n h f j c -> n f h j c"), index, len(x))
         return rearrange(blended, "f h j c -> h f j c")
 
 
-def _aggregate(samples: torch.Tensor, x2d: torch.Tensor, focal: float, aggregation: str
-               ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-    """(H, N, J, 3) hypotheses, x2d (N, J, 2) normalised, focal normalised (2 f / w) ->
-    (pose (N, J, 3), root trajectory (N, 3) or None, aggregation used)."""
-    mean = samples.mean(0)
-    traj = weak_perspective_root(mean, x2d, focal)
-    depth = samples[..., 2].abs().amax(dim=(0, 2))  # (N,) largest depth offset of any joint
-    if not (torch.isfinite(traj).all() and (traj[:, 2] > depth).all()):
-        traj = None  # degenerate pose or the camera would sit inside the body
-    if samples.shape[0] == 1:
-        return samples[0], traj, "none"
-    if aggregation == "median":
-        return samples.median(0).values, traj, "median"
-    if aggregation == "p_agg" or traj is None:
-        return mean, traj, "p_agg"
-    # image-centre principal point, no distortion; screen-normalised (centre -> 0, f -> 2 f / w)
-    camera = samples.new_tensor([[focal, focal, 0, 0, 0, 0, 0, 0, 0]])
-    hyp = samples[None, None]  # (B=1, W=1, H, N, J, 3)
-    reproj = reproject(hyp, traj[None, :, None], camera)
-    return select_by_reprojection(hyp, reproj, x2d[None])[0, 0], traj, "j_agg"
+def _check_options(smooth: float, aggregation: str, bone_lengths: str, height: float | None, hypotheses: int,
+                   iterations: int, batch_size: int, focal_length: float | None) -> None:
+    if not smooth >= 0:
+        raise ValueError(f"smooth: expected a filter width >= 0 frames, got {smooth}")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
+    if bone_lengths not in BONE_LENGTHS:
+        raise ValueError(f"bone_lengths: expected one of {list(BONE_LENGTHS)}, got {bone_lengths!r}")
+    if height is not None and not MIN_HEIGHT <= height <= MAX_HEIGHT:
+        raise ValueError(f"height: expected the person's height in metres ({MIN_HEIGHT}-{MAX_HEIGHT}), got {height}")
+    if hypotheses < 1 or iterations < 1 or batch_size < 1:
+        raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
+                         f"{iterations} and {batch_size}")
+    if focal_length is not None and not focal_length > 0:
+        raise ValueError(f"focal_length: expected a positive number of pixels, got {focal_length}")
 
 
-def _prepare(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None, layout: str | None,
-             image_size: Sequence[int] | None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, tuple[int, int], int]:
-    """Arrays of a track or an array input: kp (F, K, 2) float64, scores (F, K), frames (F,),
-    layout name, (width, height), track id."""
+def _as_track(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None, layout: str | None,
+              image_size: Sequence[int] | None) -> KeypointTrack:
+    """A contiguous track (every frame from the first to the last) of a track or of arrays, with
+    its image size checked."""
     if isinstance(keypoints, KeypointTrack):
         track = keypoints.contiguous()
         if layout is not None and layout != track.layout:
             raise ValueError(f"layout {layout!r} disagrees with the track's layout {track.layout!r}")
         if scores is not None:
             raise ValueError("scores: a KeypointTrack carries its own scores; pass scores only with arrays")
-        kp, sc, frames, lay = track.keypoints, track.scores, track.frames, track.layout
-        size, track_id = image_size or track.image_size, track.track_id
+        size = image_size or track.image_size
     else:
         kp = np.asarray(keypoints.detach().cpu() if isinstance(keypoints, torch.Tensor) else keypoints)
         if kp.ndim != 3 or kp.shape[-1] != 2 or len(kp) == 0:
             raise ValueError(f"keypoints: expected (F, K, 2) pixels with F >= 1, got {kp.shape}")
         sc = np.isfinite(kp).all(-1).astype(np.float64) if scores is None else np.asarray(scores)
-        by_count = {lay.num_joints: name for name, lay in LAYOUTS.items() if name not in ("coco", "h36m")}
-        lay = layout or by_count.get(kp.shape[1])
-        if lay is None:
-            raise ValueError(f"keypoints: {kp.shape[1]} joints; pass layout= one of {sorted(LAYOUTS)} "
-                             "(17 joints may be 'coco' or 'h36m')")
-        frames, size, track_id = np.arange(len(kp)), image_size, 0
+        lay = layout or layout_for(kp.shape[1], "keypoints", ambiguous_17=True)
+        track = KeypointTrack(kp, sc, np.arange(len(kp)), 0, get_layout(lay).name)
+        size = image_size
     if size is None:
         raise ValueError("image_size: unknown; pass image_size=(width, height) in pixels (the keypoints are "
                          "normalised by the image width)")
     size = tuple(int(v) for v in np.asarray(size).reshape(-1))
     if len(size) != 2 or min(size) <= 0:
         raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
-    return np.asarray(kp, np.float64), np.asarray(sc, np.float64), frames, lay, size, track_id
+    return replace(track, keypoints=np.asarray(track.keypoints, np.float64),
+                   scores=np.asarray(track.scores, np.float64), image_size=size)
 
 
+def _keypoints_h36m(track: KeypointTrack, threshold: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(keypoints (F, 17, 2), scores (F, 17), gap-filled keypoints, missing (F, 17)) in the
+    Human3.6M order, checked against the image size."""
+    kp17, sc17 = to_h36m(track.keypoints, track.scores, track.layout)
+    where = f"track {track.track_id}"
+    check_keypoints(kp17, sc17, track.image_size, track.layout, where, threshold)
+    try:
+        filled, missing = fill_gaps(kp17, sc17, threshold)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    return kp17, sc17, filled, missing
+
+
+def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> list[LiftResult]:
+    """The people of one static camera in one world frame (:mod:`ddhpose.lifting.world`).
+
+    The floor and up are found from every person's motion together; the origin lies on the floor
+    under the first person's pelvis in their first frame. Each result gets ``world_poses`` (every
+    joint's world position, feet locked during contact with ``foot_lock``), ``foot_contacts`` and
+    ``world_frame``. Where no floor can be found every result keeps the camera frame only, says
+    why in ``world_note`` and a warning is raised.
+    """
+    results = list(results)
+    usable = [r for r in results if r.root_trajectory is not None]
+    note = "" if usable else "the person's position could not be solved in the camera frame"
+    frame = None
+    if usable:
+        fps = usable[0].fps or DEFAULT_FPS
+        first = min(usable, key=lambda r: int(r.frames[0]))
+        try:
+            frame = find_world_frame(np.concatenate([r.poses for r in usable]),
+                                     np.concatenate([r.root_trajectory for r in usable]), fps,
+                                     missing=np.concatenate([r.missing for r in usable]),
+                                     origin=first.root_trajectory[0])
+        except NoFloorError as err:
+            note = str(err)
+    if frame is None:
+        warnings.warn(f"no world frame: {note}; the results stay in the camera frame", stacklevel=2)
+        return [replace(r, world_note=note) for r in results]
+    if np.isfinite(frame.drift_deg) and frame.drift_deg > DRIFT_WARNING_DEG:
+        warnings.warn(f"the floor's direction changes by {frame.drift_deg:.0f} degrees over the clip: the camera "
+                      "probably moves (pans or tilts), so the world trajectory is not reliable", stacklevel=2)
+    placed = []
+    for r in results:
+        if r.root_trajectory is None:
+            placed.append(replace(r, world_note="the person's position could not be solved in the camera frame"))
+            continue
+        world = frame.apply(r.poses + r.root_trajectory[:, None])
+        contacts = foot_contacts(world, r.fps or DEFAULT_FPS)
+        if foot_lock:
+            world = lock_feet(world, contacts)
+        placed.append(replace(r, world_poses=world, foot_contacts=contacts, world_frame=frame.to_dict()))
+    return placed

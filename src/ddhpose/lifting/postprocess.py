@@ -1,4 +1,8 @@
-"""Track-level consistency of lifted poses: one body per track.
+"""What the lifter does to sampled poses: hypotheses to one pose, one body per track, body size.
+
+Aggregation (:func:`aggregate`): the H hypotheses of every frame become one pose.
+
+One body per track:
 
 A person's bones do not change length, yet a lifting model predicts every frame's lengths anew
 (and a noisy detector makes them wobble). :func:`track_bone_lengths` takes one robust length per
@@ -9,11 +13,12 @@ hence the motion, are the model's and only the lengths are held fixed.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 
 from ddhpose.geometry import bone_lengths, compose, decompose
+from ddhpose.lifting.trajectory import weak_perspective_root
+from ddhpose.metrics import reproject, select_by_reprojection
 from ddhpose.skeleton import Skeleton
 
 
@@ -65,32 +70,34 @@ def standing_height(lengths: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     return leg + (lengths[..., None, :] * paths[heads]).sum(-1).amax(-1)
 
 
-def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Normalised Gaussian weights (2r + 1,) with r = ceil(3 sigma); [1] for sigma <= 0."""
-    if sigma <= 0:
-        return torch.ones(1, dtype=dtype)
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=dtype)
-    weights = torch.exp(-0.5 * (x / sigma) ** 2)
-    return weights / weights.sum()
+def hypothesis_spread(hypotheses: torch.Tensor) -> torch.Tensor:
+    """Per-joint RMS distance of the hypotheses to their mean. (H, ..., 3) -> (...); 0 for H = 1."""
+    centred = hypotheses - hypotheses.mean(0, keepdim=True)
+    return centred.square().sum(-1).mean(0).sqrt()
 
 
-def smooth_in_time(poses: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian low-pass filter along the frame axis: (..., F, J, C) -> (..., F, J, C).
+def aggregate(samples: torch.Tensor, x2d: torch.Tensor, focal: float, aggregation: str
+               ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """One pose per frame from the H hypotheses (the lifter's ``aggregation``).
 
-    ``sigma`` in frames (0: unchanged). The ends are padded by reflecting the motion about the
-    first and last frame (x[-k] = 2 x[0] - x[k]), so a steady motion stays steady up to the
-    last frame instead of being pulled towards a repeated edge value.
-    """
-    if sigma <= 0 or poses.shape[-3] < 2:
-        return poses
-    kernel = gaussian_kernel(sigma, poses.dtype).to(poses.device)
-    r = min((len(kernel) - 1) // 2, poses.shape[-3] - 1)
-    kernel = kernel[(len(kernel) - 1) // 2 - r:(len(kernel) - 1) // 2 + r + 1]
-    kernel = kernel / kernel.sum()
-    first, last = poses[..., :1, :, :], poses[..., -1:, :, :]
-    head = 2 * first - poses[..., 1:r + 1, :, :].flip(-3)
-    tail = 2 * last - poses[..., -r - 1:-1, :, :].flip(-3)
-    padded = torch.cat([head, poses, tail], dim=-3)
-    frames = poses.shape[-3]
-    return sum(w * padded[..., i:i + frames, :, :] for i, w in enumerate(kernel.tolist()))
+    samples (H, N, J, 3) root-relative, x2d (N, J, 2) screen-normalised, focal normalised (2 f / w)
+    -> (pose (N, J, 3), weak-perspective root trajectory (N, 3) or None where it fails, the
+    aggregation used: 'none' for H = 1, 'median', 'p_agg' (the mean; also J-Agg's fallback when
+    the root cannot be estimated) or 'j_agg' (method section 7: per joint the hypothesis that
+    reprojects closest to the 2D, with the image-centre principal point and the focal given)."""
+    mean = samples.mean(0)
+    traj = weak_perspective_root(mean, x2d, focal)
+    depth = samples[..., 2].abs().amax(dim=(0, 2))  # (N,) largest depth offset of any joint
+    if not (torch.isfinite(traj).all() and (traj[:, 2] > depth).all()):
+        traj = None  # degenerate pose or the camera would sit inside the body
+    if samples.shape[0] == 1:
+        return samples[0], traj, "none"
+    if aggregation == "median":
+        return samples.median(0).values, traj, "median"
+    if aggregation == "p_agg" or traj is None:
+        return mean, traj, "p_agg"
+    # image-centre principal point, no distortion; screen-normalised (centre -> 0, f -> 2 f / w)
+    camera = samples.new_tensor([[focal, focal, 0, 0, 0, 0, 0, 0, 0]])
+    hyp = samples[None, None]  # (B=1, W=1, H, N, J, 3)
+    reproj = reproject(hyp, traj[None, :, None], camera)
+    return select_by_reprojection(hyp, reproj, x2d[None])[0, 0], traj, "j_agg"

@@ -6,11 +6,14 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ddhpose.lifting.world import WorldFrame
 from ddhpose.skeleton import H36M
 
 UNITS = "metres"
 COORDINATE_FRAME = ("camera frame (x right, y down, z forward along the optical axis), root-relative: "
                     "the pelvis (joint 0) is at the origin")
+WORLD_FRAME = ("world frame: y up, x to the right of the camera's view, z towards the camera; the floor is "
+               "y = 0; absolute positions (the pelvis moves)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,13 +30,23 @@ class LiftResult:
         frames: (F,) int64 video frame indices; image_size: (width, height) pixels.
         aggregation: how ``poses`` was made from the hypotheses: 'p_agg' (mean), 'j_agg', 'median'
             or 'none' (H=1).
-        focal_length: the focal length in pixels assumed for J-Agg and the trajectory, if any.
-        root_trajectory: optional (F, 3) float32 metres, estimated pelvis position in the camera frame.
+        focal_length: the focal length in pixels used for J-Agg and the trajectory (given or
+            assumed: the provenance's ``focal_length_source`` says which).
+        root_trajectory: optional (F, 3) float32 metres, the pelvis position in the camera frame
+            (a perspective solve of the pose against the 2D keypoints, :mod:`ddhpose.lifting.trajectory`).
         bone_lengths: optional (J,) float32 metres per bone slot (root 0) when the track's bone
             lengths were held constant (:mod:`ddhpose.lifting.postprocess`); None when every frame has its own.
         fps: optional frame rate of ``frames`` (from the video or given by the user).
         provenance: optional dict of how the result was made: ddhpose version, checkpoint,
             precision and every lifting setting (hypotheses, aggregation, filter, ...).
+        world_poses: optional (F, J, 3) float32 metres, every joint's absolute position in the world
+            frame (:data:`WORLD_FRAME`, :mod:`ddhpose.lifting.world`), feet locked where they rest if
+            the lift asked for it.
+        foot_contacts: optional (F, 2) bool, left and right foot on the floor.
+        world_frame: optional dict, how the world frame was found and how sure it is
+            (:meth:`ddhpose.lifting.world.WorldFrame.to_dict`: the camera -> world transform, its
+            method, pitch, roll and height of the camera).
+        world_note: why there is no world frame, when there is none ('' otherwise).
     """
 
     poses: np.ndarray
@@ -55,6 +68,10 @@ class LiftResult:
     parents: tuple[int, ...] = H36M.parents
     units: str = UNITS
     coordinate_frame: str = COORDINATE_FRAME
+    world_poses: Optional[np.ndarray] = None
+    foot_contacts: Optional[np.ndarray] = None
+    world_frame: Optional[dict] = None
+    world_note: str = ""
 
     def __post_init__(self) -> None:
         j = len(self.parents)
@@ -71,6 +88,10 @@ class LiftResult:
             bone_lengths=None if self.bone_lengths is None else np.asarray(self.bone_lengths, np.float32),
             fps=None if self.fps is None else float(self.fps),
             provenance=None if self.provenance is None else dict(self.provenance),
+            world_poses=None if self.world_poses is None else np.asarray(self.world_poses, np.float32),
+            foot_contacts=None if self.foot_contacts is None else np.asarray(self.foot_contacts, bool),
+            world_frame=None if self.world_frame is None else dict(self.world_frame),
+            world_note=str(self.world_note),
         )
         f = len(fields["frames"])
         expected = {"poses": (f, j, 3), "uncertainty": (f, j), "keypoints_2d": (f, j, 2), "missing": (f, j),
@@ -79,6 +100,10 @@ class LiftResult:
             expected["root_trajectory"] = (f, 3)
         if fields["bone_lengths"] is not None:
             expected["bone_lengths"] = (j,)
+        if fields["world_poses"] is not None:
+            expected["world_poses"] = (f, j, 3)
+        if fields["foot_contacts"] is not None:
+            expected["foot_contacts"] = (f, 2)
         for name, shape in expected.items():
             if fields[name].shape != shape:
                 raise ValueError(f"LiftResult.{name}: expected {shape} (F={f} frames, J={j} joints), "
@@ -104,8 +129,14 @@ class LiftResult:
         return self.hypotheses.shape[0]
 
     @property
+    def world(self) -> Optional[WorldFrame]:
+        """The world frame as an object (None without one)."""
+        return None if self.world_frame is None else WorldFrame.from_dict(self.world_frame)
+
+    @property
     def metadata(self) -> dict[str, Any]:
-        """Units, coordinate frame, aggregation, track id, the assumed focal length and the fps."""
+        """Units, coordinate frames, aggregation, track id, focal length, fps, provenance, world frame."""
         return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
                 "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps,
-                "provenance": self.provenance}
+                "provenance": self.provenance, "world_coordinate_frame": WORLD_FRAME,
+                "world_frame": self.world_frame, "world_note": self.world_note}

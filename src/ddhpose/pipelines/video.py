@@ -1,53 +1,90 @@
-"""``ddhpose video``: a video file in, 3D out (detections, one result per person, BVH, render)."""
+"""``ddhpose video``: a video file in, 3D out, decoding the video once.
+
+1. decode every frame once and detect the people in it (:mod:`ddhpose.video.detect`), keeping
+   the frames (small, compressed) when a render is wanted;
+2. split the detections into people (:func:`ddhpose.lifting.inputs.tracks_from_detections`, the
+   same tracks ``ddhpose lift`` makes of the detections file) and lift them at the video's frame
+   rate and size, all in one world frame;
+3. write the detections (``OUT.detections.json``, for re-lifting without the video), one result
+   per person and the exports they ask for, all or nothing (:mod:`ddhpose.export.writers`);
+4. render the detections over the kept frames beside the 3D.
+"""
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from ddhpose.export.render import SUPPORTED_EXTENSIONS, render_result
-from ddhpose.export.results import load_result, result_format
-from ddhpose.files import atomic_path
-from ddhpose.pipelines.lift import lift_file
-from ddhpose.video.decode import detect_video, overlay_frames
+from ddhpose.export.results import result_format
+from ddhpose.export.writers import ExportOptions, Write, planned_writes, write_all
+from ddhpose.lifting.inputs import tracks_from_detections
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.tracking import TrackingOptions
+from ddhpose.pipelines.lift import check_render, lift_tracks, render_people
+from ddhpose.video.detect import detect_video
 from ddhpose.video.detectors import Detector
+from ddhpose.video.frames import FrameStore
+
+#: Default render height (pixels) for a video of height h: h itself up to this.
+MAX_RENDER_HEIGHT = 720
+
+
+def default_render_size(video_height: int) -> int:
+    """The render's frame height for a video: the video's own, at least 384 and at most
+    :data:`MAX_RENDER_HEIGHT` pixels (even)."""
+    size = min(max(int(video_height), 384), MAX_RENDER_HEIGHT)
+    return size - size % 2
+
+
+def summary(results: list[LiftResult]) -> str:
+    """One line per person: id and frame range (for the end of ``ddhpose video``)."""
+    lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
+    for r in results:
+        lines.append(f"  track {r.track_id}: frames {int(r.frames[0])}-{int(r.frames[-1])} "
+                     f"({int((~r.missing.all(1)).sum())} of {r.num_frames} detected)"
+                     + ("" if r.world_poses is not None else f"; camera frame only ({r.world_note})"))
+    return "\n".join(lines)
 
 
 def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *, render: str | None = None,
-               bvh: bool = False, detector: Detector | None = None, lifter: Any = None, fps: float | None = None,
-               progress: bool = True, **lift_kwargs: Any) -> list[Path]:
+               bvh: bool = False, detector: Detector | None = None, lifter: Lifter | None = None,
+               fps: float | None = None, progress: bool = True, render_size: int | None = None,
+               tracking: TrackingOptions | None = None, bvh_units: str = "cm", bvh_trajectory: bool = False,
+               world: bool = True, foot_lock: bool = True, **lift_kwargs: Any) -> list[Path]:
     """Video file -> detections, 3D results (one per person), optional BVH and render.
 
     Writes ``OUTPUT`` (.npz or .json; ``_track<id>`` suffixes for several people), the
     detections as ``<OUTPUT stem>.detections.json``, with ``bvh`` a .bvh per result and with
-    ``render`` an animation of the detections over the frames beside the 3D. ``fps`` overrides
-    the video's frame rate; ``lift_kwargs`` go to :func:`ddhpose.pipelines.lift.lift_file`.
-    Returns the written paths.
+    ``render`` an animation of the detections over the frames beside the 3D (``render_size``
+    pixels high; default :func:`default_render_size`). ``fps`` overrides the video's frame rate;
+    ``lift_kwargs`` go to :meth:`Lifter.lift`. Returns the written paths.
+
+    Raises:
+        PartlyWritten: interrupted (Ctrl-C) while rendering, after the results were written;
+            it lists them.
     """
     output_path = Path(output_path)
     result_format(output_path)  # bad output names fail before the slow part
-    if render and Path(render).suffix.lower() not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"{render}: unsupported animation extension {Path(render).suffix!r}; expected one of "
-                         f"{', '.join(SUPPORTED_EXTENSIONS)}")
-    info, detections = detect_video(input_path, detector, progress=progress)
-    rate = float(fps) if fps else info.fps
-    detections["fps"] = rate
+    check_render(render, render_size)
+    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory)
+    lifter = lifter or Lifter.from_pretrained()
+    store = FrameStore(render_size or MAX_RENDER_HEIGHT) if render else None
+    info, detections = detect_video(input_path, detector, progress=progress, keep=store.add if store else None)
+    if fps:
+        detections = dataclasses.replace(detections, fps=float(fps))
+    tracks = tracks_from_detections(detections, tracking)
+    results = lift_tracks(tracks, lifter, source=str(input_path), fps=fps, tracking=tracking,
+                          world=world, foot_lock=foot_lock, progress=progress, **lift_kwargs)
     det_path = output_path.with_name(output_path.stem + ".detections.json")
-    with contextlib.ExitStack() as stack:  # the detections land only if the lift succeeds
-        tmp = stack.enter_context(atomic_path(det_path))
-        Path(tmp).write_text(json.dumps(detections), encoding="utf-8")
-        lift_kwargs.setdefault("score_threshold", detections["score_threshold"])
-        paths = lift_file(tmp, output_path, image_size=info.size, bvh=bvh, fps=rate, lifter=lifter,
-                          layout=detections["layout"], **lift_kwargs)
-    paths = [det_path] + paths
-    if render:
-        results = [p for p in paths[1:] if p.suffix in (".npz", ".json")]
-        target = Path(render)
-        for path in results:
-            suffix = path.stem[len(output_path.stem):] if len(results) > 1 else ""
-            paths.append(render_result(path, target.with_name(target.stem + suffix + target.suffix),
-                                       video_frames=overlay_frames(input_path, load_result(path).frames),
-                                       progress=progress))
-    return paths
+    document = detections.to_json()
+    writes: list[Write] = [(det_path, lambda tmp: Path(tmp).write_text(json.dumps(document), encoding="utf-8"))]
+    written = write_all(writes + planned_writes(results, output_path, options))
+    if progress:
+        print(summary(results), file=sys.stderr)
+    return written + render_people(results, render, written, size=render_size or default_render_size(info.size[1]),
+                                   frames=None if store is None else lambda r: store.frames(r.frames),
+                                   progress=progress)

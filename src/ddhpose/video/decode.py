@@ -1,115 +1,190 @@
-"""Video frames in (imageio-ffmpeg), 2D keypoints out: decoding and per-frame detection."""
+"""Video in: what a file holds (its frames' real timing) and its decoded RGB frames.
+
+Both come from the ffmpeg that imageio-ffmpeg ships. :func:`probe` reads the container's header
+and the presentation time of every frame of the first video stream (a demux pass with ``-c copy``:
+no decoding, so it costs a fraction of a second even for long clips); the frame rate is the
+median interval of those timestamps and the frame count is what the stream holds, so a clip
+joined from parts or recorded at a variable rate keeps its real frames. :func:`read_frames`
+decodes every frame once, as stored (``-fps_mode passthrough``: no frame is duplicated or
+dropped to fit a constant rate), rotated upright as the file says, optionally scaled down.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+import subprocess
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
-from ddhpose.video.detectors import Detector, get_detector
+#: A stream whose frame intervals differ from their median by more than this fraction has a
+#: variable frame rate.
+VFR_TOLERANCE = 0.1
+#: Decoded frames may fall short of what the container promises by this many frames (rounding of
+#: its duration, a trailing audio stream) before the file counts as cut short.
+TRUNCATION_SLACK = 2
 
-DETECTIONS_FORMAT = "ddhpose-detections"
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VideoInfo:
-    """fps (frames per second), size (width, height) in pixels, frames (a count, or None when the
-    container does not say)."""
+    """A video file as :func:`probe` sees it.
 
-    fps: float
+    Attributes:
+        path: the file.
+        size: (width, height) of the decoded (upright) frames in pixels.
+        fps: frames per second: 1 / the median interval of the frame timestamps (the stream's
+            stated rate when it has fewer than two frames).
+        frames: the frames the video stream holds.
+        duration: seconds the container states (None when it does not), for a truncation check.
+        variable_fps: the intervals between frames vary (by more than :data:`VFR_TOLERANCE`).
+        timestamps: (frames,) presentation time of every frame in seconds, from the first.
+        rotation: degrees the frames are turned to stand upright (the file's display matrix).
+    """
+
+    path: str
     size: tuple[int, int]
-    frames: int | None
+    fps: float
+    frames: int
+    duration: float | None = None
+    variable_fps: bool = False
+    timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rotation: int = 0
+
+    @property
+    def expected_frames(self) -> int | None:
+        """Frames the container's duration promises at this frame rate (None if unknown)."""
+        return None if self.duration is None else int(round(self.duration * self.fps))
+
+    def describe(self) -> dict:
+        """The facts a result records about its video (JSON-ready)."""
+        return {"path": self.path, "size": list(self.size), "fps": self.fps, "frames": self.frames,
+                "variable_fps": self.variable_fps, "duration": self.duration, "rotation": self.rotation}
 
 
-def _open(path: Path) -> Any:
-    import imageio.v2 as iio
-    if not path.is_file():
-        raise ValueError(f"{path}: no such video file")
-    try:
-        reader = iio.get_reader(str(path), "ffmpeg")
-        meta = reader.get_meta_data()
-    except Exception as err:  # imageio raises OSError, RuntimeError or its own errors
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a readable video ({first})") from None
-    return reader, meta
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _info(path: Path, meta: dict) -> VideoInfo:
-    fps, size = meta.get("fps"), meta.get("size")
-    if not fps or not size or min(size) <= 0:
-        raise ValueError(f"{path}: the video has no frame rate or frame size (fps={fps}, size={size})")
-    count = meta.get("nframes")
-    return VideoInfo(float(fps), (int(size[0]), int(size[1])),
-                     int(count) if isinstance(count, (int, float)) and np.isfinite(count) else None)
+def _first_line(text: str, pattern: str) -> str:
+    found = [line.strip() for line in text.splitlines() if re.search(pattern, line)]
+    return found[-1] if found else (text.strip().splitlines() or ["unknown error"])[-1]
 
 
-def read_frames(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]]:
-    """(info, an iterator of RGB frames (H, W, 3) uint8). A frame that cannot be decoded ends
-    the iterator with a ValueError that names the file and the frame."""
-    path = Path(path)
-    reader, meta = _open(path)
-    info = _info(path, meta)
-
-    def frames() -> Iterator[np.ndarray]:
-        index = 0
-        try:
-            while True:
-                try:
-                    frame = reader.get_next_data()
-                except IndexError:  # the end of the stream
-                    break
-                except Exception as err:
-                    raise ValueError(f"{path}: frame {index} cannot be decoded ({type(err).__name__}: "
-                                     f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})") from None
-                yield np.asarray(frame)[..., :3]
-                index += 1
-        finally:
-            reader.close()
-
-    return info, frames()
+def _parse_header(text: str, path: str) -> tuple[tuple[int, int], float | None, float | None, int]:
+    """(size, stated fps, duration, rotation) from ffmpeg's description of its input."""
+    video = next((line for line in text.splitlines() if re.search(r"Stream #\S+.*: Video:", line)), None)
+    if video is None:
+        raise ValueError(f"{path}: not a readable video ({_first_line(text, r'(?i)invalid|error|not found')})")
+    size = re.search(r"[, ](\d{2,5})x(\d{2,5})[, \[]", video + " ")
+    if size is None:
+        raise ValueError(f"{path}: the video stream states no frame size ({video})")
+    rate = re.search(r"([\d.]+) (?:fps|tbr)", video)
+    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
+    seconds = None if duration is None else (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]))
+    turn = re.search(r"rotation of (-?[\d.]+) degrees", text)
+    rotation = int(round(float(turn[1]))) % 360 if turn else 0
+    w, h = int(size[1]), int(size[2])
+    if rotation in (90, 270):  # ffmpeg turns the frames upright when it decodes them
+        w, h = h, w
+    return (w, h), float(rate[1]) if rate else None, seconds or None, rotation
 
 
-def detect_video(path: str | os.PathLike, detector: Detector | None = None, *,
-                 progress: bool = True) -> tuple[VideoInfo, dict]:
-    """Detect 2D keypoints in every frame. Returns (info, detections) where detections is the
-    JSON document :func:`write_detections` saves: image size, fps, the layout, the detector, its
-    score threshold and a 'frames' list of detections ({'frame', 'keypoints' [[x, y], ...] in
-    pixels, 'keypoint_scores'}), the form ``ddhpose lift`` reads.
+def _timestamps(framecrc: str) -> np.ndarray:
+    """Presentation times (N,) in seconds from the first frame, from ffmpeg's framecrc listing."""
+    base = re.search(r"#tb 0: (\d+)/(\d+)", framecrc)
+    num, den = (int(base[1]), int(base[2])) if base else (1, 1)
+    pts = [int(parts[2]) for line in framecrc.splitlines() if line and not line.startswith("#")
+           if len(parts := [p.strip() for p in line.split(",")]) >= 3 and parts[2].lstrip("-").isdigit()]
+    times = np.sort(np.asarray(pts, dtype=np.float64)) * num / den
+    return times - times[0] if len(times) else times
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's size, frame timing and frame count without decoding it.
 
     Raises:
-        ValueError: unreadable video, no frames, or no person in any frame.
+        ValueError: no such file, not a video, or a video stream without frames.
     """
-    info, frames = read_frames(path)
-    detector = detector or get_detector()
-    people: list[dict] = []
-    count = 0
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such video file")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+           "-f", "framecrc", "-"]
+    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    size, stated_fps, duration, rotation = _parse_header(run.stderr, str(path))
+    times = _timestamps(run.stdout)
+    if len(times) == 0:
+        raise ValueError(f"{path}: not a readable video (its video stream holds no frames: "
+                         f"{_first_line(run.stderr, r'(?i)invalid|error|partial|not found')})")
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    if len(steps):
+        median = float(np.median(steps))
+        fps = 1.0 / median
+        if stated_fps and abs(fps - stated_fps) < 1e-3 * stated_fps:
+            fps = stated_fps  # the same rate, without the timestamps' rounding
+        variable = bool((np.abs(steps - median) > VFR_TOLERANCE * median).any())
+    elif stated_fps:
+        fps, variable = stated_fps, False
+    else:
+        raise ValueError(f"{path}: the video states no frame rate and holds a single frame")
+    return VideoInfo(str(path), size, fps, len(times), duration, variable, times, rotation)
+
+
+def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None
+                ) -> tuple[VideoInfo, Iterator[np.ndarray]]:
+    """(info, an iterator of RGB frames (h, w, 3) uint8): every frame of the first video stream once,
+    upright, at ``size`` (width, height; default: the video's own). See :func:`frames_of`."""
+    info = probe(path)
+    return info, frames_of(info, size)
+
+
+def frames_of(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The frames of a probed video, decoded when iterated.
+
+    A frame that cannot be decoded ends the iterator with a ValueError naming the file and the
+    frame. A file that ends before the frames its container promises warns, naming both counts.
+    """
+    width, height = info.size if size is None else (int(size[0]), int(size[1]))
+    if width <= 0 or height <= 0:
+        raise ValueError(f"size: expected positive (width, height), got {size}")
+    scale = [] if (width, height) == info.size else ["-vf", f"scale={width}:{height}:flags=area"]
+    return _frames(info, width, height, scale)
+
+
+def _frames(info: VideoInfo, width: int, height: int, scale: list[str]) -> Iterator[np.ndarray]:
+    import imageio_ffmpeg
+
+    stream = imageio_ffmpeg.read_frames(info.path, pix_fmt="rgb24", input_params=["-nostdin"],
+                                        output_params=["-map", "0:v:0", "-fps_mode", "passthrough", *scale])
+    index = 0
     try:
-        for i, rgb in enumerate(tqdm(frames, total=info.frames, desc="detecting 2D keypoints", unit="frame",
-                                     disable=not progress)):
-            for kp, score in detector(rgb):
-                people.append({"frame": i, "keypoints": np.round(kp, 2).tolist(),
-                               "keypoint_scores": np.round(score, 4).tolist()})
-            count += 1
+        next(stream)  # the header, already read by probe
+        for raw in stream:
+            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+            index += 1
+    except RuntimeError as err:
+        detail = next((line for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise ValueError(f"{info.path}: frame {index} cannot be decoded ({detail.strip()})") from None
     finally:
-        detector.close()
-    if count == 0:
-        raise ValueError(f"{path}: the video has no frames")
-    if not people:
-        raise ValueError(f"{path}: no person was detected in any of its {count} frames")
-    return VideoInfo(info.fps, info.size, count), {
-        "format": DETECTIONS_FORMAT, "image_size": list(info.size), "fps": info.fps, "num_frames": count,
-        "layout": detector.layout, "detector": detector.name, "score_threshold": detector.score_threshold,
-        "frames": people}
+        stream.close()
+    expected = max(info.frames, info.expected_frames or 0)
+    if index < expected - TRUNCATION_SLACK:
+        warnings.warn(f"{info.path}: the file ends early: {index} frames decoded, its container promises "
+                      f"{expected} ({info.duration or info.frames / info.fps:.2f} s); it may be cut short "
+                      "(an unfinished download or copy)", stacklevel=2)
 
 
-def overlay_frames(path: str | os.PathLike, frame_indices: Sequence[int]) -> Iterator[np.ndarray]:
+def overlay_frames(path: str | os.PathLike, frame_indices: Sequence[int],
+                   size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """The RGB frames of ``frame_indices`` (ascending), for drawing detections over the video."""
     wanted = iter(sorted(set(int(i) for i in frame_indices)))
     target = next(wanted, None)
-    _, frames = read_frames(path)
+    _, frames = read_frames(path, size)
     for i, rgb in enumerate(frames):
         if target is None:
             break

@@ -24,6 +24,7 @@ Formats (``read_keypoints`` picks by extension and content):
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,15 +32,15 @@ import numpy as np
 
 from ddhpose.lifting.inputs.arrays import read_array
 from ddhpose.lifting.inputs.coco import coco_dataset, coco_results
-from ddhpose.lifting.inputs.fields import (LAYOUT_BY_COUNT, Detection, layout_for, load_json, make_track, parse_size,
-                                           size_in)
+from ddhpose.lifting.inputs.detections import Detections, frame_rate
+from ddhpose.lifting.inputs.fields import Detection, load_json, make_track, parse_size, size_in
 from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
 from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
 from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, get_layout, layout_for
 from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, keep_tracks
 
-__all__ = ["KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints"]
+__all__ = ["Detections", "KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints", "tracks_from_detections"]
 
 
 def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
@@ -66,6 +67,7 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
     size = None if image_size is None else parse_size(image_size, src, "image_size argument")
     if not path.exists():
         raise ValueError(f"{src}: no such file or folder")
+    fps = None  # the frame rate, where the file states one
     if path.is_dir():
         if any(path.glob("*_keypoints.json")):
             dets, file_size = read_openpose(sorted(path.glob("*_keypoints.json")), src), None
@@ -78,12 +80,25 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
     elif path.suffix.lower() == ".json":
         data = load_json(path)
         file_size = size_in(data, src)
+        fps = frame_rate(data, src)
         dets = _parse_json(data, src, file_size or size)
     else:
         raise ValueError(f"{src}: unsupported keypoint file; expected .json, .npy, .npz or an OpenPose folder")
     if size and file_size and tuple(size) != tuple(file_size):
         raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
-    return _tracks(dets, layout, file_size or size, src, tracking or TrackingOptions())
+    tracks = _tracks(dets, layout, file_size or size, src, tracking or TrackingOptions())
+    return [replace(t, fps=fps) for t in tracks] if fps else tracks
+
+
+def tracks_from_detections(detections: Detections, tracking: TrackingOptions | None = None) -> list[KeypointTrack]:
+    """The people of a video's :class:`Detections` (what ``ddhpose video`` detected), one track
+    each, with the video's image size and frame rate: the same tracks as reading its detections
+    file with :func:`read_keypoints`."""
+    if not detections.detections:
+        raise ValueError(f"{detections.source}: no person was detected in any of its {detections.num_frames} frames")
+    tracks = _tracks(list(detections.detections), detections.layout, detections.image_size, detections.source,
+                     tracking or TrackingOptions())
+    return [replace(t, fps=detections.fps) for t in tracks] if detections.fps else tracks
 
 
 def _parse_json(data: Any, src: str, size: tuple[int, int] | None) -> list[Detection]:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddhpose.lifting.inputs.fields import layout_for, make_track, parse_size
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout
+from ddhpose.lifting.inputs.fields import make_track, parse_size
+from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for
 from ddhpose.safe_pickle import load_plain
 
 
@@ -34,10 +34,7 @@ def read_array(path: Path, layout: str | None, size: tuple[int, int] | None) -> 
     if len(arr) == 0:
         raise ValueError(f"{src}: '{key}' has no frames; expected (F, K, 2|3|4) with F >= 1")
     count = arr.shape[1]
-    if layout is None and count == 17:
-        raise ValueError(f"{src}: 17 joints is ambiguous between COCO and Human3.6M order; pass layout='coco' "
-                         "or layout='h36m'")
-    lay = get_layout(layout or layout_for(count, src))
+    lay = get_layout(layout or layout_for(count, src, ambiguous_17=True))
     if arr.shape[-1] == 4 and lay.name != "mediapipe33":
         raise ValueError(f"{src}: 4 channels (x, y, z, visibility) are MediaPipe's; expected (F, K, 2|3)")
     kp = arr[..., :2].astype(np.float64)

@@ -8,10 +8,8 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from ddhpose.lifting.keypoints import LAYOUTS, KeypointTrack
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, LAYOUTS, KeypointTrack
 
-#: The layout a JSON file with K keypoints per person is read as.
-LAYOUT_BY_COUNT = {17: "coco", 25: "openpose25", 33: "mediapipe33"}
 FRAME_KEYS = ("image_id", "frame_id", "frame", "frame_index")
 ID_KEYS = ("track_id", "person_id", "idx")
 SIZE_KEYS = (("width", "height"), ("image_width", "image_height"), ("img_width", "img_height"))
@@ -122,13 +120,6 @@ def instance(item: Any, src: str, where: str, key: str = "keypoints") -> tuple[n
     if scores.shape != (len(arr),):
         raise ValueError(f"{src}: {where} 'keypoint_scores' has {scores.size} values; expected {len(arr)}")
     return arr[:, :2], scores
-
-
-def layout_for(count: int, src: str) -> str:
-    if count not in LAYOUT_BY_COUNT:
-        raise ValueError(f"{src}: {count} keypoints per person; expected one of {sorted(LAYOUT_BY_COUNT)} "
-                         f"({', '.join(LAYOUT_BY_COUNT.values())})")
-    return LAYOUT_BY_COUNT[count]
 
 
 def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id: int, layout: str,

@@ -1,0 +1,86 @@
+"""Every file a lift writes, in one place: per person a result (.npz / .json) and, on request,
+a BVH; all written or none.
+
+Several people get ``_track<id>`` suffixes (``people.npz`` -> ``people_track1.npz``, ...). Motion
+files (BVH) use the world frame when the result has one (upright, y up, feet on the floor at
+y = 0, the root moving over it; :mod:`ddhpose.lifting.world`), else the camera frame.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ddhpose.export.bvh import BVH_UNITS, export_bvh
+from ddhpose.export.results import result_format, write_result
+from ddhpose.files import atomic_path
+from ddhpose.lifting.result import LiftResult
+
+#: A planned write: the target path and a function writing it to a given (temporary) path.
+Write = tuple[Path, Callable[[Path], None]]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What :func:`planned_writes` writes beside each result.
+
+    bvh: a .bvh animation; bvh_units: 'cm' or 'm'; frame: 'world' (the result's world frame when
+    it has one, else the camera frame) or 'camera'; bvh_trajectory: in the camera frame, move the
+    root along the camera-frame trajectory instead of keeping it at the origin.
+    """
+
+    bvh: bool = False
+    bvh_units: str = "cm"
+    frame: str = "world"
+    bvh_trajectory: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bvh_units not in BVH_UNITS:
+            raise ValueError(f"bvh_units: expected one of {sorted(BVH_UNITS)}, got {self.bvh_units!r}")
+        if self.frame not in ("world", "camera"):
+            raise ValueError(f"frame: expected 'world' or 'camera', got {self.frame!r}")
+
+
+def person_path(output: Path, track_id: int, several: bool) -> Path:
+    """The file of one person: ``output`` itself, or with a ``_track<id>`` suffix when several."""
+    output = Path(output)
+    return output.with_name(output.stem + (f"_track{track_id}" if several else "") + output.suffix)
+
+
+def motion(result: LiftResult, options: ExportOptions) -> tuple[np.ndarray, str]:
+    """(F, J, 3) positions to animate and their frame ('yup' world or 'camera') for ``options``."""
+    if options.frame == "world" and result.world_poses is not None:
+        return result.world_poses, "yup"
+    if options.bvh_trajectory and result.root_trajectory is not None:
+        return result.poses + result.root_trajectory[:, None], "camera"
+    return result.poses, "camera"
+
+
+def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions()
+                   ) -> list[Write]:
+    """The files of ``results`` (one person each) named after ``output`` (.npz or .json): per
+    person the result, then the exports ``options`` ask for."""
+    output = Path(output)
+    fmt = result_format(output)
+    writes: list[Write] = []
+    for r in results:
+        target = person_path(output, r.track_id, len(results) > 1)
+        writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
+        fps = r.fps or 25.0
+        if options.bvh:
+            poses, frame = motion(r, options)
+            writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, f=frame, s=fps:
+                           export_bvh(tmp, p, s, frame=f, units=options.bvh_units)))
+    return writes
+
+
+def write_all(writes: Sequence[Write]) -> list[Path]:
+    """Write every planned file to a temporary name, then rename them all into place: on any error
+    (or Ctrl-C) before the renames nothing is left, not even the files already finished."""
+    with contextlib.ExitStack() as stack:
+        for target, write in writes:
+            write(stack.enter_context(atomic_path(target)))
+    return [target for target, _ in writes]

@@ -1,0 +1,111 @@
+"""Where the person is: the root's camera position from a root-relative pose and its 2D keypoints.
+
+The model predicts poses relative to the pelvis; the 2D keypoints say where the body is in the
+image. Under a pinhole camera (focal length ``f`` pixels, principal point ``c``) a joint at
+``P + T`` (pose plus root position) projects to ``u = f (P + T)_xy / (P + T)_z + c``. For a given
+pose this is linear in ``T``: with ``x = (u - c) / f``,
+
+    T_x - x_x T_z = x_x P_z - P_x,    T_y - x_y T_z = x_y P_z - P_y,
+
+two equations per joint, three unknowns (the translation-only PnP of the field, e.g. the
+``camera_to_world`` root of VideoPose3D's in-the-wild demos). :func:`perspective_root` solves
+them by least squares weighted by the detection scores, then once more with every equation
+divided by its joint's depth, so what is minimised is the reprojection error itself. The
+trajectory is as metric as the pose: a pose scaled by ``s`` gives ``s T``.
+:func:`weak_perspective_root` is the older scaled-orthographic estimate (kept for J-Agg's
+camera and as a comparison in the benchmarks).
+"""
+from __future__ import annotations
+
+import torch
+
+from ddhpose.lifting.temporal import smooth_in_time
+
+#: Depths below this (metres) are behind or inside the camera: the solve failed there.
+MIN_DEPTH = 0.1
+
+
+def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
+                          centre: torch.Tensor | None = None) -> torch.Tensor:
+    """Estimate the root's camera position from a root-relative pose and its 2D keypoints.
+
+    Weak perspective: x2d ~ s (pose_xy + T_xy) + centre with s = focal / T_z. The scale is the
+    ratio of the 2D and 3D spreads, s = ||x2d - mean|| / ||pose_xy - mean||, then
+    T_z = focal / s and T_xy = mean(x2d - centre - s pose_xy) / s (least squares given s).
+
+    Args:
+        pose: (..., J, 3) root-relative; x2d: (..., J, 2) in the units of ``focal`` and ``centre``
+            (e.g. screen-normalised); centre: (2,) principal point (default 0).
+    Returns:
+        (..., 3) root position; non-finite where a spread is zero.
+    """
+    u = x2d - (0 if centre is None else centre)
+    p = pose[..., :2]
+    spread_2d = (u - u.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
+    spread_3d = (p - p.mean(-2, keepdim=True)).flatten(-2).norm(dim=-1)
+    s = (spread_2d / spread_3d)[..., None]
+    xy = (u - s[..., None] * p).mean(-2) / s
+    return torch.cat([xy, focal / s], dim=-1)
+
+
+def _solve(pose: torch.Tensor, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted least squares of the linear projection equations. pose (..., J, 3), x (..., J, 2)
+    normalised image coordinates, weights (..., J) -> T (..., 3)."""
+    ones, zeros = torch.ones_like(x[..., 0]), torch.zeros_like(x[..., 0])
+    rows_x = torch.stack([ones, zeros, -x[..., 0]], -1)  # (..., J, 3)
+    rows_y = torch.stack([zeros, ones, -x[..., 1]], -1)
+    a = torch.cat([rows_x, rows_y], -2)  # (..., 2J, 3)
+    b = torch.cat([x[..., 0] * pose[..., 2] - pose[..., 0], x[..., 1] * pose[..., 2] - pose[..., 1]], -1)
+    w = torch.cat([weights, weights], -1)  # (..., 2J)
+    normal = (a * w[..., None]).transpose(-1, -2) @ a  # (..., 3, 3)
+    rhs = ((a * w[..., None]) * b[..., None]).sum(-2)  # (..., 3)
+    return torch.linalg.solve(normal, rhs)
+
+
+def perspective_root(pose: torch.Tensor, keypoints: torch.Tensor, focal: float,
+                     centre: tuple[float, float] | torch.Tensor, weights: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """The root's camera position under a full pinhole model, per frame.
+
+    Args:
+        pose: (..., J, 3) root-relative, metres, camera frame (x right, y down, z forward).
+        keypoints: (..., J, 2) pixels of the same joints; focal: pixels; centre: (2,) principal
+            point in pixels.
+        weights: (..., J) per-joint weights (detection scores; 0 drops a joint), default 1.
+    Returns:
+        (..., 3) metres; NaN where fewer than 2 joints have weight or the solve puts the body
+        behind the camera.
+    """
+    pose = pose.double()
+    x = (keypoints.double() - torch.as_tensor(centre, dtype=torch.float64, device=keypoints.device)) / float(focal)
+    w = torch.ones_like(x[..., 0]) if weights is None else weights.double().clamp_min(0)
+    usable = (w > 0).sum(-1) >= 2
+    w = torch.where(usable[..., None], w, torch.ones_like(w))
+    root = _solve(pose, x, w)
+    depth = (pose[..., 2] + root[..., None, 2]).clamp_min(MIN_DEPTH)  # (..., J)
+    root = _solve(pose, x, w / depth.square())  # every equation in image units: the reprojection error
+    bad = ~usable | ~torch.isfinite(root).all(-1) | ((pose[..., 2] + root[..., None, 2]).amin(-1) < MIN_DEPTH)
+    return torch.where(bad[..., None], torch.full_like(root, float("nan")), root)
+
+
+def fill_and_smooth(trajectory: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(F, 3) with NaN rows where a frame's solve failed -> (F, 3): failed frames interpolated
+    linearly over time (held at the ends), then a Gaussian filter of ``sigma`` frames over time
+    against the frame-to-frame jitter of the depth. All NaN stays all NaN."""
+    ok = torch.isfinite(trajectory).all(-1)
+    if not ok.any():
+        return trajectory
+    t = torch.arange(len(trajectory), dtype=trajectory.dtype, device=trajectory.device)
+    known = t[ok]
+    filled = torch.stack([_interp(t, known, trajectory[ok, k]) for k in range(trajectory.shape[-1])], -1)
+    return smooth_in_time(filled[:, None], sigma)[:, 0]
+
+
+def _interp(t: torch.Tensor, known_t: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of values at known_t (ascending) onto t, held constant outside."""
+    i = torch.searchsorted(known_t, t).clamp(1, max(len(known_t) - 1, 1))
+    if len(known_t) == 1:
+        return values.expand_as(t).clone()
+    t0, t1, v0, v1 = known_t[i - 1], known_t[i], values[i - 1], values[i]
+    w = ((t - t0) / (t1 - t0)).clamp(0, 1)
+    return v0 + w * (v1 - v0)
