@@ -38,7 +38,7 @@ from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
 from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
 from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
 from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, get_layout, layout_for
-from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, keep_tracks
+from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, drop_static, keep_tracks, limit_people
 
 __all__ = ["Detections", "KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints", "tracks_from_detections"]
 
@@ -142,10 +142,13 @@ def _tracks(dets: list[Detection], layout: str | None, size: tuple[int, int] | N
     span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
     dets = sure
     ids = [d.track_id for d in dets]
-    if any(i is None for i in ids):  # no ids in the file: track by position
+    if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
+        keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
+                            [d.confidence for d in dets], lay.name, tracking.max_people, src)
+        dets = [dets[i] for i in keep]
         ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
                                lay.name, max_gap=tracking.max_gap,
-                               max_jump_px=None if size is None else tracking.max_jump * size[0])
+                               max_jump_px=None if size is None else tracking.max_jump * size[0], source=src)
     people: dict[int, dict[int, Detection]] = {}
     for tid, d in zip(ids, dets):
         seen = people.setdefault(tid, {}).get(d.frame)
@@ -153,6 +156,7 @@ def _tracks(dets: list[Detection], layout: str | None, size: tuple[int, int] | N
         if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
             people[tid][d.frame] = d
     kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
-    return [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
-                        np.array(list(per)), tid, lay.name, size, src)
-            for tid, per in sorted(people.items()) if tid in kept]
+    tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
+                         np.array(list(per)), tid, lay.name, size, src)
+              for tid, per in sorted(people.items()) if tid in kept]
+    return drop_static(tracks, tracking.min_motion, src)
