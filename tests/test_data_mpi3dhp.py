@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,89 @@ def test_hostile_pickle_is_refused(tmp_path, capsys):
     with pytest.raises(UnsafeFileError):
         load_3dhp_test(tmp_path / "evil.npz")
     assert "should never run" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ annot_data.mat (the official ground truth)
+
+@pytest.mark.parametrize("v73", [False, True], ids=["matlab-v5", "matlab-v7.3"])
+def test_annot_data_reads_as_the_official_script_indexes_it(tmp_path, v73):
+    """annot3(:, j, 1, n) in MATLAB is joint j of frame n: here annot3[n, j]; a v7.3 file (HDF5,
+    dimensions reversed on disk) reads the same."""
+    pytest.importorskip("scipy.io")
+    if v73:
+        pytest.importorskip("h5py")
+    from mpi3dhp_files import annotation, write_annot_data
+    from ddhpose.data.mpi3dhp import load_annot_data
+    ann = annotation("TS5", 6, seed=3)
+    path = write_annot_data(tmp_path / "TS5" / "annot_data.mat", ann, v73=v73)
+    loaded = load_annot_data(path)
+    assert loaded.annot3.shape == loaded.univ_annot3.shape == (6, 17, 3) and loaded.num_frames == 6
+    np.testing.assert_array_equal(loaded.annot3, ann["annot3"])
+    np.testing.assert_array_equal(loaded.univ_annot3, ann["univ_annot3"])
+    assert loaded.valid.tolist() == ann["valid"].tolist() and loaded.activity.tolist() == ann["activity"].tolist()
+    if not v73:  # the MATLAB layout itself: 3 x 17 x 1 x N
+        from scipy.io import loadmat
+        raw = loadmat(path)["annot3"]
+        assert raw.shape == (3, 17, 1, 6) and raw[2, 4, 0, 5] == loaded.annot3[5, 4, 2]
+
+
+def test_annot_data_errors_name_the_file_and_field(tmp_path):
+    io = pytest.importorskip("scipy.io")
+    from ddhpose.data.mpi3dhp import load_3dhp_annotations, load_annot_data
+    io.savemat(tmp_path / "a.mat", {"univ_annot3": np.zeros((3, 17, 1, 2)), "valid_frame": np.ones((2, 1))})
+    with pytest.raises(ValueError, match=r"a.mat: missing field 'annot3'"):
+        load_annot_data(tmp_path / "a.mat")
+    io.savemat(tmp_path / "b.mat", {"annot3": np.zeros((3, 16, 1, 2)), "valid_frame": np.ones((2, 1))})
+    with pytest.raises(ValueError, match=r"b.mat: field 'annot3': expected a numeric 3 x 17 x 1 x N array"):
+        load_annot_data(tmp_path / "b.mat")
+    io.savemat(tmp_path / "c.mat", {"annot3": np.zeros((3, 17, 1, 2)), "valid_frame": np.ones((3, 1))})
+    with pytest.raises(ValueError, match=r"c.mat: field 'valid_frame': expected 2 values, one per frame"):
+        load_annot_data(tmp_path / "c.mat")
+    with pytest.raises(ValueError, match=r"TS2.annot_data.mat: missing; the official script reads"):
+        (tmp_path / "TS1").mkdir()
+        io.savemat(tmp_path / "TS1" / "annot_data.mat", {"annot3": np.zeros((3, 17, 1, 2)),
+                                                         "valid_frame": np.ones((2, 1))})
+        load_3dhp_annotations(tmp_path, ["TS1", "TS2"])
+
+
+def test_which_field_a_test_file_holds_is_identified(tmp_path):
+    """A preprocessed file stores annot3 or univ_annot3 as data_3d: compared with both fields of
+    annot_data.mat, TS1-TS4 (where the two coincide) match both, TS5 / TS6 only univ_annot3
+    (about 19 mm from annot3); a file matching neither, or of another length, is refused."""
+    pytest.importorskip("scipy.io")
+    from mpi3dhp_files import test_set
+    from ddhpose.data.mpi3dhp import SequenceAnnotation, identify_ground_truth, load_3dhp_annotations, load_3dhp_test
+    npz, annot_dir, anns = test_set(tmp_path)
+    seqs = {s.subject: s for s in load_3dhp_test(npz)}
+    annotations = load_3dhp_annotations(annot_dir)
+    assert identify_ground_truth(seqs["TS1"], annotations["TS1"])[0] == "annot3 = univ_annot3"
+    held, distances = identify_ground_truth(seqs["TS5"], annotations["TS5"])
+    assert held == "univ_annot3" and distances["univ_annot3"] < 1e-3 and 8 < distances["annot3"] < 25
+    only_annot3 = SequenceAnnotation("TS5.mat", anns["TS5"]["univ_annot3"], None, anns["TS5"]["valid"], None)
+    assert identify_ground_truth(seqs["TS5"], only_annot3)[0] == "annot3"  # a file without univ_annot3
+    shifted = dataclasses.replace(seqs["TS6"], poses_3d=seqs["TS6"].poses_3d + np.float32(0.002) * (
+        np.arange(17) != ROOT)[None, :, None])
+    with pytest.raises(ValueError, match=r"test.npz: sequence 'TS6': data_3d is none of the 3D fields of .*annot_data"
+                                         r".mat \(it differs from annot3 by .* mm, univ_annot3 by 3.\d\d mm"):
+        identify_ground_truth(shifted, annotations["TS6"], "test.npz")
+    with pytest.raises(ValueError, match=r"sequence 'TS6' has 6 frames, .*TS1.annot_data.mat has 9"):
+        identify_ground_truth(seqs["TS6"], annotations["TS1"])
+
+
+def test_a_sequence_scored_against_a_field_of_annot_data(tmp_path):
+    pytest.importorskip("scipy.io")
+    from mpi3dhp_files import test_set
+    from ddhpose.data.mpi3dhp import load_3dhp_annotations, load_3dhp_test, with_ground_truth
+    npz, annot_dir, anns = test_set(tmp_path)
+    seq = next(s for s in load_3dhp_test(npz) if s.subject == "TS5")  # the file holds univ_annot3
+    ann = load_3dhp_annotations(annot_dir, ["TS5"])["TS5"]
+    for field in ("annot3", "univ_annot3"):
+        scored = with_ground_truth(seq, ann, field)
+        mm = anns["TS5"][field]
+        np.testing.assert_allclose(scored.poses_3d, (mm - mm[:, ROOT:ROOT + 1]) / 1000, atol=1e-6)
+        np.testing.assert_allclose(scored.trajectory[:, 0], mm[:, ROOT] / 1000, rtol=1e-6)
+        np.testing.assert_array_equal(scored.keypoints_2d, seq.keypoints_2d)  # the input is kept
+        assert scored.valid.tolist() == anns["TS5"]["valid"].tolist()
+    assert np.abs(with_ground_truth(seq, ann, "annot3").poses_3d - seq.poses_3d).max() > 0.01
+    with pytest.raises(ValueError, match="ground truth must be one of"):
+        with_ground_truth(seq, ann, "annot2")

@@ -85,7 +85,9 @@ def test_activity_table_pools_valid_frames_over_sequences():
     ts2 = _result("TS2", [200.0, 200.0], [True, True])
     labels = {"TS1": np.array([1, 2, 3]), "TS2": np.array([2, 2])}
     rows = P.activity_rows([ts1, ts2], labels)
-    assert list(rows) == ["Standing/Walking", "Exercising", "All"]  # 'Sitting' was an invalid frame only
+    assert list(rows) == [*P.ACTIVITY_NAMES.values(), "All"]  # all seven, as mpii_evaluate_errors.m
+    for empty in ("Sitting", "Reaching/Crouching", "On The Floor", "Sports", "Miscellaneous"):  # no valid frame
+        assert rows[empty]["frames"] == 0 and all(np.isnan(rows[empty][k]) for k in ("mpjpe", "pck", "auc"))
     assert rows["Standing/Walking"]["pck"] == pytest.approx(100.0) and rows["Standing/Walking"]["frames"] == 1
     assert rows["Exercising"]["frames"] == 3 and rows["Exercising"]["pck"] == pytest.approx(0.0)
     assert rows["All"]["pck"] == pytest.approx(25.0) and rows["All"]["frames"] == 4
@@ -116,13 +118,13 @@ def test_mat_export_reads_back_as_the_official_script_expects(tmp_path):
     io = pytest.importorskip("scipy.io")
     gen = torch.Generator().manual_seed(0)
     poses = {name: {agg: torch.randn(n, 2, 17, 3, generator=gen) for agg in P.MAT_AGGREGATIONS}
-             for name, n in (("TS1", 5), ("TS6", 3))}
+             for name, n in zip(P.TEST_SEQUENCES, (5, 4, 3, 3, 2, 3))}
     paths = P.write_inference_mats(tmp_path, poses)
     assert [p.name for p in paths] == [f"inference_data_{a}.mat" for a in ("P_Agg", "P_Best", "J_Best", "J_Agg")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporary left
     for path, agg in zip(paths, P.MAT_AGGREGATIONS):
         mat = io.loadmat(path)
-        assert sorted(k for k in mat if not k.startswith("__")) == ["TS1", "TS6"]
+        assert sorted(k for k in mat if not k.startswith("__")) == list(P.TEST_SEQUENCES)
         ts1 = mat["TS1"]
         assert ts1.shape == (3, 17, 5, 2) and ts1.dtype == np.float64  # (xyz, joint, frame, step)
         expected = poses["TS1"][agg].double().numpy() * 1000  # millimetres
@@ -130,6 +132,10 @@ def test_mat_export_reads_back_as_the_official_script_expects(tmp_path):
         np.testing.assert_allclose(ts1, expected.transpose(3, 2, 0, 1), rtol=1e-12)
     with pytest.raises(ValueError, match="named 'S1'"):
         P.write_inference_mats(tmp_path, {"S1": poses["TS1"]})
+    partial = {k: v for k, v in poses.items() if k != "TS4"}
+    with pytest.raises(ValueError, match=r"needs the whole MPI-INF-3DHP test set: .* missing \['TS4'\]"):
+        P.write_inference_mats(tmp_path / "partial", partial)
+    assert not (tmp_path / "partial").exists()
 
 
 def test_mat_export_without_scipy_names_the_extra(tmp_path, monkeypatch):
@@ -180,15 +186,17 @@ class Scripted(DDHPose):
 def test_evaluate_keeps_the_last_window_on_the_overlap_and_exports_it(tmp_path):
     io = pytest.importorskip("scipy.io")
     model = Scripted(ModelConfig(frames=4, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
-    seq = _sequence(7)  # windows [0..3] and [3..6]: frame 3 is in both
-    truth = torch.from_numpy(seq.poses_3d).float()
+    seqs = [_sequence(7, name) for name in P.TEST_SEQUENCES]  # windows [0..3] and [3..6]: frame 3 is in both
+    truth = torch.from_numpy(seqs[0].poses_3d).float()
     index = np.array([[0, 1, 2, 3], [3, 4, 5, 6]])
     offsets = torch.tensor([0.010, 0.020])  # window 0 off by 10 mm, window 1 by 20 mm (x)
     planned = truth[index][:, None, None].repeat(1, 1, 1, 1, 1, 1)  # (2, W=1, H=1, 4, 17, 3)
     planned[..., 0] += offsets.view(2, 1, 1, 1, 1)
     planned[..., ROOT, :] = 0
-    model.planned = planned
-    report = evaluate(model, [seq], pck=True, progress=False, group_of=lambda s: s.subject, export_mat=tmp_path,
+    model.planned = planned.repeat(6, 1, 1, 1, 1, 1)  # the same plan for each of the six sequences
+    with pytest.raises(ValueError, match=r"missing \['TS2', 'TS3', 'TS4', 'TS5', 'TS6'\]"):
+        evaluate(model, seqs[:1], progress=False, export_mat=tmp_path)  # refused before sampling
+    report = evaluate(model, seqs, pck=True, progress=False, group_of=lambda s: s.subject, export_mat=tmp_path,
                       batch_size=1)
     mat = io.loadmat(tmp_path / "inference_data_J_Agg.mat")["TS1"]
     assert mat.shape == (3, 17, 7, 1)  # MATLAB drops the trailing W = 1
@@ -226,60 +234,195 @@ def test_evaluate_p_best_per_batch_or_per_sequence():
         evaluate(model, [seq], progress=False, p_best="clip")
 
 
-def _test_file(path, labels: bool):
-    """A data_test_3dhp.npz in the released layout (millimetres, pixels), 9 and 6 frames."""
-    rng = np.random.default_rng(0)
-    data = {}
-    for name, n, (w, h) in (("TS1", 9, (2048, 2048)), ("TS5", 6, (1920, 1080))):
-        pose = np.array([0.0, 0.0, 4000.0]) + rng.uniform(-800, 800, (n, 17, 3))
-        entry = {"data_3d": pose.astype(np.float32), "data_2d": rng.uniform(0, [w, h], (n, 17, 2)).astype(np.float32),
-                 "valid": np.ones(n, np.float32)}
-        if labels:
-            entry["activity_annotation"] = np.arange(n) % 2 + 1
-        data[name] = entry
-    np.savez(path, data=np.array(data, dtype=object))
-    return path
+def _oracle(test_path, annot_dir=None, field="annot3", step_offsets_mm=(0.0,), frames=4):
+    """A Scripted model whose samples are the ground truth of every window (annot3 of
+    annot_data.mat, or the test file's data_3d without ``annot_dir``), moved along x on every
+    joint but the pelvis by ``step_offsets_mm[w]`` at DDIM step w (H = 1)."""
+    from ddhpose.data.mpi3dhp import load_3dhp_annotations, load_3dhp_test, with_ground_truth
+    from ddhpose.data.windows import test_windows
+    seqs = load_3dhp_test(test_path)
+    if annot_dir is not None:
+        annotations = load_3dhp_annotations(annot_dir)
+        seqs = [with_ground_truth(s, annotations[s.subject], field) for s in seqs]
+    y3d = torch.cat([test_windows(s, frames)[0]["y3d"] for s in seqs])  # (n, F, 17, 3)
+    offsets = torch.tensor(step_offsets_mm) / 1000
+    planned = y3d[:, None, None].repeat(1, len(offsets), 1, 1, 1, 1)
+    planned[..., 0] += offsets.view(1, -1, 1, 1, 1) * (torch.arange(17) != ROOT)
+    model = Scripted(ModelConfig(frames=frames, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
+    model.planned = planned
+    return model
 
 
 def test_evaluate_config_3dhp_tables_and_export(tmp_path):
+    """The whole (synthetic) test set through the config path with the test set's folder: the
+    sequence rows, their mean, the README's scene rows, all seven activities, the export."""
     io = pytest.importorskip("scipy.io")
+    from mpi3dhp_files import test_set
     from ddhpose.evaluation.evaluate import evaluate_config, report_markdown
+    test_path, annot_dir, anns = test_set(tmp_path)
     torch.manual_seed(0)
     model = DDHPose(ModelConfig(frames=4, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
-    overrides = [f"data.test_path={_test_file(tmp_path / 'test.npz', labels=True)}", "model.frames=4"]
-    report = evaluate_config(model, "3dhp", overrides, export_mat=tmp_path / "mat", progress=False)
-    assert list(report.pose) == ["TS1", "TS5", "Average", "All"]
-    assert report.pose["Average"]["pck"] == pytest.approx((report.pose["TS1"]["pck"] + report.pose["TS5"]["pck"]) / 2)
-    assert list(report.activities) == ["Standing/Walking", "Exercising", "All"]
-    assert report.activities["All"]["frames"] == 15
+    overrides = [f"data.test_path={test_path}", "model.frames=4"]
+    report = evaluate_config(model, "3dhp", overrides, export_mat=tmp_path / "mat", annot_dir=annot_dir,
+                             progress=False)
+    assert list(report.pose) == [*P.TEST_SEQUENCES, "Average", "All"]
+    assert report.pose["Average"]["pck"] == pytest.approx(sum(report.pose[n]["pck"] for n in P.TEST_SEQUENCES) / 6)
+    assert list(report.scenes) == [*P.SCENES, P.ALL_SCENES]
+    outdoor = (report.pose["TS5"]["mpjpe"] * 276 + report.pose["TS6"]["mpjpe"] * 452) / 728
+    assert report.scenes["Outdoor"]["mpjpe"] == pytest.approx(outdoor)
+    assert list(report.activities) == [*P.ACTIVITY_NAMES.values(), "All"]
+    valid = sum(int(a["valid"].sum()) for a in anns.values())
+    assert report.activities["All"]["frames"] == valid == 35
+    assert np.isnan(report.activities["Sports"]["mpjpe"]) and report.activities["Sports"]["frames"] == 0
     assert "per evaluation batch of 2" in report.definitions["P-Best"]  # main_3dhp.py's bs = 2
-    assert "MPI-INF-3DHP activities" in report_markdown(report)
-    assert io.loadmat(tmp_path / "mat" / "inference_data_P_Best.mat")["TS5"].shape == (3, 17, 6, 1)
-    unlabelled = evaluate_config(model, "3dhp", [f"data.test_path={_test_file(tmp_path / 'plain.npz', False)}",
-                                                 "model.frames=4"], progress=False)
-    assert unlabelled.activities == {} and "not available" in unlabelled.definitions["activity table"]
+    assert report.provenance["ground truth"].startswith(f"annot3 of TSk/annot_data.mat in {annot_dir}")
+    assert "TS4 annot3 = univ_annot3, TS5 univ_annot3, TS6 univ_annot3" in report.provenance["test file's data_3d"]
+    text = report_markdown(report)
+    assert "MPI-INF-3DHP activities" in text and "| Sports | 0 | nan |" in text and "| Outdoor | 728 |" in text
+    for name, frames in (("TS1", 9), ("TS5", 8)):
+        assert io.loadmat(tmp_path / "mat" / "inference_data_P_Best.mat")[name].shape == (3, 17, frames, 1)
+
+
+def test_ground_truth_is_annot3_of_annot_data_and_said_in_the_report(tmp_path):
+    """A model that predicts annot3 exactly scores 0 against annot_data.mat's annot3 on every
+    sequence, although the test file holds univ_annot3 on TS5 / TS6; against univ_annot3, or the
+    file's data_3d unchecked (with a warning), TS5 is off by the fields' distance."""
+    from mpi3dhp_files import test_set
+    from ddhpose.evaluation.evaluate import evaluate_config
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, anns = test_set(tmp_path)
+    overrides = [f"data.test_path={test_path}", "model.frames=4"]
+    official = evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, annot_dir=annot_dir,
+                               progress=False)
+    assert all(official.pose[n]["mpjpe"] < 1e-3 for n in P.TEST_SEQUENCES)
+    assert official.activities["All"]["pck"] == pytest.approx(100.0)  # labels from annot_data.mat
+    univ = evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, annot_dir=annot_dir,
+                           ground_truth="univ_annot3", progress=False)
+    ann = anns["TS5"]
+    rel = [a - a[:, ROOT:ROOT + 1] for a in (ann["annot3"], ann["univ_annot3"])]
+    distance = np.linalg.norm(rel[0] - rel[1], axis=-1)[ann["valid"]].mean()
+    assert univ.pose["TS5"]["mpjpe"] == pytest.approx(distance, rel=1e-4) and distance > 8
+    assert univ.pose["TS1"]["mpjpe"] < 1e-3 and "univ_annot3 of TSk/annot_data.mat" in univ.provenance["ground truth"]
+    with pytest.warns(UserWarning, match="annot3 .* or univ_annot3"):
+        unchecked = evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, progress=False)
+    assert unchecked.pose["TS5"]["mpjpe"] == pytest.approx(distance, rel=1e-4)
+    assert unchecked.provenance["ground truth"].startswith(f"data_3d of {test_path} as it is, not checked")
+    assert "not available" in unchecked.definitions["activity table"]
+    with pytest.raises(ValueError, match="either with the annotations"):
+        evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, annot_dir=annot_dir,
+                        activities=test_path, progress=False)
+
+
+def test_the_official_script_scores_the_first_ddim_step_and_each_step_on_request(tmp_path):
+    """With W = 2 the exported (3, 17, N, 2) array is read by the official script as step 1:
+    the 3DHP tables score step 1 by default; step 2 (off by 10 mm) on request, and one table per
+    step with ``per_step``, written as the authors' _t<k> files."""
+    from mpi3dhp_files import test_set
+    from ddhpose.evaluation.evaluate import evaluate_config, write_report
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, _ = test_set(tmp_path)
+    overrides = [f"data.test_path={test_path}", "model.frames=4"]
+    run = dict(iterations=2, annot_dir=annot_dir, progress=False)
+    first = evaluate_config(_oracle(test_path, annot_dir, step_offsets_mm=(0.0, 10.0)), "3dhp", overrides, **run)
+    assert first.pose_step == 1 and first.pose["All"]["mpjpe"] < 1e-3
+    assert "DDIM step 1 of 2 (the first: the step the official 3DHP script scores" in first.definitions["pose table"]
+    last = evaluate_config(_oracle(test_path, annot_dir, step_offsets_mm=(0.0, 10.0)), "3dhp", overrides,
+                           pose_step="last", **run)
+    assert last.pose_step == 2 and last.pose["All"]["mpjpe"] == pytest.approx(10 * 16 / 17, rel=1e-4)
+    assert last.activities["All"]["mpjpe"] == pytest.approx(10 * 16 / 17, rel=1e-4)
+    each = evaluate_config(_oracle(test_path, annot_dir, step_offsets_mm=(0.0, 10.0)), "3dhp", overrides,
+                           per_step=True, **run)
+    assert sorted(each.steps) == [1, 2]
+    assert each.steps[1]["pose"]["TS3"]["mpjpe"] < 1e-3
+    assert each.steps[2]["pose"]["TS3"]["mpjpe"] == pytest.approx(10 * 16 / 17, rel=1e-4)
+    assert each.steps[2]["scenes"]["Outdoor"]["mpjpe"] == pytest.approx(10 * 16 / 17, rel=1e-4)
+    names = [p.name for p in write_report(each, tmp_path / "out")]
+    assert names[3:] == ["results_sequencewise_t1.csv", "results_activitywise_t1.csv",
+                         "results_sequencewise_t2.csv", "results_activitywise_t2.csv"]
+    rows = (tmp_path / "out" / "results_sequencewise_t2.csv").read_text().splitlines()
+    assert rows[0] == "sequence,mpjpe,pck,auc" and rows[1].startswith("TS1,9.41")
+    with pytest.raises(ValueError, match="W=2 DDIM steps"):
+        evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, pose_step=3, **run)
+
+
+def test_pose_step_names():
+    from ddhpose.evaluation.evaluate import resolve_pose_step
+    assert resolve_pose_step(None, 5, "3dhp") == 0 and resolve_pose_step(None, 5, "h36m") == 4
+    assert resolve_pose_step("last", 5, "3dhp") == 4 and resolve_pose_step("2", 5, "h36m") == 1
+    with pytest.raises(ValueError, match="expected 'first', 'last' or a step number 1..5"):
+        resolve_pose_step("middle", 5, "3dhp")
+
+
+def test_a_truncated_or_partial_test_set_is_not_exported(tmp_path):
+    """The official script indexes every frame of TS1..TS6: eval.max_frames and a test file
+    without all six are refused before any sampling, naming why; nothing is written."""
+    from mpi3dhp_files import test_set
+    from ddhpose.evaluation.evaluate import evaluate_config
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, _ = test_set(tmp_path)
+
+    class Refuses(DDHPose):
+        def sample(self, *args, **kwargs):
+            raise AssertionError("sampled before the export was checked")
+
+    model = Refuses(ModelConfig(frames=4, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
+    overrides = [f"data.test_path={test_path}", "model.frames=4"]
+    with pytest.raises(ValueError, match=r"eval.max_frames=5 keeps only the first frames .* indexes TSk\(:, :, j\)"):
+        evaluate_config(model, "3dhp", [*overrides, "eval.max_frames=5"], export_mat=tmp_path / "mat",
+                        annot_dir=annot_dir, progress=False)
+    data = dict(np.load(test_path, allow_pickle=True)["data"].item())
+    del data["TS6"]
+    np.savez(tmp_path / "five.npz", data=np.array(data, dtype=object))
+    with pytest.raises(ValueError, match=r"needs the whole MPI-INF-3DHP test set: .* missing \['TS6'\]"), \
+            pytest.warns(UserWarning, match="not checked"):
+        evaluate_config(model, "3dhp", [f"data.test_path={tmp_path / 'five.npz'}", "model.frames=4"],
+                        export_mat=tmp_path / "mat", progress=False)
+    assert not (tmp_path / "mat").exists()
+    # max_frames longer than every sequence truncates nothing: exported
+    report = evaluate_config(_oracle(test_path, annot_dir), "3dhp", [*overrides, "eval.max_frames=100"],
+                             export_mat=tmp_path / "mat", annot_dir=annot_dir, progress=False)
+    assert "truncated" not in report.provenance and (tmp_path / "mat" / "inference_data_J_Agg.mat").is_file()
+
+
+def test_scene_rows_by_the_readme_weights():
+    rows = {n: {"mpjpe": float(i), "pck": 10.0 * i, "auc": 1.0} for i, n in enumerate(P.TEST_SEQUENCES, 1)}
+    scenes = P.scene_rows(rows)
+    assert scenes["Studio with green screen"]["mpjpe"] == pytest.approx((1 * 603 + 2 * 540) / 1143)
+    assert scenes["Studio without green screen"]["pck"] == pytest.approx((30 * 505 + 40 * 553) / 1058)
+    assert scenes["Outdoor"]["frames"] == 728 and scenes["Outdoor"]["auc"] == pytest.approx(1.0)
+    every = (603 * 1 + 540 * 2 + 505 * 3 + 553 * 4 + 276 * 5 + 452 * 6) / 2929
+    assert scenes[P.ALL_SCENES]["mpjpe"] == pytest.approx(every)
+    del rows["TS6"]
+    assert list(P.scene_rows(rows)) == ["Studio with green screen", "Studio without green screen"]
 
 
 def test_released_checkpoint_evaluates_through_the_cli(tmp_path, capsys):
     """The released 3DHP .bin (skeleton from its file name) through `ddhpose evaluate` with the
-    official protocol and the MATLAB export; the same .bin copied to a neutral name (the test's
-    name and folders say no dataset) is refused until --skeleton says which skeleton it holds."""
+    official protocol, the test set's annot_data.mat, per-step tables and the MATLAB export; the
+    same .bin copied to a neutral name (the test's name and folders say no dataset) is refused
+    until --skeleton says which skeleton it holds."""
     io = pytest.importorskip("scipy.io")
     import shutil
     from pathlib import Path
 
+    from mpi3dhp_files import test_set
     from ddhpose.cli import main
     released = Path(__file__).parent / "fixtures" / "official_3dhp_f27.bin"
-    test = _test_file(tmp_path / "test.npz", labels=True)
+    test, annot_dir, _ = test_set(tmp_path)
     args = ["evaluate", "--checkpoint", str(released), "-c", "3dhp", "-o", str(tmp_path / "eval"), "-H", "2",
-            "--export-mat", str(tmp_path / "mat"), f"data.test_path={test}", "model.frames=27"]
+            "-W", "2", "--export-mat", str(tmp_path / "mat"), "--annot-dir", str(annot_dir), "--per-step",
+            f"data.test_path={test}", "model.frames=27"]
     assert main(args) == 0
     table = (tmp_path / "eval" / "results.md").read_text()
-    assert "TS1" in table and "TS5" in table and "Average" in table
-    assert io.loadmat(tmp_path / "mat" / "inference_data_J_Agg.mat")["TS1"].shape == (3, 17, 9, 1)
+    assert "TS1" in table and "TS5" in table and "Average" in table and "Outdoor" in table
+    assert "- ground truth: annot3 of TSk/annot_data.mat" in table
+    assert (tmp_path / "eval" / "results_activitywise_t2.csv").is_file()
+    assert io.loadmat(tmp_path / "mat" / "inference_data_J_Agg.mat")["TS1"].shape == (3, 17, 9, 2)
     neutral = tmp_path / "best_epoch.bin"
     shutil.copy(released, neutral)
     args[2] = str(neutral)
     assert main(args) != 0
     assert "--skeleton h36m or --skeleton 3dhp" in capsys.readouterr().err
     assert main(args + ["--skeleton", "3dhp"]) == 0
+    assert main(args + ["--skeleton", "3dhp", "--pose-step", "5"]) == 2
+    assert "pose step 5: the sampler runs W=2 DDIM steps" in capsys.readouterr().err

@@ -160,7 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "TS1..TS6, or a test file whose entries carry 'activity_annotation')")
     p.add_argument("--export-mat", default=None, metavar="DIR",
                    help="MPI-INF-3DHP: also write inference_data_{P_Agg,P_Best,J_Best,J_Agg}.mat for the "
-                        "official MATLAB script (needs scipy: pip install 'ddhpose[mat]')")
+                        "official MATLAB script (needs scipy: pip install 'ddhpose[mat]'); refused for a "
+                        "partial or truncated test set, which the script would index past the end")
+    p.add_argument("--annot-dir", default=None, metavar="DIR",
+                   help="MPI-INF-3DHP: the test set's folder with TS1..TS6/annot_data.mat; scores against its "
+                        "ground truth, valid frames and activity labels as the official script does, after checking "
+                        "which 3D field the test file holds (without it the test file's data_3d is used unchecked)")
+    p.add_argument("--ground-truth", choices=["annot3", "univ_annot3"], default="annot3",
+                   help="with --annot-dir: the annot_data.mat field to score against (default annot3, as the "
+                        "released script; univ_annot3 as the test set's own mpii_test_predictions.m)")
+    p.add_argument("--pose-step", default=None, metavar="first|last|K",
+                   help="the DDIM step whose J-Agg pose the pose, activity and scene tables score (default: first "
+                        "for MPI-INF-3DHP, the step its official script reads; last otherwise)")
+    p.add_argument("--per-step", action="store_true",
+                   help="also write those tables for every DDIM step (results_sequencewise_t<K>.csv, "
+                        "results_activitywise_t<K>.csv), as the authors' per-step result files")
     p.add_argument("overrides", nargs="*",
                    help="dotted overrides of the config, e.g. data.path_3d=... eval.max_frames=270")
     _add_sampling(p, precision="fp32")  # protocol figures in the reference arithmetic unless asked
@@ -278,10 +292,14 @@ def cmd_evaluate(args) -> int:
     device = _device(args.device)
     model = load_checkpoint(args.checkpoint, **_released_overrides(args))
     model = with_precision(model.to(device), args.precision, device)
-    report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
-                             iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size,
-                             p_best=args.p_best, p_best_windows=args.p_best_windows,
-                             activities=args.activities, export_mat=args.export_mat)
+    try:
+        report = evaluate_config(model, args.config, args.overrides, hypotheses=args.hypotheses,
+                                 iterations=args.iterations, flip=not args.no_flip, batch_size=args.batch_size,
+                                 p_best=args.p_best, p_best_windows=args.p_best_windows,
+                                 activities=args.activities, export_mat=args.export_mat, annot_dir=args.annot_dir,
+                                 ground_truth=args.ground_truth, pose_step=args.pose_step, per_step=args.per_step)
+    except ImportError as err:  # scipy / h5py for annot_data.mat
+        raise RuntimeError(str(err)) from None
     report.provenance = {"checkpoint": args.checkpoint, **report.provenance}
     for path in write_report(report, args.out):
         print(f"wrote {path}")

@@ -9,6 +9,15 @@ Neither file carries the per-frame activity labels of the official activity tabl
 set's ``annot_data.mat``, field ``activity_annotation``); :func:`load_3dhp_activities` reads them
 from a test file whose entries have that field, or from an ``.npz`` with one array per sequence.
 
+Ground truth. The test set's ``TSk/annot_data.mat`` holds two 3D fields: ``annot3`` (camera
+frame, millimetres), which the released DDHPose script (``mpii_test_predictions_ori_py.m``)
+scores against, and ``univ_annot3`` (scaled to the height of Human3.6M's universal skeleton),
+which the test set's own ``mpii_test_predictions.m`` uses. Preprocessed ``data_test_3dhp.npz``
+files in circulation store either one under the same name ``data_3d``, and nothing in the file
+says which. :func:`load_3dhp_annotations` reads ``annot_data.mat`` directly (scipy for MATLAB
+v5 files, h5py for v7.3), :func:`identify_ground_truth` tells which field a test file holds by
+comparing it with both, and :func:`with_ground_truth` scores a sequence against a chosen field.
+
 Joints stay in the 3DHP order (:data:`ddhpose.skeleton.MPI_INF_3DHP`, root = pelvis, joint 14).
 Units: the files hold millimetres; every returned array is in **metres** (divided by 1000).
 2D is screen-normalised by 2048x2048 (training cameras and TS1-TS4) or 1920x1080 (TS5, TS6), as
@@ -16,8 +25,11 @@ in the released code.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -199,3 +211,158 @@ def load_3dhp_activities(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if field is not None:
             out[str(name)] = _activity_array(entry[field], f"{source}: data[{name!r}].{field}")
     return out
+
+
+#: the 3D fields of a test sequence's annot_data.mat (see the module docstring); the first is
+#: the one the released DDHPose evaluation scores against
+GROUND_TRUTH_FIELDS = ("annot3", "univ_annot3")
+#: a test file's data_3d counts as a field of annot_data.mat when their root-relative poses lie
+#: within this mean per-joint distance (mm); float32 storage of millimetre camera coordinates
+#: rounds by less than 1e-3 mm, while the two fields differ by 8-20 mm on TS5 and TS6
+SAME_FIELD_MM = 0.1
+
+
+@dataclass
+class SequenceAnnotation:
+    """One test sequence's annot_data.mat: poses (N, 17, 3) in millimetres, camera frame, 3DHP
+    joint order; ``valid`` (N,) bool; ``activity`` (N,) int64 labels 1-7 or None."""
+
+    source: str
+    annot3: np.ndarray
+    univ_annot3: np.ndarray | None
+    valid: np.ndarray
+    activity: np.ndarray | None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.valid)
+
+
+def _read_mat(path: str) -> dict[str, np.ndarray]:
+    """Every variable of a MATLAB file, in MATLAB's dimension order (v5 through scipy; v7.3, an
+    HDF5 file, through h5py, whose reversed dimension order is undone here)."""
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise ImportError(f"{path}: reading annot_data.mat needs scipy; install it with "
+                          "pip install 'ddhpose[mat]'") from None
+    try:
+        return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except NotImplementedError:  # scipy: 'Please use HDF reader for matlab v7.3 files'
+        pass
+    except (ValueError, OSError, TypeError) as err:
+        raise ValueError(f"{path}: not a readable MATLAB file ({err})") from None
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError(f"{path} is a MATLAB v7.3 (HDF5) file: reading it needs h5py; install it with "
+                          "pip install 'ddhpose[mat]'") from None
+    with h5py.File(path, "r") as f:
+        return {k: np.asarray(v[()]).transpose() for k, v in f.items() if isinstance(v, h5py.Dataset)}
+
+
+def _poses_mm(value: Any, where: str) -> np.ndarray:
+    """MATLAB 3 x 17 x 1 x N (or 3 x 17 x N) -> (N, 17, 3) float64."""
+    arr = np.asarray(value)
+    if arr.ndim == 2:
+        arr = arr[..., None]  # a single frame: MATLAB drops the trailing dimensions
+    if arr.ndim not in (3, 4) or arr.shape[:2] != (3, 17) or (arr.ndim == 4 and arr.shape[2] != 1) \
+            or arr.dtype.kind not in "fi":
+        raise ValueError(f"{where}: expected a numeric 3 x 17 x 1 x N array (MATLAB order), got {arr.dtype} "
+                         f"{arr.shape}")
+    return np.ascontiguousarray(arr.reshape(3, 17, -1).transpose(2, 1, 0), dtype=np.float64)
+
+
+def _frame_vector(value: Any, frames: int, where: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.size != frames or arr.size != max(arr.shape, default=0) or arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: expected {frames} values, one per frame, got {arr.dtype} {arr.shape}")
+    return arr.reshape(-1)
+
+
+def load_annot_data(path: str | os.PathLike) -> SequenceAnnotation:
+    """Read one test sequence's ``annot_data.mat`` as the official script does.
+
+    Fields: ``annot3`` (required), ``univ_annot3``, ``valid_frame`` (required),
+    ``activity_annotation``; each 3D field 3 x 17 x 1 x N in millimetres.
+    """
+    source = os.fspath(path)
+    mat = _read_mat(source)
+    for field in ("annot3", "valid_frame"):
+        if field not in mat:
+            raise ValueError(f"{source}: missing field {field!r}; the file has {sorted(mat)}")
+    annot3 = _poses_mm(mat["annot3"], f"{source}: field 'annot3'")
+    n = len(annot3)
+    univ = _poses_mm(mat["univ_annot3"], f"{source}: field 'univ_annot3'") if "univ_annot3" in mat else None
+    if univ is not None and len(univ) != n:
+        raise ValueError(f"{source}: field 'univ_annot3' has {len(univ)} frames, 'annot3' {n}")
+    valid = _frame_vector(mat["valid_frame"], n, f"{source}: field 'valid_frame'") != 0
+    activity = None
+    if "activity_annotation" in mat:
+        activity = _activity_array(_frame_vector(mat["activity_annotation"], n, f"{source}: field "
+                                                 "'activity_annotation'"), f"{source}: field 'activity_annotation'")
+    return SequenceAnnotation(source, annot3, univ, valid, activity)
+
+
+def load_3dhp_annotations(annot_dir: str | os.PathLike, names=tuple(TEST_IMAGE_SIZES)) -> dict[str, SequenceAnnotation]:
+    """``annot_dir/TSk/annot_data.mat`` of every test sequence in ``names`` (the folder layout of
+    the test set, which the official script reads)."""
+    root = Path(annot_dir)
+    if not root.is_dir():
+        raise ValueError(f"--annot-dir {root}: not a folder (expected the test set's folder with TS1..TS6/"
+                         "annot_data.mat)")
+    out = {}
+    for name in names:
+        path = root / name / "annot_data.mat"
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; the official script reads annot_data.mat of every test sequence "
+                             f"({', '.join(names)})")
+        out[name] = load_annot_data(path)
+    return out
+
+
+def _root_relative_mm(poses: np.ndarray) -> np.ndarray:
+    return poses - poses[:, MPI_INF_3DHP.root:MPI_INF_3DHP.root + 1]
+
+
+def identify_ground_truth(seq: PoseSequence, annotation: SequenceAnnotation, source: str = "the test file"
+                          ) -> tuple[str, dict[str, float]]:
+    """Which field of annot_data.mat a test file's sequence holds.
+
+    Compares the sequence's root-relative poses with those of every field present, as the mean
+    per-joint distance in mm. Returns (the field within :data:`SAME_FIELD_MM`, or
+    'annot3 = univ_annot3' where the two fields coincide, the distances).
+    Raises ValueError when the frame counts differ or no field is that close.
+    """
+    where = f"{source}: sequence {seq.subject!r}"
+    if seq.num_frames != annotation.num_frames:
+        raise ValueError(f"{where} has {seq.num_frames} frames, {annotation.source} has {annotation.num_frames}")
+    ours = seq.poses_3d.astype(np.float64) * 1000
+    distances = {}
+    for field in GROUND_TRUTH_FIELDS:
+        value = getattr(annotation, field)
+        if value is not None:
+            distances[field] = float(np.linalg.norm(ours - _root_relative_mm(value), axis=-1).mean())
+    close = [f for f, d in distances.items() if d <= SAME_FIELD_MM]
+    if not close:
+        found = ", ".join(f"{f} by {d:.2f} mm" for f, d in distances.items())
+        raise ValueError(f"{where}: data_3d is none of the 3D fields of {annotation.source} (it differs from {found} "
+                         f"on average; at most {SAME_FIELD_MM} mm expected)")
+    return (" = ".join(close) if len(close) > 1 else close[0]), distances
+
+
+def with_ground_truth(seq: PoseSequence, annotation: SequenceAnnotation, field: str = "annot3") -> PoseSequence:
+    """The sequence scored against ``field`` of its annot_data.mat: poses (root-relative) and
+    trajectory (the field's pelvis) from it, in metres, and its ``valid_frame``; the 2D input
+    is kept."""
+    if field not in GROUND_TRUTH_FIELDS:
+        raise ValueError(f"ground truth must be one of {list(GROUND_TRUTH_FIELDS)}, got {field!r}")
+    poses = getattr(annotation, field)
+    if poses is None:
+        raise ValueError(f"{annotation.source}: no field {field!r} to score against")
+    if len(poses) != seq.num_frames:
+        raise ValueError(f"{annotation.source}: {len(poses)} frames, the test file's sequence {seq.subject!r} has "
+                         f"{seq.num_frames}")
+    pos = poses * MM_TO_M
+    root = pos[:, MPI_INF_3DHP.root:MPI_INF_3DHP.root + 1]
+    return dataclasses.replace(seq, poses_3d=pos - root, trajectory=root, valid=annotation.valid.copy())
