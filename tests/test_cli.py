@@ -80,7 +80,9 @@ def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, caps
         assert result["hypotheses"].shape == (2, 250, 17, 3)
     out = capsys.readouterr().out
     error_mm = float(out.split("ground truth: MPJPE ")[1].split(" mm")[0])
-    assert error_mm < 200  # a trained model; random weights give ~450 mm on this clip
+    # the bundled model at H = 2: measured 52.7 mm in fp32 and 52.8 mm in bf16 (--precision auto picks
+    # either by CPU); random weights give ~450 mm on this clip
+    assert error_mm == pytest.approx(52.7, abs=1.0)
     assert "acceleration error" in out and "bone-length variation 0.0 %" in out
 
 

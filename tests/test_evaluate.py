@@ -59,16 +59,34 @@ def test_perfect_prediction_scores_zero(sequences):
         assert float(value.abs().max()) < 1e-6, key
 
 
-def test_report_files_with_pck(model, sequences, tmp_path):
+def test_report_files_with_pck(sequences, tmp_path):
+    """A prediction off by 102 mm (first sequence) or 203 mm (the others) along x on every joint
+    but the root: PCK@150 (all joints on this skeleton, 'error < 150') is 100 % and 1/17 (the
+    root), AUC counts 10 of the 31 thresholds for 102 mm and 30 for the root's 0 mm, MPJPE
+    averages in the root's 0; the tables and files carry exactly those values."""
+    class Offset(DDHPose):
+        def sample(self, x2d, hypotheses=1, iterations=1, flip=True, generator=None, noise=None):
+            pose, self.planned = self.planned[: x2d.shape[0]], self.planned[x2d.shape[0]:]
+            return pose[:, None, None].expand(-1, iterations, hypotheses, -1, -1, -1).clone()
+
+    model = Offset(ModelConfig(frames=25, channels=32, depth=1, heads=4)).eval()
+    off = torch.tensor([0.102, 0.203, 0.203]).view(3, 1, 1) * (torch.arange(17) != 0).view(1, -1, 1).float()
+    model.planned = torch.stack([torch.from_numpy(s.poses_3d) for s in sequences]) + off.unsqueeze(1) * \
+        torch.tensor([1.0, 0.0, 0.0])
     report = evaluate(model, sequences, pck=True, progress=False, group_of=lambda s: s.action)
     paths = write_report(report, tmp_path)
     assert [p.name for p in paths] == ["results.md", "results.csv", "results.json"]
     data = json.loads(paths[2].read_text())
     assert set(data["groups"]) == {s.action for s in sequences} | {"Average"}
-    assert 0 <= data["pose"]["All"]["pck"] <= 100
-    assert set(data["pose"]["All"]) == {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc"}
-    assert data["pose"]["All"]["p_mpjpe"] <= data["pose"]["All"]["mpjpe"]
+    first, every = data["pose"][sequences[0].action], data["pose"]["All"]
+    assert first["pck"] == pytest.approx(100.0) and first["mpjpe"] == pytest.approx(102 * 16 / 17, rel=1e-5)
+    assert every["pck"] == pytest.approx((17 + 1 + 1) / 51 * 100)
+    assert every["auc"] == pytest.approx((16 * 10 + 3 * 30) / (51 * 31) * 100)
+    assert every["mpjpe"] == pytest.approx((102 + 203 + 203) / 3 * 16 / 17, rel=1e-5)
+    assert set(every) == {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc"}
+    assert every["mpjve"] == pytest.approx(0.0, abs=1e-3)  # a constant offset moves nothing
     assert "PCK" in paths[0].read_text() and "MPJVE" in paths[0].read_text() and "mpjpe_j_agg" in paths[1].read_text()
+    assert f"{sequences[0].action},pose_pck,1,100.0000" in paths[1].read_text()
 
 
 def test_truncate_keeps_the_first_frames(sequences):

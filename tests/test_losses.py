@@ -62,11 +62,33 @@ def test_other_skeleton_and_float32():
     assert out["pos"].item() == pytest.approx(0.05 * 3 ** 0.5, rel=1e-5)
 
 
-def test_gradients_flow():
+@pytest.mark.parametrize("form", ["released", "l2"])
+def test_gradients(form):
+    """The pose term's gradient is the mean unit error vector, (pred - y) / |pred - y| / (B F J),
+    by hand; the whole loss's autograd gradient matches finite differences (float64)."""
     y = random_pose(2, 4)
-    pred = (y + 0.1 * torch.randn_like(y)).requires_grad_()
-    pose_losses(pred, y, H36M, form="l2")["total"].backward()
-    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    pred = (y + 0.1 * torch.randn(y.shape, generator=torch.Generator().manual_seed(5), dtype=y.dtype)).requires_grad_()
+    pose_losses(pred, y, H36M, form=form)["pos"].backward()
+    diff = (pred - y).detach()
+    expected = diff / diff.norm(dim=-1, keepdim=True) / (2 * 4 * 17)
+    assert torch.allclose(pred.grad, expected, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(lambda p: pose_losses(p, y, H36M, form=form)["total"], (pred.detach().requires_grad_(),))
+
+
+def test_millimetre_units_scale_each_term_by_its_dimension():
+    """units='mm' (released 3DHP): the pose term x1000, the squared length term x10^6, the
+    direction term unchanged, and for the L2 form the length term x1000; gradients alike."""
+    y = random_pose(2, 4)
+    pred = y * 1.1 + 0.01
+    m, mm = pose_losses(pred, y, H36M), pose_losses(pred, y, H36M, units="mm")
+    assert mm["pos"].item() == pytest.approx(1e3 * m["pos"].item(), rel=1e-12)
+    assert mm["len"].item() == pytest.approx(1e6 * m["len"].item(), rel=1e-12)
+    assert mm["dir"].item() == pytest.approx(m["dir"].item(), rel=1e-12)
+    assert mm["total"].item() == pytest.approx(1e3 * m["pos"].item() + 1e6 * m["len"].item() + m["dir"].item())
+    l2 = pose_losses(pred, y, H36M, form="l2", units="mm")
+    assert l2["len"].item() == pytest.approx(1e3 * pose_losses(pred, y, H36M, form="l2")["len"].item(), rel=1e-12)
+    with pytest.raises(ValueError, match="unknown loss units 'cm'"):
+        pose_losses(pred, y, H36M, units="cm")
 
 
 def test_shape_validation():

@@ -27,8 +27,11 @@ def test_lower_precision_is_a_close_copy(model, precision, monkeypatch):
     low = P.with_precision(model, precision, "cpu")
     out = low.sample(x, 2, 2, generator=torch.Generator().manual_seed(0))
     assert out.dtype == torch.float32 and out.shape == ref.shape and torch.isfinite(out).all()
-    err = (out - ref).abs().max().item()
-    assert 0 < err < 0.1, err  # changed, but only by rounding
+    # changed, but only by rounding: measured on this model max 4.5e-3 m (bf16) and 7.6e-3 m (int8),
+    # mean 4.7e-4 and 5.2e-4 m, against poses up to 0.36 m; allowed: twice that
+    err = (out - ref).abs()
+    limit = {"bf16": 1e-2, "int8": 1.5e-2}[precision]
+    assert 0 < err.max().item() <= limit and err.mean().item() <= 1e-3, (err.max().item(), err.mean().item())
     assert next(model.denoiser.parameters()).dtype == torch.float32  # the original is untouched
     assert low.schedule.alphas_cumprod.dtype == model.schedule.alphas_cumprod.dtype  # sampler math as it was
 
