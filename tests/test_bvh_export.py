@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ddhpose.data.bvh import euler_matrices, forward_kinematics, read_bvh
-from ddhpose.export.bvh import export_bvh, format_pose_bvh, matrix_to_euler, read_pose_bvh, shortest_arc
+from ddhpose.export.bvh import export_bvh, format_pose_bvh, matrix_to_euler, read_pose_bvh
+from ddhpose.export.rig import shortest_arc
 from ddhpose.geometry import compose, decompose
 from ddhpose.skeleton import H36M
 

@@ -182,3 +182,23 @@ def test_random_offsets_set_each_epochs_step_count(tmp_path):
     assert [b - a for a, b in zip([0] + steps, steps)] == expected
 
 
+
+
+def test_a_broken_tensorboard_is_named_as_broken_not_missing(tmp_path, monkeypatch, capsys):
+    """Installed beside a protobuf it cannot use, tensorboard fails to import: the message says so
+    (it used to say 'not installed'), and training goes on without it."""
+    import builtins
+    import importlib.util
+    if importlib.util.find_spec("tensorboard") is None:
+        pytest.skip("tensorboard is not installed")
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("cannot import name 'runtime_version' from 'google.protobuf'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    assert train_module._tensorboard(True, tmp_path / "tb", 0) is None
+    out = capsys.readouterr().out
+    assert "installed but cannot be imported" in out and "runtime_version" in out and "not installed" not in out

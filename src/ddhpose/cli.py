@@ -54,6 +54,10 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "world frame: y up, floor at 0, used by the BVH)")
     p.add_argument("--no-foot-lock", action="store_true",
                    help="keep the feet as lifted (by default a foot resting on the floor does not slide)")
+    p.add_argument("--trc", action="store_true",
+                   help="also write a .trc marker file beside each result (metres, y up: OpenSim, Pose2Sim)")
+    p.add_argument("--glb", action="store_true",
+                   help="also write a .glb animated skeleton beside each result (Blender, three.js, glTF viewers)")
     p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file")
     p.add_argument("--bvh-trajectory", action="store_true",
                    help="without a world frame: move the BVH root along the camera-frame trajectory "
@@ -226,7 +230,7 @@ def cmd_lift(args) -> int:
                       bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
                       bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
                       height=args.height, world=not args.no_world, foot_lock=not args.no_foot_lock,
-                      render=args.render, render_size=args.render_size, progress=True)
+                      render=args.render, render_size=args.render_size, progress=True, trc=args.trc, glb=args.glb)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -252,7 +256,8 @@ def cmd_video(args) -> int:
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
                        smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
                        bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height,
-                       world=not args.no_world, foot_lock=not args.no_foot_lock, render_size=args.render_size)
+                       world=not args.no_world, foot_lock=not args.no_foot_lock, render_size=args.render_size,
+                       trc=args.trc, glb=args.glb)
     for path in paths:
         print(f"wrote {path}")
     return 0

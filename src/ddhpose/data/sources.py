@@ -32,15 +32,20 @@ from ddhpose.seeding import SeedTag, derive_seed
 _SEGMENT_SECONDS = 20.0
 
 
-def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.random.Generator, subject: str,
-                   action: str) -> list[PoseSequence]:
+def virtual_camera_options(data: DataConfig) -> dict:
+    """The keyword arguments of :func:`camera_for_sequence` that film a config's mocap."""
     if data.camera_wide:
         kwargs = dict(wide=True, focal=tuple(data.camera_focal), fill=tuple(data.camera_fill),
                       height=tuple(data.camera_height), roll=data.camera_roll, offcentre=data.camera_offcentre)
     else:
         kwargs = dict(distance=tuple(data.camera_distance), focal=tuple(data.camera_focal),
                       height=tuple(data.camera_height))
-    kwargs["min_inside"] = 0.8
+    return {**kwargs, "min_inside": 0.8}
+
+
+def _virtual_views(world: np.ndarray | torch.Tensor, data: DataConfig, rng: np.random.Generator, subject: str,
+                   action: str) -> list[PoseSequence]:
+    kwargs = virtual_camera_options(data)
     length = max(1, int(_SEGMENT_SECONDS * data.mocap_fps))
     out = []
     for start in range(0, len(world), length):

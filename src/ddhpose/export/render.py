@@ -20,8 +20,8 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from tqdm import tqdm
 
 from ddhpose.export.results import load_result
-from ddhpose.lifting.result import LiftResult
 from ddhpose.files import atomic_path
+from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
 
 SUPPORTED_EXTENSIONS = (".gif", ".mp4")

@@ -1,9 +1,11 @@
 """Every file a lift writes, in one place: per person a result (.npz / .json) and, on request,
-a BVH; all written or none.
+a BVH (animation tools), a TRC (OpenSim, Pose2Sim) and a glTF binary (.glb: Blender, three.js,
+browser viewers); all written or none.
 
 Several people get ``_track<id>`` suffixes (``people.npz`` -> ``people_track1.npz``, ...). Motion
-files (BVH) use the world frame when the result has one (upright, y up, feet on the floor at
-y = 0, the root moving over it; :mod:`ddhpose.lifting.world`), else the camera frame.
+files use the world frame when the result has one (upright, y up, feet on the floor at y = 0,
+the root moving over it; :mod:`ddhpose.lifting.world`), else the camera frame (turned upright:
+y up, facing the camera).
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ddhpose.export.bvh import BVH_UNITS, export_bvh
+from ddhpose.export.gltf import glb_bytes, gltf_document
+from ddhpose.export.trc import format_trc
 from ddhpose.export.results import result_format, write_result
 from ddhpose.files import atomic_path
 from ddhpose.lifting.result import LiftResult
@@ -27,15 +31,18 @@ Write = tuple[Path, Callable[[Path], None]]
 class ExportOptions:
     """What :func:`planned_writes` writes beside each result.
 
-    bvh: a .bvh animation; bvh_units: 'cm' or 'm'; frame: 'world' (the result's world frame when
-    it has one, else the camera frame) or 'camera'; bvh_trajectory: in the camera frame, move the
-    root along the camera-frame trajectory instead of keeping it at the origin.
+    bvh: a .bvh animation; bvh_units: 'cm' or 'm'; trc: a .trc marker file (metres); glb: a .glb
+    skinned skeleton; frame: 'world' (the result's world frame when it has one, else the camera
+    frame) or 'camera'; bvh_trajectory: in the camera frame, move the root along the
+    camera-frame trajectory instead of keeping it at the origin (every motion file).
     """
 
     bvh: bool = False
     bvh_units: str = "cm"
     frame: str = "world"
     bvh_trajectory: bool = False
+    trc: bool = False
+    glb: bool = False
 
     def __post_init__(self) -> None:
         if self.bvh_units not in BVH_UNITS:
@@ -50,13 +57,16 @@ def person_path(output: Path, track_id: int, several: bool) -> Path:
     return output.with_name(output.stem + (f"_track{track_id}" if several else "") + output.suffix)
 
 
-def motion(result: LiftResult, options: ExportOptions) -> tuple[np.ndarray, str]:
-    """(F, J, 3) positions to animate and their frame ('yup' world or 'camera') for ``options``."""
+def motion(result: LiftResult, options: ExportOptions) -> np.ndarray:
+    """(F, J, 3) metres, y up, to animate: the world poses, else the camera frame turned upright
+    ((x, y, z) -> (x, -y, -z): facing the camera along +z), root-relative unless
+    ``bvh_trajectory``."""
     if options.frame == "world" and result.world_poses is not None:
-        return result.world_poses, "yup"
+        return result.world_poses
+    poses = result.poses
     if options.bvh_trajectory and result.root_trajectory is not None:
-        return result.poses + result.root_trajectory[:, None], "camera"
-    return result.poses, "camera"
+        poses = poses + result.root_trajectory[:, None]
+    return poses * np.array([1.0, -1.0, -1.0])
 
 
 def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions()
@@ -70,10 +80,16 @@ def planned_writes(results: Sequence[LiftResult], output: str | Path, options: E
         target = person_path(output, r.track_id, len(results) > 1)
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
         fps = r.fps or 25.0
+        poses = motion(r, options)
         if options.bvh:
-            poses, frame = motion(r, options)
-            writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, f=frame, s=fps:
-                           export_bvh(tmp, p, s, frame=f, units=options.bvh_units)))
+            writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, s=fps:
+                           export_bvh(tmp, p, s, frame="yup", units=options.bvh_units)))
+        if options.trc:
+            writes.append((target.with_suffix(".trc"), lambda tmp, p=poses, s=fps, n=target.with_suffix(".trc").name:
+                           Path(tmp).write_text(format_trc(p, s, file_name=n), encoding="utf-8")))
+        if options.glb:
+            writes.append((target.with_suffix(".glb"), lambda tmp, p=poses, s=fps:
+                           Path(tmp).write_bytes(glb_bytes(*gltf_document(p, s)))))
     return writes
 
 

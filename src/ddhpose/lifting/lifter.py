@@ -120,7 +120,7 @@ class Lifter:
              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
              stride: int | None = None, batch_size: int = 32, height: float | None = None,
              fps: float | None = None, world: bool = True, foot_lock: bool = True,
-             progress: bool = False) -> LiftResult:
+             principal_point: Sequence[float] | None = None, progress: bool = False) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -134,7 +134,8 @@ class Lifter:
             seed: seeds the sampler's noise, so results are reproducible.
             focal_length: the camera's focal length in pixels, if known (default
                 :data:`DEFAULT_FOCAL_RATIO` x width, an assumption the result records); used for the
-                root trajectory and J-Agg, with the principal point at the image centre.
+                root trajectory and J-Agg.
+            principal_point: (cx, cy) pixels of a calibrated camera (default: the image centre).
             score_threshold: keypoints scoring below it count as missing and are interpolated
                 (default: the layout's, :attr:`ddhpose.lifting.keypoints.Layout.score_threshold`).
             aggregation: how the H hypotheses become one pose (:data:`AGGREGATIONS`): 'p_agg' (their
@@ -185,8 +186,9 @@ class Lifter:
             lengths = track_bone_lengths(pose, skeleton)
             pose, samples = with_bone_lengths(pose, lengths, skeleton), with_bone_lengths(samples, lengths, skeleton)
         weights = torch.from_numpy(np.where(missing, 0.1, 1.0) * np.nan_to_num(sc17, nan=0.0).clip(0.05, 1))
-        trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal,
-                                                      (width / 2, image_height / 2), weights), smooth)
+        centre = (width / 2, image_height / 2) if principal_point is None else tuple(map(float, principal_point))
+        trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal, centre,
+                                                      weights), smooth)
         if height is not None:
             scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
                                                    skeleton))
@@ -199,7 +201,7 @@ class Lifter:
                         aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
                         score_threshold=threshold, layout=lay.name, focal_length=focal,
                         focal_length_source="given" if focal_length is not None else
-                        f"assumed: {DEFAULT_FOCAL_RATIO} x the image width",
+                        f"assumed: {DEFAULT_FOCAL_RATIO} x the image width", principal_point=list(centre),
                         height=None if height is None else float(height), world=world, foot_lock=foot_lock)
         result = LiftResult(
             provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),

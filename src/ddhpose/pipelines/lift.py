@@ -48,7 +48,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               score_threshold: float | None = None, tracking: TrackingOptions | None = None,
               bvh_units: str = "cm", bvh_trajectory: bool = False, height: float | None = None,
               world: bool = True, foot_lock: bool = True, progress: bool = False, render: str | None = None,
-              render_size: int | None = None) -> list[Path]:
+              render_size: int | None = None, trc: bool = False, glb: bool = False) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.lifting.inputs.read_keypoints`;
     ``tracking`` says which detections are people, :class:`ddhpose.lifting.tracking.TrackingOptions`).
 
@@ -56,7 +56,8 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     with several tracks the names get a ``_track<id>`` suffix. ``bvh=True`` also writes a .bvh
     beside each result (:mod:`ddhpose.export.writers`: in the world frame when one was found,
     upright with the root moving over the floor; else in the camera frame, root-relative or with
-    ``bvh_trajectory`` along the camera-frame trajectory; in ``bvh_units``, 'cm' or 'm').
+    ``bvh_trajectory`` along the camera-frame trajectory; in ``bvh_units``, 'cm' or 'm'); ``trc``
+    and ``glb`` likewise a .trc marker file (OpenSim) and a .glb skinned skeleton.
     ``fps`` (default: the file's, e.g. a ``ddhpose video`` detections file's, else
     :data:`DEFAULT_FPS`) is recorded in every result and used for the BVH. ``lifter`` None loads
     the bundled model (on ``device``). ``height`` (metres) scales every track to that standing
@@ -73,7 +74,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     output_path = Path(output_path)
     result_format(output_path)  # a bad output name fails before the slow part
     check_render(render, render_size)
-    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory)
+    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory, trc=trc, glb=glb)
     tracks = read_keypoints(input_path, layout, image_size=image_size, tracking=tracking)
     lifter = lifter or Lifter.from_pretrained(device=device)
     results = lift_tracks(tracks, lifter, source=str(input_path), fps=fps, tracking=tracking, world=world,

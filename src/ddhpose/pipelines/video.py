@@ -54,11 +54,13 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
                bvh: bool = False, detector: Detector | None = None, lifter: Lifter | None = None,
                fps: float | None = None, progress: bool = True, render_size: int | None = None,
                tracking: TrackingOptions | None = None, bvh_units: str = "cm", bvh_trajectory: bool = False,
-               world: bool = True, foot_lock: bool = True, **lift_kwargs: Any) -> list[Path]:
+               world: bool = True, foot_lock: bool = True, trc: bool = False, glb: bool = False,
+               **lift_kwargs: Any) -> list[Path]:
     """Video file -> detections, 3D results (one per person), optional BVH and render.
 
     Writes ``OUTPUT`` (.npz or .json; ``_track<id>`` suffixes for several people), the
-    detections as ``<OUTPUT stem>.detections.json``, with ``bvh`` a .bvh per result and with
+    detections as ``<OUTPUT stem>.detections.json``, with ``bvh`` / ``trc`` / ``glb`` a .bvh /
+    .trc / .glb per result (:mod:`ddhpose.export.writers`) and with
     ``render`` an animation of the detections over the frames beside the 3D (``render_size``
     pixels high; default :func:`default_render_size`). ``fps`` overrides the video's frame rate;
     ``lift_kwargs`` go to :meth:`Lifter.lift`. Returns the written paths.
@@ -70,7 +72,7 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     output_path = Path(output_path)
     result_format(output_path)  # bad output names fail before the slow part
     check_render(render, render_size)
-    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory)
+    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory, trc=trc, glb=glb)
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(render_size or MAX_RENDER_HEIGHT) if render else None
     info, detections = detect_video(input_path, detector, progress=progress, keep=store.add if store else None)

@@ -106,8 +106,13 @@ def _tensorboard(enabled: bool, log_dir: Path, purge_step: int) -> Any:
         return None
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("tensorboard is not installed (pip install 'ddhpose[tensorboard]'); not logging scalars")
+    except ImportError as err:
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:
+            print("tensorboard is not installed (pip install 'ddhpose[tensorboard]'); not logging scalars")
+        else:  # installed but broken, e.g. beside a protobuf it does not support
+            print(f"tensorboard is installed but cannot be imported ({err}); not logging scalars "
+                  "(pip install 'ddhpose[tensorboard]' installs a version that works with the other extras)")
         return None
     return SummaryWriter(str(log_dir), purge_step=purge_step or None)
 

@@ -1,0 +1,203 @@
+"""Motion in the world, measured against mocap truth: where the person is, which way is up, where
+the floor is, when the feet rest and whether they slide.
+
+Test sets (never trained on; the config's test split):
+
+- Human3.6M S9/S11 motion through its 4 real cameras (exact 2D, the true focal length given, and
+  again with the lifter's default focal assumption): root position error of the perspective
+  solve (``ddhpose.lifting.trajectory.perspective_root``) beside the weak-perspective estimate it
+  replaced, absolute MPJPE (pose plus trajectory, camera frame) and the tilt error of the world
+  frame's up. This motion stands at a fixed spot (the release it comes from has no trajectory),
+  so it says nothing of floors and feet;
+- held-out mocap clips (CMU, Bandai Namco, HDM05, CMU dance / martial arts: bodies and motions
+  never trained on) through wide virtual cameras, as the wild config films them: the same, plus
+  the floor's height error at the feet, foot-contact precision / recall against the contacts of
+  the truth (the same rule on the true world motion) and foot sliding during contact (mm per
+  frame) before and after foot locking, beside the truth's own sliding.
+
+Usage: python benchmarks/world_accuracy.py [-c wild] [--sequences 16] [--frames 300]
+(run from the repository root with the data linked at ./data, as the configs expect).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddhpose.data.h36m import load_h36m
+from ddhpose.data.retarget import load_mocap
+from ddhpose.data.sources import _matches, virtual_camera_options
+from ddhpose.data.virtual_camera import camera_for_sequence, make_training_pair
+from ddhpose.experiment import load_config
+from ddhpose.files import atomic_write_text
+from ddhpose.geometry import image_coordinates
+from ddhpose.lifting.lifter import DEFAULT_FOCAL_RATIO, Lifter
+from ddhpose.lifting.trajectory import weak_perspective_root
+from ddhpose.lifting.world import foot_contacts, foot_sliding
+
+ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+
+
+def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: np.ndarray | None,
+            truth_cam: np.ndarray, world_to_cam: np.ndarray | None, truth_world: np.ndarray | None, fps: float,
+            feet: bool) -> dict:
+    """One clip: uv (F, 17, 2) pixels, intrinsics (fx, fy, cx, cy) pixels or None (the lifter's
+    assumption), truth_cam (F, 17, 3) camera-frame joints, world_to_cam (3, 3) the camera's
+    rotation of the z-up truth world, truth_world (F, 17, 3) z-up metres."""
+    known = {} if intrinsics is None else {"focal_length": float(intrinsics[0]),
+                                           "principal_point": tuple(map(float, intrinsics[2:4]))}
+    focal = None if intrinsics is None else float(intrinsics[0])
+    r = lifter.lift(uv, layout="h36m", image_size=size, fps=fps, **known)
+    out: dict = {"frames": len(uv)}
+    root_true = truth_cam[:, 0]
+    if r.root_trajectory is not None:
+        out["root"] = float(np.linalg.norm(r.root_trajectory - root_true, axis=-1).mean()) * 1000
+        absolute = r.poses + r.root_trajectory[:, None]
+        out["abs_mpjpe"] = float(np.linalg.norm(absolute - truth_cam, axis=-1).mean()) * 1000
+        f_norm = 2 * (focal or DEFAULT_FOCAL_RATIO * size[0]) / size[0]
+        x = torch.from_numpy(uv / size[0] * 2 - np.array([1.0, size[1] / size[0]]))
+        weak = weak_perspective_root(torch.from_numpy(r.poses).double(), x, f_norm).numpy()
+        out["root_weak"] = float(np.nanmean(np.linalg.norm(weak - root_true, axis=-1))) * 1000
+    if r.world_frame is None:
+        out["no_world"] = r.world_note
+        return out
+    frame = r.world
+    if world_to_cam is not None:
+        out["tilt"] = _angle(frame.up, world_to_cam @ np.array([0.0, 0.0, 1.0]))
+    if not feet or truth_world is None:
+        return out
+    true_yup = truth_world @ ZUP_TO_YUP.T
+    true_contacts = foot_contacts(true_yup, fps)
+    ankles = [3, 6]  # right, left ankle: contacts are (left, right)
+    contact_ankles = np.stack([truth_cam[:, ankles[1]], truth_cam[:, ankles[0]]], 1)[true_contacts]
+    if len(contact_ankles):
+        true_heights = np.stack([true_yup[:, ankles[1], 1], true_yup[:, ankles[0], 1]], 1)[true_contacts]
+        out["floor"] = float(np.median(frame.apply(contact_ankles)[:, 1] - true_heights)) * 1000
+    pred = r.foot_contacts
+    tp = float((pred & true_contacts).sum())
+    out["contact_tp"], out["contact_pred"], out["contact_true"] = tp, float(pred.sum()), float(true_contacts.sum())
+    raw = frame.apply(r.poses + r.root_trajectory[:, None])
+    out["slide_before"] = foot_sliding(raw, pred) * 1000
+    out["slide_after"] = foot_sliding(r.world_poses, pred) * 1000
+    out["slide_truth"] = foot_sliding(true_yup, true_contacts) * 1000
+    return out
+
+
+def h36m_clips(cfg, count: int, frames: int):
+    """(uv, size, focal, truth_cam, world_to_cam) of evenly spaced S9/S11 camera views."""
+    from ddhpose.data.cameras import h36m_cameras
+    seqs = load_h36m(cfg.data.path_3d, subjects=cfg.data.test_subjects)
+    pick = [seqs[i] for i in np.linspace(0, len(seqs) - 1, min(count, len(seqs))).round().astype(int)]
+    cams = {(s, c.id): c for s, cs in h36m_cameras().items() for c in cs}
+    for s in pick:
+        n = min(frames, s.num_frames)
+        w, h = s.image_size
+        uv = image_coordinates(torch.from_numpy(s.keypoints_2d[:n]), w, h).numpy()
+        truth = s.poses_3d[:n] + s.trajectory[:n]
+        cam = cams[(s.subject, s.camera)]
+        yield f"{s.subject} {s.action} {s.camera}", uv, (w, h), cam.intrinsics, truth, cam.rotation, None
+
+
+def mocap_clips(cfg, count: int, frames: int, seed: int):
+    """Held-out mocap clips through the wild config's virtual cameras (the camera kept)."""
+    files = sorted(_matches(cfg.data.mocap_test))
+    rng = np.random.default_rng(seed)
+    files = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int)]
+    for path in files:
+        world = np.asarray(load_mocap(path, fps=cfg.data.mocap_fps), np.float64)[:frames]
+        camera = camera_for_sequence(rng, world, **virtual_camera_options(cfg.data))
+        seq = make_training_pair(world, camera, subject=Path(path).stem, action=Path(path).stem)
+        w, h = seq.image_size
+        uv = image_coordinates(torch.from_numpy(seq.keypoints_2d), w, h).numpy()
+        yield (Path(path).stem, uv, (w, h), camera.intrinsics, seq.poses_3d + seq.trajectory,
+               camera.rotation, world)
+
+
+def summarise(records: list[dict]) -> dict:
+    frames = np.array([r["frames"] for r in records], float)
+
+    def mean(key):
+        have = [(r[key], f) for r, f in zip(records, frames) if key in r and np.isfinite(r[key])]
+        return float(np.average([v for v, _ in have], weights=[f for _, f in have])) if have else None
+
+    out = {k: mean(k) for k in ("root", "root_weak", "abs_mpjpe", "tilt", "floor", "slide_before", "slide_after",
+                                "slide_truth")}
+    tilts = [r["tilt"] for r in records if "tilt" in r]
+    out["tilt_median"] = float(np.median(tilts)) if tilts else None
+    floors = [abs(r["floor"]) for r in records if "floor" in r]
+    out["floor_abs_median"] = float(np.median(floors)) if floors else None
+    tp, pred, true = (sum(r.get(k, 0.0) for r in records) for k in ("contact_tp", "contact_pred", "contact_true"))
+    out["contact_precision"] = tp / pred * 100 if pred else None
+    out["contact_recall"] = tp / true * 100 if true else None
+    out["clips"], out["world_found"] = len(records), sum("no_world" not in r for r in records)
+    out["no_world"] = sorted({r["no_world"] for r in records if "no_world" in r})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
+    parser.add_argument("-c", "--config", default="wild")
+    parser.add_argument("--sequences", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--out", default="docs/world_accuracy")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    cfg = load_config(args.config)
+    lifter = Lifter.from_pretrained(args.checkpoint)
+    started = time.time()
+    rows = {}
+    h36m = list(h36m_clips(cfg, args.sequences, args.frames))
+    for label, known in (("Human3.6M S9/S11, true intrinsics", True), ("Human3.6M S9/S11, default focal", False)):
+        rows[label] = summarise([measure(lifter, uv, size, focal if known else None, truth, rot, None, 50.0,
+                                         feet=False) for _, uv, size, focal, truth, rot, _ in h36m])
+        print(label, json.dumps(rows[label]), flush=True)
+    mocap = list(mocap_clips(cfg, args.sequences, args.frames, args.seed))
+    for label, known in (("held-out mocap, true intrinsics", True), ("held-out mocap, default focal", False)):
+        rows[label] = summarise([measure(lifter, uv, size, focal if known else None, truth, rot, world,
+                                         cfg.data.mocap_fps, feet=True)
+                                 for _, uv, size, focal, truth, rot, world in mocap])
+        print(label, json.dumps(rows[label]), flush=True)
+
+    def cell(value, fmt="{:.1f}"):
+        return "-" if value is None else fmt.format(value)
+
+    lines = [f"Measured with `python benchmarks/world_accuracy.py -c {args.config} --sequences {args.sequences} "
+             f"--frames {args.frames}` ({time.time() - started:.0f} s; "
+             f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}, the lifter's defaults, "
+             "H=1, exact 2D).", "",
+             "| test set | clips (world found) | root error, perspective (mm) | root error, weak perspective (mm) | "
+             "absolute MPJPE (mm) | tilt error mean / median (deg) |", "|---|---|---|---|---|---|"]
+    for key, v in rows.items():
+        lines.append(f"| {key} | {v['clips']} ({v['world_found']}) | {cell(v['root'])} | {cell(v['root_weak'])} | "
+                     f"{cell(v['abs_mpjpe'])} | {cell(v['tilt'])} / {cell(v['tilt_median'])} |")
+    lines += ["", "Floors and feet (held-out mocap only; the truth's contacts come from the same rule applied to "
+              "the true world motion):", "",
+              "| test set | floor height error at the feet, mean / median abs (mm) | contact precision / recall (%) | "
+              "sliding before / after foot lock (mm/frame) | the truth's own sliding (mm/frame) |",
+              "|---|---|---|---|---|"]
+    for key, v in rows.items():
+        if v["floor"] is None and v["contact_precision"] is None:
+            continue
+        lines.append(f"| {key} | {cell(v['floor'])} / {cell(v['floor_abs_median'])} | "
+                     f"{cell(v['contact_precision'])} / {cell(v['contact_recall'])} | "
+                     f"{cell(v['slide_before'])} / {cell(v['slide_after'])} | {cell(v['slide_truth'])} |")
+    reasons = sorted({n for v in rows.values() for n in v["no_world"]})
+    if reasons:
+        lines += ["", "Clips without a world frame, and why: " + "; ".join(reasons) + "."]
+    atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
+    atomic_write_text(Path(args.out + ".json"), json.dumps(rows, indent=2))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
