@@ -34,7 +34,8 @@ def write_annot_data(path: Path, ann: dict[str, np.ndarray], v73: bool = False) 
     """annot_data.mat as the test set ships it: 3D fields 3 x 17 x 1 x N, valid_frame and
     activity_annotation N x 1 (MATLAB's dimension order)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mat = {"annot3": ann["annot3"].transpose(2, 1, 0)[:, :, None], "univ_annot3": ann["univ_annot3"].transpose(2, 1, 0)[:, :, None],
+    mat = {"annot3": ann["annot3"].transpose(2, 1, 0)[:, :, None],
+           "univ_annot3": ann["univ_annot3"].transpose(2, 1, 0)[:, :, None],
            "valid_frame": ann["valid"].astype(np.float64)[:, None],
            "activity_annotation": ann["activity"].astype(np.float64)[:, None]}
     if not v73:
@@ -51,7 +52,7 @@ def write_annot_data(path: Path, ann: dict[str, np.ndarray], v73: bool = False) 
     return path
 
 
-def test_set(folder: Path, frames: dict[str, int] | None = None, data_3d: str | dict[str, str] = "circulating",
+def make_test_set(folder: Path, frames: dict[str, int] | None = None, data_3d: str | dict[str, str] = "circulating",
              v73: tuple[str, ...] = ()) -> tuple[Path, Path, dict[str, dict[str, np.ndarray]]]:
     """The test set's folder (TSk/annot_data.mat) and a data_test_3dhp.npz in the released layout.
 

@@ -158,9 +158,9 @@ def test_which_field_a_test_file_holds_is_identified(tmp_path):
     annot_data.mat, TS1-TS4 (where the two coincide) match both, TS5 / TS6 only univ_annot3
     (about 19 mm from annot3); a file matching neither, or of another length, is refused."""
     pytest.importorskip("scipy.io")
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.data.mpi3dhp import SequenceAnnotation, identify_ground_truth, load_3dhp_annotations, load_3dhp_test
-    npz, annot_dir, anns = test_set(tmp_path)
+    npz, annot_dir, anns = make_test_set(tmp_path)
     seqs = {s.subject: s for s in load_3dhp_test(npz)}
     annotations = load_3dhp_annotations(annot_dir)
     assert identify_ground_truth(seqs["TS1"], annotations["TS1"])[0] == "annot3 = univ_annot3"
@@ -179,9 +179,9 @@ def test_which_field_a_test_file_holds_is_identified(tmp_path):
 
 def test_a_sequence_scored_against_a_field_of_annot_data(tmp_path):
     pytest.importorskip("scipy.io")
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.data.mpi3dhp import load_3dhp_annotations, load_3dhp_test, with_ground_truth
-    npz, annot_dir, anns = test_set(tmp_path)
+    npz, annot_dir, anns = make_test_set(tmp_path)
     seq = next(s for s in load_3dhp_test(npz) if s.subject == "TS5")  # the file holds univ_annot3
     ann = load_3dhp_annotations(annot_dir, ["TS5"])["TS5"]
     for field in ("annot3", "univ_annot3"):

@@ -98,7 +98,8 @@ def test_aligned_child_features_would_not_match(model, ref, monkeypatch):
 
 @torch.no_grad()
 @pytest.mark.parametrize("switch", [dict(hrst=False), dict(hrtt=False), dict(hierarchy_embedding=False),
-                                    dict(hrst_updates="triplet")], ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
+                                    dict(hrst_updates="triplet")],
+                         ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
 def test_each_ablation_switch_misses_the_reference_checkpoint(model, ref, switch):
     """The released checkpoint's weights in a model with one part switched off (or HRST's
     shared prefixes updated once) miss the released outputs by far more than the 1e-4 the full

@@ -257,9 +257,9 @@ def test_evaluate_config_3dhp_tables_and_export(tmp_path):
     """The whole (synthetic) test set through the config path with the test set's folder: the
     sequence rows, their mean, the README's scene rows, all seven activities, the export."""
     io = pytest.importorskip("scipy.io")
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.evaluation.evaluate import evaluate_config, report_markdown
-    test_path, annot_dir, anns = test_set(tmp_path)
+    test_path, annot_dir, anns = make_test_set(tmp_path)
     torch.manual_seed(0)
     model = DDHPose(ModelConfig(frames=4, channels=16, depth=1, heads=2, skeleton="3dhp")).eval()
     overrides = [f"data.test_path={test_path}", "model.frames=4"]
@@ -287,10 +287,10 @@ def test_ground_truth_is_annot3_of_annot_data_and_said_in_the_report(tmp_path):
     """A model that predicts annot3 exactly scores 0 against annot_data.mat's annot3 on every
     sequence, although the test file holds univ_annot3 on TS5 / TS6; against univ_annot3, or the
     file's data_3d unchecked (with a warning), TS5 is off by the fields' distance."""
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.evaluation.evaluate import evaluate_config
     pytest.importorskip("scipy.io")
-    test_path, annot_dir, anns = test_set(tmp_path)
+    test_path, annot_dir, anns = make_test_set(tmp_path)
     overrides = [f"data.test_path={test_path}", "model.frames=4"]
     official = evaluate_config(_oracle(test_path, annot_dir), "3dhp", overrides, annot_dir=annot_dir,
                                progress=False)
@@ -317,10 +317,10 @@ def test_the_official_script_scores_the_first_ddim_step_and_each_step_on_request
     """With W = 2 the exported (3, 17, N, 2) array is read by the official script as step 1:
     the 3DHP tables score step 1 by default; step 2 (off by 10 mm) on request, and one table per
     step with ``per_step``, written as the authors' _t<k> files."""
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.evaluation.evaluate import evaluate_config, write_report
     pytest.importorskip("scipy.io")
-    test_path, annot_dir, _ = test_set(tmp_path)
+    test_path, annot_dir, _ = make_test_set(tmp_path)
     overrides = [f"data.test_path={test_path}", "model.frames=4"]
     run = dict(iterations=2, annot_dir=annot_dir, progress=False)
     first = evaluate_config(_oracle(test_path, annot_dir, step_offsets_mm=(0.0, 10.0)), "3dhp", overrides, **run)
@@ -356,10 +356,10 @@ def test_pose_step_names():
 def test_a_truncated_or_partial_test_set_is_not_exported(tmp_path):
     """The official script indexes every frame of TS1..TS6: eval.max_frames and a test file
     without all six are refused before any sampling, naming why; nothing is written."""
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.evaluation.evaluate import evaluate_config
     pytest.importorskip("scipy.io")
-    test_path, annot_dir, _ = test_set(tmp_path)
+    test_path, annot_dir, _ = make_test_set(tmp_path)
 
     class Refuses(DDHPose):
         def sample(self, *args, **kwargs):
@@ -405,10 +405,10 @@ def test_released_checkpoint_evaluates_through_the_cli(tmp_path, capsys):
     import shutil
     from pathlib import Path
 
-    from mpi3dhp_files import test_set
+    from mpi3dhp_files import make_test_set
     from ddhpose.cli import main
     released = Path(__file__).parent / "fixtures" / "official_3dhp_f27.bin"
-    test, annot_dir, _ = test_set(tmp_path)
+    test, annot_dir, _ = make_test_set(tmp_path)
     args = ["evaluate", "--checkpoint", str(released), "-c", "3dhp", "-o", str(tmp_path / "eval"), "-H", "2",
             "-W", "2", "--export-mat", str(tmp_path / "mat"), "--annot-dir", str(annot_dir), "--per-step",
             f"data.test_path={test}", "model.frames=27"]
