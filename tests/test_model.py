@@ -231,10 +231,17 @@ def test_switches_change_the_output():
             assert (base(x2d, xd, xl, t) - other(x2d, xd, xl, t)).abs().max() > 2e-4, over
 
 
+@torch.no_grad()
 def test_xyz_model_takes_the_noisy_pose():
+    """xyz diffusion: the noisy joints are the denoiser's only 3D input (5 channels with the 2D);
+    changing one joint's noisy position changes the prediction."""
     model = tiny_model(diffusion="xyz").eval()
     x2d, xd, _, t = inputs()
-    assert model.denoiser(x2d, xd, None, t).shape == (2, 9, 17, 3)
+    out = model.denoiser(x2d, xd, None, t)
+    assert out.shape == (2, 9, 17, 3) and model.denoiser.embed.in_features == 5
+    moved = xd.clone()
+    moved[:, :, 5] += 0.5
+    assert (model.denoiser(x2d, moved, None, t) - out).abs().max() > 1e-3
     with pytest.raises(ValueError, match="noisy_len=None"):
         model.denoiser(x2d, xd, torch.zeros(2, 9, 17, 1), t)
 
@@ -263,9 +270,16 @@ def test_batch_elements_are_independent():
 
 @torch.no_grad()
 def test_fewer_frames_than_the_model_window():
+    """A 9-frame model on 5 frames is the 5-frame model with the first 5 temporal position
+    embeddings (and every other weight the same)."""
     den = tiny_model().denoiser.eval()
     x2d, xd, xl, t = inputs(f=5)
-    assert den(x2d, xd, xl, t).shape == (2, 5, 17, 3)
+    out = den(x2d, xd, xl, t)
+    assert out.shape == (2, 5, 17, 3)
+    five = DDHPose(ModelConfig(**{**TINY, "frames": 5})).denoiser.eval()
+    five.load_state_dict({k: v[:, :5] if k == "temporal_pos" else v for k, v in den.state_dict().items()})
+    assert torch.allclose(out, five(x2d, xd, xl, t), atol=1e-6)
+    assert not torch.allclose(out, den(x2d, xd, xl, t.flip(0)), atol=1e-3)  # the step conditions it
 
 
 def test_bad_inputs_raise_clear_errors():
