@@ -102,8 +102,8 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
                  "--bvh", "--render", str(tmp_path / "people.gif")])
     assert code == 0, capsys.readouterr().err
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["det.json", "people_track1.bvh", "people_track1.gif", "people_track1.json",
-                     "people_track2.bvh", "people_track2.gif", "people_track2.json"]
+    assert names == ["det.json", "people.gif", "people_track1.bvh", "people_track1.json", "people_track2.bvh",
+                     "people_track2.json"]  # one animation with both people
 
 
 def test_lift_height_scales_the_result_and_a_bad_height_is_one_line(tmp_path, capsys):
@@ -215,3 +215,18 @@ def test_evaluate_export_without_scipy_and_bad_p_best_windows_fail_before_loadin
     err = capsys.readouterr().err
     assert "pip install 'ddhpose[mat]'" in err and "Traceback" not in err
     assert not (tmp_path / "eval").exists() and not (tmp_path / "mat").exists()
+
+
+def test_help_shows_every_default_and_answers_without_loading_torch():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import sys, ddhpose.cli as c; c.build_parser(); "
+                          "print('torch' in sys.modules)"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the package's API is imported on first use
+    from ddhpose.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = sub.choices["video"].format_help()
+    for option, default in (("--hypotheses", "1"), ("--iterations", "1"), ("--min-score", "0.3"),
+                            ("--max-gap", "15"), ("--max-jump", "0.1"), ("--smooth", "2.0")):
+        chunk = text[text.index("\n  " + option) + 1:]  # the option, not the usage line
+        assert f"(default: {default})" in chunk[:chunk.index("\n  -")], option

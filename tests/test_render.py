@@ -191,3 +191,32 @@ def test_video_frames_under_the_keypoints_counter_and_hollow_missing_joints(tmp_
         render_animation(keypoints, poses, tmp_path / "x.gif", video_frames=iter(green), progress=False)
     with pytest.raises(ValueError, match=r"missing: expected \(3, 17\)"):
         render_animation(keypoints, poses, tmp_path / "x.gif", missing=missing[:2], progress=False)
+
+
+def test_several_people_in_one_animation_in_the_world_frame(tmp_path):
+    """Two people, each in a colour of their own, drawn in one animation over the union of their
+    frames; in the world frame the 3D panel stands them on the floor grid."""
+    from ddhpose.lifting.result import LiftResult
+    keypoints, poses, _ = clip(6)
+    results = []
+    for track, shift, frames in ((3, 0.0, np.arange(0, 6)), (5, 250.0, np.arange(2, 8))):
+        world = poses * [1, -1, -1] + [shift / 500, 0.95, 0]  # upright (y up), on the floor
+        results.append(LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((6, 17)),
+                                  keypoints_2d=keypoints + [shift, 0], missing=np.zeros((6, 17), bool),
+                                  scores=np.ones((6, 17)), frames=frames, image_size=(1000, 1000), track_id=track,
+                                  world_poses=world, foot_contacts=np.zeros((6, 2), bool)))
+    out = render_result(results, tmp_path / "people.gif", size=128, progress=False)
+    frames = iio.imread(out)
+    assert frames.shape == (8, 128, 256, 3)  # frames 0..7: the union of both people's frames
+
+    def has(panel, colour):
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return (np.abs(panel.astype(int) - rgb).sum(-1) < 40).sum()
+
+    first, middle, last = frames[0], frames[4], frames[7]
+    blue, red = (render._shade(c, -0.25) for c in render.PERSON_COLOURS[:2])  # their right sides
+    assert has(first, blue) > 10 and has(first, red) == 0  # only the first person at frame 0
+    assert has(middle, blue) > 10 and has(middle, red) > 10
+    assert has(last, red) > 10 and has(last, blue) == 0
+    camera = render_result(results, tmp_path / "camera.gif", size=128, progress=False, world=False)
+    assert not np.array_equal(iio.imread(camera)[4][:, 128:], frames[4][:, 128:])  # another 3D view

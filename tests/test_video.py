@@ -111,9 +111,14 @@ def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter
     assert len(det["frames"]) == 89 and len(det["frames"][0]["keypoints"]) == 33
     # the detections lift again without the video, to the same result
     from ddhpose.pipelines.lift import lift_file
-    relifted = lift_file(tmp_path / "out.detections.json", tmp_path / "re.npz", lifter=lifter, fps=30,
-                         score_threshold=0.5)
-    np.testing.assert_allclose(load_result(relifted[0]).poses, result.poses, atol=1e-6)
+    # re-lifting takes the frame rate and the score threshold from the file, as the video did
+    relifted = lift_file(tmp_path / "out.detections.json", tmp_path / "re.npz", lifter=lifter, bvh=True)
+    again = load_result(relifted[0])
+    np.testing.assert_allclose(again.poses, result.poses, atol=1e-6)
+    assert again.fps == 30 and "Frame Time: 0.03333333" in relifted[1].read_text()
+    assert again.provenance["score_threshold"] == result.provenance["score_threshold"] == 0.5
+    # provenance names the user's input, not a temporary file
+    assert result.provenance["input"] == str(CLIP) and again.provenance["input"].endswith("out.detections.json")
 
 
 def test_no_person_and_failures_write_nothing(lifter, tmp_path):
@@ -166,3 +171,71 @@ def test_mediapipe_on_the_real_clip(lifter, tmp_path):
     assert (kp[..., 0] > 0).mean() > 0.9 and (kp[..., 0] < 884).mean() > 0.9
     result = load_result(paths[1])
     assert result.fps == 30 and np.isfinite(result.poses).all()
+
+
+def _encode(tmp_path, name: str, *args: str) -> Path:
+    import subprocess
+
+    import imageio_ffmpeg
+    out = tmp_path / name
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args, str(out)], check=True)
+    return out
+
+
+def test_frame_timing_comes_from_the_timestamps(tmp_path):
+    """A variable-rate clip (30 frames at 30 fps, then 15 at 15 fps) keeps its 45 real frames and
+    says it is variable; a constant clip joined from two parts keeps its real count and rate."""
+    vfr = _encode(tmp_path, "vfr.mp4", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30:duration=2",
+                  "-vf", "select='lt(n\\,30)+not(mod(n\\,2))',setpts='if(lt(N,30),N/30,1+(N-30)/15)/TB'",
+                  "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    info, frames = V.read_frames(vfr)
+    assert info.frames == 45 and info.variable_fps and info.fps == pytest.approx(30, abs=0.5)
+    assert sum(1 for _ in frames) == 45
+    steady = V.probe(CLIP)
+    assert not steady.variable_fps and steady.frames == 90
+    np.testing.assert_allclose(np.diff(steady.timestamps), 1 / 30, atol=1e-4)
+    parts = [_encode(tmp_path, f"part{i}.mp4", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=30:duration={d}",
+                     "-c:v", "libx264", "-pix_fmt", "yuv420p") for i, d in enumerate((1, 2))]
+    listing = tmp_path / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    joined = _encode(tmp_path, "joined.mp4", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy")
+    info, frames = V.read_frames(joined)
+    assert info.frames == 90 and info.fps == pytest.approx(30, abs=0.01) and sum(1 for _ in frames) == 90
+
+
+def test_a_video_cut_short_warns_with_both_counts(tmp_path):
+    fast = _encode(tmp_path, "fast.mp4", "-i", str(CLIP), "-c", "copy", "-movflags", "+faststart")
+    cut = tmp_path / "cut40.mp4"  # an unfinished download: the index says 90 frames, the data stops
+    cut.write_bytes(fast.read_bytes()[: int(fast.stat().st_size * 0.4)])
+    info, frames = V.read_frames(cut)
+    with pytest.warns(UserWarning, match=r"cut40.mp4: the file ends early: \d+ frames decoded, its container "
+                                         r"promises 90"):
+        count = sum(1 for _ in frames)
+    assert count < 90
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sum(1 for _ in V.read_frames(CLIP)[1]) == 90  # a whole file: no warning
+
+
+def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monkeypatch, capsys):
+    import ddhpose.cli as cli
+    from ddhpose.export import render as render_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render_module._Scene, "frame", interrupt)  # Ctrl-C in the middle of the render
+    monkeypatch.setattr("ddhpose.video.detectors.get_detector", lambda *a, **k: FakeDetector())
+    monkeypatch.setattr("ddhpose.lifting.lifter.Lifter.from_pretrained", classmethod(lambda cls, *a, **k: lifter))
+    code = cli.main(["video", str(CLIP), "-o", str(tmp_path / "out.npz"), "--render", str(tmp_path / "out.mp4")])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "written whole:" in err and "out.npz" in err and "out.detections.json" in err
+    assert "not written: " + str(tmp_path / "out.mp4") in err and "no output" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.detections.json", "out.npz"]
+
+
+def test_render_size_follows_the_video():
+    from ddhpose.pipelines.video import default_render_size
+    assert default_render_size(498) == 498 and default_render_size(2160) == 720 and default_render_size(240) == 384

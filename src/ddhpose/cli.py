@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lifting(p)
     _add_sampling(p)
 
-    p = command("render", help="animate a lift result (.npz or .json) as .gif or .mp4")
-    p.add_argument("result", help="a result of 'ddhpose lift' or 'ddhpose video' (.npz or .json)")
+    p = command("render", help="animate lift results (.npz or .json) as .gif or .mp4")
+    p.add_argument("result", nargs="+",
+                   help="results of 'ddhpose lift' or 'ddhpose video' (.npz or .json): one, or every person of a clip")
     p.add_argument("-o", "--output", required=True, help="the animation (.mp4 or .gif)")
     p.add_argument("--video", default=None, help="draw the 2D over this video's frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the result's, else 25)")
@@ -264,15 +265,18 @@ def cmd_video(args) -> int:
 
 
 def cmd_render(args) -> int:
+    import numpy as np
+
     from ddhpose.export.render import render_result
+    from ddhpose.export.results import load_result
+    results = [load_result(path) for path in args.result]
     kwargs = {} if args.fps is None else {"fps": args.fps}
-    if args.video is not None:  # the result's frames of that video, under its keypoints
-        from ddhpose.export.results import load_result
+    if args.video is not None:  # the results' frames of that video, under their keypoints
         from ddhpose.video.decode import overlay_frames
-        kwargs["video_frames"] = overlay_frames(args.video, load_result(args.result).frames)
+        kwargs["video_frames"] = overlay_frames(args.video, np.unique(np.concatenate([r.frames for r in results])))
     if args.render_size is not None:
         kwargs["size"] = args.render_size
-    print(f"wrote {render_result(args.result, args.output, **kwargs)}")
+    print(f"wrote {render_result(results, args.output, **kwargs)}")
     return 0
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -90,20 +91,61 @@ def _square_limits(points: np.ndarray) -> np.ndarray:
     return np.stack([centre - radius, centre + radius], axis=1)
 
 
+@dataclass
+class Person:
+    """One person of an animation: frames (F,) of the clip's timeline, keypoints (F, J, 2)
+    pixels, poses (F, J, 3) display coordinates (z up), optional hypotheses (F, H, J, 3), missing
+    (F, J) bool, a trace (F, 3) of the pelvis on the floor (world view), a label and a colour
+    (None: the left / right / centre colours)."""
+
+    frames: np.ndarray
+    keypoints: np.ndarray
+    poses: np.ndarray
+    missing: np.ndarray
+    hypotheses: np.ndarray | None = None
+    trace: np.ndarray | None = None
+    label: str = ""
+    colour: str | None = None
+
+
+PERSON_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def _shade(colour: str, amount: float) -> str:
+    """``colour`` mixed with white (amount > 0) or black (amount < 0)."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], float)
+    target = 255.0 if amount > 0 else 0.0
+    mixed = rgb + (target - rgb) * abs(amount)
+    return "#" + "".join(f"{int(round(v)):02x}" for v in mixed)
+
+
+def _person_colours(skeleton: Skeleton, colour: str | None) -> list[str]:
+    """Bone colours: by side (left / right / centre), or one person's colour, its left side lighter."""
+    if colour is None:
+        return bone_colours(skeleton)
+    left, right = set(skeleton.joints_left), set(skeleton.joints_right)
+    return [_shade(colour, 0.45) if c in left else _shade(colour, -0.25) if c in right else colour
+            for _, c in skeleton.bones]
+
+
 class _Scene:
     """The two-panel figure of one clip; :meth:`frame` updates the line data and renders."""
 
-    def __init__(self, skeleton: Skeleton, limits_2d: np.ndarray, limits_3d: np.ndarray,
-                 hypotheses: int, size: int, azimuth: float, elevation: float, video: bool = False) -> None:
-        # Figure inches are fixed and the dpi follows `size`, so the pixel size is exact and
-        # the drawing looks the same at every size.
-        self.fig = Figure(figsize=(8, 4), dpi=size / 4)
+    def __init__(self, skeleton: Skeleton, limits_2d: np.ndarray, limits_3d: np.ndarray, people: list[Person],
+                 size: int, azimuth: float, elevation: float, video: bool = False, world: bool = False) -> None:
+        # The figure is 4 inches high and the dpi follows `size`, so the pixel size is exact and
+        # the drawing looks the same at every size; the 2D panel is as wide as the image's aspect.
+        aspect = max(1.0, float((limits_2d[0, 1] - limits_2d[0, 0]) / (limits_2d[1, 1] - limits_2d[1, 0])))
+        width = 4 * (1 + aspect)
+        self.fig = Figure(figsize=(width, 4), dpi=size / 4)
         self.canvas = FigureCanvasAgg(self.fig)
-        self.fig.subplots_adjust(left=0.03, right=0.97, bottom=0.03, top=0.92, wspace=0.08)
+        self.fig.subplots_adjust(left=0.03 * 8 / width, right=1 - 0.03 * 8 / width, bottom=0.03, top=0.92,
+                                 wspace=0.08)
+        grid = self.fig.add_gridspec(1, 2, width_ratios=(aspect, 1))
         self.bones = np.asarray(skeleton.bones, dtype=np.int64)  # (B, 2)
-        colours = bone_colours(skeleton)
+        self.people = people
 
-        ax2 = self.fig.add_subplot(1, 2, 1)
+        ax2 = self.fig.add_subplot(grid[0])
         ax2.set_title("2D input (hollow: interpolated)", fontsize=10)
         ax2.set_xlim(*limits_2d[0])
         ax2.set_ylim(limits_2d[1, 1], limits_2d[1, 0])  # image rows grow downwards
@@ -115,65 +157,90 @@ class _Scene:
         if video:  # the real frame under the keypoints, replaced every frame
             self.image = ax2.imshow(np.zeros((2, 2, 3), np.uint8), extent=(0, limits_2d[0, 1], limits_2d[1, 1], 0),
                                     interpolation="bilinear", zorder=0)
-        self.lines_2d = ax2.add_collection(LineCollection([], colors=colours, linewidths=2.5, zorder=2))
-        (self.joints_2d,) = ax2.plot([], [], "o", color="k", markersize=2.5, zorder=3)
-        (self.missing_2d,) = ax2.plot([], [], "o", markerfacecolor="white", markeredgecolor="k", markersize=4,
-                                      zorder=3)
         self.counter = ax2.text(0.02, 0.02, "", transform=ax2.transAxes, fontsize=9, color="k", zorder=4,
                                 bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1.5))
 
-        ax3 = self.fig.add_subplot(1, 2, 2, projection="3d")
-        ax3.set_title("3D (camera frame, root-relative)", fontsize=11)
+        ax3 = self.fig.add_subplot(grid[1], projection="3d")
+        ax3.set_title("3D, world frame (floor at 0)" if world else "3D (camera frame, root-relative)", fontsize=11)
         ax3.view_init(elev=elevation, azim=azimuth)
         ax3.set_xlim3d(*limits_3d[0])
         ax3.set_ylim3d(*limits_3d[1])
         ax3.set_zlim3d(*limits_3d[2])
         ax3.set_box_aspect((1, 1, 1), zoom=1.1)
-        ax3.legend(handles=[Line2D([], [], color=c, lw=2.5, label=n) for c, n in
-                            ((LEFT_COLOUR, "left"), (RIGHT_COLOUR, "right"), (CENTRE_COLOUR, "centre"))],
-                   loc="upper left", fontsize=7, framealpha=0.7)
+        if len(people) == 1 and people[0].colour is None:
+            ax3.legend(handles=[Line2D([], [], color=c, lw=2.5, label=n) for c, n in
+                                ((LEFT_COLOUR, "left"), (RIGHT_COLOUR, "right"), (CENTRE_COLOUR, "centre"))],
+                       loc="upper left", fontsize=7, framealpha=0.7)
         for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):  # metres, a few ticks
             axis.set_major_locator(MaxNLocator(3))
             axis.set_tick_params(labelsize=6, pad=-2)
         ax3.set_xlabel("x (m)", labelpad=-8, fontsize=7)
         ax3.set_ylabel("depth (m)", labelpad=-8, fontsize=7)
         ax3.set_zlabel("up (m)", labelpad=-8, fontsize=7)
-        self.lines_hyp = None
-        if hypotheses:
-            self.lines_hyp = ax3.add_collection3d(Line3DCollection(
-                [], colors=colours * hypotheses, linewidths=0.8, alpha=0.3), autolim=False)
-        self.lines_3d = ax3.add_collection3d(
-            Line3DCollection([], colors=colours, linewidths=3.0), autolim=False)
+        if world:  # the floor: a grid at height 0 every half metre
+            lo, hi = limits_3d[:2, 0], limits_3d[:2, 1]
+            ticks = [np.arange(np.ceil(lo[k] * 2) / 2, hi[k] + 1e-9, 0.5) for k in (0, 1)]
+            lines = [[(x, lo[1], 0), (x, hi[1], 0)] for x in ticks[0]] + [[(lo[0], y, 0), (hi[0], y, 0)] for y in ticks[1]]
+            ax3.add_collection3d(Line3DCollection(lines, colors="#bbbbbb", linewidths=0.6), autolim=False)
+
+        self.artists = []
+        for person in people:
+            colours = _person_colours(skeleton, person.colour)
+            a = {"lines_2d": ax2.add_collection(LineCollection([], colors=colours, linewidths=2.5, zorder=2)),
+                 "joints_2d": ax2.plot([], [], "o", color="k", markersize=2.5, zorder=3)[0],
+                 "missing_2d": ax2.plot([], [], "o", markerfacecolor="white", markeredgecolor="k", markersize=4,
+                                        zorder=3)[0],
+                 "label": ax2.text(0, 0, "", fontsize=8, color="white", zorder=4, ha="center", va="bottom",
+                                   bbox=dict(facecolor=person.colour or "#333333", alpha=0.8, edgecolor="none",
+                                             pad=1.0)),
+                 "hyp": None, "trace": None,
+                 "lines_3d": ax3.add_collection3d(Line3DCollection([], colors=colours, linewidths=3.0), autolim=False)}
+            if person.hypotheses is not None:
+                a["hyp"] = ax3.add_collection3d(Line3DCollection(
+                    [], colors=colours * person.hypotheses.shape[1], linewidths=0.8, alpha=0.3), autolim=False)
+            if person.trace is not None:
+                a["trace"] = ax3.plot([], [], [], "-", color=person.colour or CENTRE_COLOUR, lw=1.2, alpha=0.8)[0]
+            self.artists.append(a)
 
         # Blitting: the axes, panes and grid are drawn once; each frame restores that
         # background and draws only the skeleton artists (about 10x faster than a full draw).
         self.ax2, self.ax3 = ax2, ax3
-        for artist in (self.image, self.lines_2d, self.joints_2d, self.missing_2d, self.counter, self.lines_hyp,
-                       self.lines_3d):
+        for artist in [self.image, self.counter] + [v for a in self.artists for v in a.values()]:
             if artist is not None:
                 artist.set_animated(True)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
 
-    def frame(self, keypoints: np.ndarray, pose: np.ndarray, hypotheses: np.ndarray | None, *,
-              missing: np.ndarray | None = None, label: str = "", image: np.ndarray | None = None) -> np.ndarray:
-        """keypoints (J, 2), pose (J, 3) and hypotheses (H, J, 3) display frame, missing (J,)
-        bool, the frame label and the video frame (h, w, 3) -> (h, w, 3) uint8."""
+    def frame(self, frame_number: int, *, label: str = "", image: np.ndarray | None = None) -> np.ndarray:
+        """Draw the clip's frame ``frame_number`` (every person present in it) with its label and
+        video frame (h, w, 3) -> the rendered (h, w, 3) uint8."""
         self.canvas.restore_region(self.background)
         if self.image is not None and image is not None:
             self.image.set_data(image)
             self.ax2.draw_artist(self.image)
-        gone = np.zeros(len(keypoints), bool) if missing is None else missing
-        self.lines_2d.set_segments(keypoints[self.bones])
-        self.joints_2d.set_data(keypoints[~gone, 0], keypoints[~gone, 1])
-        self.missing_2d.set_data(keypoints[gone, 0], keypoints[gone, 1])
+        layers = []
+        for person, a in zip(self.people, self.artists):
+            i = np.searchsorted(person.frames, frame_number)
+            here = i < len(person.frames) and person.frames[i] == frame_number
+            keypoints = person.keypoints[i] if here else np.zeros((0, 2))
+            gone = person.missing[i] if here else np.zeros(0, bool)
+            a["lines_2d"].set_segments(keypoints[self.bones] if here else [])
+            a["joints_2d"].set_data(keypoints[~gone, 0], keypoints[~gone, 1])
+            a["missing_2d"].set_data(keypoints[gone, 0], keypoints[gone, 1])
+            a["label"].set_text(person.label if here and person.label else "")
+            if here and person.label:
+                a["label"].set_position((keypoints[:, 0].mean(), keypoints[:, 1].min()))
+            for artist in ("lines_2d", "joints_2d", "missing_2d", "label"):
+                self.ax2.draw_artist(a[artist])
+            if a["hyp"] is not None:  # hypotheses first so the aggregate pose is drawn on top of them
+                layers.append((a["hyp"], person.hypotheses[i][:, self.bones].reshape(-1, 2, 3) if here else []))
+            layers.append((a["lines_3d"], person.poses[i][self.bones] if here else []))
+            if a["trace"] is not None:
+                past = person.trace[:i + 1] if here else person.trace[:0]
+                a["trace"].set_data_3d(past[:, 0], past[:, 1], np.zeros(len(past)))
+                self.ax3.draw_artist(a["trace"])  # a Line3D projects itself when drawn
         self.counter.set_text(label)
-        for artist in (self.lines_2d, self.joints_2d, self.missing_2d, self.counter):
-            self.ax2.draw_artist(artist)
-        # Hypotheses first so the aggregate pose is drawn on top of them.
-        layers = [(self.lines_3d, pose[self.bones])]
-        if self.lines_hyp is not None and hypotheses is not None:
-            layers.insert(0, (self.lines_hyp, hypotheses[:, self.bones].reshape(-1, 2, 3)))
+        self.ax2.draw_artist(self.counter)
         for artist, segments in layers:
             artist.set_segments(segments)
             artist.do_3d_projection()  # what Axes3D.draw would do, with the view fixed at setup
@@ -215,7 +282,9 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
                      fps: float = 25, azimuth: float = -70.0, elevation: float = 15.0,
                      size: int = 384, progress: bool = True, missing=None, frame_numbers=None,
                      video_frames: Iterator[np.ndarray] | None = None) -> Path:
-    """Write a side-by-side animation: 2D input (left), 3D pose and hypotheses (right).
+    """Write a side-by-side animation of one person: 2D input (left), 3D pose and hypotheses
+    (right, camera frame, root-relative). :func:`render_people` draws several people, or the
+    world frame.
 
     Args:
         keypoints_2d: (F, J, 2) pixels (give ``image_size``) or screen-normalised, y down.
@@ -225,7 +294,8 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
         image_size: (width, height) in pixels; the 2D panel then shows the whole image,
             otherwise it is fitted to the keypoints.
         azimuth, elevation: 3D view in degrees; azimuth -90 looks along the camera axis.
-        size: frame height in pixels (rounded down to even); the frame is twice as wide.
+        size: frame height in pixels (rounded down to even); the 3D panel is square and the 2D
+            panel as wide as the image's aspect (at least square).
         missing: optional (F, J) bool, keypoints that were interpolated (drawn hollow).
         frame_numbers: optional (F,) video frame indices for the frame counter (default 0..F-1).
         video_frames: optional iterator of the F video frames (RGB, image_size) drawn under the
@@ -233,11 +303,6 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
 
     Returns the written path. The file is written atomically: on error nothing is left.
     """
-    out_path = Path(out_path)
-    extension = out_path.suffix.lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"{out_path.name}: unsupported extension {extension!r}; "
-                         f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
     joints = skeleton.num_joints
     keypoints_2d, poses = _as_array(keypoints_2d), _as_array(poses)
     _check(keypoints_2d, "keypoints_2d", (None, joints, 2), f"(F, {joints}, 2)")
@@ -246,54 +311,103 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
     if keypoints_2d.shape[0] != frames:
         raise ValueError(f"keypoints_2d has {keypoints_2d.shape[0]} frames but poses has {frames}")
     if hypotheses is not None:
-        hypotheses = _frames_first(_as_array(hypotheses), frames, joints)
-    if not fps > 0:
-        raise ValueError(f"fps: expected a positive number, got {fps}")
-    if not size >= 64:
-        raise ValueError(f"size: expected at least 64 pixels, got {size}")
-    if image_size is None:
-        limits_2d = _square_limits(keypoints_2d)
-    else:
-        wh = np.asarray(image_size, dtype=np.float64).reshape(-1)
-        if wh.shape != (2,) or not (np.isfinite(wh).all() and (wh > 0).all()):
-            raise ValueError(f"image_size: expected positive (width, height), got {image_size}")
-        limits_2d = np.array([[0.0, wh[0]], [0.0, wh[1]]])
-
-    poses_d = camera_to_display(poses)
-    hyp_d = None if hypotheses is None else camera_to_display(hypotheses)
-    limits_3d = _cube_limits(poses_d if hyp_d is None else np.concatenate([poses_d[:, None], hyp_d], 1))
-    if video_frames is not None and image_size is None:
-        raise ValueError("video_frames: drawing over the video needs image_size")
+        hypotheses = camera_to_display(_frames_first(_as_array(hypotheses), frames, joints))
     missing = np.zeros(keypoints_2d.shape[:2], bool) if missing is None else np.asarray(missing, bool)
     if missing.shape != keypoints_2d.shape[:2]:
         raise ValueError(f"missing: expected {keypoints_2d.shape[:2]}, got {missing.shape}")
     numbers = np.arange(frames) if frame_numbers is None else np.asarray(frame_numbers).reshape(-1)
     if len(numbers) != frames:
         raise ValueError(f"frame_numbers: expected {frames} values, got {len(numbers)}")
-    scene = _Scene(skeleton, limits_2d, limits_3d, 0 if hyp_d is None else hyp_d.shape[1],
-                   size - size % 2, azimuth, elevation, video=video_frames is not None)
+    person = Person(numbers.astype(np.int64), keypoints_2d, camera_to_display(poses), missing, hypotheses)
+    return render_people([person], out_path, skeleton=skeleton, image_size=image_size, fps=fps, azimuth=azimuth,
+                         elevation=elevation, size=size, progress=progress, video_frames=video_frames)
+
+
+def render_people(people: list[Person], out_path: str | os.PathLike, *, skeleton: Skeleton = H36M,
+                  image_size: tuple[float, float] | None = None, fps: float = 25, azimuth: float = -70.0,
+                  elevation: float = 15.0, size: int = 384, progress: bool = True,
+                  video_frames: Iterator[np.ndarray] | None = None, world: bool = False) -> Path:
+    """Write one animation of several people (:class:`Person`, poses already in display
+    coordinates) over the union of their frames; ``world``: the 3D panel shows the world frame
+    with the floor grid and each pelvis's trace. ``video_frames`` yields one frame per frame of
+    that union, in order. Other arguments as :func:`render_animation`."""
+    out_path = Path(out_path)
+    extension = out_path.suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise ValueError(f"{out_path.name}: unsupported extension {extension!r}; "
+                         f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    if not people:
+        raise ValueError("people: expected at least one person to draw")
+    if not fps > 0:
+        raise ValueError(f"fps: expected a positive number, got {fps}")
+    if not size >= 64:
+        raise ValueError(f"size: expected at least 64 pixels, got {size}")
+    for person in people:
+        if not np.isfinite(person.poses).all():
+            raise ValueError("poses: expected finite values, found NaN or inf")
+    if image_size is None:
+        limits_2d = _square_limits(np.concatenate([p.keypoints.reshape(-1, 2) for p in people]))
+    else:
+        wh = np.asarray(image_size, dtype=np.float64).reshape(-1)
+        if wh.shape != (2,) or not (np.isfinite(wh).all() and (wh > 0).all()):
+            raise ValueError(f"image_size: expected positive (width, height), got {image_size}")
+        limits_2d = np.array([[0.0, wh[0]], [0.0, wh[1]]])
+    if video_frames is not None and image_size is None:
+        raise ValueError("video_frames: drawing over the video needs image_size")
+    points = [p.poses.reshape(-1, 3) for p in people] + [p.hypotheses.reshape(-1, 3) for p in people
+                                                          if p.hypotheses is not None]
+    limits_3d = _cube_limits(np.concatenate(points))
+    if world:
+        limits_3d[2] = [0.0, limits_3d[2, 1] - limits_3d[2, 0]]  # the floor at the bottom
+    timeline = np.unique(np.concatenate([p.frames for p in people]))
+    scene = _Scene(skeleton, limits_2d, limits_3d, people, size - size % 2, azimuth, elevation,
+                   video=video_frames is not None, world=world)
     images = iter(video_frames) if video_frames is not None else None
     with atomic_path(out_path) as tmp, _open_writer(tmp, extension, fps) as append:
-        for f in tqdm(range(frames), desc=f"render {out_path.name}", unit="frame", disable=not progress):
+        for number in tqdm(timeline, desc=f"render {out_path.name}", unit="frame", disable=not progress):
             image = next(images, None) if images is not None else None
-            append(scene.frame(keypoints_2d[f], poses_d[f], None if hyp_d is None else hyp_d[f],
-                               missing=missing[f], label=f"frame {int(numbers[f])}  {numbers[f] / fps:.2f} s",
-                               image=image))
+            append(scene.frame(int(number), label=f"frame {int(number)}  {number / fps:.2f} s", image=image))
     return out_path
 
 
-def render_result(result: LiftResult | str | os.PathLike, out_path: str | os.PathLike, **kw) -> Path:
-    """Render a lift result (a :class:`LiftResult` or its file, .npz or .json,
-    :mod:`ddhpose.export.results`): its 2D keypoints (pixels, interpolated ones hollow),
-    aggregate pose, hypotheses, frame numbers and image size; ``video_frames`` (an iterator of the
-    result's frames, e.g. :func:`ddhpose.video.decode.overlay_frames`) draws the keypoints over
-    them. ``kw`` goes to :func:`render_animation` and overrides what the result says (e.g.
-    ``image_size``)."""
-    if not isinstance(result, LiftResult):
+def world_to_display(points: np.ndarray) -> np.ndarray:
+    """World frame (x right, y up, z towards the camera) to the z-up display frame: (x, -z, y)."""
+    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+
+
+def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple[list[Person], bool]:
+    """The :class:`Person` of every result and whether they are drawn in the world frame (by
+    default: when every result has one). One person keeps the left / right colours and the
+    hypotheses; several get a colour and a label each."""
+    world = all(r.world_poses is not None for r in results) if world is None else world
+    several = len(results) > 1
+    people = []
+    for k, r in enumerate(results):
+        if world:
+            poses = world_to_display(r.world_poses)
+            trace, hypotheses = poses[:, 0], None
+        else:
+            poses, trace = camera_to_display(r.poses), None
+            hypotheses = None if several else camera_to_display(r.hypotheses.transpose(1, 0, 2, 3))
+        people.append(Person(r.frames, r.keypoints_2d, poses, r.missing, hypotheses, trace,
+                             label=f"id {r.track_id}" if several else "",
+                             colour=PERSON_COLOURS[k % len(PERSON_COLOURS)] if several else None))
+    return people, world
+
+
+def render_result(result: LiftResult | Sequence[LiftResult] | str | os.PathLike, out_path: str | os.PathLike,
+                  *, world: bool | None = None, **kw) -> Path:
+    """Render lift results (a :class:`LiftResult`, several people's, or a result file, .npz or
+    .json, :mod:`ddhpose.export.results`): their 2D keypoints (pixels, interpolated ones hollow)
+    and 3D poses, in the world frame when every result has one (``world=False``: the camera
+    frame, root-relative, with the hypotheses of a single person). ``video_frames`` (an iterator
+    of the frames of the people's frame range, e.g. :func:`ddhpose.video.decode.overlay_frames`)
+    draws the keypoints over them. ``kw`` goes to :func:`render_people` and overrides what the
+    results say (``image_size``, ``fps``)."""
+    if isinstance(result, (str, os.PathLike)):
         result = load_result(result)
-    kw.setdefault("image_size", tuple(int(v) for v in np.asarray(result.image_size).reshape(-1)))
-    kw.setdefault("hypotheses", result.hypotheses)
-    kw.setdefault("fps", result.fps or 25.0)
-    kw.setdefault("missing", result.missing)
-    kw.setdefault("frame_numbers", result.frames)
-    return render_animation(result.keypoints_2d, result.poses, out_path, **kw)
+    results = [result] if isinstance(result, LiftResult) else list(result)
+    people, world = people_of(results, world)
+    kw.setdefault("image_size", tuple(int(v) for v in np.asarray(results[0].image_size).reshape(-1)))
+    kw.setdefault("fps", results[0].fps or 25.0)
+    return render_people(people, out_path, world=world, **kw)

@@ -11,7 +11,7 @@ import torch
 
 from ddhpose.export.render import SUPPORTED_EXTENSIONS, render_result
 from ddhpose.export.results import result_format
-from ddhpose.export.writers import ExportOptions, person_path, planned_writes, write_all
+from ddhpose.export.writers import ExportOptions, planned_writes, write_all
 from ddhpose.files import PartlyWritten
 from ddhpose.lifting.inputs import read_keypoints
 from ddhpose.lifting.keypoints import KeypointTrack
@@ -62,7 +62,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     :data:`DEFAULT_FPS`) is recorded in every result and used for the BVH. ``lifter`` None loads
     the bundled model (on ``device``). ``height`` (metres) scales every track to that standing
     height (see :meth:`Lifter.lift`); ``world`` and ``foot_lock`` as there. ``render``: also an
-    animation per person (.gif / .mp4, ``render_size`` pixels high), written after the results.
+    animation of every person (.gif / .mp4, ``render_size`` pixels high), written after the results.
     All or nothing: every track is lifted before anything is written, and the files are
     renamed into place only once all of them are written.
 
@@ -96,19 +96,17 @@ def check_render(render: str | None, size: int | None) -> None:
 
 
 def render_people(results: Sequence[LiftResult], render: str | None, written: list[Path], *, size: int,
-                  frames: Callable[[LiftResult], Iterator[np.ndarray]] | None = None,
+                  frames: Callable[[np.ndarray], Iterator[np.ndarray]] | None = None,
                   progress: bool = False) -> list[Path]:
-    """One animation per person named after ``render`` (``_track<id>`` suffixes for several);
-    ``frames(result)`` gives the video frames under its keypoints. Ctrl-C while rendering raises
-    :class:`PartlyWritten` naming ``written`` (the files already in place) and the animations."""
-    paths: list[Path] = []
+    """One animation of every person (:func:`ddhpose.export.render.render_result`: the world frame
+    when they have one); ``frames(numbers)`` gives the video frames of those frame numbers to draw
+    under the keypoints. Ctrl-C while rendering raises :class:`PartlyWritten` naming ``written``
+    (the files already in place) and the animation."""
     if not render:
-        return paths
+        return []
+    timeline = np.unique(np.concatenate([r.frames for r in results]))
     try:
-        for r in results:
-            target = person_path(Path(render), r.track_id, len(results) > 1)
-            paths.append(render_result(r, target, size=size, progress=progress,
-                                       video_frames=None if frames is None else frames(r)))
+        return [render_result(list(results), render, size=size, progress=progress,
+                              video_frames=None if frames is None else frames(timeline))]
     except KeyboardInterrupt:
-        raise PartlyWritten(written + paths, [str(render)]) from None
-    return paths
+        raise PartlyWritten(written, [str(render)]) from None

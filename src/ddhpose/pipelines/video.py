@@ -61,7 +61,7 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     Writes ``OUTPUT`` (.npz or .json; ``_track<id>`` suffixes for several people), the
     detections as ``<OUTPUT stem>.detections.json``, with ``bvh`` / ``trc`` / ``glb`` a .bvh /
     .trc / .glb per result (:mod:`ddhpose.export.writers`) and with
-    ``render`` an animation of the detections over the frames beside the 3D (``render_size``
+    ``render`` one animation of every person's detections over the frames beside the 3D (``render_size``
     pixels high; default :func:`default_render_size`). ``fps`` overrides the video's frame rate;
     ``lift_kwargs`` go to :meth:`Lifter.lift`. Returns the written paths.
 
@@ -75,7 +75,7 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory, trc=trc, glb=glb)
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(render_size or MAX_RENDER_HEIGHT) if render else None
-    info, detections = detect_video(input_path, detector, progress=progress, keep=store.add if store else None)
+    info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
     if fps:
         detections = dataclasses.replace(detections, fps=float(fps))
     tracks = tracks_from_detections(detections, tracking)
@@ -88,5 +88,5 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     if progress:
         print(summary(results), file=sys.stderr)
     return written + render_people(results, render, written, size=render_size or default_render_size(info.size[1]),
-                                   frames=None if store is None else lambda r: store.frames(r.frames),
+                                   frames=None if store is None else store.frames,
                                    progress=progress)

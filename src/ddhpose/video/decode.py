@@ -10,6 +10,7 @@ dropped to fit a constant rate), rotated upright as the file says, optionally sc
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -163,7 +164,12 @@ def _frames(info: VideoInfo, width: int, height: int, scale: list[str]) -> Itera
                                         output_params=["-map", "0:v:0", "-fps_mode", "passthrough", *scale])
     index = 0
     try:
-        next(stream)  # the header, already read by probe
+        quiet = logging.getLogger("imageio_ffmpeg")  # it warns that the frames are scaled: they are on purpose
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            next(stream)  # the header, already read by probe
+        finally:
+            quiet.setLevel(level)
         for raw in stream:
             yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
             index += 1
