@@ -239,3 +239,12 @@ def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monk
 def test_render_size_follows_the_video():
     from ddhpose.pipelines.video import default_render_size
     assert default_render_size(498) == 498 and default_render_size(2160) == 720 and default_render_size(240) == 384
+
+
+def test_a_lens_the_file_states_becomes_the_focal_length(tmp_path):
+    clip = _encode(tmp_path, "phone.mp4", "-f", "lavfi", "-i", "testsrc=size=1920x1080:rate=30:duration=0.2",
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "use_metadata_tags",
+                   "-metadata", "com.apple.quicktime.camera.focal_length.35mm_equivalent=26")
+    info = V.probe(clip)
+    assert info.focal_length == pytest.approx(26 * np.hypot(1920, 1080) / 43.27)
+    assert V.probe(CLIP).focal_length is None

@@ -120,7 +120,8 @@ class Lifter:
              bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
              stride: int | None = None, batch_size: int = 32, height: float | None = None,
              fps: float | None = None, world: bool = True, foot_lock: bool = True,
-             principal_point: Sequence[float] | None = None, progress: bool = False) -> LiftResult:
+             principal_point: Sequence[float] | None = None, focal_length_source: str | None = None,
+             progress: bool = False) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -136,6 +137,7 @@ class Lifter:
                 :data:`DEFAULT_FOCAL_RATIO` x width, an assumption the result records); used for the
                 root trajectory and J-Agg.
             principal_point: (cx, cy) pixels of a calibrated camera (default: the image centre).
+            focal_length_source: where a given focal length came from (recorded; default 'given').
             score_threshold: keypoints scoring below it count as missing and are interpolated
                 (default: the layout's, :attr:`ddhpose.lifting.keypoints.Layout.score_threshold`).
             aggregation: how the H hypotheses become one pose (:data:`AGGREGATIONS`): 'p_agg' (their
@@ -200,7 +202,7 @@ class Lifter:
                         hypotheses=hypotheses, iterations=iterations, flip=flip, seed=int(seed), start=start,
                         aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
                         score_threshold=threshold, layout=lay.name, focal_length=focal,
-                        focal_length_source="given" if focal_length is not None else
+                        focal_length_source=(focal_length_source or "given") if focal_length is not None else
                         f"assumed: {DEFAULT_FOCAL_RATIO} x the image width", principal_point=list(centre),
                         height=None if height is None else float(height), world=world, foot_lock=foot_lock)
         result = LiftResult(

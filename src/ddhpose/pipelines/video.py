@@ -79,6 +79,9 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     if fps:
         detections = dataclasses.replace(detections, fps=float(fps))
     tracks = tracks_from_detections(detections, tracking)
+    if lift_kwargs.get("focal_length") is None and info.focal_length is not None:
+        lift_kwargs["focal_length"] = info.focal_length  # the lens the file states
+        lift_kwargs["focal_length_source"] = "the video's metadata (35 mm equivalent)"
     results = lift_tracks(tracks, lifter, source=str(input_path), fps=fps, tracking=tracking,
                           world=world, foot_lock=foot_lock, progress=progress, **lift_kwargs)
     det_path = output_path.with_name(output_path.stem + ".detections.json")

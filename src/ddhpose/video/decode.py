@@ -43,6 +43,8 @@ class VideoInfo:
         variable_fps: the intervals between frames vary (by more than :data:`VFR_TOLERANCE`).
         timestamps: (frames,) presentation time of every frame in seconds, from the first.
         rotation: degrees the frames are turned to stand upright (the file's display matrix).
+        focal_length: pixels, where the file states its lens (a 35 mm-equivalent focal length tag,
+            as phones write them), else None.
     """
 
     path: str
@@ -53,6 +55,7 @@ class VideoInfo:
     variable_fps: bool = False
     timestamps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     rotation: int = 0
+    focal_length: float | None = None
 
     @property
     def expected_frames(self) -> int | None:
@@ -62,7 +65,8 @@ class VideoInfo:
     def describe(self) -> dict:
         """The facts a result records about its video (JSON-ready)."""
         return {"path": self.path, "size": list(self.size), "fps": self.fps, "frames": self.frames,
-                "variable_fps": self.variable_fps, "duration": self.duration, "rotation": self.rotation}
+                "variable_fps": self.variable_fps, "duration": self.duration, "rotation": self.rotation,
+                "focal_length": self.focal_length}
 
 
 def ffmpeg_exe() -> str:
@@ -133,7 +137,21 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         fps, variable = stated_fps, False
     else:
         raise ValueError(f"{path}: the video states no frame rate and holds a single frame")
-    return VideoInfo(str(path), size, fps, len(times), duration, variable, times, rotation)
+    return VideoInfo(str(path), size, fps, len(times), duration, variable, times, rotation,
+                     _focal_length(run.stderr, size))
+
+
+#: The diagonal of a 35 mm film frame (36 x 24 mm), for 35 mm-equivalent focal lengths.
+FILM_DIAGONAL_MM = 43.27
+
+
+def _focal_length(header: str, size: tuple[int, int]) -> float | None:
+    """Pixels from a 35 mm-equivalent focal length tag of the file's metadata (e.g. QuickTime's
+    ``com.apple.quicktime.camera.focal_length.35mm_equivalent``), else None."""
+    tag = re.search(r"focal[\w.]*35\w*\s*:\s*([\d.]+)", header, re.I)
+    if tag is None or not float(tag[1]) > 0:
+        return None
+    return float(tag[1]) * float(np.hypot(*size)) / FILM_DIAGONAL_MM
 
 
 def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None

@@ -1,0 +1,109 @@
+"""Where the time of ``ddhpose video`` goes, stage by stage, and its end-to-end rate.
+
+Stages, each timed alone on the same clip: probing (frame timing, no decoding), decoding at the
+detection size, detecting 2D keypoints (MediaPipe Pose, frames decoded beforehand), lifting every
+person (the bundled model, ``--precision auto``), writing the results, and rendering (the first
+``--render-frames`` frames, over the video). Then ``lift_video`` end to end without the render,
+as ``ddhpose video clip.mp4 -o out.npz`` runs it (decoding overlapped with detection: ffmpeg
+decodes in its own process while MediaPipe works).
+
+A 1-minute 1080p clip: the Sports2D demo (the ``sports2d`` wheel's ``Sports2D/Demo/demo.mp4``)
+looped to 60 s and scaled to 1920x1080 by
+``ffmpeg -stream_loop 7 -i demo.mp4 -t 60 -an -vf scale=1920:1080 -c:v libx264 -crf 21 clip.mp4``.
+
+Usage: python benchmarks/video_speed.py CLIP [--out docs/video_speed] [--render-frames 300]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ddhpose.files import atomic_write_text
+from ddhpose.lifting.inputs import tracks_from_detections
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.pipelines.lift import lift_tracks
+from ddhpose.pipelines.video import lift_video
+from ddhpose.video.decode import frames_of, probe
+from ddhpose.video.detect import DETECTION_WIDTH, detect_frames, detection_size
+from ddhpose.video.detectors import get_detector
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip")
+    parser.add_argument("--out", default="docs/video_speed")
+    parser.add_argument("--render-frames", type=int, default=300)
+    parser.add_argument("--detection-width", type=int, default=DETECTION_WIDTH)
+    args = parser.parse_args()
+    info, t_probe = timed(lambda: probe(args.clip))
+    size = detection_size(info, args.detection_width)
+    frames, t_decode = timed(lambda: list(frames_of(info, size)))
+    detector = get_detector()
+    scale = (info.size[0] / size[0], info.size[1] / size[1])
+    (found, count), t_detect = timed(lambda: detect_frames(frames, detector, scale=scale, progress=False))
+    detector.close()
+    from ddhpose.lifting.inputs import Detections
+    detections = Detections(found, detector.layout, info.size, count, info.fps, detector.name, args.clip)
+    lifter = Lifter.from_pretrained(precision="auto")
+    tracks = tracks_from_detections(detections)
+    results, t_lift = timed(lambda: lift_tracks(tracks, lifter, source=args.clip))
+    with tempfile.TemporaryDirectory() as tmp:
+        from ddhpose.export.writers import planned_writes, write_all
+        _, t_write = timed(lambda: write_all(planned_writes(results, Path(tmp) / "out.npz")))
+        from ddhpose.export.render import render_result
+        from ddhpose.pipelines.video import default_render_size
+        from ddhpose.video.frames import FrameStore
+        store = FrameStore(default_render_size(info.size[1]))
+        for i, rgb in enumerate(frames[:args.render_frames]):
+            store.add(i, rgb)
+        first = [_cut(r, args.render_frames) for r in results]
+        first = [r for r in first if r is not None]
+        timeline = sorted({int(f) for r in first for f in r.frames})
+        _, t_render = timed(lambda: render_result(first, Path(tmp) / "out.mp4", progress=False,
+                                                   size=default_render_size(info.size[1]),
+                                                   video_frames=store.frames(timeline)))
+        del frames
+        _, t_total = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e.npz", lifter=lifter, progress=False))
+    n = info.frames
+    rows = [("probe (frame timing)", t_probe, n), ("decode at the detection size", t_decode, n),
+            ("detect (MediaPipe Pose)", t_detect, n), ("lift every person (bf16 where the CPU has it)", t_lift, n),
+            ("write results", t_write, n), (f"render (first {len(timeline)} frames)", t_render, len(timeline)),
+            ("ddhpose video end to end, no render", t_total, n)]
+    lines = [f"Measured with `python benchmarks/video_speed.py CLIP` on {info.size[0]}x{info.size[1]}, "
+             f"{n} frames at {info.fps:g} fps ({n / info.fps:.0f} s), {os.cpu_count()} CPU cores; "
+             f"detection on frames scaled to {size[0]}x{size[1]}; {len(results)} people lifted.", "",
+             "| stage | seconds | frames / s |", "|---|---|---|"]
+    lines += [f"| {name} | {t:.1f} | {frames_ / t:.0f} |" for name, t, frames_ in rows]
+    atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
+    atomic_write_text(Path(args.out + ".json"), json.dumps({name: {"seconds": t, "frames": f} for name, t, f in rows},
+                                                           indent=2))
+    print("\n".join(lines))
+
+
+def _cut(result, frames: int):
+    """The result's part within the first ``frames`` frames (None if it starts later)."""
+    import dataclasses
+    keep = result.frames < frames
+    if not keep.any():
+        return None
+    fields = {k: getattr(result, k)[keep] for k in ("poses", "uncertainty", "keypoints_2d", "missing", "scores",
+                                                     "frames")}
+    fields["hypotheses"] = result.hypotheses[:, keep]
+    for k in ("root_trajectory", "world_poses", "foot_contacts"):
+        value = getattr(result, k)
+        fields[k] = None if value is None else value[keep]
+    return dataclasses.replace(result, **fields)
+
+
+if __name__ == "__main__":
+    main()
