@@ -56,6 +56,13 @@ def test_a_pose_cut_by_a_window_edge_inside_the_frame_is_refused():
     assert not D.cut_by(person, (0, 0, 400, 240), 800, 240)  # cut by the frame's own edge: kept
 
 
+def test_a_pose_whose_pelvis_is_outside_the_frame_is_refused():
+    assert D.HIPS == tuple(HIPS)
+    assert not D.pelvis_outside(_standing(100, 200, 100), 400, 400)
+    assert D.pelvis_outside(_standing(-10, 200, 100), 400, 400)  # at the left edge, hips outside
+    assert D.pelvis_outside(_standing(100, 420, 100), 400, 400)
+
+
 @pytest.mark.parametrize("size", [(884, 498), (1768, 994), (498, 884), (320, 240)])
 def test_search_windows_cover_the_frame_with_overlapping_squares(size):
     width, height = size

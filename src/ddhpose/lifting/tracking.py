@@ -54,7 +54,7 @@ class TrackingOptions:
     max_gap: int = 15
     max_jump: float = 0.1
     max_people: int | None = None
-    min_motion: float = 0.002
+    min_motion: float = 0.01
 
     def __post_init__(self) -> None:
         if self.min_frames < 1 or self.max_gap < 0 or not self.max_jump > 0:

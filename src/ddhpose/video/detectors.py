@@ -40,6 +40,8 @@ LANDMARK_NORMALISATION = (0.0, 255.0)
 FOLLOW_CROP = 1.6
 # ... and at least this many pixels wide (the detector needs some context around a small person)
 MIN_CROP = 96
+# MediaPipe's left and right hip (the order of ddhpose.lifting.keypoints.MEDIAPIPE33)
+HIPS = (23, 24)
 # the squares a search pass tiles the frame with, as fractions of its shorter side
 SEARCH_SIDES = (1.0, 0.5)
 # frames a person not found is still looked for where their motion takes them
@@ -186,6 +188,13 @@ def cut_by(person: Person, window: tuple[int, int, int, int], width: int, height
                 or (x1 < width and box[2] > x1 + margin) or (y1 < height and box[3] > y1 + margin))
 
 
+def pelvis_outside(person: Person, width: int, height: int) -> bool:
+    """The pose's pelvis (mid-hip) lies outside the frame: at the frame's edge the detector
+    completes people it cannot see (and sees people in walls); such a pose is not kept."""
+    x, y = person.keypoints[list(HIPS)].mean(0)
+    return not (0 <= x < width and 0 <= y < height)
+
+
 def search_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     """(x0, y0, x1, y1) of the regions a search pass looks at: the whole frame, then overlapping
     squares of the shorter side, then of half of it (small people), each row and column of
@@ -285,7 +294,8 @@ class MediaPipeMultiPose:
             windows += search_windows(width, height)
         found: list[Person] = []
         for window in windows:
-            found += [p for p in self._poses(rgb, window) if not cut_by(p, window, width, height)]
+            found += [p for p in self._poses(rgb, window)
+                      if not cut_by(p, window, width, height) and not pelvis_outside(p, width, height)]
         people: list[Person] = []  # one pose per person, the surest first
         for person in sorted(found, key=lambda p: -p.score):
             if not any(same_person(person, kept) for kept in people):
