@@ -81,6 +81,9 @@ def test_lift_input_errors(lifter):
     for focal in (0, -100.0):
         with pytest.raises(ValueError, match="focal_length: expected a positive number of pixels"):
             lifter.lift(kp, layout="coco", image_size=SIZE, focal_length=focal)
+    for focal in (3.5, 1e6):  # millimetres given for pixels; a typo
+        with pytest.raises(ValueError, match=r"focal_length: .* is outside 0.05-50 x the image width \(1000 px\)"):
+            lifter.lift(kp, layout="coco", image_size=SIZE, focal_length=focal)
 
 
 def test_default_is_the_mean_with_one_body_per_track(lifter):

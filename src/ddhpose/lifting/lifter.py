@@ -64,6 +64,9 @@ DEFAULT_SMOOTHING = 2.0
 DEFAULT_FPS = 25.0
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
+#: Focal lengths (pixels, as multiples of the image width) that :meth:`Lifter.lift` accepts: from
+#: a 170-degree fisheye to a 1,000 mm lens on a phone sensor.
+FOCAL_RATIO_RANGE = (0.05, 50.0)
 #: The range of a person's height (metres) that :meth:`Lifter.lift` accepts.
 MIN_HEIGHT, MAX_HEIGHT = 0.5, 2.5
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
@@ -180,6 +183,10 @@ class Lifter:
         samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size,
                                start, progress)
         focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
+        if not FOCAL_RATIO_RANGE[0] * width <= focal <= FOCAL_RATIO_RANGE[1] * width:
+            raise ValueError(f"focal_length: {focal:g} pixels is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g} "
+                             f"x the image width ({width} px); a focal length is in pixels, e.g. about "
+                             f"{DEFAULT_FOCAL_RATIO * width:.0f} for a normal lens")
         pose, _, used = aggregate(samples, x, 2 * focal / width, aggregation)
         pose = smooth_in_time(pose, smooth)
         skeleton = self.model.skeleton
