@@ -104,6 +104,15 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["det.json", "people.gif", "people_track1.bvh", "people_track1.json", "people_track2.bvh",
                      "people_track2.json"]  # one animation with both people
+    # as a user sees it (a process of its own: pytest records warnings instead of showing them), a
+    # warning is one sentence without the source line that raised it
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "ddhpose", "lift", str(src), "-o", str(tmp_path / "again.json"),
+                          "--image-size", "1000", "1000"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "ddhpose lift: warning: no world frame: the clip is 0.48 s long" in run.stderr
+    assert "UserWarning" not in run.stderr and "place_in_world(" not in run.stderr
 
 
 def test_lift_height_scales_the_result_and_a_bad_height_is_one_line(tmp_path, capsys):

@@ -8,6 +8,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -80,6 +81,9 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-gap", type=int, default=15, help="frames a person may be unseen and stay one track")
     p.add_argument("--max-jump", type=float, default=0.1,
                    help="largest move of a person per frame, in image widths (larger: a new person)")
+    p.add_argument("--min-motion", type=float, default=0.01,
+                   help="drop tracks that barely move (posters, statues: median joint motion below this fraction of "
+                        "the person's size) when a moving person remains")
 
 
 def _add_render_size(p: argparse.ArgumentParser) -> None:
@@ -118,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lifting(p)
     _add_sampling(p)
 
-    p = command("video", help="video file -> 2D keypoints (MediaPipe Pose) -> 3D, one result per person")
+    p = command("video", help="video file -> every person's 2D keypoints (MediaPipe Pose) -> 3D, one result "
+                              "per person")
     p.add_argument("input", help="a video file (anything ffmpeg reads: .mp4, .mov, .avi, .webm, ...)")
     p.add_argument("-o", "--output", required=True,
                    help="result file (.npz or .json); the 2D detections go beside it as OUTPUT.detections.json")
@@ -130,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_size(p)
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate (default: the video's, from its frames' timestamps)")
+    p.add_argument("--max-people", type=int, default=4,
+                   help="the most people to find per frame (the largest and surest are kept); 1 runs MediaPipe's "
+                        "single-person solution, about 8 times faster, when you know there is one person")
     _add_lifting(p)
     _add_sampling(p)
 
@@ -240,16 +248,21 @@ def cmd_lift(args) -> int:
 def _tracking(args):
     from ddhpose.lifting.tracking import TrackingOptions
     return TrackingOptions(min_score=args.min_score, min_frames=args.min_track_frames, max_gap=args.max_gap,
-                           max_jump=args.max_jump)
+                           max_jump=args.max_jump, min_motion=args.min_motion,
+                           max_people=getattr(args, "max_people", None))
 
 
 def cmd_video(args) -> int:
     from ddhpose.lifting.lifter import Lifter
     from ddhpose.pipelines.lift import check_render
     from ddhpose.pipelines.video import lift_video
+    from ddhpose.video.detect import native_logs_silenced
     from ddhpose.video.detectors import get_detector
     check_render(args.render, args.render_size)
-    detector = get_detector()  # before loading the model: a missing extra is reported at once
+    if args.max_people < 1:
+        raise ValueError(f"--max-people: expected at least 1, got {args.max_people}")
+    with native_logs_silenced():
+        detector = get_detector(max_people=args.max_people)  # before the model: a missing extra is said at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
@@ -362,6 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"ddhpose {args.command}: warning: {message}", file=sys.stderr)
+
+    shown, warnings.showwarning = warnings.showwarning, one_line  # a sentence for the user, not a source line
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt as stop:
@@ -379,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         print(f"ddhpose {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -321,7 +321,8 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
             frame = find_world_frame(np.concatenate([r.poses for r in usable]),
                                      np.concatenate([r.root_trajectory for r in usable]), fps,
                                      missing=np.concatenate([r.missing for r in usable]),
-                                     origin=first.root_trajectory[0])
+                                     origin=first.root_trajectory[0],
+                                     seconds=max(r.num_frames for r in usable) / fps)
         except NoFloorError as err:
             note = str(err)
     if frame is None:

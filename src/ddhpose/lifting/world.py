@@ -64,8 +64,12 @@ MIN_SECONDS = 1.0
 #: Knee angle (degrees, 180 = straight) above which a leg counts as straight, and the largest
 #: angle between trunk and legs of a standing frame.
 STRAIGHT_KNEE_DEG, STANDING_BEND_DEG = 155.0, 20.0
-#: A floor estimate whose windows disagree by more than this (degrees) means the camera moved.
-DRIFT_WARNING_DEG = 6.0
+#: A floor estimate whose thirds disagree by more than this (degrees) means the camera moved
+#: (a static camera's thirds disagree by up to about 10 degrees on short clips of people who do
+#: not stand still: each third's body axis comes from a few different poses).
+DRIFT_WARNING_DEG = 12.0
+#: The drift check compares thirds of at least this many seconds (shorter clips are not checked).
+DRIFT_PART_SECONDS = 2.0
 #: Foot contact: the ankle within this height (metres) of its resting height, moving slower than
 #: this speed (metres / second).
 CONTACT_HEIGHT, CONTACT_SPEED = 0.05, 0.5
@@ -274,7 +278,8 @@ def _up(absolute: np.ndarray, fps: float, skeleton: Skeleton) -> tuple[np.ndarra
 
 
 def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skeleton: Skeleton = H36M, *,
-                     missing: np.ndarray | None = None, origin: np.ndarray | None = None) -> WorldFrame:
+                     missing: np.ndarray | None = None, origin: np.ndarray | None = None,
+                     seconds: float | None = None) -> WorldFrame:
     """Estimate up, the floor and the world frame of one person (or several, concatenated) from
     camera-frame motion.
 
@@ -284,6 +289,8 @@ def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skel
         missing: optional (F, J) bool, keypoints that were never seen (interpolated): a clip whose
             ankles were mostly not seen has no floor to find.
         origin: the camera-frame point the world's origin lies under (default: the first root).
+        seconds: the clip's length (default: the frames' count / fps; several people's frames
+            concatenated are longer than their clip).
     Raises:
         NoFloorError: no floor can be found (see the module docstring); the message says why.
     """
@@ -293,8 +300,9 @@ def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skel
                          f"{poses.shape} and {trajectory.shape}")
     if not np.isfinite(trajectory).all():
         raise NoFloorError("the person's position in the camera frame is unknown in some frames")
-    if len(poses) < MIN_SECONDS * fps:
-        raise NoFloorError(f"the clip is {len(poses) / fps:.2f} s long; finding the floor needs at least "
+    seconds = len(poses) / fps if seconds is None else seconds
+    if seconds < MIN_SECONDS:
+        raise NoFloorError(f"the clip is {seconds:.2f} s long; finding the floor needs at least "
                            f"{MIN_SECONDS:.0f} s of motion")
     j = _joints(skeleton)
     if missing is not None and np.asarray(missing)[:, [j["left_ankle"], j["right_ankle"]]].all(1).mean() > 0.5:
@@ -316,13 +324,13 @@ def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skel
 
 
 def _drift(absolute: np.ndarray, fps: float, skeleton: Skeleton) -> float:
-    """The largest angle (degrees) between the up of the clip's thirds (NaN if a third, at least
-    half of :data:`MIN_SECONDS` long, cannot tell): a camera that pans or tilts moves the floor
+    """The largest angle (degrees) between the up of the clip's thirds (NaN where a third is
+    shorter than :data:`DRIFT_PART_SECONDS` or cannot tell): a camera that tilts moves the floor
     between them."""
     parts = np.array_split(np.arange(len(absolute)), 3)
     ups = []
     for part in parts:
-        if len(part) < MIN_SECONDS * fps / 2:
+        if len(part) < DRIFT_PART_SECONDS * fps:
             return float("nan")
         try:
             ups.append(_up(absolute[part], fps, skeleton)[0])

@@ -1,8 +1,10 @@
 """2D keypoints of every person in every frame of a video, in one decoding pass."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Callable, Iterable
+import sys
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -16,6 +18,28 @@ from ddhpose.video.detectors import Detector, get_detector
 #: detectors work on a 256 px crop of the person, so more pixels only cost time. The
 #: keypoints are scaled back to the video's own pixels.
 DETECTION_WIDTH = 1280
+
+
+@contextlib.contextmanager
+def native_logs_silenced() -> Iterator[None]:
+    """Silence what C++ libraries print straight to the process's stderr (MediaPipe's and TFLite's
+    start-up lines: GPU not available, XNNPACK delegate, feedback tensors): nothing a user can act
+    on. Python keeps its own stderr (progress bars, warnings) on a copy of the real one; both are
+    restored on leaving."""
+    sys.stderr.flush()
+    saved, python_stderr = os.dup(2), sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
+                           errors="replace")
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def detection_size(info: VideoInfo, max_width: int | None = DETECTION_WIDTH) -> tuple[int, int]:
@@ -35,17 +59,19 @@ def detect_frames(frames: Iterable[np.ndarray], detector: Detector, *, scale: tu
     found: list[Detection] = []
     count = 0
     factor = np.asarray(scale, np.float64)
-    bar = tqdm(frames, total=total, desc="detecting people", unit="frame", disable=not progress,
-               dynamic_ncols=True)
-    for i, rgb in enumerate(bar):
-        for kp, score in detector(rgb):
-            # rounded as the detections file stores them, so re-lifting the file gives the same 3D
-            found.append(Detection(i, None, np.round(np.asarray(kp, np.float64) * factor, 2),
-                                   np.round(np.asarray(score, np.float64), 4)))
-        if keep is not None:
-            keep(i, rgb)
-        count += 1
-    bar.close()
+    with native_logs_silenced():  # MediaPipe's graphs log as they start, on their first frames
+        bar = tqdm(frames, total=total, desc="detecting people", unit="frame", disable=not progress,
+                   dynamic_ncols=True)
+        for i, rgb in enumerate(bar):
+            people = detector(rgb)
+            for kp, score in people:
+                # rounded as the detections file stores them, so re-lifting the file gives the same 3D
+                found.append(Detection(i, None, np.round(np.asarray(kp, np.float64) * factor, 2),
+                                       np.round(np.asarray(score, np.float64), 4)))
+            if keep is not None:
+                keep(i, rgb)
+            count += 1
+        bar.close()
     return found, count
 
 
