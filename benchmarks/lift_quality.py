@@ -126,7 +126,9 @@ def main() -> None:
             report.setdefault(set_name, {})[name] = {k: float(np.mean([f[k] for f in figures])) for k in figures[0]}
             print(set_name, "|", name, json.dumps({k: round(v, 2) for k, v in report[set_name][name].items()}),
                   flush=True)
-    lines = [f"Measured with `python benchmarks/lift_quality.py` ({time.time() - started:.0f} s; checkpoint "
+    command = "python benchmarks/lift_quality.py" + (f" --real {Path(args.real).name}" if args.real else "") + \
+        (f" --real-size {args.real_size[0]} {args.real_size[1]}" if args.real_size else "")
+    lines = [f"Measured with `{command}` ({time.time() - started:.0f} s; checkpoint "
              f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}). Per set: MPJPE / P-MPJPE (mm), acceleration error (mm/frame^2; the "
              "ground truth's own mean acceleration in brackets), bone-length variation and left/right asymmetry (%).",
              ""]

@@ -72,7 +72,7 @@ def main() -> None:
         _, t_render = timed(lambda: render_result(first, Path(tmp) / "out.mp4", progress=False,
                                                    size=default_render_size(info.size[1]),
                                                    video_frames=store.frames(timeline)))
-        del frames
+        frames = None  # free the decoded frames before the end-to-end run
         _, t_total = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e.npz", lifter=lifter, progress=False))
     n = info.frames
     rows = [("probe (frame timing)", t_probe, n), ("decode at the detection size", t_decode, n),

@@ -2,7 +2,7 @@
 
 Test sets (from a config's data section, test split): Human3.6M S9/S11 through the real cameras
 and held-out mocap clips through virtual cameras. Each is lifted from pixel keypoints with
-``Lifter.lift`` (windows blended, J-Agg with the true focal length) under conditions that mimic
+``Lifter.lift`` (its defaults, the true focal length given) under conditions that mimic
 real detectors:
 
 - clean: the exact projection;
@@ -12,7 +12,7 @@ real detectors:
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
   no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``.
 
-Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy.md]
+Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy]
 Errors are MPJPE and P-MPJPE in mm against the root-relative camera-frame ground truth. A second
 table splits the clean H=1 error of each test set: N-MPJPE (the prediction scaled to the truth,
 what is left once the unobservable body size is removed), the body-size error (|predicted /
@@ -180,7 +180,7 @@ def main() -> None:
                 splits[f"{name}, H={h}, W={h}"] = breakdown(clips)
             print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
     lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames}` ({time.time() - started:.0f} s; checkpoint {Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}; "
+             f"--frames {args.frames} --hypotheses {' '.join(map(str, args.hypotheses))} --seed {args.seed}` ({time.time() - started:.0f} s; checkpoint {Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}; "
              "the lifter's defaults: mean of the hypotheses, temporal filter sigma 2, constant bone lengths). "
              "MPJPE / P-MPJPE in mm.", "",
              "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
