@@ -146,3 +146,22 @@ def test_the_multi_person_detector_finds_both_people_of_the_real_clip():
     rows = {t: np.mean([k[HIPS, 1].mean() for k, i in zip(kps, ids) if i == t]) for t in kept}
     assert sorted(rows.values())[0] < 0.45 * height < 0.5 * height < sorted(rows.values())[1]
     assert max(lengths[t] for t in kept) >= 57 and min(lengths[t] for t in kept) >= 40
+
+
+def test_a_lost_person_is_looked_for_where_their_motion_takes_them():
+    # the follow bookkeeping alone, without MediaPipe: a person moving 10 px per frame is missed
+    # for two frames and found again 30 px on; their motion stays 10 px per frame
+    multi = D.MediaPipeMultiPose.__new__(D.MediaPipeMultiPose)
+    multi.max_people, multi._followed, multi._lost = 2, [], False
+    walk = [_standing(100 + 10 * f, 200, 100) for f in range(6)]
+    multi._update([walk[0]]), multi._update([walk[1]])
+    np.testing.assert_allclose(multi._followed[0].motion, [10, 0])
+    multi._update([]), multi._update([])
+    assert multi._lost and multi._followed[0].misses == 2
+    np.testing.assert_allclose(multi._followed[0].predicted, walk[4].box)  # where to look next
+    multi._update([walk[4]])
+    assert not multi._lost and multi._followed[0].misses == 0
+    np.testing.assert_allclose(multi._followed[0].motion, [10, 0])
+    for _ in range(D.FOLLOW_MISSES + 1):
+        multi._update([])
+    assert multi._followed == []  # given up after FOLLOW_MISSES frames

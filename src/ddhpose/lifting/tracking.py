@@ -11,7 +11,9 @@ rules, each one option of :class:`TrackingOptions`:
 - detections are chained frame to frame by an optimal assignment (:func:`assign`, the Hungarian
   method) between the tracks and the frame's detections. The cost of a pair is how far the
   detection's keypoints lie from where the track's constant-velocity motion puts them, in units
-  of the person's size, plus how much the size changed; two people crossing each other keep
+  of the person's size, plus how much the size changed, plus :data:`NEW_TRACK_COST` for a
+  track seen fewer than :data:`CONFIRM_HITS` times (so a track born from a stray or doubled
+  detection takes a person over only where it is clearly better); two people crossing each other keep
   their identities because each keeps its own motion, and a person hidden for a few frames
   coasts on it. A pair is allowed only if the track was seen at most ``max_gap`` frames before,
   its pelvis moved at most ``max_jump`` image widths per frame since (when the image size is
@@ -39,6 +41,9 @@ from ddhpose.lifting.keypoints import KeypointTrack, get_layout
 SIZE_WEIGHT = 1.0
 # share of a new velocity measurement in the track's smoothed velocity
 VELOCITY_SMOOTHING = 0.5
+# a track with fewer detections is new and pays NEW_TRACK_COST (in person sizes) more per pair
+CONFIRM_HITS = 3
+NEW_TRACK_COST = 0.3
 # two tracks whose detections could be swapped for at most this much more cost (in person sizes)
 # are ambiguous: their velocities are kept and the frames are reported
 AMBIGUITY_MARGIN = 0.05
@@ -160,6 +165,7 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
     last: list[int] = []  # per track: the index of its latest detection
     velocity: list[np.ndarray] = []  # per track: smoothed pelvis velocity, pixels per frame
     moving: list[bool] = []  # per track: whether its velocity was measured yet (zero until then)
+    hits: list[int] = []  # per track: its detections so far
     ambiguous: dict[tuple[int, int], list[int]] = {}  # track pair -> frames where they could swap
     for frame in sorted(by_frame):
         now = by_frame[frame]
@@ -181,6 +187,9 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
             per_joint = np.where(both, off, 0).sum(-1) / np.maximum(both.sum(-1), 1)
             per_joint = np.where(both.any(-1), per_joint, dist_pred)
             cost = per_joint / scale + SIZE_WEIGHT * np.abs(np.log(sizes[now][None] / sizes[prev][:, None]))
+            # a track seen fewer than CONFIRM_HITS times pays NEW_TRACK_COST more: a track born
+            # from a stray or doubled detection takes a person over only if clearly better
+            cost += NEW_TRACK_COST * (np.array(hits) < CONFIRM_HITS)[:, None]
             cost[~ok] = np.inf
             pairs = assign(cost)
             unsure = set()
@@ -196,12 +205,14 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
                         VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * velocity[t])
                     moving[t] = True
                 ids[now[n]], last[t] = int(t), now[n]
+                hits[t] += 1
         for i in now:
             if ids[i] < 0:
                 ids[i] = len(last)
                 last.append(i)
                 velocity.append(np.zeros(2))
                 moving.append(False)
+                hits.append(1)
     for (t1, t2), seen in sorted(ambiguous.items()):
         warnings.warn(f"{source or 'keypoints'}: tracks {t1} and {t2} overlapped with the same motion in "
                       f"{len(seen)} frame(s) ({_ranges(seen)}) and could not be told apart there; check that "

@@ -218,16 +218,22 @@ def _starts(length: int, side: int) -> list[int]:
 
 
 class _Followed(NamedTuple):
-    """A person the multi-person detector looks for in the next frame: their last box, its
-    centre's motion per frame and the frames since they were last found."""
+    """A person the multi-person detector looks for in the next frame: their box when last found,
+    its centre's motion per frame and the frames since they were last found."""
 
     box: np.ndarray
     motion: np.ndarray
     misses: int
 
     @property
-    def centre(self) -> np.ndarray:
-        return (self.box[:2] + self.box[2:]) / 2 + self.motion * self.misses
+    def seen(self) -> np.ndarray:
+        """The box centre where the person was last found."""
+        return (self.box[:2] + self.box[2:]) / 2
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The box moved to where the person's motion takes it in the next frame."""
+        return self.box + np.tile(self.motion * (self.misses + 1), 2)
 
 
 class MediaPipeMultiPose:
@@ -278,8 +284,9 @@ class MediaPipeMultiPose:
             people.append(Person(a[:, :2], a[:, 2]))
         return people
 
-    def _follow_window(self, box: np.ndarray, motion: np.ndarray, width: int, height: int) -> tuple[int, ...]:
-        centre = (box[:2] + box[2:]) / 2 + motion
+    def _follow_window(self, box: np.ndarray, width: int, height: int) -> tuple[int, ...]:
+        """The square crop to look for a person whose box is expected at ``box``."""
+        centre = (box[:2] + box[2:]) / 2
         side = max(FOLLOW_CROP * float(np.max(box[2:] - box[:2])), MIN_CROP)
         x0, y0 = np.floor(centre - side / 2).astype(int)
         x1, y1 = np.ceil(centre + side / 2).astype(int)
@@ -288,7 +295,7 @@ class MediaPipeMultiPose:
     def __call__(self, rgb: np.ndarray) -> list[Person]:
         _check_frame(rgb)
         height, width = rgb.shape[:2]
-        windows = [self._follow_window(f.box, f.motion * (f.misses + 1), width, height) for f in self._followed]
+        windows = [self._follow_window(f.predicted, width, height) for f in self._followed]
         windows = [w for w in windows if w[2] - w[0] >= 8 and w[3] - w[1] >= 8]
         if self._frame % self.search_every == 0 or self._lost or not self._followed:
             windows += search_windows(width, height)
@@ -318,10 +325,12 @@ class MediaPipeMultiPose:
         followed, before = [], list(self._followed)
         for person in people:
             box, centre = person.box, (person.box[:2] + person.box[2:]) / 2
-            near = [i for i, f in enumerate(before) if _overlap(f.box, box)[0] > 0]
-            nearest = min(near, key=lambda i: float(np.linalg.norm(before[i].centre - centre))) if near else None
+            near = [i for i, f in enumerate(before) if _overlap(f.predicted, box)[0] > 0]
+            expected = [(f.predicted[:2] + f.predicted[2:]) / 2 for f in before]
+            nearest = min(near, key=lambda i: float(np.linalg.norm(expected[i] - centre))) if near else None
             match = before.pop(nearest) if nearest is not None else None
-            motion = (centre - match.centre) / (match.misses + 1) if match is not None else np.zeros(2)
+            # per frame since the person was last found (not since where they were predicted)
+            motion = (centre - match.seen) / (match.misses + 1) if match is not None else np.zeros(2)
             followed.append(_Followed(box, motion, 0))
         self._lost = bool(before)
         followed += [_Followed(f.box, f.motion, f.misses + 1) for f in before if f.misses < FOLLOW_MISSES]
