@@ -44,12 +44,16 @@ def main() -> None:
     parser.add_argument("--out", default="docs/video_speed")
     parser.add_argument("--render-frames", type=int, default=300)
     parser.add_argument("--detection-width", type=int, default=DETECTION_WIDTH)
+    parser.add_argument("--max-people", type=int, default=4)
     args = parser.parse_args()
     info, t_probe = timed(lambda: probe(args.clip))
     size = detection_size(info, args.detection_width)
     frames, t_decode = timed(lambda: list(frames_of(info, size)))
-    detector = get_detector()
     scale = (info.size[0] / size[0], info.size[1] / size[1])
+    single = get_detector(max_people=1)
+    _, t_detect_one = timed(lambda: detect_frames(frames, single, scale=scale, progress=False))
+    single.close()
+    detector = get_detector(max_people=args.max_people)
     (found, count), t_detect = timed(lambda: detect_frames(frames, detector, scale=scale, progress=False))
     detector.close()
     from ddhpose.lifting.inputs import Detections
@@ -73,12 +77,18 @@ def main() -> None:
                                                    size=default_render_size(info.size[1]),
                                                    video_frames=store.frames(timeline)))
         frames = None  # free the decoded frames before the end-to-end run
-        _, t_total = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e.npz", lifter=lifter, progress=False))
+        _, t_total = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e.npz", lifter=lifter, progress=False,
+                                              detector=get_detector(max_people=args.max_people)))
+        _, t_total_one = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e1.npz", lifter=lifter, progress=False,
+                                                  detector=get_detector(max_people=1)))
     n = info.frames
     rows = [("probe (frame timing)", t_probe, n), ("decode at the detection size", t_decode, n),
-            ("detect (MediaPipe Pose)", t_detect, n), ("lift every person (bf16 where the CPU has it)", t_lift, n),
+            ("detect, single person (MediaPipe Pose, --max-people 1)", t_detect_one, n),
+            (f"detect, every person (regions search, --max-people {args.max_people})", t_detect, n),
+            ("lift every person (bf16 where the CPU has it)", t_lift, n),
             ("write results", t_write, n), (f"render (first {len(timeline)} frames)", t_render, len(timeline)),
-            ("ddhpose video end to end, no render", t_total, n)]
+            (f"ddhpose video end to end, no render (--max-people {args.max_people}, the default)", t_total, n),
+            ("ddhpose video end to end, no render, --max-people 1", t_total_one, n)]
     lines = [f"Measured with `python benchmarks/video_speed.py CLIP` on {info.size[0]}x{info.size[1]}, "
              f"{n} frames at {info.fps:g} fps ({n / info.fps:.0f} s), {os.cpu_count()} CPU cores; "
              f"detection on frames scaled to {size[0]}x{size[1]}; {len(results)} people lifted.", "",
