@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from doc_section import write_section
+
 from ddhpose.files import atomic_write_text
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
@@ -94,7 +96,7 @@ def main() -> None:
              f"detection on frames scaled to {size[0]}x{size[1]}; {len(results)} people lifted.", "",
              "| stage | seconds | frames / s |", "|---|---|---|"]
     lines += [f"| {name} | {t:.1f} | {frames_ / t:.0f} |" for name, t, frames_ in rows]
-    atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
+    write_section(Path(args.out + ".md"), "video_speed", "\n".join(lines), title="# Video speed")
     atomic_write_text(Path(args.out + ".json"), json.dumps({name: {"seconds": t, "frames": f} for name, t, f in rows},
                                                            indent=2))
     print("\n".join(lines))
