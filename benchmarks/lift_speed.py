@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from doc_section import write_section
+
 from ddhpose.files import atomic_write_text
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.pipelines.demo import demo_sample_path
@@ -33,6 +35,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], help="any of fp32 bf16 int8")
     parser.add_argument("--out", default="docs/lift_speed")
+    parser.add_argument("--world-off", action="store_true",
+                        help="also time each setting without the world frame (world=False), interleaved")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lifters = {p: Lifter.from_pretrained(args.checkpoint, device=args.device, precision=p) for p in args.precisions}
@@ -44,25 +48,37 @@ def main() -> None:
         h, w = (int(v) for v in setting.split("x"))
         for lifter in lifters.values():  # warm-up
             lifter.lift(keypoints[:100], image_size=size, layout="h36m", hypotheses=h, iterations=w)
-        times: dict[str, list[float]] = {p: [] for p in lifters}
+        variants = [(p, True) for p in lifters] + ([(p, False) for p in lifters] if args.world_off else [])
+        times: dict[str, list[float]] = {_name(p, world): [] for p, world in variants}
         for _ in range(args.repeats):  # precisions interleaved, so load drift hits all alike
-            for p, lifter in lifters.items():
+            for p, world in variants:
                 start = time.perf_counter()
-                lifter.lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w)
-                times[p].append(time.perf_counter() - start)
+                lifters[p].lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w, world=world,
+                                fps=50.0)
+                times[_name(p, world)].append(time.perf_counter() - start)
         for p, t in times.items():
             median = statistics.median(t)
             rows[f"{setting} {p}"] = {"seconds": median, "fps": args.frames / median, "all_seconds": t}
-            print(f"H={h} W={w} {p}: {args.frames / median:.0f} frames/s (median of {args.repeats}: {median:.2f} s)")
+            print(f"H={h} W={w} {p}: {args.frames / median:.0f} frames/s (median of {args.repeats}: {median:.2f} s)",
+                  flush=True)
     cfg = next(iter(lifters.values())).model.config
-    lines = [f"Lifting speed of the bundled model (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
+    command = "python benchmarks/lift_speed.py " + " ".join(
+        [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
+         "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
+    lines = [f"`{command}`", "",
+             f"Lifting speed of the bundled model (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "
              f"{args.frames} frames, flip augmentation on, the defaults of `Lifter.lift` otherwise, median of "
-             f"{args.repeats} runs (precisions interleaved).", "",
+             f"{args.repeats} runs (precisions interleaved); 'world' rows include the root trajectory, the "
+             "world frame, foot contacts and foot locking (the default), 'world off' rows stop at the camera frame.", "",
              "| hypotheses x iterations, precision | frames/s | seconds |", "|---|---|---|"]
     lines += [f"| {s} | {r['fps']:.0f} | {r['seconds']:.2f} |" for s, r in rows.items()]
-    atomic_write_text(Path(args.out + ".md"), "\n".join(lines) + "\n")
+    write_section(Path(args.out + ".md"), "lift_speed", "\n".join(lines), title="# Lifting speed of the bundled model")
     atomic_write_text(Path(args.out + ".json"), json.dumps(rows, indent=2))
+
+
+def _name(precision: str, world: bool) -> str:
+    return f"{precision}, {'world' if world else 'world off'}"
 
 
 if __name__ == "__main__":

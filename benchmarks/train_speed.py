@@ -38,7 +38,7 @@ def overrides(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
     amp, compile_ = MODES[mode.split("@")[0]]
     return [f"model.frames={args.frames}", f"model.channels={args.channels}", f"model.depth={args.depth}",
             "model.drop_path=0.0", "data.dataset=synthetic", "data.synthetic_sequences=64",
-            "data.synthetic_frames=400", "data.synthetic_test_sequences=0", "data.noise_2d_sigma=0.003",
+            "data.synthetic_frames=400", "data.synthetic_test_sequences=0", "data.noise_2d.sigma=0.003",
             f"train.batch_size={args.batch}", f"train.amp={amp}", f"train.compile={str(compile_).lower()}",
             "train.epochs=1", f"train.max_steps_per_epoch={steps}", "train.tensorboard=false",
             "train.lr=4e-4", "train.schedule=constant"]

@@ -19,7 +19,7 @@ from ddhpose.training.train import initial_model, train
 # shared by construction (global-batch diffusion noise, per-item 2D noise).
 OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synthetic_frames=40",
              "data.synthetic_test_sequences=3", "train.epochs=2", "train.max_steps_per_epoch=3",
-             "train.batch_size=4", "model.drop_path=0.0", "data.noise_2d_sigma=0.003"]
+             "train.batch_size=4", "model.drop_path=0.0", "data.noise_2d.sigma=0.003"]
 WORLD = 2
 
 

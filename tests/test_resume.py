@@ -16,8 +16,8 @@ from ddhpose.training.train import TrainingInterrupted, train
 # stochastic depth, random window offsets and 2D noise on: every source of randomness is exercised
 OVERRIDES = ["train.tensorboard=false", "data.synthetic_sequences=3", "data.synthetic_frames=40",
              "data.synthetic_test_sequences=1", "train.epochs=2", "train.max_steps_per_epoch=4",
-             "train.batch_size=4", "model.drop_path=0.2", "data.random_offset=true", "data.noise_2d_sigma=0.003",
-             "data.noise_2d_outlier_prob=0.05", "train.grad_clip=1.0"]
+             "train.batch_size=4", "model.drop_path=0.2", "data.random_offset=true", "data.noise_2d.sigma=0.003",
+             "data.noise_2d.outlier_prob=0.05", "train.grad_clip=1.0"]
 
 
 @pytest.fixture(scope="module")

@@ -112,3 +112,20 @@ def test_defaults_are_the_paper_recipe():
     with pytest.raises(ValueError, match="train.batch_size must be >= 1"):
         TrainConfig(batch_size=0)
     assert apply_overrides({}, ["eval.hypotheses=5"]) == {"eval": {"hypotheses": 5}}
+
+
+def test_the_2d_noise_is_a_sub_section_and_the_earlier_flat_keys_still_read(tmp_path):
+    from ddhpose.experiment import ExperimentConfig, Noise2D, load_config
+    assert Noise2D() == Noise2D(0.0, 0.0, 0.05, 0.0, 0.0) and not Noise2D().active  # one default: off
+    cfg = load_config("tiny", ["data.noise_2d.sigma=0.004", "data.noise_2d.drift=0.02"])
+    assert cfg.data.noise_2d == Noise2D(sigma=0.004, drift=0.02) and cfg.data.noise_2d.active
+    assert load_config("wild_stage2").data.noise_2d == Noise2D(0.005, 0.01, 0.03, 0.02, 0.01)  # merged with wild's
+    old = cfg.to_dict()  # a run folder's config.yaml or a checkpoint from before the sub-section
+    old["data"].pop("noise_2d")
+    old["data"].update(noise_2d_sigma=0.004, noise_2d_drift=0.02)
+    assert ExperimentConfig.from_dict(old) == cfg
+    assert load_config("tiny", ["data.noise_2d_sigma=0.004", "data.noise_2d_drift=0.02"]) == cfg
+    with pytest.raises(ValueError, match=r"unknown key 'sgima' in data.noise_2d; valid keys are \['sigma'"):
+        load_config("tiny", ["data.noise_2d.sgima=0.004"])
+    with pytest.raises(ValueError, match=r"data.flip has no keys of its own"):
+        load_config("tiny", ["data.flip.x=1"])

@@ -364,7 +364,7 @@ def _interrupted(command: str, stop: KeyboardInterrupt) -> str:
             f"{', '.join(unwritten)}")
 
 
-_OVERRIDE = re.compile(r"^[A-Za-z_]\w*\.\w+=")
+_OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,28 @@ DATASETS = ("h36m", "3dhp", "mocap", "synthetic")
 SCHEDULES = ("exponential", "cosine", "constant")
 
 
+@dataclass(frozen=True)
+class Noise2D:
+    """2D augmentation mimicking detector error, in screen-normalised units (2 / image width).
+
+    sigma: Gaussian jitter on every joint. outlier_prob / outlier_sigma: chance per joint and
+    frame of an extra, larger Gaussian displacement. drop_prob: chance per joint and frame that a
+    detection is lost and replaced by the mean of its temporal neighbours. drift: a slowly varying
+    offset per joint, as trackers show: over a window, a constant N(0, drift) plus a linear ramp
+    whose end-to-end change is N(0, drift). All off by default (:attr:`active` is False).
+    """
+
+    sigma: float = 0.0
+    outlier_prob: float = 0.0
+    outlier_sigma: float = 0.05
+    drop_prob: float = 0.0
+    drift: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift)
+
+
 @dataclass
 class DataConfig:
     """Where the training and test sequences come from.
@@ -50,7 +72,8 @@ class DataConfig:
         exp(N(0, bone_scale)) (left and right alike) and the whole body by exp(N(0, body_scale)),
         then the pose recomposed from its directions and re-projected
         (:func:`ddhpose.data.windows.scale_bones`).
-    noise_2d_*: detector-like 2D augmentation (off when all are 0), see ``data.windows.Noise2D``.
+    noise_2d: detector-like 2D augmentation, its own sub-section (:class:`Noise2D`; off by default),
+        e.g. ``noise_2d: {sigma: 0.003, drift: 0.01}`` or ``data.noise_2d.sigma=0.003``.
     """
 
     dataset: str = "synthetic"
@@ -79,11 +102,7 @@ class DataConfig:
     synthetic_frames: int = 100
     flip: bool = True
     random_offset: bool = False
-    noise_2d_sigma: float = 0.0
-    noise_2d_outlier_prob: float = 0.0
-    noise_2d_outlier_sigma: float = 0.05
-    noise_2d_drop_prob: float = 0.0
-    noise_2d_drift: float = 0.0
+    noise_2d: Noise2D = field(default_factory=Noise2D)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -178,10 +197,27 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
-        return _build(cls, data, "")
+        return _build(cls, _upgrade(data), "")
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+#: Keys of the data section before noise_2d was a sub-section (run folders and checkpoints keep
+#: them): ``noise_2d_sigma`` -> ``noise_2d.sigma``, ...
+_LEGACY_NOISE = {f"noise_2d_{name}": name for name in ("sigma", "outlier_prob", "outlier_sigma", "drop_prob", "drift")}
+
+
+def _upgrade(data: Any) -> Any:
+    """A raw config dict with the data section's flat ``noise_2d_*`` keys moved into ``noise_2d``."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+        return data
+    section = dict(data["data"])
+    moved = {_LEGACY_NOISE[k]: section.pop(k) for k in list(section) if k in _LEGACY_NOISE}
+    if moved:
+        nested = section.get("noise_2d")
+        section["noise_2d"] = {**(nested if isinstance(nested, dict) else {}), **moved}
+    return {**data, "data": section}
 
 
 def _plain(value: Any) -> Any:
@@ -318,29 +354,40 @@ def _load_raw(path_or_name: str | Path, seen: tuple[str, ...] = ()) -> tuple[dic
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Set ``section.key=value`` items (values parsed as YAML) in a raw config dict."""
-    out = _merge({}, data)
+    """Set ``section.key=value`` (or ``section.subsection.key=value``) items, values parsed as
+    YAML, in a raw config dict."""
+    out = _upgrade(_merge({}, data))
     hints = typing.get_type_hints(ExperimentConfig)
     sections = list(hints)
     for item in overrides:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
-        if not sep or len(parts) != 2 or not all(parts):
+        if len(parts) == 2 and parts[0] == "data" and parts[1] in _LEGACY_NOISE:  # the flat name of before
+            parts = ["data", "noise_2d", _LEGACY_NOISE[parts[1]]]
+        if not sep or len(parts) not in (2, 3) or not all(parts):
             raise ValueError(f"override {item!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=3")
-        section, name = parts
-        if section not in sections:
-            raise ValueError(f"override {item!r}: unknown section {section!r}; valid sections are {list(sections)}")
-        names = [f.name for f in dataclasses.fields(hints[section])]
-        if name not in names:
-            raise ValueError(f"override {item!r}: unknown key {name!r} in {section}; valid keys are {names}")
+        if parts[0] not in sections:
+            raise ValueError(f"override {item!r}: unknown section {parts[0]!r}; valid sections are {list(sections)}")
+        holder, target = hints[parts[0]], out
+        for depth, name in enumerate(parts[1:], start=1):
+            names = [f.name for f in dataclasses.fields(holder)]
+            if name not in names:
+                where = ".".join(parts[:depth])
+                raise ValueError(f"override {item!r}: unknown key {name!r} in {where}; valid keys are {names}")
+            parent = parts[depth - 1]
+            if not isinstance(target.get(parent), dict):
+                target[parent] = {}
+            target = target[parent]
+            field_type = typing.get_type_hints(holder)[name]
+            if depth < len(parts) - 1:
+                if not dataclasses.is_dataclass(field_type):
+                    raise ValueError(f"override {item!r}: {'.'.join(parts[:depth + 1])} has no keys of its own")
+                holder = field_type
         try:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as err:
             raise ValueError(f"override {item!r}: value is not valid YAML ({err})") from None
-        out.setdefault(section, {})
-        if not isinstance(out[section], dict):
-            out[section] = {}
-        out[section][name] = value
+        target[parts[-1]] = value
     return out
 
 

@@ -11,7 +11,6 @@ puts per-window outputs back, one per frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,32 +18,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ddhpose.data.sequence import PoseSequence
+from ddhpose.experiment import Noise2D
 from ddhpose.geometry import compose, decompose, flip_pose, project
 from ddhpose.seeding import derive_seed
 from ddhpose.skeleton import Skeleton
 from ddhpose.windowing import test_window_index
-
-
-@dataclass(frozen=True)
-class Noise2D:
-    """2D augmentation mimicking detector error, in screen-normalised units (2 / image width).
-
-    sigma: Gaussian jitter on every joint. outlier_prob / outlier_sigma: chance per joint and
-    frame of an extra, larger Gaussian displacement. drop_prob: chance per joint and frame that a
-    detection is lost and replaced by the mean of its temporal neighbours. drift: a slowly varying
-    offset per joint, as trackers show: over a window, a constant N(0, drift) plus a linear ramp
-    whose end-to-end change is N(0, drift).
-    """
-
-    sigma: float = 0.002
-    outlier_prob: float = 0.01
-    outlier_sigma: float = 0.05
-    drop_prob: float = 0.0
-    drift: float = 0.0
-
-    @property
-    def active(self) -> bool:
-        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift)
 
 
 def window_starts(num_frames: int, frames: int, offset: int = 0) -> list[int]:

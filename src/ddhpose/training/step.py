@@ -1,16 +1,21 @@
-"""One optimisation step in its three parts: draw the diffusion, compute the losses, update.
+"""One optimisation step: :func:`train_step`, made of its parts (draw the diffusion, compute the
+losses, backpropagate, clip, update).
 
-Pure functions over a model, an optimizer and a batch, so a single step can be checked against
-the released training script (tests/test_reference_train_step.py) without a run around it.
+Functions over a model, an optimizer and a batch, so a single step can be checked against the
+released training script (tests/test_reference_train_step.py) without a run around it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from ddhpose.experiment import TrainConfig
 from ddhpose.model.ddhpose import DDHPose
+from ddhpose.seeding import SeedTag, derive_seed
 from ddhpose.skeleton import Skeleton
 from ddhpose.training.losses import LossForm, LossUnits, pose_losses
 
@@ -72,3 +77,58 @@ def update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> No
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss (or the gradient norm) became NaN or inf; nothing was updated."""
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step needs besides the batch: the model (``module`` is what runs the forward pass:
+    the model itself, or its DDP / compiled wrapper), the optimizer and scaler, the device and
+    this process's place among ``world_size`` ranks."""
+
+    model: DDHPose
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+
+def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], config: TrainConfig, epoch: int, step: int,
+               where: str = "") -> torch.Tensor:
+    """One optimizer step on ``batch`` ('x2d' (b, F, J, 2), 'y3d' (b, F, J, 3)): the diffusion draws
+    and the stochastic depth seeded from (seed, epoch, step), the losses, the backward pass (as
+    ``config.gradient`` says), clipping and the update. Returns the rank-averaged
+    [total, pos, len, dir] losses on the CPU.
+
+    Raises:
+        NonFiniteLossError: a non-finite loss or gradient norm, before anything is updated
+            (``where`` says what to do about it in the message).
+    """
+    x2d = batch["x2d"].to(ctx.device, non_blocking=True)
+    y3d = batch["y3d"].to(ctx.device, non_blocking=True)
+    gen = torch.Generator(ctx.device).manual_seed(derive_seed(config.seed, SeedTag.DIFFUSION, epoch, step))
+    t, noise = draw(ctx.model, config.batch_size, y3d, gen, ctx.rank)  # this rank's slice
+    cuda = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
+        torch.manual_seed(derive_seed(config.seed, SeedTag.DEPTH, epoch, step, ctx.rank))
+        terms = losses(ctx.module, x2d, y3d, t, noise, ctx.model.skeleton, form=config.loss_form, w_len=config.w_len,
+                       w_dir=config.w_dir, disentangle=config.disentangle, amp=config.amp, units=config.loss_units)
+        averaged = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
+        if ctx.world_size > 1:
+            dist.all_reduce(averaged)
+            averaged /= ctx.world_size
+        if not torch.isfinite(averaged[0]):
+            raise NonFiniteLossError(f"non-finite loss ({float(averaged[0])}) at epoch {epoch + 1}, step {step + 1}"
+                                     f"{where}")
+        backward(terms["total"], config.gradient, seed=averaged[0], scaler=ctx.scaler)
+    if config.grad_clip > 0:
+        norm = clip_gradients(ctx.model, ctx.optimizer, ctx.scaler, config.grad_clip)
+        if not ctx.scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step itself
+            raise NonFiniteLossError(f"non-finite gradient norm at epoch {epoch + 1}, step {step + 1}{where}")
+    update(ctx.optimizer, ctx.scaler)
+    return averaged.cpu()

@@ -30,22 +30,18 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ddhpose.data.sources import load_split
-from ddhpose.data.windows import Noise2D, TrainWindows
+from ddhpose.data.windows import TrainWindows
 from ddhpose.evaluation.monitor import evaluate_mpjpe, monitor_sequences
 from ddhpose.experiment import ExperimentConfig, load_config
 from ddhpose.files import atomic_write_text
 from ddhpose.model.checkpoint import load_checkpoint, save_checkpoint
 from ddhpose.model.ddhpose import DDHPose
 from ddhpose.seeding import SeedTag, derive_seed
-from ddhpose.training import step as train_step
+from ddhpose.training.step import NonFiniteLossError, StepContext, train_step  # noqa: F401
 from ddhpose.training.distributed import DistInfo, setup_distributed
 from ddhpose.training.schedule import learning_rate
 from ddhpose.training.state import (TrainingProgress, check_resume_config, load_training_state, restore_training_state,
                                     save_training_state)
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or inf; training stopped and the last good checkpoint was kept."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -170,12 +166,10 @@ class _Run:
         tc, dc = config.train, config.data
         self.model = initial_model(config).to(info.device)
         self.skeleton = self.model.skeleton
-        noise = Noise2D(dc.noise_2d_sigma, dc.noise_2d_outlier_prob, dc.noise_2d_outlier_sigma, dc.noise_2d_drop_prob,
-                        dc.noise_2d_drift)
         self.dataset = TrainWindows(load_split(dc, "train", tc.seed), config.model.frames, self.skeleton,
                                     flip=dc.flip, random_offset=dc.random_offset, seed=tc.seed,
                                     bone_scale=dc.bone_scale, body_scale=dc.body_scale,
-                                    noise_2d=noise if noise.active else None)
+                                    noise_2d=dc.noise_2d if dc.noise_2d.active else None)
         tests = load_split(dc, "test", tc.seed)
         self.tests = monitor_sequences(tests, config.eval)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=tuple(tc.betas),
@@ -282,36 +276,14 @@ class _Run:
         self.progress.lr = lr
 
     def _step(self, batch: dict[str, torch.Tensor], epoch: int, step: int) -> torch.Tensor:
-        """One optimizer step; returns the rank-averaged [total, pos, len, dir] losses."""
-        tc, info = self.config.train, self.info
-        x2d = batch["x2d"].to(info.device, non_blocking=True)
-        y3d = batch["y3d"].to(info.device, non_blocking=True)
-        gen = torch.Generator(info.device).manual_seed(derive_seed(tc.seed, SeedTag.DIFFUSION, epoch, step))
-        t, noise = train_step.draw(self.model, tc.batch_size, y3d, gen, info.rank)  # this rank's slice
-        cuda = [info.device] if info.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
-            torch.manual_seed(derive_seed(tc.seed, SeedTag.DEPTH, epoch, step, info.rank))
-            terms = train_step.losses(self.step_module, x2d, y3d, t, noise, self.skeleton, form=tc.loss_form,
-                                      w_len=tc.w_len, w_dir=tc.w_dir, disentangle=tc.disentangle, amp=tc.amp,
-                                      units=tc.loss_units)
-            losses = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
-            if info.world_size > 1:
-                dist.all_reduce(losses)
-                losses /= info.world_size
-            if not torch.isfinite(losses[0]):
-                raise NonFiniteLossError(
-                    f"non-finite loss ({float(losses[0])}) at epoch {epoch + 1}, step {step + 1}/{self.steps} "
-                    f"(global step {self.progress.global_step + 1}); training stopped and the last good "
-                    f"checkpoint {self.out / 'last.pt'} was left untouched. Try a lower train.lr, "
-                    "train.grad_clip > 0 or train.amp=none, then resume from it.")
-            train_step.backward(terms["total"], tc.gradient, seed=losses[0], scaler=self.scaler)
-        if tc.grad_clip > 0:
-            norm = train_step.clip_gradients(self.model, self.optimizer, self.scaler, tc.grad_clip)
-            if not self.scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step
-                raise NonFiniteLossError(f"non-finite gradient norm at epoch {epoch + 1}, step {step + 1}; training "
-                                         f"stopped and {self.out / 'last.pt'} was left untouched")
-        train_step.update(self.optimizer, self.scaler)
-        return losses.cpu()
+        """One optimizer step (:func:`ddhpose.training.step.train_step`); returns the rank-averaged
+        [total, pos, len, dir] losses."""
+        ctx = StepContext(self.model, self.step_module, self.optimizer, self.scaler, self.info.device, self.info.rank,
+                          self.info.world_size)
+        return train_step(ctx, batch, self.config.train, epoch, step, where=(
+            f"/{self.steps} (global step {self.progress.global_step + 1}); training stopped and the last good "
+            f"checkpoint {self.out / 'last.pt'} was left untouched. Try a lower train.lr, train.grad_clip > 0 or "
+            "train.amp=none, then resume from it."))
 
     def _should_stop(self) -> bool:
         flag = torch.tensor([float(self.stop["stop"])], device=self.info.device)
