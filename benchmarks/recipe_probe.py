@@ -46,6 +46,7 @@ PROBES: dict[str, list[str]] = {
     "lr 2e-3": SMALL + ["train.lr=2e-3"],
     "batch 64": SMALL + ["train.batch_size=64"],
     "C128 d6": ["model.channels=128", "model.depth=6"],
+    "C192 d8": ["model.channels=192", "model.depth=8"],
     "F81 batch 12": SMALL + ["model.frames=81", "train.batch_size=12"],
     "no bone/camera aug": SMALL + ["data.bone_scale=0", "data.body_scale=0"],
 }
