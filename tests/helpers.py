@@ -1,12 +1,15 @@
-"""Test data made in the tests: keypoint tracks and detection files of a standing person."""
+"""Shared test helpers: keypoint tracks and detection files of a standing person, a standing pose, and
+model variants with one switch changed."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import torch
 
 from ddhpose.geometry import compose
+from ddhpose.model.ddhpose import DDHPose
 from ddhpose.skeleton import H36M
 
 # a standing person facing the camera, COCO order, pixels around (0, 0), y down
@@ -41,3 +44,13 @@ def standing_pose() -> torch.Tensor:
     length = torch.full((17, 1), 0.25)
     length[0] = 0
     return compose(direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-9), length, H36M)
+
+
+def variant_of(model, **switch):
+    """A model built from ``model``'s config with ``switch`` applied and ``model``'s weights; a
+    switched-off part's own parameters (qkv_xc of HRTT, the hierarchy embedding) are left out."""
+    variant = DDHPose(dataclasses.replace(model.config, **switch)).eval()
+    result = variant.load_state_dict(model.state_dict(), strict=False)
+    assert not result.missing_keys, result.missing_keys
+    assert all(".qkv_xc." in k or k.endswith(".hierarchy") for k in result.unexpected_keys), result.unexpected_keys
+    return variant

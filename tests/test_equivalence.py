@@ -5,16 +5,15 @@ F = 27, C = 64, depth 4, 8 heads) and ``official_h36m_f27.npz`` (what their code
 with it). Every wrong variant of the network (HRST, HRTT or the hierarchy embedding off, the
 child features laid out differently) differs by 5e-3 or more.
 """
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import variant_of
 
 from ddhpose.geometry import flip_pose
 from ddhpose.metrics import aggregate_errors
 from ddhpose.model.checkpoint import load_checkpoint
-from ddhpose.model.ddhpose import DDHPose
 from ddhpose.model.diffusion import cosine_alphas_cumprod
 from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M
@@ -41,16 +40,6 @@ def samples(model, ref):
 
 def max_err(a, b):
     return (a.double() - b.double()).abs().max().item()
-
-
-def variant_of(model, **switch):
-    """A model built from ``model``'s config with ``switch`` applied and ``model``'s weights; a
-    switched-off part's own parameters (qkv_xc of HRTT, the hierarchy embedding) are left out."""
-    variant = DDHPose(dataclasses.replace(model.config, **switch)).eval()
-    result = variant.load_state_dict(model.state_dict(), strict=False)
-    assert not result.missing_keys, result.missing_keys
-    assert all(".qkv_xc." in k or k.endswith(".hierarchy") for k in result.unexpected_keys), result.unexpected_keys
-    return variant
 
 
 def test_config_read_from_checkpoint(model, ref):

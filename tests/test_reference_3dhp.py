@@ -12,17 +12,16 @@ Tolerances (from the reference README): 1e-4 m absolute on metre outputs at scal
 at scale 2 (values twice as large); 1e-6 on the forward noising (no network involved); losses
 1e-5 relative; 0.1 mm on the millimetre metrics.
 """
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import variant_of
 
 from ddhpose.geometry import flip_pose
 from ddhpose.metrics import clip_errors, reduce_clip_errors
 from ddhpose.model.checkpoint import load_checkpoint
-from ddhpose.model.ddhpose import DDHPose
 from ddhpose.model.diffusion import DDIMSampler
 from ddhpose.skeleton import MPI_INF_3DHP
 from ddhpose.training.losses import pose_losses
@@ -46,16 +45,6 @@ def case(request):
 
 def max_err(a, b):
     return (a.double() - b.double()).abs().max().item()
-
-
-def variant_of(model, **switch):
-    """A model built from ``model``'s config with ``switch`` applied and ``model``'s weights; a
-    switched-off part's own parameters (qkv_xc of HRTT, the hierarchy embedding) are left out."""
-    variant = DDHPose(dataclasses.replace(model.config, **switch)).eval()
-    result = variant.load_state_dict(model.state_dict(), strict=False)
-    assert not result.missing_keys, result.missing_keys
-    assert all(".qkv_xc." in k or k.endswith(".hierarchy") for k in result.unexpected_keys), result.unexpected_keys
-    return variant
 
 
 def close(a, b, tol):
