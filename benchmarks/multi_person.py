@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -43,7 +42,7 @@ import torch
 from ddhpose.files import atomic_write_text
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.inputs.detections import Detections
-from ddhpose.lifting.inputs.fields import Detection
+from ddhpose.lifting.tracking import Detection
 from ddhpose.lifting.keypoints import KeypointTrack, get_layout
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.tracking import TrackingOptions, track_motion

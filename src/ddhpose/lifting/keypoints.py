@@ -309,3 +309,15 @@ class KeypointTrack:
         sc = np.zeros((len(frames),) + self.scores.shape[1:], dtype=np.float32)
         kp[self.frames - frames[0]], sc[self.frames - frames[0]] = self.keypoints, self.scores
         return replace(self, keypoints=kp, scores=sc, frames=frames)
+
+
+def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id: int, layout: str,
+                size: tuple[int, int] | None, src: str) -> KeypointTrack:
+    if not np.isfinite(kp).any():
+        raise ValueError(f"{src}: keypoints of track {track_id} are all NaN; expected detected keypoints")
+    if kp.shape[1] != LAYOUTS[layout].num_joints:
+        raise ValueError(f"{src}: keypoints have {kp.shape[1]} joints; layout {layout!r} expects "
+                         f"{LAYOUTS[layout].num_joints}")
+    order = np.argsort(frames, kind="stable")
+    return KeypointTrack(kp[order].astype(np.float32), scores[order].astype(np.float32),
+                         frames[order].astype(np.int64), int(track_id), layout, size, src)

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout
+from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for, make_track
 
 # weight of the size change (|log size ratio|) against the keypoint distance in the pair cost
 SIZE_WEIGHT = 1.0
@@ -47,6 +47,21 @@ NEW_TRACK_COST = 0.3
 # two tracks whose detections could be swapped for at most this much more cost (in person sizes)
 # are ambiguous: their velocities are kept and the frames are reported
 AMBIGUITY_MARGIN = 0.05
+
+
+class Detection(NamedTuple):
+    """One person in one frame as a detector reported it: pixels (K, 2), scores (K,)."""
+
+    frame: int
+    track_id: Optional[int]
+    keypoints: np.ndarray  # (K, 2)
+    scores: np.ndarray  # (K,)
+    score: Optional[float] = None  # the detector's per-detection score, if it gives one
+
+    @property
+    def confidence(self) -> float:
+        """The detection's score, else the mean of its keypoint scores (NaN counts as 0)."""
+        return float(self.score) if self.score is not None else float(np.nan_to_num(self.scores).mean())
 
 
 @dataclass(frozen=True)
@@ -330,3 +345,49 @@ def describe_tracks(tracks: Sequence[KeypointTrack]) -> str:
     summaries = summarize_tracks(tracks)
     count = f"{len(summaries)} {'person' if len(summaries) == 1 else 'people'}"
     return count + ("" if not summaries else ": " + "; ".join(str(s) for s in summaries))
+
+
+def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] | None, src: str,
+              tracking: TrackingOptions) -> list[KeypointTrack]:
+    """The people of a clip's detections, one :class:`KeypointTrack` each, sorted by id.
+
+    Detections without a finite keypoint or scoring below ``tracking.min_score`` are dropped;
+    detections that carry track ids keep them, the others are split into people by
+    :func:`associate_tracks` (after :func:`limit_people`); an id seen twice in a frame keeps its
+    surer detection; short and still tracks are dropped with warnings (:func:`keep_tracks`,
+    :func:`drop_static`). ``layout`` None: from the keypoint count. Errors name ``src``.
+    """
+    if not dets:
+        raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
+    counts = {len(d.keypoints) for d in dets}
+    if len(counts) > 1:
+        raise ValueError(f"{src}: detections have different keypoint counts {sorted(counts)}; expected one")
+    lay = get_layout(layout or layout_for(counts.pop(), src))
+    dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
+    if not dets:
+        raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
+    sure = [d for d in dets if d.confidence >= tracking.min_score]
+    if not sure:
+        raise ValueError(f"{src}: no detection scores at least {tracking.min_score} (the best: "
+                         f"{max(d.confidence for d in dets):.3g}); lower --min-score if these are people")
+    span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
+    dets = sure
+    ids = [d.track_id for d in dets]
+    if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
+        keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
+                            [d.confidence for d in dets], lay.name, tracking.max_people, src)
+        dets = [dets[i] for i in keep]
+        ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
+                               lay.name, max_gap=tracking.max_gap,
+                               max_jump_px=None if size is None else tracking.max_jump * size[0], source=src)
+    people: dict[int, dict[int, Detection]] = {}
+    for tid, d in zip(ids, dets):
+        seen = people.setdefault(tid, {}).get(d.frame)
+        # an id seen twice in one frame: keep the surer detection
+        if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
+            people[tid][d.frame] = d
+    kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
+    tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
+                         np.array(list(per)), tid, lay.name, size, src)
+              for tid, per in sorted(people.items()) if tid in kept]
+    return drop_static(tracks, tracking.min_motion, src)

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ddhpose.lifting.inputs import Detections
-from ddhpose.lifting.inputs.fields import Detection
+from ddhpose.lifting.tracking import Detection
 from ddhpose.video.decode import VideoInfo, frames_of, probe
 from ddhpose.video.detectors import Detector, get_detector
 

@@ -2,7 +2,8 @@
 
 One module per format (``coco``, ``mmpose``, ``openpose``, ``mediapipe``, ``arrays``; a new
 detector's format is one new module plus a line in :func:`_parse_json` or :func:`read_keypoints`),
-the shared field readers in ``fields`` and the tracking rules in :mod:`ddhpose.lifting.tracking`.
+the shared field readers in ``fields``; which detections are one person is
+:func:`ddhpose.lifting.tracking.tracks_of`.
 
 Formats (``read_keypoints`` picks by extension and content):
 
@@ -28,17 +29,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from ddhpose.lifting.inputs.arrays import read_array
 from ddhpose.lifting.inputs.coco import coco_dataset, coco_results
 from ddhpose.lifting.inputs.detections import Detections, frame_rate
-from ddhpose.lifting.inputs.fields import Detection, load_json, make_track, parse_size, size_in
+from ddhpose.lifting.inputs.fields import load_json, parse_size, size_in
 from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
 from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
 from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
-from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, get_layout, layout_for
-from ddhpose.lifting.tracking import TrackingOptions, associate_tracks, drop_static, keep_tracks, limit_people
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack
+from ddhpose.lifting.tracking import Detection, TrackingOptions, tracks_of
 
 __all__ = ["Detections", "KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints", "tracks_from_detections"]
 
@@ -86,7 +85,7 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
         raise ValueError(f"{src}: unsupported keypoint file; expected .json, .npy, .npz or an OpenPose folder")
     if size and file_size and tuple(size) != tuple(file_size):
         raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
-    tracks = _tracks(dets, layout, file_size or size, src, tracking or TrackingOptions())
+    tracks = tracks_of(dets, layout, file_size or size, src, tracking or TrackingOptions())
     return [replace(t, fps=fps) for t in tracks] if fps else tracks
 
 
@@ -96,7 +95,7 @@ def tracks_from_detections(detections: Detections, tracking: TrackingOptions | N
     file with :func:`read_keypoints`."""
     if not detections.detections:
         raise ValueError(f"{detections.source}: no person was detected in any of its {detections.num_frames} frames")
-    tracks = _tracks(list(detections.detections), detections.layout, detections.image_size, detections.source,
+    tracks = tracks_of(list(detections.detections), detections.layout, detections.image_size, detections.source,
                      tracking or TrackingOptions())
     return [replace(t, fps=detections.fps) for t in tracks] if detections.fps else tracks
 
@@ -124,39 +123,3 @@ def _parse_json(data: Any, src: str, size: tuple[int, int] | None) -> list[Detec
                      "dict with 'annotations', OpenPose {'people'} or MediaPipe [{'landmarks'}]")
 
 
-def _tracks(dets: list[Detection], layout: str | None, size: tuple[int, int] | None, src: str,
-            tracking: TrackingOptions) -> list[KeypointTrack]:
-    if not dets:
-        raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
-    counts = {len(d.keypoints) for d in dets}
-    if len(counts) > 1:
-        raise ValueError(f"{src}: detections have different keypoint counts {sorted(counts)}; expected one")
-    lay = get_layout(layout or layout_for(counts.pop(), src))
-    dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
-    if not dets:
-        raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
-    sure = [d for d in dets if d.confidence >= tracking.min_score]
-    if not sure:
-        raise ValueError(f"{src}: no detection scores at least {tracking.min_score} (the best: "
-                         f"{max(d.confidence for d in dets):.3g}); lower --min-score if these are people")
-    span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
-    dets = sure
-    ids = [d.track_id for d in dets]
-    if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
-        keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
-                            [d.confidence for d in dets], lay.name, tracking.max_people, src)
-        dets = [dets[i] for i in keep]
-        ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
-                               lay.name, max_gap=tracking.max_gap,
-                               max_jump_px=None if size is None else tracking.max_jump * size[0], source=src)
-    people: dict[int, dict[int, Detection]] = {}
-    for tid, d in zip(ids, dets):
-        seen = people.setdefault(tid, {}).get(d.frame)
-        # an id seen twice in one frame: keep the surer detection
-        if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
-            people[tid][d.frame] = d
-    kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
-    tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
-                         np.array(list(per)), tid, lay.name, size, src)
-              for tid, per in sorted(people.items()) if tid in kept]
-    return drop_static(tracks, tracking.min_motion, src)

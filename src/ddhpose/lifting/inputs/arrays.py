@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddhpose.lifting.inputs.fields import make_track, parse_size
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for
+from ddhpose.lifting.inputs.fields import parse_size
+from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for, make_track
 from ddhpose.safe_pickle import load_plain
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddhpose.lifting.inputs.fields import FRAME_KEYS, Detection, frame_index, instance, score_of, track_id
+from ddhpose.lifting.inputs.fields import FRAME_KEYS, frame_index, instance, score_of, track_id
+from ddhpose.lifting.tracking import Detection
 
 
 def coco_results(data: list, src: str) -> list[Detection]:

@@ -15,7 +15,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ddhpose.lifting.inputs.coco import coco_results
-from ddhpose.lifting.inputs.fields import Detection, parse_size
+from ddhpose.lifting.inputs.fields import parse_size
+from ddhpose.lifting.tracking import Detection
 from ddhpose.lifting.keypoints import get_layout
 
 DETECTIONS_FORMAT = "ddhpose-detections"

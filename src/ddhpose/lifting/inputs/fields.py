@@ -4,30 +4,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, LAYOUTS, KeypointTrack
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT
 
 FRAME_KEYS = ("image_id", "frame_id", "frame", "frame_index")
 ID_KEYS = ("track_id", "person_id", "idx")
 SIZE_KEYS = (("width", "height"), ("image_width", "image_height"), ("img_width", "img_height"))
-
-
-class Detection(NamedTuple):
-    """One person in one frame as a detector reported it: pixels (K, 2), scores (K,)."""
-
-    frame: int
-    track_id: Optional[int]
-    keypoints: np.ndarray  # (K, 2)
-    scores: np.ndarray  # (K,)
-    score: Optional[float] = None  # the detector's per-detection score, if it gives one
-
-    @property
-    def confidence(self) -> float:
-        """The detection's score, else the mean of its keypoint scores (NaN counts as 0)."""
-        return float(self.score) if self.score is not None else float(np.nan_to_num(self.scores).mean())
 
 
 def score_of(item: dict) -> Optional[float]:
@@ -120,15 +105,3 @@ def instance(item: Any, src: str, where: str, key: str = "keypoints") -> tuple[n
     if scores.shape != (len(arr),):
         raise ValueError(f"{src}: {where} 'keypoint_scores' has {scores.size} values; expected {len(arr)}")
     return arr[:, :2], scores
-
-
-def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id: int, layout: str,
-                size: tuple[int, int] | None, src: str) -> KeypointTrack:
-    if not np.isfinite(kp).any():
-        raise ValueError(f"{src}: keypoints of track {track_id} are all NaN; expected detected keypoints")
-    if kp.shape[1] != LAYOUTS[layout].num_joints:
-        raise ValueError(f"{src}: keypoints have {kp.shape[1]} joints; layout {layout!r} expects "
-                         f"{LAYOUTS[layout].num_joints}")
-    order = np.argsort(frames, kind="stable")
-    return KeypointTrack(kp[order].astype(np.float32), scores[order].astype(np.float32),
-                         frames[order].astype(np.int64), int(track_id), layout, size, src)

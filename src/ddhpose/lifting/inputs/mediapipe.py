@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddhpose.lifting.inputs.fields import FRAME_KEYS, Detection, frame_index, track_id
+from ddhpose.lifting.inputs.fields import FRAME_KEYS, frame_index, track_id
+from ddhpose.lifting.tracking import Detection
 
 MEDIAPIPE_KEYS = {"landmarks", "pose_landmarks", "landmark"}
 

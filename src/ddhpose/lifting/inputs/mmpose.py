@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ddhpose.lifting.inputs.fields import Detection, frame_index, instance, load_json, score_of, track_id
+from ddhpose.lifting.inputs.fields import frame_index, instance, load_json, score_of, track_id
+from ddhpose.lifting.tracking import Detection
 
 
 def mmpose_frames(data: list, src: str) -> list[Detection]:

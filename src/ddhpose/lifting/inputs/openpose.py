@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ddhpose.lifting.inputs.fields import Detection, instance, load_json, track_id
+from ddhpose.lifting.inputs.fields import instance, load_json, track_id
+from ddhpose.lifting.tracking import Detection
 
 
 def openpose_frame(data: Any, frame: int, src: str) -> list[Detection]:
