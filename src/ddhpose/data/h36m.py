@@ -238,5 +238,5 @@ def _sequence(world: np.ndarray, keypoints: np.ndarray | None, cam: Camera, subj
         trajectory=root.numpy(),
         intrinsics=cam.normalized_intrinsics(),
         image_size=(cam.width, cam.height),
-        subject=subject, action=action, camera=cam.id, root=H36M.root,
+        subject=subject, action=action, camera=cam.id, root=H36M.root, up=cam.rotation[:, 2],
     )

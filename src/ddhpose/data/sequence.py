@@ -26,6 +26,8 @@ class PoseSequence:
         subject, action, camera: names, used in messages and for grouping results.
         valid: (N,) bool frames to evaluate on, or None when every frame counts.
         root: index of the root joint (0 for Human3.6M, 14 for MPI-INF-3DHP).
+        up: (3,) float32 unit vector, the world's up direction in the camera frame, where the
+            source knows it (Human3.6M's cameras, virtual cameras); None otherwise.
 
     Raises:
         ValueError: shapes that disagree, non-finite values (naming the first bad frame), a root
@@ -42,6 +44,7 @@ class PoseSequence:
     camera: str
     valid: np.ndarray | None = None
     root: int = 0
+    up: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.keypoints_2d = _as_float32(self.keypoints_2d)
@@ -52,6 +55,8 @@ class PoseSequence:
         self.subject, self.action, self.camera = str(self.subject), str(self.action), str(self.camera)
         if self.valid is not None:
             self.valid = np.ascontiguousarray(np.asarray(self.valid).astype(bool))
+        if self.up is not None:
+            self.up = _as_float32(self.up)
         self._check_shapes()
         self._check_finite()
         if np.any(self.poses_3d[:, self.root] != 0):
@@ -87,6 +92,8 @@ class PoseSequence:
             raise ValueError(f"{self.name}: the sequence has no frames")
         if not 0 <= self.root < j:
             raise ValueError(f"{self.name}: root {self.root} is not a joint index below {j}")
+        if self.up is not None and (self.up.shape != (3,) or not abs(np.linalg.norm(self.up) - 1) < 1e-3):
+            raise ValueError(f"{self.name}: up expected a (3,) unit vector, got {self.up!r}")
         if min(self.image_size) <= 0:
             raise ValueError(f"{self.name}: image_size must be positive, got {self.image_size}")
 

@@ -179,6 +179,7 @@ def make_training_pair(world_poses: torch.Tensor | np.ndarray, camera: Camera, *
         keypoints_2d=normalize_screen(uv, w, h).numpy(), poses_3d=(cam - cam[:, :1]).numpy(),
         trajectory=cam[:, :1].numpy(), intrinsics=intrinsics.numpy(), image_size=(w, h),
         subject=subject, action=action, camera=camera.id, valid=inside_image(uv, camera).numpy(),
+        up=np.asarray(camera.rotation)[:, 2],
     )
 
 
