@@ -70,13 +70,34 @@ def step_time(config, seconds: float = 40.0) -> float:
     return float(np.median(np.diff(stamps[5:])))
 
 
-def run_probe(name: str, extra: list[str], args: argparse.Namespace, tests: dict) -> dict:
-    folder = Path(args.runs) / name.replace(" ", "_").replace("/", "-").replace("(", "").replace(")", "")
+def planned_steps(folder: Path, extra: list[str], minutes: float) -> tuple[float, int]:
+    """(seconds per step, steps) of a probe: measured once and kept in ``folder/probe.json``.
+
+    A resumed probe reuses its plan, so its schedule and step count stay those it started
+    with (a probe folder from before the plan file existed takes its steps from its own
+    ``config.yaml`` and the step time they imply).
+    """
+    plan_file = folder / "probe.json"
+    if plan_file.exists():
+        plan = json.loads(plan_file.read_text())
+        return plan["step_s"], plan["steps"]
+    if (folder / "last.pt").exists():
+        saved = load_config(folder / "config.yaml").train
+        steps = saved.epochs * saved.max_steps_per_epoch
+        return minutes * 60 / steps, steps
     probe_cfg = load_config("wild", extra + ["train.epochs=1", "train.max_steps_per_epoch=100000",
                                              "train.tensorboard=false", "eval.max_sequences=0"])
     probe_cfg.data.mocap_test = []  # timing only: no test data loaded
     seconds = step_time(probe_cfg)
-    steps = max(8, int(args.minutes * 60 / seconds))
+    steps = max(8, int(minutes * 60 / seconds))
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(plan_file, json.dumps({"step_s": seconds, "steps": steps, "minutes": minutes}))
+    return seconds, steps
+
+
+def run_probe(name: str, extra: list[str], args: argparse.Namespace, tests: dict) -> dict:
+    folder = Path(args.runs) / name.replace(" ", "_").replace("/", "-").replace("(", "").replace(")", "")
+    seconds, steps = planned_steps(folder, extra, args.minutes)
     per_epoch = math.ceil(steps / args.evals)
     overrides = extra + [f"train.epochs={args.evals}", f"train.max_steps_per_epoch={per_epoch}",
                          "train.eval_every=1", "train.checkpoint_every=1", "train.tensorboard=false",
@@ -128,6 +149,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=250)
     ap.add_argument("--only", default="", help="comma-separated probe names (default: all)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--rerun", action="store_true",
+                    help="measure the --only probes again even where --out's .json already has them")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = load_config("wild")
@@ -141,9 +164,11 @@ def main() -> None:
     names = [n for n in args.only.split(",") if n] or list(PROBES)
     rows = []
     json_path = args.out.with_suffix(".json") if args.out else None
-    if json_path and json_path.exists():
-        rows = [r for r in json.loads(json_path.read_text()) if r["name"] not in names]
+    if json_path and json_path.exists():  # finished probes are kept; --rerun measures them again
+        rows = [r for r in json.loads(json_path.read_text()) if not (args.rerun and r["name"] in names)]
     for name in names:
+        if any(r["name"] == name for r in rows):
+            continue
         rows.append(run_probe(name, PROBES[name], args, tests))
         if json_path:
             atomic_write_text(json_path, json.dumps(rows, indent=1))
