@@ -217,3 +217,40 @@ def test_bone_augmentation_is_deterministic_and_keeps_2d_consistent():
         torch.testing.assert_close(a["x2d"], reproj.float(), atol=1e-5, rtol=0)
     aug.set_epoch(1)
     assert not torch.allclose(aug[0]["y3d"], again[0]["y3d"])  # new factors every epoch
+
+
+def test_repeat_factors_follow_the_class_frequency():
+    classes = [np.array([0] * 90 + [2] * 10), None, np.array([0] * 100)]  # class 2 on 5 % of frames
+    factors = W.repeat_factors(classes, threshold=0.2)
+    assert factors[0] == 1.0  # common: never repeated
+    assert factors[2] == pytest.approx(math.sqrt(0.2 / 0.05))  # rare: sqrt(threshold / fraction)
+    assert factors[1] == factors[3] == 1.0  # absent classes keep 1
+
+
+def test_oversampling_repeats_windows_with_rare_motion_only():
+    seqs = [_sequence(40, seed=s) for s in range(2)]
+    for s in seqs:
+        s.up = np.array([0.0, -1.0, 0.0], np.float32)
+    classes = [np.zeros(40, np.int64), np.zeros(40, np.int64)]
+    classes[1][30:] = 2  # the second sequence's last 10 frames are rare
+    windows = W.training_windows(seqs, 8)
+    factors = np.array([1.0, 1.0, 3.0, 1.0, 1.0])
+    out = W.oversampled(windows, 8, classes, factors, np.random.default_rng(0))
+    counts = {w: out.count(w) for w in windows}
+    assert all(counts[w] == (3 if w[0] == 1 and w[1] + 8 > 30 else 1) for w in windows)
+    # a fractional factor repeats at random, on average by its value
+    half = W.oversampled(windows * 200, 8, classes, np.array([1.0, 1, 1.5, 1, 1]), np.random.default_rng(1))
+    rare = sum(1 for w in windows if w[0] == 1 and w[1] + 8 > 30) * 200
+    assert abs((len(half) - (len(windows) * 200 - rare)) / rare - 1.5) < 0.05
+
+
+def test_train_windows_oversample_classified_sequences_deterministically():
+    seqs = [_sequence(60, seed=s) for s in range(3)]
+    for s in seqs[:2]:
+        s.up = np.array([0.0, -1.0, 0.0], np.float32)  # random joints: classes vary frame to frame
+    a = W.TrainWindows(seqs, 8, H36M, oversample=0.5, random_offset=True, seed=2)
+    b = W.TrainWindows(seqs, 8, H36M, oversample=0.5, random_offset=True, seed=2)
+    plain = W.TrainWindows(seqs, 8, H36M, random_offset=True, seed=2)
+    assert a.frame_classes[2] is None and a.windows == b.windows
+    assert len(a.windows) > len(plain.windows) and set(a.windows) == set(plain.windows)
+    assert [w for w in a.windows if w[0] == 2] == [w for w in plain.windows if w[0] == 2]  # no up: once

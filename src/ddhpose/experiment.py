@@ -72,6 +72,9 @@ class DataConfig:
         exp(N(0, bone_scale)) (left and right alike) and the whole body by exp(N(0, body_scale)),
         then the pose recomposed from its directions and re-projected
         (:func:`ddhpose.data.windows.scale_bones`).
+    oversample: repeat-factor threshold for rare motion classes (0: off): windows holding a class
+        seen on fewer than this fraction of the training frames are used up to
+        sqrt(oversample / fraction) times per epoch (:func:`ddhpose.data.windows.repeat_factors`).
     noise_2d: detector-like 2D augmentation, its own sub-section (:class:`Noise2D`; off by default),
         e.g. ``noise_2d: {sigma: 0.003, drift: 0.01}`` or ``data.noise_2d.sigma=0.003``.
     """
@@ -97,6 +100,7 @@ class DataConfig:
     camera_offcentre: float = 0.6
     bone_scale: float = 0.0
     body_scale: float = 0.0
+    oversample: float = 0.0
     synthetic_sequences: int = 8
     synthetic_test_sequences: int = 2
     synthetic_frames: int = 100
@@ -107,6 +111,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"data.dataset must be one of {list(DATASETS)}, got {self.dataset!r}")
+        for name in ("bone_scale", "body_scale", "oversample"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.{name} expected >= 0 (0: off), got {getattr(self, name)}")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Training: every sequence is cut into ``n = ceil(N / F)`` non-overlapping F-frame windows laid out
 so the padding is split between both ends (VideoPose3D's ChunkedGenerator); frames outside the
-sequence repeat the edge frame. Each window is used once as is and once mirrored.
+sequence repeat the edge frame. Each window is used once as is and once mirrored. With ``oversample`` > 0, windows that hold
+rare motion (:mod:`ddhpose.data.motion_classes`) are used more than once per epoch, by repeat
+factors (:func:`repeat_factors`).
 
 Testing: :func:`test_windows` cuts a :class:`PoseSequence` (or an array) into the consecutive
 windows of :func:`ddhpose.windowing.test_window_index`; :func:`ddhpose.windowing.unwindow`
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.experiment import Noise2D
 from ddhpose.geometry import compose, decompose, flip_pose, project
@@ -50,6 +53,40 @@ def training_windows(sequences: Sequence[PoseSequence], frames: int, *,
         raise ValueError(f"expected one offset per sequence ({len(sequences)}), got {len(offsets)}")
     return [(i, s) for i, (seq, o) in enumerate(zip(sequences, offsets))
             for s in window_starts(seq.num_frames, frames, int(o))]
+
+
+def repeat_factors(frame_classes: Sequence[np.ndarray | None], threshold: float) -> np.ndarray:
+    """Repeat factor of every motion class: max(1, sqrt(threshold / fraction of frames)).
+
+    Repeat-factor sampling (LVIS, Gupta et al. 2019) with frames as images: a class on fewer
+    than ``threshold`` of the frames is repeated, one on 1/4 of that twice as often.
+    ``frame_classes`` holds each sequence's (F,) classes (None: not classified, not counted).
+    Returns (len(MOTION_CLASSES),) float64, 1 for a class that never occurs.
+    """
+    counts = np.zeros(len(MOTION_CLASSES))
+    for classes in frame_classes:
+        if classes is not None:
+            counts += np.bincount(classes, minlength=len(MOTION_CLASSES))
+    fraction = counts / max(counts.sum(), 1.0)
+    with np.errstate(divide="ignore"):
+        factor = np.sqrt(threshold / fraction)
+    return np.where(fraction > 0, np.maximum(factor, 1.0), 1.0)
+
+
+def oversampled(windows: list[tuple[int, int]], frames: int, frame_classes: Sequence[np.ndarray | None],
+                factors: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """``windows`` with each one repeated by the largest factor of the classes in its frames,
+    rounded at random (a factor of 1.3 keeps it once, and a second time with chance 0.3)."""
+    out: list[tuple[int, int]] = []
+    for seq_index, start in windows:
+        classes = frame_classes[seq_index]
+        if classes is None:
+            out.append((seq_index, start))
+            continue
+        lo, hi = max(start, 0), min(start + frames, len(classes))
+        r = float(factors[np.unique(classes[lo:hi])].max())
+        out.extend([(seq_index, start)] * (int(r) + int(rng.random() < r - int(r))))
+    return out
 
 
 def flip_intrinsics(intrinsics: torch.Tensor) -> torch.Tensor:
@@ -116,6 +153,8 @@ class TrainWindows(Dataset):
     """Training windows of F frames, each once as is and once mirrored (when ``flip``).
 
     Items ``i < n`` are the plain windows, ``i >= n`` the flipped copy of window ``i - n``.
+    ``oversample`` > 0 repeats windows of rare motion classes (:func:`repeat_factors` with that
+    threshold), classed from each sequence's 3D and ``up`` (sequences without ``up`` are not).
     Each item is a dict of float32 tensors: 'x2d' (F, J, 2), 'y3d' (F, J, 3), 'intrinsics' (9,),
     'traj' (F, 1, 3), 'valid' (F,). Random offsets and 2D noise depend only on ``seed``, the
     epoch (:meth:`set_epoch`) and the item index, so a resumed run sees the same data.
@@ -123,7 +162,8 @@ class TrainWindows(Dataset):
 
     def __init__(self, sequences: Sequence[PoseSequence], frames: int, skeleton: Skeleton, *,
                  flip: bool = True, random_offset: bool = False, noise_2d: Noise2D | None = None,
-                 seed: int = 0, bone_scale: float = 0.0, body_scale: float = 0.0) -> None:
+                 seed: int = 0, bone_scale: float = 0.0, body_scale: float = 0.0,
+                 oversample: float = 0.0) -> None:
         if not sequences:
             raise ValueError("TrainWindows needs at least one sequence")
         for seq in sequences:
@@ -133,6 +173,12 @@ class TrainWindows(Dataset):
         self.sequences, self.frames, self.skeleton = list(sequences), int(frames), skeleton
         self.flip, self.random_offset, self.noise_2d, self.seed = flip, random_offset, noise_2d, int(seed)
         self.bone_scale, self.body_scale = float(bone_scale), float(body_scale)
+        self.frame_classes: list[np.ndarray | None] = []
+        self.class_repeat = np.ones(len(MOTION_CLASSES))
+        if oversample > 0:
+            self.frame_classes = [None if s.up is None else motion_classes(s.poses_3d + s.trajectory, s.up, skeleton)
+                                  for s in self.sequences]
+            self.class_repeat = repeat_factors(self.frame_classes, oversample)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -143,6 +189,9 @@ class TrainWindows(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch])
             offsets = rng.integers(0, self.frames, size=len(self.sequences))
         self.windows = training_windows(self.sequences, self.frames, offset=offsets)
+        if self.frame_classes:
+            rng = np.random.default_rng([self.seed, self.epoch, 1])
+            self.windows = oversampled(self.windows, self.frames, self.frame_classes, self.class_repeat, rng)
 
     def __len__(self) -> int:
         return len(self.windows) * (2 if self.flip else 1)

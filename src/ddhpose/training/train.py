@@ -168,7 +168,7 @@ class _Run:
         self.skeleton = self.model.skeleton
         self.dataset = TrainWindows(load_split(dc, "train", tc.seed), config.model.frames, self.skeleton,
                                     flip=dc.flip, random_offset=dc.random_offset, seed=tc.seed,
-                                    bone_scale=dc.bone_scale, body_scale=dc.body_scale,
+                                    bone_scale=dc.bone_scale, body_scale=dc.body_scale, oversample=dc.oversample,
                                     noise_2d=dc.noise_2d if dc.noise_2d.active else None)
         tests = load_split(dc, "test", tc.seed)
         self.tests = monitor_sequences(tests, config.eval)
