@@ -141,6 +141,25 @@ def test_height_scales_pose_hypotheses_and_trajectory_together(lifter):
             lifter.lift(kp, layout="coco", image_size=SIZE, height=bad)
 
 
+def test_fit_2d_reprojects_closer_with_the_same_bones_and_hypotheses(lifter):
+    from ddhpose.geometry import bone_lengths
+    from ddhpose.skeleton import H36M
+    kp = coco_person(20, 500)[..., :2]
+    plain = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False)
+    fitted = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False, fit_2d=True)
+
+    def reprojection(r):
+        cam = r.poses + r.root_trajectory[:, None]
+        return np.linalg.norm(cam[..., :2] / cam[..., 2:] * r.focal_length + np.array(SIZE) / 2 - r.keypoints_2d,
+                              axis=-1).mean()
+
+    assert reprojection(fitted) < 0.85 * reprojection(plain)  # a random model: far off, moved partway
+    np.testing.assert_allclose(bone_lengths(torch.as_tensor(fitted.poses), H36M),
+                               bone_lengths(torch.as_tensor(plain.poses), H36M), atol=1e-5)
+    np.testing.assert_array_equal(fitted.hypotheses, plain.hypotheses)  # the samples stay as sampled
+    assert fitted.provenance["fit_2d"] is True and plain.provenance["fit_2d"] is False
+
+
 # ------------------------------------------------------------------ lift_file
 
 

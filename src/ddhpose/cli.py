@@ -74,6 +74,9 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "be seen in 2D (default: the model's guess)")
     p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
                    help="Gaussian filter over time, sigma in frames (0: off)")
+    p.add_argument("--fit-2d", action="store_true",
+                   help="move the 3D toward reprojecting onto the 2D keypoints (bone lengths kept, smooth in time; "
+                        "docs/refine_2d.md measures it)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="drop detections scoring below this (the detection's score, else its mean keypoint score)")
     p.add_argument("--min-track-frames", type=int, default=10,
@@ -236,7 +239,7 @@ def cmd_lift(args) -> int:
                       image_size=tuple(args.image_size) if args.image_size else None,
                       hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
                       lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
-                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args),
+                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args), fit_2d=args.fit_2d,
                       bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
                       height=args.height, world=not args.no_world, foot_lock=not args.no_foot_lock,
                       render=args.render, render_size=args.render_size, progress=True, trc=args.trc, glb=args.glb)
@@ -268,7 +271,7 @@ def cmd_video(args) -> int:
     paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
                        lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
                        flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
-                       smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units,
+                       smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units, fit_2d=args.fit_2d,
                        bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height,
                        world=not args.no_world, foot_lock=not args.no_foot_lock, render_size=args.render_size,
                        trc=args.trc, glb=args.glb)

@@ -40,6 +40,7 @@ from ddhpose.lifting.keypoints import KeypointTrack, fill_gaps, get_layout, layo
 from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_height, track_bone_lengths,
                                         with_bone_lengths)
 from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.refine import refine_to_2d
 from ddhpose.lifting.temporal import smooth_in_time
 from ddhpose.lifting.trajectory import fill_and_smooth, perspective_root
 from ddhpose.lifting.world import (DRIFT_WARNING_DEG, NoFloorError, find_world_frame, foot_contacts,
@@ -124,7 +125,7 @@ class Lifter:
              stride: int | None = None, batch_size: int = 32, height: float | None = None,
              fps: float | None = None, world: bool = True, foot_lock: bool = True,
              principal_point: Sequence[float] | None = None, focal_length_source: str | None = None,
-             progress: bool = False) -> LiftResult:
+             fit_2d: bool = False, progress: bool = False) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -169,6 +170,10 @@ class Lifter:
                 (``world_note``) and keeps the camera frame only, with a warning.
             foot_lock: in the world frame, remove foot sliding during contact
                 (:func:`ddhpose.lifting.world.lock_feet`).
+            fit_2d: move the pose and root toward reprojecting onto the 2D keypoints (bone
+                lengths kept, depth order kept from the model, weighted by the scores, smooth in
+                time; :func:`ddhpose.lifting.refine.refine_to_2d`), before ``height`` scaling;
+                docs/refine_2d.md measures where it helps.
             stride: window step (default F // 2); batch_size: windows per sampler call.
             progress: show a progress bar over the sampler's batches.
         """
@@ -198,6 +203,10 @@ class Lifter:
         centre = (width / 2, image_height / 2) if principal_point is None else tuple(map(float, principal_point))
         trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal, centre,
                                                       weights), smooth)
+        if fit_2d and bool(torch.isfinite(trajectory).all()) and bool((trajectory[:, 2] > 0).all()):
+            pose, trajectory = refine_to_2d(pose.double().cpu(), trajectory, torch.from_numpy(filled), weights,
+                                            focal, centre, skeleton)
+            pose = pose.to(samples.device, samples.dtype)
         if height is not None:
             scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
                                                    skeleton))
@@ -211,7 +220,8 @@ class Lifter:
                         score_threshold=threshold, layout=lay.name, focal_length=focal,
                         focal_length_source=(focal_length_source or "given") if focal_length is not None else
                         f"assumed: {DEFAULT_FOCAL_RATIO} x the image width", principal_point=list(centre),
-                        height=None if height is None else float(height), world=world, foot_lock=foot_lock)
+                        height=None if height is None else float(height), world=world, foot_lock=foot_lock,
+                        fit_2d=fit_2d)
         result = LiftResult(
             provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
             uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,

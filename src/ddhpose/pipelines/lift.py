@@ -48,7 +48,8 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
               score_threshold: float | None = None, tracking: TrackingOptions | None = None,
               bvh_units: str = "cm", bvh_trajectory: bool = False, height: float | None = None,
               world: bool = True, foot_lock: bool = True, progress: bool = False, render: str | None = None,
-              render_size: int | None = None, trc: bool = False, glb: bool = False) -> list[Path]:
+              render_size: int | None = None, trc: bool = False, glb: bool = False, fit_2d: bool = False
+              ) -> list[Path]:
     """Lift every person of a keypoint file (see :func:`ddhpose.lifting.inputs.read_keypoints`;
     ``tracking`` says which detections are people, :class:`ddhpose.lifting.tracking.TrackingOptions`).
 
@@ -61,7 +62,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
     ``fps`` (default: the file's, e.g. a ``ddhpose video`` detections file's, else
     :data:`DEFAULT_FPS`) is recorded in every result and used for the BVH. ``lifter`` None loads
     the bundled model (on ``device``). ``height`` (metres) scales every track to that standing
-    height (see :meth:`Lifter.lift`); ``world`` and ``foot_lock`` as there. ``render``: also an
+    height (see :meth:`Lifter.lift`); ``world``, ``foot_lock`` and ``fit_2d`` as there. ``render``: also an
     animation of every person (.gif / .mp4, ``render_size`` pixels high), written after the results.
     All or nothing: every track is lifted before anything is written, and the files are
     renamed into place only once all of them are written.
@@ -81,7 +82,7 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *, 
                           foot_lock=foot_lock, progress=progress, image_size=image_size, hypotheses=hypotheses,
                           iterations=iterations, flip=flip, seed=seed, focal_length=focal_length,
                           aggregation=aggregation, bone_lengths=bone_lengths, smooth=smooth,
-                          score_threshold=score_threshold, height=height)
+                          score_threshold=score_threshold, height=height, fit_2d=fit_2d)
     written = write_all(planned_writes(results, output_path, options))
     return written + render_people(results, render, written, size=render_size or 384, progress=progress)
 
