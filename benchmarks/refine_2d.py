@@ -37,7 +37,7 @@ from ddhpose.lifting.refine import refine_to_2d
 from ddhpose.metrics import mpjpe, p_mpjpe
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped")
-DEFAULT_SETTINGS = ("0.01,0.04,0.01", "0.02,0.04,0.01", "0.01,0.04,0")
+DEFAULT_SETTINGS = ("0.02,0.04,0.01", "0.01,0.04,0.01", "0.01,0.04,0")
 
 
 def reprojection_px(pose: np.ndarray, root: np.ndarray, uv: np.ndarray, focal: float, centre) -> float:

@@ -36,7 +36,7 @@ def _error(a, b) -> float:
 def test_refinement_moves_a_wrong_pose_toward_the_truth_and_onto_the_2d():
     truth, root, uv, guess = _case()
     weights = torch.ones(uv.shape[:2], dtype=torch.float64)
-    pose, new_root = refine_to_2d(guess, root + 0.1, uv, weights, FOCAL, CENTRE, H36M)
+    pose, new_root = refine_to_2d(guess, root + 0.1, uv, weights, FOCAL, CENTRE, H36M, sigma_2d=0.01)
     assert _error(pose, truth) < 0.7 * _error(guess, truth)
     before = (_pixels(guess + (root + 0.1)[:, None]) - uv).norm(dim=-1).mean()
     after = (_pixels(pose + new_root[:, None]) - uv).norm(dim=-1).mean()

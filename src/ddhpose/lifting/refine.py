@@ -29,7 +29,7 @@ from ddhpose.skeleton import Skeleton
 
 
 def refine_to_2d(pose: torch.Tensor, root: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
-                 focal: float, centre: tuple[float, float], skeleton: Skeleton, *, sigma_2d: float = 0.01,
+                 focal: float, centre: tuple[float, float], skeleton: Skeleton, *, sigma_2d: float = 0.02,
                  sigma_3d: float = 0.04, sigma_acc: float = 0.01, steps: int = 60
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The pose and root moved toward the 2D, bone lengths kept.
