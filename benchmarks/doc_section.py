@@ -1,5 +1,6 @@
-"""Benchmark results into a Markdown document: the text between two markers is replaced and the
-rest of the document (its prose) kept; a document without the markers gets them appended."""
+"""Benchmark results into the docs: a Markdown document's marked section (the text between two
+markers is replaced and the rest of the document, its prose, kept; a document without the markers
+gets them appended), and figures, each written whole or not at all."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,3 +18,12 @@ def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks")
     else:
         text = old + ("\n" if old else f"{title}\n\n") + section + "\n"
     atomic_write_text(path, text)
+
+
+def save_figure(fig, path: Path, dpi: int = 90) -> None:
+    """Save a matplotlib figure to ``path`` (.png) through a temporary file, then close it."""
+    import matplotlib.pyplot as plt
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
+    plt.close(fig)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doc_section import write_section  # noqa: E402
+from doc_section import save_figure, write_section  # noqa: E402
 from wild_accuracy import evaluate  # noqa: E402
 
 from ddhpose.data.sources import load_split  # noqa: E402
@@ -134,9 +134,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[1].set(xlabel="training minutes", ylabel="monitor MPJPE (mm)")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main() -> None:

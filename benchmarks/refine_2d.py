@@ -34,6 +34,7 @@ from ddhpose.files import atomic_write_text
 from ddhpose.geometry import image_coordinates
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.refine import refine_to_2d
+from ddhpose.lifting.trajectory import joint_weights
 from ddhpose.metrics import mpjpe, p_mpjpe
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped")
@@ -72,7 +73,7 @@ def run_sequence(lifter: Lifter, seq, frames: int, condition: str, known_focal: 
     out = {"plain": scores(base.poses, base.root_trajectory, truth, truth_root, uv, focal, centre)}
     if base.root_trajectory is None:
         return out
-    weights = torch.from_numpy(np.where(base.missing, 0.1, 1.0) * np.nan_to_num(base.scores, nan=0.0).clip(0.05, 1))
+    weights = joint_weights(base.missing, base.scores)  # as the Lifter weighs them
     for i, (s2, s3, sa) in enumerate(settings):
         started = time.perf_counter()
         pose, root = refine_to_2d(torch.from_numpy(base.poses).double(), torch.from_numpy(base.root_trajectory),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from doc_section import write_section
+from doc_section import save_figure, write_section
 
 from ddhpose.experiment import load_config
 from ddhpose.lifting.lifter import Lifter
@@ -69,9 +69,7 @@ def plot(budgets: list[tuple[float, dict]], path: Path) -> None:
         ax.set(xlabel="training minutes (2 CPU cores)", ylabel="held-out MPJPE (mm)", title=set_name, xscale="log")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main() -> None:

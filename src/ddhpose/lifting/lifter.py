@@ -42,7 +42,7 @@ from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_
 from ddhpose.lifting.result import LiftResult
 from ddhpose.lifting.refine import refine_to_2d
 from ddhpose.lifting.temporal import smooth_in_time
-from ddhpose.lifting.trajectory import fill_and_smooth, perspective_root
+from ddhpose.lifting.trajectory import fill_and_smooth, joint_weights, perspective_root
 from ddhpose.lifting.world import (DRIFT_WARNING_DEG, NoFloorError, find_world_frame, foot_contacts,
                                   lock_feet)
 from ddhpose.model.checkpoint import load_checkpoint
@@ -199,7 +199,7 @@ class Lifter:
         if bone_lengths == "track":
             lengths = track_bone_lengths(pose, skeleton)
             pose, samples = with_bone_lengths(pose, lengths, skeleton), with_bone_lengths(samples, lengths, skeleton)
-        weights = torch.from_numpy(np.where(missing, 0.1, 1.0) * np.nan_to_num(sc17, nan=0.0).clip(0.05, 1))
+        weights = joint_weights(missing, sc17)
         centre = (width / 2, image_height / 2) if principal_point is None else tuple(map(float, principal_point))
         trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal, centre,
                                                       weights), smooth)

@@ -17,12 +17,20 @@ camera and as a comparison in the benchmarks).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ddhpose.lifting.temporal import smooth_in_time
 
 #: Depths below this (metres) are behind or inside the camera: the solve failed there.
 MIN_DEPTH = 0.1
+
+
+def joint_weights(missing: np.ndarray, scores: np.ndarray) -> torch.Tensor:
+    """Per-joint weights (F, J) float64 of the 2D for the fits against it (the root solve, the
+    2D refinement): the detection score, at least 0.05, and a tenth of it where the joint was
+    missing and filled in. missing (F, J) bool; scores (F, J), NaN counted as 0."""
+    return torch.from_numpy(np.where(missing, 0.1, 1.0) * np.nan_to_num(scores, nan=0.0).clip(0.05, 1))
 
 
 def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
