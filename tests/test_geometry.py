@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ddhpose.geometry import (camera_to_world, compose, decompose, flip_pose, flip_slots, image_coordinates,
-                              normalize_intrinsics, normalize_screen, project, world_to_camera)
+                              interpolate_gaps, normalize_intrinsics, normalize_screen, project, world_to_camera)
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
 
 
@@ -69,3 +69,16 @@ def test_shape_errors_name_what_was_expected():
         decompose(torch.zeros(4, 16, 3), H36M)
     with pytest.raises(ValueError, match="intrinsics"):
         project(torch.zeros(4, 3), torch.zeros(8))
+
+
+def test_interpolate_gaps_is_linear_inside_and_holds_at_the_ends():
+    values = torch.arange(8, dtype=torch.float64)[:, None, None].expand(8, 2, 1).clone() * 2
+    missing = torch.zeros(8, 2, dtype=torch.bool)
+    missing[2:5, 0] = True  # inside: interpolated from frames 1 and 5
+    missing[:3, 1] = missing[6:, 1] = True  # at both ends: the nearest known value held
+    values[missing] = -99.0
+    out = interpolate_gaps(values, missing)
+    assert torch.equal(out[:, 0, 0], torch.arange(8, dtype=torch.float64) * 2)
+    assert out[:, 1, 0].tolist() == [6, 6, 6, 6, 8, 10, 10, 10]
+    all_missing = torch.ones(8, 2, dtype=torch.bool)
+    assert torch.equal(interpolate_gaps(values, all_missing), values)  # nothing known: left as is

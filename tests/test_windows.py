@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from ddhpose.data import windows as W
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.geometry import flip_pose, project
-from ddhpose.skeleton import H36M
+from ddhpose.skeleton import H36M, H36M_NAMES
 from ddhpose.windowing import unwindow
 
 # screen-normalised intrinsics with distortion, so the flip test sees every coefficient
@@ -254,3 +254,50 @@ def test_train_windows_oversample_classified_sequences_deterministically():
     assert a.frame_classes[2] is None and a.windows == b.windows
     assert len(a.windows) > len(plain.windows) and set(a.windows) == set(plain.windows)
     assert [w for w in a.windows if w[0] == 2] == [w for w in plain.windows if w[0] == 2]  # no up: once
+
+
+def test_occludable_limbs_are_the_end_joints_and_their_single_child_parents():
+    named = {tuple(H36M_NAMES[j] for j in limb) for limb in W.occludable_limbs(H36M)}
+    ends = {"right_ankle": "right_knee", "left_ankle": "left_knee", "head": "neck", "left_wrist": "left_elbow",
+            "right_wrist": "right_elbow"}
+    assert named == {(e,) for e in ends} | {(p, e) for e, p in ends.items()}
+
+
+def test_occlude_limb_carries_the_hidden_joints_with_the_root():
+    t = torch.arange(10, dtype=torch.float64)[:, None, None]
+    x = torch.randn(1, 17, 2, dtype=torch.float64) + torch.randn(10, 17, 2, dtype=torch.float64) * 0.01
+    x = x + torch.cat((t * 0.1, t * 0.0), -1)  # the body walks right
+    out = W.occlude_limb(x, (12, 13), 3, 7)
+    others = [j for j in range(17) if j not in (12, 13)]
+    assert torch.equal(out[:, others], x[:, others]) and torch.equal(out[:3], x[:3]) and torch.equal(out[7:], x[7:])
+    offset = x - x[:, :1]
+    for k in range(3, 7):  # the offset from the root runs linearly from frame 2's to frame 7's
+        w = (k - 2) / 5
+        assert torch.allclose(out[k, 12:14] - x[k, :1], (1 - w) * offset[2, 12:14] + w * offset[7, 12:14])
+    held = W.occlude_limb(x, (16,), 6, 10)  # a run to the window's end holds the last seen offset
+    assert torch.allclose(held[6:, 16] - x[6:, 0], offset[5, 16].expand(4, 2))
+
+
+def test_occlusion_hides_one_limb_on_one_run_after_the_other_draws():
+    x = torch.randn(27, 17, 2)
+    gen = lambda seed: torch.Generator().manual_seed(seed)  # noqa: E731
+    base = W.Noise2D(0.01, 0, 0, 0, drift=0.01)
+    limbs = set(W.occludable_limbs(H36M))
+    seen = set()
+    for seed in range(40):
+        plain = W.augment_2d(x, base, gen(seed), H36M)
+        occluded = W.augment_2d(x, W.Noise2D(0.01, 0, 0, 0, drift=0.01, occlusion=1.0), gen(seed), H36M)
+        changed = (occluded != plain).any(-1)  # (F, J)
+        joints = tuple(int(j) for j in changed.any(0).nonzero())
+        frames = changed.any(1).nonzero()[:, 0]
+        assert joints in limbs or not joints  # a run of one frame may fill a joint with itself
+        if joints:
+            assert 1 <= len(frames) <= 26 and len(frames) == int(frames[-1] - frames[0]) + 1  # one run
+            seen.add(joints)
+    assert len(seen) >= 6  # the limb is drawn at random
+    never = W.augment_2d(x, W.Noise2D(0.01, 0, 0, 0, drift=0.01, occlusion=0.0), gen(0), H36M)
+    assert torch.equal(never, W.augment_2d(x, base, gen(0)))
+    with pytest.raises(ValueError, match="skeleton"):
+        W.augment_2d(x, W.Noise2D(occlusion=0.5), gen(0))
+    with pytest.raises(ValueError, match="occlusion"):
+        W.Noise2D(occlusion=1.5)

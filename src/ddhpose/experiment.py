@@ -39,7 +39,11 @@ class Noise2D:
     frame of an extra, larger Gaussian displacement. drop_prob: chance per joint and frame that a
     detection is lost and replaced by the mean of its temporal neighbours. drift: a slowly varying
     offset per joint, as trackers show: over a window, a constant N(0, drift) plus a linear ramp
-    whose end-to-end change is N(0, drift). All off by default (:attr:`active` is False).
+    whose end-to-end change is N(0, drift). occlusion: chance per window that one limb (an end
+    joint, alone or with its parent: a hand, a forearm, a foot, a shank, the head) is hidden for a
+    run of 1 to F - 1 frames and filled as the lifter fills gaps (its offset from the root
+    interpolated over time, :func:`ddhpose.data.windows.occlude_limb`). All off by default
+    (:attr:`active` is False).
     """
 
     sigma: float = 0.0
@@ -47,10 +51,16 @@ class Noise2D:
     outlier_sigma: float = 0.05
     drop_prob: float = 0.0
     drift: float = 0.0
+    occlusion: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("outlier_prob", "drop_prob", "occlusion"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"data.noise_2d.{name} is a chance, expected in [0, 1], got {getattr(self, name)}")
 
     @property
     def active(self) -> bool:
-        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift)
+        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift or self.occlusion)
 
 
 @dataclass

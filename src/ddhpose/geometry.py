@@ -147,3 +147,21 @@ def normalize_intrinsics(intrinsics: torch.Tensor, width: float, height: float) 
     out[..., :2] = intrinsics[..., :2] / width * 2
     out[..., 2:4] = normalize_screen(intrinsics[..., 2:4], width, height)
     return out
+
+
+def interpolate_gaps(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation over time of (F, J, C) values where ``missing`` (F, J); gaps at the
+    ends hold the nearest known value. Columns with no known value are left as they are."""
+    frames, joints = missing.shape
+    missing = missing & (~missing).any(0)  # a column never known stays as it is
+    t = torch.arange(frames, device=values.device)[:, None].expand(frames, joints)
+    prev = torch.where(missing, -1, t).cummax(0).values
+    nxt = torch.where(missing, frames, t).flip(0).cummin(0).values.flip(0)
+    prev = torch.where(prev < 0, nxt, prev)  # leading gap: hold the first known value
+    nxt = torch.where(nxt >= frames, prev, nxt)  # trailing gap: hold the last one
+    prev, nxt = prev.clamp(0, frames - 1), nxt.clamp(0, frames - 1)
+    w = ((t - prev) / (nxt - prev).clamp_min(1)).to(values.dtype)[..., None]
+    width = values.shape[-1]
+    a = values.gather(0, prev[..., None].expand(-1, -1, width))
+    b = values.gather(0, nxt[..., None].expand(-1, -1, width))
+    return torch.where(missing[..., None], a + w * (b - a), values)

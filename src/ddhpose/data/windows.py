@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.experiment import Noise2D
-from ddhpose.geometry import compose, decompose, flip_pose, project
+from ddhpose.geometry import compose, decompose, flip_pose, interpolate_gaps, project
 from ddhpose.seeding import derive_seed
 from ddhpose.skeleton import Skeleton
 from ddhpose.windowing import test_window_index
@@ -99,8 +99,35 @@ def flip_intrinsics(intrinsics: torch.Tensor) -> torch.Tensor:
     return intrinsics * sign
 
 
-def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> torch.Tensor:
-    """Apply :class:`Noise2D` to keypoints (F, J, 2); deterministic given ``generator``."""
+def occludable_limbs(skeleton: Skeleton) -> tuple[tuple[int, ...], ...]:
+    """The joint groups an occlusion hides: every end joint alone, and with its parent when that
+    parent is not the root and has no other child (Human3.6M: wrists, forearms, ankles, shanks,
+    head top, head). Derived from ``skeleton.parents``."""
+    limbs: list[tuple[int, ...]] = []
+    for j, kids in enumerate(skeleton.children):
+        if kids or j == skeleton.root:
+            continue
+        limbs.append((j,))
+        p = skeleton.parents[j]
+        if p != skeleton.root and len(skeleton.children[p]) == 1:
+            limbs.append((p, j))
+    return tuple(limbs)
+
+
+def occlude_limb(x: torch.Tensor, joints: Sequence[int], start: int, stop: int, root: int = 0) -> torch.Tensor:
+    """Hide ``joints`` on frames [start, stop) of keypoints (F, J, 2) and fill them as the lifter
+    fills gaps (:func:`ddhpose.lifting.keypoints.fill_gaps`): each joint's offset from ``root``
+    interpolated linearly over the run, held where the run touches the window's edge."""
+    missing = torch.zeros(x.shape[:2], dtype=torch.bool)
+    missing[start:stop, list(joints)] = True
+    anchor = x[:, root:root + 1]
+    return torch.where(missing[..., None], anchor + interpolate_gaps(x - anchor, missing), x)
+
+
+def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,
+               skeleton: Skeleton | None = None) -> torch.Tensor:
+    """Apply :class:`Noise2D` to keypoints (F, J, 2); deterministic given ``generator``.
+    ``skeleton`` (needed for ``noise.occlusion``) names the limbs an occlusion hides."""
     f, j, _ = x.shape
     out = x + noise.sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
     outlier = torch.rand((f, j, 1), generator=generator) < noise.outlier_prob
@@ -114,6 +141,16 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator) -> t
         offset, ramp = noise.drift * torch.randn((2, 1, j, 2), generator=generator, dtype=x.dtype)
         t = torch.linspace(-0.5, 0.5, f, dtype=x.dtype)[:, None, None]
         out = out + offset + t * ramp
+    if noise.occlusion > 0 and f > 1:  # after drift, so runs without occlusion see the same draws
+        if skeleton is None:
+            raise ValueError("augment_2d: noise.occlusion needs the skeleton whose limbs it hides")
+        u = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
+        if u[0] < noise.occlusion:
+            limbs = occludable_limbs(skeleton)
+            limb = limbs[min(int(u[1] * len(limbs)), len(limbs) - 1)]
+            length = 1 + min(int(u[2] * (f - 1)), f - 2)  # 1 .. F-1 frames: one end stays seen
+            start = min(int(u[3] * (f - length + 1)), f - length)
+            out = occlude_limb(out, limb, start, start + length, skeleton.root)
     return out
 
 
@@ -223,7 +260,7 @@ class TrainWindows(Dataset):
             if scaled is not None:
                 item["y3d"], item["x2d"] = scaled
         if self.noise_2d is not None:
-            item["x2d"] = augment_2d(item["x2d"], self.noise_2d, gen)
+            item["x2d"] = augment_2d(item["x2d"], self.noise_2d, gen, self.skeleton)
         return item
 
 

@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Sequence, TypeVar
 import numpy as np
 import torch
 
+from ddhpose.geometry import interpolate_gaps
 from ddhpose.skeleton import H36M_NAMES
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
@@ -179,23 +180,6 @@ def to_h36m(keypoints: Array, scores: Array, layout: str | Layout) -> tuple[Arra
     return out, out_scores
 
 
-def _interpolate(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation over time of (F, J, C) values where ``missing`` (F, J); gaps at the
-    ends hold the nearest known value. Columns with no known value are left as they are."""
-    frames, joints = missing.shape
-    t = torch.arange(frames, device=values.device)[:, None].expand(frames, joints)
-    prev = torch.where(missing, -1, t).cummax(0).values
-    nxt = torch.where(missing, frames, t).flip(0).cummin(0).values.flip(0)
-    prev = torch.where(prev < 0, nxt, prev)  # leading gap: hold the first known value
-    nxt = torch.where(nxt >= frames, prev, nxt)  # trailing gap: hold the last one
-    prev, nxt = prev.clamp(0, frames - 1), nxt.clamp(0, frames - 1)
-    w = ((t - prev) / (nxt - prev).clamp_min(1)).to(values.dtype)[..., None]
-    width = values.shape[-1]
-    a = values.gather(0, prev[..., None].expand(-1, -1, width))
-    b = values.gather(0, nxt[..., None].expand(-1, -1, width))
-    return torch.where(missing[..., None], a + w * (b - a), values)
-
-
 # A front-facing standing Human3.6M body in image axes (x right on the image, y down), metres;
 # its shape places joints a video never shows (e.g. the legs in an upper-body shot).
 _TEMPLATE = torch.tensor([
@@ -260,8 +244,8 @@ def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_
                          f"{frames} frames (score >= {threshold}); expected at least 2 joints")
     x = kp.double().nan_to_num(0.0)
     anchor = 0 if seen[0] >= 0.9 * seen.max() else int(seen.argmax())
-    x[:, anchor] = _interpolate(x[:, anchor:anchor + 1], missing[:, anchor:anchor + 1])[:, 0]
-    offsets = _interpolate(x - x[:, anchor:anchor + 1], missing)
+    x[:, anchor] = interpolate_gaps(x[:, anchor:anchor + 1], missing[:, anchor:anchor + 1])[:, 0]
+    offsets = interpolate_gaps(x - x[:, anchor:anchor + 1], missing)
     x = torch.where(known[None, :, None], x[:, anchor:anchor + 1] + offsets, x)
     if not bool(known.all()):  # never-detected joints from the template placed on the others
         x = torch.where(known[None, :, None], x, _place_template(x, known))
