@@ -64,7 +64,7 @@ def plot(budgets: list[tuple[float, dict]], path: Path) -> None:
     for ax, set_name in zip(axes, SETS):
         for name in SIZES:
             points = [(m, rows[name]["held_out"][set_name]["mpjpe"]) for m, rows in budgets if name in rows]
-            if len(points) > 1:
+            if points:  # a size probed at one budget is one marker
                 ax.plot(*zip(*points), marker="o", label=name)
         ax.set(xlabel="training minutes (2 CPU cores)", ylabel="held-out MPJPE (mm)", title=set_name, xscale="log")
         ax.legend(fontsize=8)
