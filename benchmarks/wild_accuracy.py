@@ -9,6 +9,8 @@ real detectors:
 - noise: i.i.d. Gaussian pixel noise (sigma = 1 % of the person's 2D height per coordinate);
 - jitter: noise plus slowly varying offsets (a random walk per joint), as trackers show;
 - dropped: 10 % of the joints missing (score 0) in random runs of frames, then interpolated;
+- occluded: a limb hidden as by an occluder (score 0): per 100 frames, one hand, forearm, foot,
+  shank or head (``ddhpose.data.windows.occludable_limbs``) for 1 to 2 seconds, then filled;
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
   no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``.
 
@@ -36,15 +38,17 @@ from doc_section import write_section
 
 from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes
 from ddhpose.data.sources import load_split
+from ddhpose.data.windows import occludable_limbs
 from ddhpose.experiment import load_config
 from ddhpose.files import atomic_write_text
 from ddhpose.geometry import bone_lengths, image_coordinates
 from ddhpose.lifting.keypoints import COCO17
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths
+from ddhpose.skeleton import H36M
 from ddhpose.metrics import joint_errors, mpjpe, n_mpjpe, p_joint_errors, p_mpjpe
 
-CONDITIONS = ("clean", "noise", "jitter", "dropped", "coco")
+CONDITIONS = ("clean", "noise", "jitter", "dropped", "occluded", "coco")
 FIELDS_OF_VIEW = (("wide", 0.0, 0.8), ("normal", 0.8, 1.4), ("narrow", 1.4, float("inf")))
 
 
@@ -74,7 +78,8 @@ def to_coco(uv: np.ndarray) -> np.ndarray:
     return coco
 
 
-def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator, fps: float = 25.0
+            ) -> tuple[np.ndarray, np.ndarray, str]:
     """(keypoints, scores, layout) of one condition. uv (F, 17, 2) pixels."""
     scores = np.ones(uv.shape[:2], np.float32)
     sigma = 0.01 * person_height(uv)
@@ -91,6 +96,13 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[n
         for _ in range(int(0.1 * f * j / 5)):  # runs of 5 frames
             start, joint = rng.integers(0, max(1, f - 5)), rng.integers(0, j)
             scores[start:start + 5, joint] = 0
+        return uv, scores, "h36m"
+    if condition == "occluded":
+        limbs = occludable_limbs(H36M)
+        for first in range(0, len(uv), 100):
+            length = int(rng.integers(int(fps), int(2 * fps) + 1))
+            start = first + int(rng.integers(0, max(1, 100 - length)))
+            scores[start:start + length, list(limbs[rng.integers(len(limbs))])] = 0
         return uv, scores, "h36m"
     if condition == "coco":
         return to_coco(uv), scores, "coco"
