@@ -10,7 +10,8 @@ real detectors:
 - jitter: noise plus slowly varying offsets (a random walk per joint), as trackers show;
 - dropped: 10 % of the joints missing (score 0) in random runs of frames, then interpolated;
 - occluded: a limb hidden as by an occluder (score 0): per 100 frames, one hand, forearm, foot,
-  shank or head (``ddhpose.data.windows.occludable_limbs``) for 1 to 2 seconds, then filled;
+  shank or head (``ddhpose.data.windows.occludable_limbs``) for 25 to 50 frames (1-2 s of the
+  25 fps mocap, 0.5-1 s of Human3.6M's 50 fps), then filled;
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
   no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``.
 
@@ -45,8 +46,8 @@ from ddhpose.geometry import bone_lengths, image_coordinates
 from ddhpose.lifting.keypoints import COCO17
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths
-from ddhpose.skeleton import H36M
 from ddhpose.metrics import joint_errors, mpjpe, n_mpjpe, p_joint_errors, p_mpjpe
+from ddhpose.skeleton import H36M
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped", "occluded", "coco")
 FIELDS_OF_VIEW = (("wide", 0.0, 0.8), ("normal", 0.8, 1.4), ("narrow", 1.4, float("inf")))
@@ -78,8 +79,7 @@ def to_coco(uv: np.ndarray) -> np.ndarray:
     return coco
 
 
-def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator, fps: float = 25.0
-            ) -> tuple[np.ndarray, np.ndarray, str]:
+def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
     """(keypoints, scores, layout) of one condition. uv (F, 17, 2) pixels."""
     scores = np.ones(uv.shape[:2], np.float32)
     sigma = 0.01 * person_height(uv)
@@ -100,7 +100,7 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator, fps: float
     if condition == "occluded":
         limbs = occludable_limbs(H36M)
         for first in range(0, len(uv), 100):
-            length = int(rng.integers(int(fps), int(2 * fps) + 1))
+            length = int(rng.integers(25, 51))
             start = first + int(rng.integers(0, max(1, 100 - length)))
             scores[start:start + length, list(limbs[rng.integers(len(limbs))])] = 0
         return uv, scores, "h36m"

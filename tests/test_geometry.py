@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from ddhpose.geometry import (camera_to_world, compose, decompose, flip_pose, flip_slots, image_coordinates,
-                              interpolate_gaps, normalize_intrinsics, normalize_screen, project, world_to_camera)
+from ddhpose.geometry import (camera_to_world, carry_with_anchor, compose, decompose, flip_pose, flip_slots,
+                              image_coordinates, interpolate_gaps, normalize_intrinsics, normalize_screen, project,
+                              world_to_camera)
 from ddhpose.skeleton import H36M, MPI_INF_3DHP
 
 
@@ -82,3 +83,15 @@ def test_interpolate_gaps_is_linear_inside_and_holds_at_the_ends():
     assert out[:, 1, 0].tolist() == [6, 6, 6, 6, 8, 10, 10, 10]
     all_missing = torch.ones(8, 2, dtype=torch.bool)
     assert torch.equal(interpolate_gaps(values, all_missing), values)  # nothing known: left as is
+
+
+def test_carry_with_anchor_moves_hidden_joints_with_the_anchor():
+    t = torch.arange(6, dtype=torch.float64)[:, None, None]
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=torch.float64) + t * torch.tensor([0.5, 0.0])
+    missing = torch.zeros(6, 3, dtype=torch.bool)
+    missing[1:4, 2] = True
+    hidden = x.clone()
+    hidden[missing] = 99.0
+    out = carry_with_anchor(hidden, missing, 0)
+    assert torch.equal(out[~missing], hidden[~missing])  # known entries untouched
+    assert torch.allclose(out, x)  # the offset (0, 2) from the walking anchor is carried over the gap

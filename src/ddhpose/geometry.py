@@ -165,3 +165,12 @@ def interpolate_gaps(values: torch.Tensor, missing: torch.Tensor) -> torch.Tenso
     a = values.gather(0, prev[..., None].expand(-1, -1, width))
     b = values.gather(0, nxt[..., None].expand(-1, -1, width))
     return torch.where(missing[..., None], a + w * (b - a), values)
+
+
+def carry_with_anchor(x: torch.Tensor, missing: torch.Tensor, anchor: int) -> torch.Tensor:
+    """Fill the ``missing`` (F, J) entries of joints x (F, J, C) so they move with joint
+    ``anchor``: each joint's offset from the anchor is interpolated over its gaps
+    (:func:`interpolate_gaps`) and added to the anchor's track, which must itself be complete.
+    Known entries are returned as they are."""
+    track = x[:, anchor:anchor + 1]
+    return torch.where(missing[..., None], track + interpolate_gaps(x - track, missing), x)

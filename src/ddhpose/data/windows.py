@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.experiment import Noise2D
-from ddhpose.geometry import compose, decompose, flip_pose, interpolate_gaps, project
+from ddhpose.geometry import carry_with_anchor, compose, decompose, flip_pose, project
 from ddhpose.seeding import derive_seed
 from ddhpose.skeleton import Skeleton
 from ddhpose.windowing import test_window_index
@@ -116,12 +116,12 @@ def occludable_limbs(skeleton: Skeleton) -> tuple[tuple[int, ...], ...]:
 
 def occlude_limb(x: torch.Tensor, joints: Sequence[int], start: int, stop: int, root: int = 0) -> torch.Tensor:
     """Hide ``joints`` on frames [start, stop) of keypoints (F, J, 2) and fill them as the lifter
-    fills gaps (:func:`ddhpose.lifting.keypoints.fill_gaps`): each joint's offset from ``root``
-    interpolated linearly over the run, held where the run touches the window's edge."""
+    fills gaps (:func:`ddhpose.lifting.keypoints.fill_gaps`, both by
+    :func:`ddhpose.geometry.carry_with_anchor`): each joint's offset from ``root`` interpolated
+    linearly over the run, held where the run touches the window's edge."""
     missing = torch.zeros(x.shape[:2], dtype=torch.bool)
     missing[start:stop, list(joints)] = True
-    anchor = x[:, root:root + 1]
-    return torch.where(missing[..., None], anchor + interpolate_gaps(x - anchor, missing), x)
+    return carry_with_anchor(x, missing, root)
 
 
 def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,

@@ -13,7 +13,7 @@ from typing import Mapping, Optional, Sequence, TypeVar
 import numpy as np
 import torch
 
-from ddhpose.geometry import interpolate_gaps
+from ddhpose.geometry import carry_with_anchor, interpolate_gaps
 from ddhpose.skeleton import H36M_NAMES
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
@@ -245,8 +245,7 @@ def fill_gaps(keypoints: Array, scores: Array, threshold: float = DEFAULT_SCORE_
     x = kp.double().nan_to_num(0.0)
     anchor = 0 if seen[0] >= 0.9 * seen.max() else int(seen.argmax())
     x[:, anchor] = interpolate_gaps(x[:, anchor:anchor + 1], missing[:, anchor:anchor + 1])[:, 0]
-    offsets = interpolate_gaps(x - x[:, anchor:anchor + 1], missing)
-    x = torch.where(known[None, :, None], x[:, anchor:anchor + 1] + offsets, x)
+    x = carry_with_anchor(x, missing, anchor)
     if not bool(known.all()):  # never-detected joints from the template placed on the others
         x = torch.where(known[None, :, None], x, _place_template(x, known))
     filled = torch.where(missing[..., None], x.to(kp.dtype), kp)
