@@ -1,5 +1,7 @@
 """Noise schedule, forward noising, DDIM time steps, noise replay and the sampler loop."""
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,11 +10,14 @@ import torch
 from ddhpose.geometry import decompose
 from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
-from ddhpose.model.diffusion import (DDIMSampler, NoiseSchedule, NoiseSource, cosine_alphas_cumprod, ddim_timesteps,
-                                     q_sample)
+from ddhpose.model.checkpoint import load_checkpoint
+from ddhpose.model.diffusion import (SCHEDULE_TABLES, DDIMSampler, NoiseSchedule, NoiseSource, cosine_alphas_cumprod,
+                                     ddim_timesteps, q_sample, schedule_tables)
+from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M
 
 TINY = dict(frames=9, channels=32, depth=2, heads=4)
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def gen(seed=0):
@@ -44,6 +49,37 @@ def test_schedule_module_broadcasts():
     assert "alphas_cumprod" not in schedule.state_dict()
 
 
+# sha256 of schedule_tables(1000), every table's float64 bytes in SCHEDULE_TABLES order
+SCHEDULE_SHA256 = "835c93171873d76a64d251bed554d11e297f3b42c0f82df3b7efd3afdca0861a"
+
+
+def test_schedule_tables_have_the_same_bits_on_every_cpu():
+    """Python floats: IEEE-754 basic operations (exact by the standard), correctly rounded sqrt,
+    and glibc's cos and log (one code path on every x86-64 CPU with FMA). torch's float64 sqrt
+    of a 1000-entry tensor goes through MKL's vector math and differs between Intel and AMD."""
+    tables = schedule_tables(1000)
+    digest = hashlib.sha256(b"".join(tables[k].numpy().tobytes() for k in SCHEDULE_TABLES)).hexdigest()
+    assert digest == SCHEDULE_SHA256
+    abar = tables["alphas_cumprod"]
+    assert torch.equal(tables["sqrt_alphas_cumprod"], torch.tensor([math.sqrt(a) for a in abar.tolist()],
+                                                                   dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ["official_h36m_f27", "official_3dhp_f27"])
+def test_a_released_checkpoint_keeps_its_own_schedule(name):
+    """The release samples with the tables saved in its checkpoint (computed by torch on the
+    machine that trained it); ours are within a few float64 ulps of them (relative 1e-13: the
+    cancellation in 1 - abar(t+1) / abar(t) magnifies one ulp of cos in the smallest betas),
+    and a loaded model carries the saved ones bit for bit."""
+    saved = load_torch_file(FIXTURES / f"{name}.bin")["model_pos"]
+    model, computed = load_checkpoint(FIXTURES / f"{name}.bin"), schedule_tables(1000)
+    for key in SCHEDULE_TABLES:
+        assert torch.equal(getattr(model.schedule, key), saved[f"module.{key}"]), key
+        assert torch.allclose(computed[key], saved[f"module.{key}"], rtol=1e-13, atol=0), key
+    with pytest.raises(ValueError, match="not the cosine schedule"):
+        NoiseSchedule(1000, {"alphas_cumprod": computed["alphas_cumprod"] * (1 + 1e-6)})
+
+
 @pytest.mark.parametrize("scale", [1.0, 2.0])
 def test_q_sample_formula_and_clamp(scale):
     schedule = NoiseSchedule(1000)
@@ -72,26 +108,34 @@ def _released_clean_states(y: torch.Tensor, bones) -> tuple[torch.Tensor, torch.
 
 @pytest.mark.parametrize("name", ["official_h36m_f27", "official_3dhp_f27", "official_3dhp_f27_scale2"])
 def test_q_sample_has_the_release_float64_scope(name):
-    """The release multiplies float32 states by (1, 1, 1)-shaped float64 buffers, so its noisy
-    inputs are computed in float64 and cast back: on the release's own clean states and recorded
-    draws, float64=True reproduces the recorded x_t bit for bit; float32 arithmetic does not."""
-    from pathlib import Path
-    with np.load(Path(__file__).parent / "fixtures" / f"{name}.npz") as data:
+    """The release multiplies float32 states by (B, 1, 1, 1)-shaped float64 buffers, so its noisy
+    inputs are computed in float64 and cast back: float64=True is the release's expression bit
+    for bit (on the same machine); float32 arithmetic is not.
+
+    Against the recorded x_t: the release's clean states came from torch.pow(., 0.5), which MKL
+    computes within an ulp but with CPU-dependent last bits, so a direction or length rebuilt here
+    may be 1.5 float32 ulps from the one recorded. Each x_t is therefore within one ulp of itself
+    plus 2^-22 of sqrt(abar) |x0| (the clean part it carries) of the recording; the noise part
+    carries no such error. On the machine that recorded them the values are equal."""
+    with np.load(FIXTURES / f"{name}.npz") as data:
         ref = {k: torch.from_numpy(data[k]) for k in ("y3d", "t_train", "noise_dir", "noise_len", "x_dir_t",
                                                        "x_len_t", "scale")}
         bones = [tuple(b) for b in data["boneindex"].tolist()] if "boneindex" in data.files else \
             [(p, c) for c, p in enumerate(H36M.parents) if p >= 0]
-    scale, schedule = float(ref["scale"]), NoiseSchedule(1000)
+    # the tables the release computed and saved with these weights, which it samples with
+    scale, schedule = float(ref["scale"]), load_checkpoint(FIXTURES / f"{name}.bin").schedule
+    t = ref["t_train"]
     direction, length = _released_clean_states(ref["y3d"], bones)
-    differ = 0
-    for float64 in (True, False):
-        x_dir = q_sample(direction, ref["t_train"], ref["noise_dir"], schedule, scale, float64=float64)
-        x_len = q_sample(length, ref["t_train"], ref["noise_len"], schedule, scale, float64=float64)
-        assert x_dir.dtype == x_len.dtype == torch.float32
-        exact = torch.equal(x_dir, ref["x_dir_t"]) and torch.equal(x_len, ref["x_len_t"])
-        assert exact == float64, float64
-        differ = int((x_dir != ref["x_dir_t"]).sum() + (x_len != ref["x_len_t"]).sum())
-    assert differ > 100  # float32 arithmetic: about a tenth of the entries one ulp off
+    for x0, noise, recorded in ((direction, ref["noise_dir"], ref["x_dir_t"]), (length, ref["noise_len"], ref["x_len_t"])):
+        root_a = schedule.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1)  # the release's extract()
+        root_1ma = schedule.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1)
+        released = ((root_a * (x0 * scale) + root_1ma * noise).clamp(-1.1 * scale, 1.1 * scale) / scale).float()
+        ours = q_sample(x0, t, noise, schedule, scale, float64=True)
+        assert ours.dtype == torch.float32 and torch.equal(ours, released)
+        float32 = q_sample(x0, t, noise, schedule, scale, float64=False)
+        assert float32.dtype == torch.float32 and int((float32 != released).sum()) > 50
+        ulp = torch.nextafter(recorded.abs(), torch.tensor(2.0)) - recorded.abs()
+        assert ((ours - recorded).abs() <= ulp + 2.0 ** -22 * root_a * x0.abs()).all()
 
 
 # ------------------------------------------------------------------ DDIM
@@ -125,13 +169,13 @@ def test_step_coefficients_and_noise_prediction():
     assert torch.allclose(sampler.predict_noise(xt, x0, 665), eps, atol=1e-9)
 
 
-def _released_buffers(abar: torch.Tensor, t: int, ndim: int, batch: int = 2):
+def _released_buffers(schedule: NoiseSchedule, t: int, ndim: int, batch: int = 2):
     """sqrt(1 / abar_t) and sqrt(1 / abar_t - 1) as the release's extract() gives them: float64,
     shaped (B, 1, ...) from a (B,) step tensor."""
     index = torch.full((batch,), t)
     shape = (batch, *([1] * (ndim - 1)))
-    return torch.sqrt(1.0 / abar).gather(-1, index).reshape(shape), \
-        torch.sqrt(1.0 / abar - 1).gather(-1, index).reshape(shape)
+    return schedule.sqrt_recip_alphas_cumprod.gather(-1, index).reshape(shape), \
+        schedule.sqrt_recipm1_alphas_cumprod.gather(-1, index).reshape(shape)
 
 
 @pytest.mark.parametrize("t, t_next", [(999, 665), (665, 332)])
@@ -145,7 +189,7 @@ def test_ddim_update_has_the_release_float64_scope(t, t_next):
     abar = sampler.schedule.alphas_cumprod
     g = gen(3)
     xt, x0, z = (torch.randn(2, 3, 27, 16, 3, generator=g) * 0.7 for _ in range(3))
-    recip, recipm1 = _released_buffers(abar, t, xt.ndim)
+    recip, recipm1 = _released_buffers(sampler.schedule, t, xt.ndim)
     released_eps = (recip * xt - x0) / recipm1
     assert released_eps.dtype == torch.float64
     eps = sampler.predict_noise(xt.double(), x0.double(), t)

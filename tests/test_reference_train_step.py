@@ -168,10 +168,18 @@ def test_weights_after_resuming_the_released_optimizer(monkeypatch):
 @pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resumed"])
 def test_adamw_on_the_recorded_gradients_is_exact(resume):
     """The optimizer alone (settings, parameter order, the .bin's moments re-indexed for our
-    parameters) applied to the recorded gradients gives the recorded weights bit for bit."""
+    parameters) applied to the recorded gradients gives the recorded weights, to the last bit
+    the arithmetic fixes. AdamW's one operation that is not correctly rounded is the square root
+    of the second moment: torch takes it from MKL's vector math, within an ulp of the truth but
+    with CPU-dependent last bits (Intel and AMD differ), so two machines' denominators differ by
+    up to 2 ulps, the step m / denom by up to 2^-22 of itself plus its own rounding. Each weight
+    is therefore within one float32 ulp of the recorded one plus 2^-21 of the step it took;
+    any wrong setting (weight decay, betas, eps, bias correction, a moment of another
+    parameter) moves a weight by percent of its step."""
     ref = _load("official_train_step_h36m_f27")
     model = load_checkpoint(CHECKPOINT)
     params = dict(model.named_parameters())
+    before = {name: p.detach().clone() for name, p in params.items()}
     for name in (str(n) for n in ref["param_names"]):
         own = own_name(name)
         if own is not None and f"grad/{name}" in ref:
@@ -182,10 +190,16 @@ def test_adamw_on_the_recorded_gradients_is_exact(resume):
         optimizer.load_state_dict(released_optimizer_state(load_torch_file(CHECKPOINT), model))
     optimizer.step()
     prefix = "after_resume" if resume else "after"
+    checked = 0
     for name in (str(n) for n in ref["param_names"]):
         own = own_name(name)
         if own is not None:
-            assert torch.equal(params[own].detach(), ref[f"{prefix}/{name}"]), name
+            expected, got = ref[f"{prefix}/{name}"], params[own].detach()
+            ulp = torch.nextafter(expected.abs(), torch.tensor(float("inf"))) - expected.abs()
+            bound = ulp + 2.0 ** -21 * (expected - before[own]).abs()
+            assert ((got - expected).abs() <= bound).all(), name
+            checked += 1
+    assert checked >= 100
 
 
 # ------------------------------------------------------------------ MPI-INF-3DHP (main_3dhp.py)

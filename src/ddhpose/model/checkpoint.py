@@ -1,7 +1,9 @@
 """Checkpoints: the project's format (safetensors + config), training states and released files.
 
 Own format: one ``.safetensors`` file whose metadata holds ``ddhpose_config`` (the
-:class:`ModelConfig` as JSON) and ``format_version``. :func:`load_checkpoint` also reads a
+:class:`ModelConfig` as JSON) and ``format_version``; besides the denoiser's weights it holds the
+diffusion schedule's float64 tables under ``schedule.<name>`` (a converted released checkpoint
+keeps the release's own bits; files without them compute the tables). :func:`load_checkpoint` also reads a
 training state (``last.pt``, :mod:`ddhpose.training.state`) and a released ``.bin``
 (:mod:`ddhpose.model.released`).
 """
@@ -26,6 +28,7 @@ __all__ = ["CheckpointError", "TRAINING_STATE_FORMAT", "convert", "load_checkpoi
            "save_checkpoint"]
 
 FORMAT_VERSION = "1"
+_SCHEDULE = "schedule."  # the prefix of the schedule's tables in the own format
 #: The ``format`` entry of a training state (``last.pt``), :mod:`ddhpose.training.state`.
 TRAINING_STATE_FORMAT = "ddhpose-training-state"
 
@@ -45,6 +48,7 @@ def _from_training_state(ckpt: dict, path: str) -> DDHPose:
 def save_checkpoint(model: DDHPose, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None) -> None:
     """Write weights + config to one ``.safetensors`` file, atomically."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.denoiser.state_dict().items()}
+    state.update({f"{_SCHEDULE}{k}": v.contiguous() for k, v in model.schedule.tables().items()})
     metadata = {"format_version": FORMAT_VERSION, "ddhpose_config": json.dumps(model.config.to_dict())}
     metadata.update(extra_metadata or {})
     with atomic_path(path) as tmp:
@@ -67,7 +71,9 @@ def load_own(path: str | os.PathLike) -> DDHPose:
         config = ModelConfig.from_dict(json.loads(meta["ddhpose_config"]))
     except (json.JSONDecodeError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: invalid 'ddhpose_config' metadata ({err})") from None
-    return build_model(config, load_file(os.fspath(path)), os.fspath(path))
+    weights = load_file(os.fspath(path))
+    schedule = {k[len(_SCHEDULE):]: weights.pop(k) for k in list(weights) if k.startswith(_SCHEDULE)}
+    return build_model(config, weights, os.fspath(path), schedule=schedule)
 
 
 def load_checkpoint(path: str | os.PathLike, **overrides: Any) -> DDHPose:

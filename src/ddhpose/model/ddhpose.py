@@ -20,12 +20,12 @@ class DDHPose(nn.Module):
     training; ``model.sample`` is the DDIM reverse process with hypotheses and flip averaging.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, schedule: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.config = config
         self.skeleton = config.get_skeleton()
         self.denoiser = HSTDenoiser(config)
-        self.schedule = NoiseSchedule(config.timesteps)
+        self.schedule = NoiseSchedule(config.timesteps, schedule)  # a checkpoint's own tables, if it has them
         # joint slots the sampler diffuses: the bones, or every joint for xyz diffusion
         slots = self.skeleton.bone_slots if config.diffusion == "disentangled" else range(self.skeleton.num_joints)
         self.register_buffer("diffused_slots", torch.tensor(tuple(slots)), persistent=False)

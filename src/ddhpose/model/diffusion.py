@@ -11,22 +11,82 @@ import torch
 from torch import nn
 
 
+#: The schedule's float64 tables, named and ordered as the buffers of a released checkpoint.
+SCHEDULE_TABLES = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+                   "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+                   "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+                   "posterior_mean_coef1", "posterior_mean_coef2")
+
+
+def cosine_betas(timesteps: int, s: float = 0.008) -> list[float]:
+    """Nichol and Dhariwal's cosine schedule: (T,) beta_t = clip(1 - abar(t+1) / abar(t), 0, 0.999).
+
+    In Python floats: IEEE-754 basic operations and the C library's ``cos``, which give the same
+    bits on every x86-64 CPU. torch's float64 ``cos``, ``sqrt`` and ``log`` on large tensors go
+    through MKL's vector math, whose last bit depends on the CPU's vendor (docs/testing.md).
+    """
+    cos = [math.cos(((x / timesteps) + s) / (1 + s) * math.pi * 0.5) for x in range(timesteps + 1)]
+    abar = [c * c for c in cos]
+    abar = [a / abar[0] for a in abar]
+    return [min(max(1 - abar[i + 1] / abar[i], 0.0), 0.999) for i in range(timesteps)]
+
+
+def schedule_tables(timesteps: int) -> dict[str, torch.Tensor]:
+    """The released implementation's diffusion buffers (:data:`SCHEDULE_TABLES`), float64 (T,),
+    computed in its order (alphas_cumprod = cumprod(1 - beta), then the DDPM quantities) with
+    correctly rounded square roots and the C library's ``log``: the same bits on every CPU."""
+    betas = cosine_betas(timesteps)
+    abar, prod = [], 1.0
+    for b in betas:
+        prod *= 1.0 - b
+        abar.append(prod)
+    prev = [1.0] + abar[:-1]
+    post = [b * (1.0 - p) / (1.0 - a) for b, p, a in zip(betas, prev, abar)]
+    columns = {
+        "betas": betas, "alphas_cumprod": abar, "alphas_cumprod_prev": prev,
+        "sqrt_alphas_cumprod": [math.sqrt(a) for a in abar],
+        "sqrt_one_minus_alphas_cumprod": [math.sqrt(1.0 - a) for a in abar],
+        "log_one_minus_alphas_cumprod": [math.log(1.0 - a) for a in abar],
+        "sqrt_recip_alphas_cumprod": [math.sqrt(1.0 / a) for a in abar],
+        "sqrt_recipm1_alphas_cumprod": [math.sqrt(1.0 / a - 1) for a in abar],
+        "posterior_variance": post,
+        "posterior_log_variance_clipped": [math.log(max(v, 1e-20)) for v in post],
+        "posterior_mean_coef1": [b * math.sqrt(p) / (1.0 - a) for b, p, a in zip(betas, prev, abar)],
+        "posterior_mean_coef2": [(1.0 - p) * math.sqrt(1.0 - b) / (1.0 - a) for b, p, a in zip(betas, prev, abar)],
+    }
+    return {name: torch.tensor(columns[name], dtype=torch.float64) for name in SCHEDULE_TABLES}
+
+
 def cosine_alphas_cumprod(timesteps: int, s: float = 0.008) -> torch.Tensor:
     """Nichol and Dhariwal's cosine schedule, float64 (T,) cumulative products of 1 - beta."""
-    x = torch.linspace(0, timesteps, timesteps + 1, dtype=torch.float64)
-    abar = torch.cos(((x / timesteps) + s) / (1 + s) * math.pi * 0.5) ** 2
-    abar = abar / abar[0]
-    betas = torch.clip(1 - (abar[1:] / abar[:-1]), 0, 0.999)
-    return torch.cumprod(1.0 - betas, dim=0)
+    if s != 0.008:
+        raise ValueError("the released schedule has s = 0.008")
+    return schedule_tables(timesteps)["alphas_cumprod"]
 
 
 class NoiseSchedule(nn.Module):
-    """The cosine schedule in a (non-persistent) float64 buffer."""
+    """The cosine schedule's float64 tables (:data:`SCHEDULE_TABLES`) in non-persistent buffers.
 
-    def __init__(self, timesteps: int = 1000) -> None:
+    ``tables`` replaces the computed ones: a released checkpoint carries the tables its training
+    machine computed, and the release samples with those (they differ from :func:`schedule_tables`
+    by an ulp here and there), so a model loaded from one keeps them.
+    """
+
+    def __init__(self, timesteps: int = 1000, tables: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.timesteps = timesteps
-        self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(timesteps), persistent=False)
+        computed = schedule_tables(timesteps)
+        for name in SCHEDULE_TABLES:
+            value = computed[name] if tables is None or name not in tables else tables[name]
+            if tuple(value.shape) != (timesteps,):
+                raise ValueError(f"schedule table {name!r}: expected shape ({timesteps},), got {tuple(value.shape)}")
+            if not torch.allclose(value.double(), computed[name], rtol=1e-9, atol=1e-12):
+                raise ValueError(f"schedule table {name!r} is not the cosine schedule this package implements")
+            self.register_buffer(name, value.detach().to(torch.float64).cpu().clone(), persistent=False)
+
+    def tables(self) -> dict[str, torch.Tensor]:
+        """The tables by name, float64 on the CPU (what a released checkpoint stores)."""
+        return {name: getattr(self, name).detach().cpu() for name in SCHEDULE_TABLES}
 
     def abar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """alphas_cumprod at t (B,), shaped (B, 1, ..., 1) to broadcast against ``like``."""
@@ -43,9 +103,10 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: N
     (B, 1, ...), which promotes the sum, the clamp and the division to float64 before its
     ``.float()``; only ``x0 * scale`` is formed in x0's dtype. False: all in x0's dtype.
     """
-    a = schedule.alphas_cumprod.to(t.device)[t]
-    a = a.view(-1, *([1] * (x0.ndim - 1))).to(torch.float64 if float64 else x0.dtype)
-    xt = a.sqrt() * (x0 * scale) + (1 - a).sqrt() * noise
+    shape, dtype = (-1, *([1] * (x0.ndim - 1))), torch.float64 if float64 else x0.dtype
+    root_a = schedule.sqrt_alphas_cumprod.to(t.device)[t].view(shape).to(dtype)
+    root_1ma = schedule.sqrt_one_minus_alphas_cumprod.to(t.device)[t].view(shape).to(dtype)
+    xt = root_a * (x0 * scale) + root_1ma * noise
     return (xt.clamp(-1.1 * scale, 1.1 * scale) / scale).to(x0.dtype)
 
 
@@ -122,16 +183,15 @@ class DDIMSampler:
     def step_coefficients(self, t: int, t_next: int) -> tuple[float, float, float]:
         """(sqrt(abar_next), c, sigma) of one DDIM step; the step's comments follow DDIM eq. 12."""
         abar = self.schedule.alphas_cumprod
-        a, a_next = abar[t], abar[t_next]
-        sigma = self.eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
-        c = (1 - a_next - sigma ** 2).sqrt()
-        return float(a_next.sqrt()), float(c), float(sigma)
+        a, a_next = float(abar[t]), float(abar[t_next])
+        sigma = self.eta * math.sqrt((1 - a / a_next) * (1 - a_next) / (1 - a))
+        return math.sqrt(a_next), math.sqrt(1 - a_next - sigma * sigma), sigma
 
     def predict_noise(self, xt: torch.Tensor, x0: torch.Tensor, t: int) -> torch.Tensor:
         """eps = (sqrt(1 / abar_t) x_t - x0) / sqrt(1 / abar_t - 1), in the dtype of ``xt``; the
         coefficients are the release's buffers sqrt(1 / abar) and sqrt(1 / abar - 1)."""
-        a = self.schedule.alphas_cumprod[t]
-        return (xt * float((1 / a).sqrt()) - x0) / float((1 / a - 1).sqrt())
+        recip, recipm1 = self.schedule.sqrt_recip_alphas_cumprod[t], self.schedule.sqrt_recipm1_alphas_cumprod[t]
+        return (xt * float(recip) - x0) / float(recipm1)
 
     def update_state(self, x0: torch.Tensor, eps: torch.Tensor, z: torch.Tensor, t: int, t_next: int
                      ) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 from ddhpose.files import atomic_path
 from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
-from ddhpose.model.diffusion import cosine_alphas_cumprod
+from ddhpose.model.diffusion import SCHEDULE_TABLES
 from ddhpose.model.errors import CheckpointError
 from ddhpose.safe_pickle import load_torch_file
 
@@ -171,11 +171,8 @@ def model_from_released(ckpt: Any, path: str, **overrides: Any) -> DDHPose:
     state, buffers = released_state_dict(ckpt["model_pos"])
     timesteps = len(buffers["betas"]) if "betas" in buffers else 1000
     config = config_from_state(state, timesteps=timesteps, **overrides)
-    if "alphas_cumprod" in buffers:
-        expected = cosine_alphas_cumprod(timesteps)
-        if not torch.allclose(buffers["alphas_cumprod"].double(), expected, atol=1e-10):
-            raise CheckpointError(f"{path}: its noise schedule is not the cosine schedule this package implements")
-    return build_model(config, state, os.fspath(path))
+    tables = {k: v for k, v in buffers.items() if k in SCHEDULE_TABLES}
+    return build_model(config, state, os.fspath(path), schedule=tables)
 
 
 def released_optimizer_state(ckpt: dict, model: DDHPose) -> dict[str, Any]:
@@ -201,23 +198,6 @@ def released_optimizer_state(ckpt: dict, model: DDHPose) -> dict[str, Any]:
             "param_groups": [{**mapped, "params": list(range(len(ours)))}]}
 
 
-def _released_buffers(timesteps: int) -> dict[str, torch.Tensor]:
-    """The diffusion buffers a released checkpoint carries (standard DDPM quantities)."""
-    abar = cosine_alphas_cumprod(timesteps)
-    abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
-    betas = 1 - abar / abar_prev
-    posterior_variance = betas * (1 - abar_prev) / (1 - abar)
-    return {
-        "betas": betas, "alphas_cumprod": abar, "alphas_cumprod_prev": abar_prev,
-        "sqrt_alphas_cumprod": abar.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - abar).sqrt(),
-        "log_one_minus_alphas_cumprod": (1 - abar).log(), "sqrt_recip_alphas_cumprod": (1 / abar).sqrt(),
-        "sqrt_recipm1_alphas_cumprod": (1 / abar - 1).sqrt(), "posterior_variance": posterior_variance,
-        "posterior_log_variance_clipped": posterior_variance.clamp(min=1e-20).log(),
-        "posterior_mean_coef1": betas * abar_prev.sqrt() / (1 - abar),
-        "posterior_mean_coef2": (1 - abar_prev) * (1 - betas).sqrt() / (1 - abar),
-    }
-
-
 def export_released(model: DDHPose, path: str | os.PathLike) -> None:
     """Write the released ``.bin`` layout (method section 10) so the authors' code can load it.
 
@@ -230,7 +210,7 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
         raise CheckpointError("the released .bin layout holds the Human3.6M or MPI-INF-3DHP skeleton only, "
                               f"not {model.config.skeleton!r} / a custom parent list")
     state = {}
-    for key, value in _released_buffers(model.config.timesteps).items():
+    for key, value in model.schedule.tables().items():  # the release's own, if loaded from a .bin
         state[f"module.{key}"] = value
     for key, value in model.denoiser.state_dict().items():
         state[f"module.{_RELEASED_PREFIX}{rename(key, to_own=False)}"] = value.detach().cpu().clone()
@@ -245,9 +225,14 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
                     "skeleton": model.config.skeleton}, tmp)
 
 
-def build_model(config: ModelConfig, state: dict[str, torch.Tensor], source: str) -> DDHPose:
-    """A model of ``config`` holding ``state`` (the denoiser's own names), in eval mode."""
-    model = DDHPose(config)
+def build_model(config: ModelConfig, state: dict[str, torch.Tensor], source: str,
+                schedule: dict[str, torch.Tensor] | None = None) -> DDHPose:
+    """A model of ``config`` holding ``state`` (the denoiser's own names), in eval mode;
+    ``schedule``: the diffusion tables a checkpoint carries (:class:`NoiseSchedule`)."""
+    try:
+        model = DDHPose(config, schedule=schedule)
+    except ValueError as err:
+        raise CheckpointError(f"{source}: {err}") from None
     missing, unexpected = model.denoiser.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{source}: architecture mismatch; missing {missing[:5]}, unexpected {unexpected[:5]}")
