@@ -78,6 +78,11 @@ def test_demo_writes_results_and_animation_with_the_bundled_model(tmp_path, caps
         assert result["poses"].shape == (250, 17, 3) and str(result["units"]) == "metres"
         assert np.isfinite(result["poses"]).all() and (result["poses"][:, 0] == 0).all()
         assert result["hypotheses"].shape == (2, 250, 17, 3)
+        assert float(result["fps"]) == 50.0  # the sample's own rate (it was lifted and recorded at 25)
+    assert json.loads((tmp_path / "ddhpose_demo.json").read_text())["fps"] == 50.0
+    from PIL import Image
+    with Image.open(tmp_path / "ddhpose_demo.gif") as gif:
+        assert gif.info["duration"] == 20  # milliseconds a frame: played at the clip's 50 fps
     out = capsys.readouterr().out
     error_mm = float(out.split("ground truth: MPJPE ")[1].split(" mm")[0])
     # the bundled model at H = 2: measured 52.7 mm in fp32 and 52.8 mm in bf16 (--precision auto picks

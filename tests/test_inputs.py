@@ -183,6 +183,9 @@ def test_arrays(tmp_path):
     np.savez(tmp_path / "c.npz", keypoints=arr[..., :2], scores=arr[..., 2], image_size=np.array([1000, 1002]),
              layout=np.array("coco"), frames=np.arange(10, 14))
     (t,) = read_keypoints(tmp_path / "c.npz")
+    assert t.fps is None  # the file states no rate
+    np.savez(tmp_path / "r.npz", keypoints=arr[..., :2], layout=np.array("coco"), fps=np.float32(30))
+    assert read_keypoints(tmp_path / "r.npz")[0].fps == 30.0
     assert t.layout == "coco" and t.image_size == (1000, 1002) and t.frames.tolist() == [10, 11, 12, 13]
     np.savez(tmp_path / "d.npz", positions_2d=arr)
     assert read_keypoints(tmp_path / "d.npz", layout="h36m")[0].keypoints.shape == (4, 17, 2)
@@ -237,6 +240,8 @@ def test_bad_arrays(tmp_path):
     np.save(tmp_path / "c4.npy", np.zeros((3, 25, 4)))
     np.savez(tmp_path / "nokey.npz", poses=np.zeros((3, 17, 2)))
     np.savez(tmp_path / "badscores.npz", keypoints=np.zeros((3, 17, 2)), scores=np.ones((3, 16)))
+    np.savez(tmp_path / "fps0.npz", keypoints=np.zeros((3, 17, 2)), fps=np.float32(0))
+    np.savez(tmp_path / "fps2.npz", keypoints=np.zeros((3, 17, 2)), fps=np.array([25.0, 50.0]))
     (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
     cases = [
         ("empty.npy", "empty.npy: empty file"),
@@ -248,10 +253,13 @@ def test_bad_arrays(tmp_path):
         ("nokey.npz", r"nokey.npz: no 'keypoints' or 'positions_2d' array; found \['poses'\]"),
         ("badscores.npz", r"badscores.npz: 'scores' has shape \(3, 16\); expected \(3, 17\)"),
         ("cut.npz", "cut.npz: not a readable NumPy file"),
+        ("fps0.npz", "fps0.npz: 'fps' expected a positive frame rate, got 0.0"),
+        ("fps2.npz", r"fps2.npz: 'fps' expected one positive number, got shape \(2,\)"),
     ]
     for name, pattern in cases:
         with pytest.raises(ValueError, match=pattern):
-            read_keypoints(tmp_path / name, layout="h36m" if name in ("zero.npy", "allnan.npy", "badscores.npz") else None)
+            read_keypoints(tmp_path / name, layout="h36m" if name in ("zero.npy", "allnan.npy", "badscores.npz", "fps0.npz",
+                                                                     "fps2.npz") else None)
     np.save(tmp_path / "k25.npy", np.zeros((3, 25, 2)))
     with pytest.raises(ValueError, match="k25.npy: keypoints have 25 joints; layout 'coco' expects 17"):
         read_keypoints(tmp_path / "k25.npy", layout="coco")

@@ -40,7 +40,7 @@ def main() -> None:
         np.savez_compressed(tmp, keypoints=keypoints.astype(np.float32), scores=scores,
                             image_size=np.array([1000, 1000]), layout=np.array("h36m"),
                             poses_3d=(cam - cam[:, :1]).astype(np.float32),
-                            focal_length=np.float32(camera.intrinsics[0]),
+                            focal_length=np.float32(camera.intrinsics[0]), fps=np.float32(50.0),
                             source=np.array(f"CMU Graphics Lab Motion Capture Database, clip {stem}"))
     print(f"wrote {out}: {len(keypoints)} frames")
 

@@ -35,7 +35,7 @@ def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iteration
         truth = torch.from_numpy(data["poses_3d"])
         focal = float(data["focal_length"])
     lifter = Lifter.from_pretrained(checkpoint, device=device, precision=precision)
-    result = lifter.lift(track, hypotheses=hypotheses, iterations=iterations, flip=flip, focal_length=focal)
+    result = lifter.lift(track, hypotheses=hypotheses, iterations=iterations, flip=flip, focal_length=focal)  # at its fps
     out = Path(out_dir)
     paths = [out / "ddhpose_demo.npz", out / "ddhpose_demo.json"]
     for path in paths:
@@ -51,5 +51,5 @@ def run_demo(out_dir: str | os.PathLike = ".", *, hypotheses: int = 5, iteration
           f"{metrics.bone_length_variation(pred, H36M) * 100:.1f} %")
     if animation:
         from ddhpose.export.render import render_result
-        paths.append(render_result(paths[0], out / "ddhpose_demo.gif", fps=50, progress=True))
+        paths.append(render_result(paths[0], out / "ddhpose_demo.gif", fps=result.fps, progress=True))
     return paths

@@ -1,10 +1,13 @@
-"""NumPy keypoint arrays: .npy (F, K, 2|3) or .npz with 'keypoints' / 'positions_2d' and extras."""
+"""NumPy keypoint arrays: .npy (F, K, 2|3) or .npz with 'keypoints' / 'positions_2d' and extras
+('scores', 'image_size', 'layout', 'frames', 'fps')."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ddhpose.lifting.inputs.detections import frame_rate
 from ddhpose.lifting.inputs.fields import parse_size
 from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for, make_track
 from ddhpose.safe_pickle import load_plain
@@ -22,6 +25,12 @@ def read_array(path: Path, layout: str | None, size: tuple[int, int] | None) -> 
         raise ValueError(f"{src}: no 'keypoints' or 'positions_2d' array; found {sorted(members)}")
     arr = members[key]
     extra = {k: members[k] for k in ("scores", "image_size", "layout", "frames") if k in members}
+    fps = None
+    if "fps" in members:
+        if members["fps"].shape != () or not np.issubdtype(members["fps"].dtype, np.number):
+            raise ValueError(f"{src}: 'fps' expected one positive number, got shape {members['fps'].shape} "
+                             f"({members['fps'].dtype})")
+        fps = frame_rate({"fps": members["fps"].item()}, src)
     if "layout" in extra:
         layout = layout or str(extra["layout"])
     if "image_size" in extra:
@@ -50,4 +59,5 @@ def read_array(path: Path, layout: str | None, size: tuple[int, int] | None) -> 
     frames = np.asarray(extra.get("frames", np.arange(len(arr))), dtype=np.int64)
     if frames.shape != (len(arr),):
         raise ValueError(f"{src}: 'frames' has shape {frames.shape}; expected ({len(arr)},)")
-    return make_track(kp, scores, frames, 0, lay.name, size, src)
+    track = make_track(kp, scores, frames, 0, lay.name, size, src)
+    return replace(track, fps=fps) if fps else track
