@@ -40,7 +40,7 @@ from ddhpose.geometry import image_coordinates
 from ddhpose.lifting.lifter import DEFAULT_FOCAL_RATIO, Lifter
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths
 from ddhpose.lifting.trajectory import weak_perspective_root
-from ddhpose.lifting.world import foot_contacts, foot_sliding
+from ddhpose.lifting.feet import foot_contacts, foot_sliding
 from ddhpose.skeleton import H36M
 
 ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
@@ -76,7 +76,7 @@ def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: n
     if r.world_frame is None:
         out["no_world"] = r.world_note
         return out
-    frame = r.world
+    frame = r.world_frame
     if world_to_cam is not None:
         out["tilt"] = _angle(frame.up, world_to_cam @ np.array([0.0, 0.0, 1.0]))
     if not feet or truth_world is None:

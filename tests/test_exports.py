@@ -17,7 +17,8 @@ from ddhpose.export.trc import export_trc, format_trc
 from ddhpose.export.writers import ExportOptions, planned_writes, write_all
 from ddhpose.geometry import decompose
 from ddhpose.lifting.result import LiftResult
-from ddhpose.lifting.world import foot_contacts, lock_feet
+from ddhpose.lifting.feet import foot_contacts, lock_feet
+from ddhpose.lifting.world import WorldFrame
 from ddhpose.skeleton import H36M
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"
@@ -138,7 +139,8 @@ def test_every_motion_file_of_a_result_is_upright_on_the_floor(tmp_path, walk):
                         uncertainty=np.zeros((frames, 17)), keypoints_2d=np.zeros((frames, 17, 2)),
                         missing=np.zeros((frames, 17), bool), scores=np.ones((frames, 17)),
                         frames=np.arange(frames), image_size=(1920, 1080), fps=25.0, world_poses=world,
-                        foot_contacts=contacts, world_frame={"method": "test"})
+                        foot_contacts=contacts,
+                        world_frame=WorldFrame(np.eye(3), np.zeros(3), "test", 0, 0, float("nan"), float("nan")))
     paths = write_all(planned_writes([result], tmp_path / "walk.npz", ExportOptions(bvh=True, trc=True, glb=True)))
     assert [p.suffix for p in paths] == [".npz", ".bvh", ".trc", ".glb"]
     back = read_pose_bvh(paths[1], frame="yup").numpy()  # y up, centimetres in the file

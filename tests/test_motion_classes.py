@@ -109,5 +109,5 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match=r"poses: expected \(F, 17, 3\)"):
         motion_classes(np.zeros((4, 16, 3)), UP, H36M)
     from ddhpose.skeleton import MPI_INF_3DHP
-    with pytest.raises(ValueError, match="joint names"):
+    with pytest.raises(ValueError, match=r"skeleton '3dhp': classing motion needs joints named .* missing"):
         motion_classes(np.zeros((4, MPI_INF_3DHP.num_joints, 3)), UP, MPI_INF_3DHP)

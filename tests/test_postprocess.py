@@ -7,6 +7,7 @@ import torch
 from helpers import standing_pose
 
 from ddhpose.geometry import bone_lengths, decompose, project
+from ddhpose.lifting.options import Camera
 from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_height, track_bone_lengths,
                                         with_bone_lengths)
 from ddhpose.metrics import bone_length_variation, left_right_asymmetry
@@ -98,16 +99,22 @@ def test_standing_height_needs_named_feet_and_head():
 
 
 def test_j_agg_picks_the_hypothesis_that_reprojects():
-    pose, root, focal = standing_pose(), torch.tensor([0.2, 0.1, 4.0]), 2.3
-    x2d = project(pose + root, torch.tensor([focal, focal, 0, 0, 0, 0, 0, 0, 0]))[None].repeat(3, 1, 1)
+    pose, root = standing_pose().double(), torch.tensor([0.2, 0.1, 4.0], dtype=torch.float64)
+    camera = Camera(focal=1150.0, centre=(520.0, 490.0), source="given")
+    intrinsics = torch.tensor([camera.focal, camera.focal, *camera.centre, 0, 0, 0, 0, 0], dtype=torch.float64)
+    keypoints = project(pose + root, intrinsics)[None].repeat(3, 1, 1)  # pixels
+    weights = torch.ones(3, 17, dtype=torch.float64)
     wrong = pose.clone()
-    wrong[[3, 13, 16]] += torch.tensor([0.3, -0.2, 0.0])  # wrong ankle and wrists, off in 2D
+    wrong[[3, 13, 16]] += torch.tensor([0.3, -0.2, 0.0], dtype=torch.float64)  # wrong ankle and wrists, off in 2D
     samples = torch.stack([wrong, pose])[:, None].repeat(1, 3, 1, 1)  # (H=2, F=3, 17, 3)
-    chosen, traj, used = aggregate(samples, x2d, focal, "j_agg")
-    assert used == "j_agg" and traj.shape == (3, 3)
+    chosen, used = aggregate(samples, keypoints, weights, camera, "j_agg")
+    assert used == "j_agg"
     torch.testing.assert_close(chosen, pose[None].repeat(3, 1, 1))
-    mean, _, used = aggregate(samples, x2d, focal, "p_agg")
+    mean, used = aggregate(samples, keypoints, weights, camera, "p_agg")
     assert used == "p_agg"
     torch.testing.assert_close(mean, samples.mean(0))
+    flat, used = aggregate(samples, torch.full_like(keypoints, float("nan")), weights, camera, "j_agg")
+    assert used == "p_agg"  # J-Agg falls back to the mean where no frame's root can be solved
+    torch.testing.assert_close(flat, samples.mean(0))
     spread = hypothesis_spread(samples)
     assert spread.shape == (3, 17) and spread[:, 3].gt(0).all() and spread[:, 0].eq(0).all()

@@ -8,6 +8,7 @@ import pytest
 
 from ddhpose.export import results
 from ddhpose.export.results import LiftResult, load_result, save_result
+from ddhpose.lifting.world import WorldFrame
 from ddhpose.skeleton import H36M
 
 
@@ -28,8 +29,15 @@ def _result(frames: int = 5, hyps: int = 2, trajectory: bool = True) -> LiftResu
         fps=30.0 if trajectory else None, provenance={"checkpoint": "m.safetensors", "smooth": 2.0} if trajectory else None,
         world_poses=rng.normal(0, 1, (frames, 17, 3)) if trajectory else None,
         foot_contacts=rng.uniform(0, 1, (frames, 2)) > 0.5 if trajectory else None,
-        world_frame={"method": "body axis while standing", "rotation": np.eye(3).tolist()} if trajectory else None,
+        world_frame=_frame(rng) if trajectory else None,
         world_note="" if trajectory else "the clip is 0.2 s long")
+
+
+def _frame(rng: np.random.Generator) -> WorldFrame:
+    """A world frame with a rotation of full float64 precision (a file keeps every digit)."""
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return WorldFrame(q * np.sign(np.linalg.det(q)), rng.normal(0, 1, 3), "body axis while standing", 40, 0,
+                      float("nan"), 3.25)
 
 
 def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
@@ -51,6 +59,9 @@ def _assert_same(a: LiftResult, b: LiftResult, atol: float = 0.0) -> None:
         else:
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=atol, err_msg=name)
     assert a.metadata == b.metadata
+    if a.world_frame is not None:  # the transform itself, bit for bit
+        np.testing.assert_array_equal(a.world_frame.rotation, b.world_frame.rotation)
+        np.testing.assert_array_equal(a.world_frame.translation, b.world_frame.translation)
     assert (a.image_size, a.joint_names, a.parents) == (b.image_size, b.joint_names, b.parents)
 
 

@@ -41,3 +41,12 @@ def test_flip_permutation_is_an_involution():
 def test_bad_parent_arrays(parents, match):
     with pytest.raises(ValueError, match=match):
         Skeleton(parents, (), ())
+
+
+def test_joints_by_name():
+    from ddhpose.skeleton import H36M
+    assert H36M.index("left_ankle") == H36M.names.index("left_ankle")
+    assert H36M.joints(("thorax", "right_hip"), "a test") == {"thorax": H36M.names.index("thorax"),
+                                                             "right_hip": H36M.names.index("right_hip")}
+    with pytest.raises(ValueError, match=r"skeleton 'h36m': a test needs joints named \['toe'\]; missing \['toe'\]"):
+        H36M.joints(("toe",), "a test")

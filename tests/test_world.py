@@ -10,8 +10,8 @@ import torch
 
 from ddhpose.data.virtual_camera import look_at_camera, observe
 from ddhpose.geometry import bone_lengths
-from ddhpose.lifting.world import (ANKLE_HEIGHT_RATIO, NoFloorError, WorldFrame, find_world_frame, foot_contacts,
-                                   foot_sliding, leg_length, lock_feet)
+from ddhpose.lifting.feet import foot_contacts, foot_sliding, lock_feet
+from ddhpose.lifting.world import ANKLE_HEIGHT_RATIO, NoFloorError, WorldFrame, find_world_frame, leg_length
 from ddhpose.skeleton import H36M
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps

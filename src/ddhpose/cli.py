@@ -22,11 +22,18 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _add_sampling(p: argparse.ArgumentParser, hypotheses: int = 1, iterations: int = 1,
-                  precision: str = "auto") -> None:
-    p.add_argument("--hypotheses", "-H", type=int, default=hypotheses,
+def _defaults():
+    """The options objects' defaults (torch-free modules: ``--help`` stays fast)."""
+    from ddhpose.export.options import ExportOptions
+    from ddhpose.lifting.options import LiftOptions, TrackingOptions
+    return LiftOptions(), TrackingOptions(), ExportOptions()
+
+
+def _add_sampling(p: argparse.ArgumentParser, hypotheses: int | None = None, precision: str = "auto") -> None:
+    lift, _, _ = _defaults()
+    p.add_argument("--hypotheses", "-H", type=int, default=hypotheses or lift.hypotheses,
                    help="number of hypotheses H the sampler draws per frame (their spread is the uncertainty)")
-    p.add_argument("--iterations", "-W", type=int, default=iterations, help="DDIM iterations W of the sampler")
+    p.add_argument("--iterations", "-W", type=int, default=lift.iterations, help="DDIM iterations W of the sampler")
     p.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default=precision,
@@ -47,9 +54,14 @@ def _released_overrides(args: argparse.Namespace) -> dict:
 
 
 def _add_lifting(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
+    from ddhpose.export.options import BVH_UNITS
+    from ddhpose.lifting.options import AGGREGATIONS, BONE_LENGTHS, DEFAULT_FOCAL_RATIO
+    lift, tracking, export = _defaults()
+    p.add_argument("--focal-length", type=float, default=lift.focal_length, metavar="PIXELS",
                    help="the camera's focal length in pixels, if known: places the person in depth "
-                        "(default: assumed 1.15 x the image width; the result records which)")
+                        f"(default: assumed {DEFAULT_FOCAL_RATIO} x the image width; the result records which)")
+    p.add_argument("--principal-point", type=float, nargs=2, default=lift.principal_point, metavar=("CX", "CY"),
+                   help="the camera's principal point in pixels, if known (default: the image centre)")
     p.add_argument("--no-world", action="store_true",
                    help="camera frame only: do not look for the floor (by default the motion is also placed in a "
                         "world frame: y up, floor at 0, used by the BVH)")
@@ -59,34 +71,62 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                    help="also write a .trc marker file beside each result (metres, y up: OpenSim, Pose2Sim)")
     p.add_argument("--glb", action="store_true",
                    help="also write a .glb animated skeleton beside each result (Blender, three.js, glTF viewers)")
-    p.add_argument("--bvh-units", choices=["cm", "m"], default="cm", help="length unit of the BVH file")
+    p.add_argument("--bvh-units", choices=sorted(BVH_UNITS), default=export.bvh_units, help="length unit of the BVH file")
     p.add_argument("--bvh-trajectory", action="store_true",
                    help="without a world frame: move the BVH root along the camera-frame trajectory "
                         "(default: root fixed at the origin)")
-    p.add_argument("--aggregate", choices=["p_agg", "median", "j_agg"], default="p_agg",
+    p.add_argument("--aggregate", choices=AGGREGATIONS, default=lift.aggregation,
                    help="how hypotheses become one pose: p_agg = their mean (stable over time), "
                         "median, or j_agg = per joint the hypothesis closest to the 2D after reprojection")
-    p.add_argument("--bone-lengths", choices=["track", "free"], default="track",
+    p.add_argument("--bone-lengths", choices=BONE_LENGTHS, default=lift.bone_lengths,
                    help="track: one length per bone for the whole person, left = right; "
                         "free: the model's per-frame lengths")
-    p.add_argument("--height", type=float, default=None, metavar="METRES",
+    p.add_argument("--height", type=float, default=lift.height, metavar="METRES",
                    help="the person's height, if known: scales the 3D (and trajectory) to it; body size cannot "
                         "be seen in 2D (default: the model's guess)")
-    p.add_argument("--smooth", type=float, default=2.0, metavar="SIGMA",
+    p.add_argument("--smooth", type=float, default=lift.smooth, metavar="SIGMA",
                    help="Gaussian filter over time, sigma in frames (0: off)")
     p.add_argument("--fit-2d", action="store_true",
                    help="move the 3D toward reprojecting onto the 2D keypoints (bone lengths kept, smooth in time; "
                         "docs/refine_2d.md measures it)")
-    p.add_argument("--min-score", type=float, default=0.3,
+    p.add_argument("--min-score", type=float, default=tracking.min_score,
                    help="drop detections scoring below this (the detection's score, else its mean keypoint score)")
-    p.add_argument("--min-track-frames", type=int, default=10,
+    p.add_argument("--min-track-frames", type=int, default=tracking.min_frames,
                    help="drop people seen in fewer frames (false positives)")
-    p.add_argument("--max-gap", type=int, default=15, help="frames a person may be unseen and stay one track")
-    p.add_argument("--max-jump", type=float, default=0.1,
+    p.add_argument("--max-gap", type=int, default=tracking.max_gap,
+                   help="frames a person may be unseen and stay one track")
+    p.add_argument("--max-jump", type=float, default=tracking.max_jump,
                    help="largest move of a person per frame, in image widths (larger: a new person)")
-    p.add_argument("--min-motion", type=float, default=0.01,
+    p.add_argument("--min-motion", type=float, default=tracking.min_motion,
                    help="drop tracks that barely move (posters, statues: median joint motion below this fraction of "
                         "the person's size) when a moving person remains")
+
+
+def lift_options(args: argparse.Namespace):
+    """The :class:`ddhpose.lifting.options.LiftOptions` of a ``lift`` / ``video`` / ``demo`` command line."""
+    from ddhpose.lifting.options import LiftOptions
+    given = dict(hypotheses=args.hypotheses, iterations=args.iterations, flip=not args.no_flip)
+    if hasattr(args, "aggregate"):
+        given.update(aggregation=args.aggregate, bone_lengths=args.bone_lengths, smooth=args.smooth,
+                     height=args.height, fit_2d=args.fit_2d, focal_length=args.focal_length,
+                     principal_point=None if args.principal_point is None else tuple(args.principal_point),
+                     fps=args.fps, world=not args.no_world, foot_lock=not args.no_foot_lock)
+    return LiftOptions(**given)
+
+
+def tracking_options(args: argparse.Namespace):
+    """The :class:`ddhpose.lifting.options.TrackingOptions` of a ``lift`` / ``video`` command line."""
+    from ddhpose.lifting.options import TrackingOptions
+    return TrackingOptions(min_score=args.min_score, min_frames=args.min_track_frames, max_gap=args.max_gap,
+                           max_jump=args.max_jump, min_motion=args.min_motion,
+                           max_people=getattr(args, "max_people", None))
+
+
+def export_options(args: argparse.Namespace):
+    """The :class:`ddhpose.export.options.ExportOptions` of a ``lift`` / ``video`` command line."""
+    from ddhpose.export.options import ExportOptions
+    return ExportOptions(bvh=args.bvh, bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, trc=args.trc,
+                         glb=args.glb, render=args.render, render_size=args.render_size)
 
 
 def _add_render_size(p: argparse.ArgumentParser) -> None:
@@ -95,6 +135,7 @@ def _add_render_size(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ddhpose.lifting.options import VIDEO_MAX_PEOPLE
     parser = argparse.ArgumentParser(prog="ddhpose", description="DDHPose: 3D human poses from 2D keypoints by "
                                      "disentangled diffusion (lift, demo, train, evaluate).")
     from ddhpose._version import __version__
@@ -105,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", help="lift the bundled CMU-mocap 2D sample with the bundled model")
     p.add_argument("-o", "--output", default=".", help="output folder (default: current folder)")
     p.add_argument("--no-animation", action="store_true", help="skip the animation")
-    _add_sampling(p, hypotheses=5, iterations=1)
+    from ddhpose.pipelines.demo import DEMO_HYPOTHESES
+    _add_sampling(p, hypotheses=DEMO_HYPOTHESES)
 
     p = command("lift", help="lift 2D keypoints (COCO/OpenPose/MediaPipe/H36M files) to 3D")
     p.add_argument("input", help="keypoint file or OpenPose JSON folder")
@@ -138,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_size(p)
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate (default: the video's, from its frames' timestamps)")
-    p.add_argument("--max-people", type=int, default=4,
+    p.add_argument("--max-people", type=int, default=VIDEO_MAX_PEOPLE,
                    help="the most people to find per frame (the largest and surest are kept); 1 runs MediaPipe's "
                         "single-person solution, about 8 times faster, when you know there is one person")
     _add_lifting(p)
@@ -221,8 +263,7 @@ def _device(name: str | None):
 
 def cmd_demo(args) -> int:
     from ddhpose.pipelines.demo import run_demo
-    paths = run_demo(args.output, hypotheses=args.hypotheses, iterations=args.iterations,
-                     flip=not args.no_flip, animation=not args.no_animation, device=_device(args.device),
+    paths = run_demo(args.output, lift_options(args), animation=not args.no_animation, device=_device(args.device),
                      precision=args.precision)
     for path in paths:
         print(f"wrote {path}")
@@ -231,50 +272,29 @@ def cmd_demo(args) -> int:
 
 def cmd_lift(args) -> int:
     from ddhpose.lifting.lifter import Lifter
-    from ddhpose.pipelines.lift import check_render, lift_file
-    check_render(args.render, args.render_size)
+    from ddhpose.pipelines.lift import lift_file
+    options, exports, tracking = lift_options(args), export_options(args), tracking_options(args)
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
-    paths = lift_file(args.input, args.output, layout=args.layout,
-                      image_size=tuple(args.image_size) if args.image_size else None,
-                      hypotheses=args.hypotheses, iterations=args.iterations, bvh=args.bvh, fps=args.fps,
-                      lifter=lifter, flip=not args.no_flip, aggregation=args.aggregate,
-                      bone_lengths=args.bone_lengths, smooth=args.smooth, tracking=_tracking(args), fit_2d=args.fit_2d,
-                      bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length,
-                      height=args.height, world=not args.no_world, foot_lock=not args.no_foot_lock,
-                      render=args.render, render_size=args.render_size, progress=True, trc=args.trc, glb=args.glb)
+    paths = lift_file(args.input, args.output, options, exports=exports, tracking=tracking, layout=args.layout,
+                      image_size=tuple(args.image_size) if args.image_size else None, lifter=lifter, progress=True)
     for path in paths:
         print(f"wrote {path}")
     return 0
 
 
-def _tracking(args):
-    from ddhpose.lifting.tracking import TrackingOptions
-    return TrackingOptions(min_score=args.min_score, min_frames=args.min_track_frames, max_gap=args.max_gap,
-                           max_jump=args.max_jump, min_motion=args.min_motion,
-                           max_people=getattr(args, "max_people", None))
-
-
 def cmd_video(args) -> int:
     from ddhpose.lifting.lifter import Lifter
-    from ddhpose.pipelines.lift import check_render
     from ddhpose.pipelines.video import lift_video
     from ddhpose.video.detect import native_logs_silenced
     from ddhpose.video.detectors import get_detector
-    check_render(args.render, args.render_size)
-    if args.max_people < 1:
-        raise ValueError(f"--max-people: expected at least 1, got {args.max_people}")
+    options, exports, tracking = lift_options(args), export_options(args), tracking_options(args)
     with native_logs_silenced():
-        detector = get_detector(max_people=args.max_people)  # before the model: a missing extra is said at once
+        detector = get_detector(max_people=tracking.max_people)  # before the model: a missing extra is said at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
-    paths = lift_video(args.input, args.output, render=args.render, bvh=args.bvh, detector=detector,
-                       lifter=lifter, fps=args.fps, hypotheses=args.hypotheses, iterations=args.iterations,
-                       flip=not args.no_flip, aggregation=args.aggregate, bone_lengths=args.bone_lengths,
-                       smooth=args.smooth, tracking=_tracking(args), bvh_units=args.bvh_units, fit_2d=args.fit_2d,
-                       bvh_trajectory=args.bvh_trajectory, focal_length=args.focal_length, height=args.height,
-                       world=not args.no_world, foot_lock=not args.no_foot_lock, render_size=args.render_size,
-                       trc=args.trc, glb=args.glb)
+    paths = lift_video(args.input, args.output, options, exports=exports, tracking=tracking, detector=detector,
+                       lifter=lifter)
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -5,6 +5,8 @@ the docstrings with ``...`` for those. Units are whatever the caller uses (metre
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from ddhpose.skeleton import Skeleton
@@ -147,6 +149,14 @@ def normalize_intrinsics(intrinsics: torch.Tensor, width: float, height: float) 
     out[..., :2] = intrinsics[..., :2] / width * 2
     out[..., 2:4] = normalize_screen(intrinsics[..., 2:4], width, height)
     return out
+
+
+def ray_coordinates(keypoints: torch.Tensor, focal: float, centre: Sequence[float] | torch.Tensor
+                    ) -> torch.Tensor:
+    """Pixels (..., 2) -> normalised image coordinates (u - c) / f (..., 2), float64: a camera ray's
+    x / z and y / z for a pinhole camera of ``focal`` pixels and principal point ``centre``."""
+    centre = torch.as_tensor(centre, dtype=torch.float64, device=keypoints.device)
+    return (keypoints.double() - centre) / float(focal)
 
 
 def interpolate_gaps(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:

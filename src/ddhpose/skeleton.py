@@ -51,6 +51,19 @@ class Skeleton:
     def root(self) -> int:
         return self.parents.index(-1)
 
+    def index(self, name: str) -> int:
+        """The index of the joint called ``name``; a ValueError names the skeleton and its joints."""
+        return self.joints((name,), "this")[name]
+
+    def joints(self, names: Sequence[str], purpose: str) -> dict[str, int]:
+        """name -> index for every one of ``names``; a ValueError says ``purpose`` needs the
+        missing ones (e.g. joints(("left_hip", "right_hip"), "the world frame"))."""
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            raise ValueError(f"skeleton {self.name!r}: {purpose} needs joints named {list(names)}; missing "
+                             f"{missing} (its joints: {list(self.names) or 'unnamed'})")
+        return {n: self.names.index(n) for n in names}
+
     @cached_property
     def children(self) -> tuple[tuple[int, ...], ...]:
         """``children[j]``: the children of joint ``j`` in ascending order."""

@@ -54,11 +54,7 @@ def motion_classes(poses: np.ndarray, up: np.ndarray, skeleton: Skeleton) -> np.
     poses = np.asarray(poses, dtype=np.float64)
     if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3):
         raise ValueError(f"poses: expected (F, {skeleton.num_joints}, 3), got {poses.shape}")
-    missing = [n for n in _NEED if n not in skeleton.names]
-    if missing:
-        raise ValueError(f"skeleton {skeleton.name!r} has no joint(s) {missing}; motion classes need "
-                         "the Human3.6M joint names")
-    j = {n: skeleton.names.index(n) for n in _NEED}
+    j = skeleton.joints(_NEED, "classing motion")
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     height = poses @ up  # (F, J)
     ankles = height[:, [j["left_ankle"], j["right_ankle"]]]

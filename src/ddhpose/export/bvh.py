@@ -23,6 +23,7 @@ import torch
 from ddhpose.data.bvh import axis_indices, forward_kinematics, read_bvh
 from ddhpose.export.rig import build_rig
 from ddhpose.files import atomic_write_text
+from ddhpose.export.options import BVH_UNITS
 from ddhpose.skeleton import H36M, Skeleton
 
 _TO_BVH = {
@@ -32,7 +33,6 @@ _TO_BVH = {
 }
 _ORDER = "ZXY"
 #: BVH length units and their size in metres^-1 (file value = metres x factor)
-BVH_UNITS = {"cm": 100.0, "m": 1.0}
 
 
 def _axes(frame: str) -> torch.Tensor:

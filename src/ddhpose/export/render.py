@@ -21,12 +21,13 @@ from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from tqdm import tqdm
 
+from ddhpose.export.options import ANIMATION_EXTENSIONS
 from ddhpose.export.results import load_result
 from ddhpose.files import atomic_path
+from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
 
-SUPPORTED_EXTENSIONS = (".gif", ".mp4")
 
 LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = "#1f77b4", "#d62728", "#333333"
 
@@ -336,9 +337,9 @@ def render_people(people: list[Person], out_path: str | os.PathLike, *, skeleton
     that union, in order. Other arguments as :func:`render_animation`."""
     out_path = Path(out_path)
     extension = out_path.suffix.lower()
-    if extension not in SUPPORTED_EXTENSIONS:
+    if extension not in ANIMATION_EXTENSIONS:
         raise ValueError(f"{out_path.name}: unsupported extension {extension!r}; "
-                         f"expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
+                         f"expected one of {', '.join(ANIMATION_EXTENSIONS)}")
     if not people:
         raise ValueError("people: expected at least one person to draw")
     if not fps > 0:
@@ -412,5 +413,5 @@ def render_result(result: LiftResult | Sequence[LiftResult] | str | os.PathLike,
     results = [result] if isinstance(result, LiftResult) else list(result)
     people, world = people_of(results, world)
     kw.setdefault("image_size", tuple(int(v) for v in np.asarray(results[0].image_size).reshape(-1)))
-    kw.setdefault("fps", results[0].fps or 25.0)
+    kw.setdefault("fps", results[0].fps or DEFAULT_FPS)
     return render_people(people, out_path, world=world, **kw)

@@ -35,6 +35,7 @@ import numpy as np
 
 from ddhpose.files import atomic_path
 from ddhpose.lifting.result import WORLD_FRAME, LiftResult
+from ddhpose.lifting.world import WorldFrame
 from ddhpose.safe_pickle import load_plain
 from ddhpose.skeleton import H36M
 
@@ -94,7 +95,7 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
     if r.foot_contacts is not None:
         arrays["foot_contacts"] = r.foot_contacts
     if r.world_frame is not None:
-        arrays["world_frame"] = np.asarray(json.dumps(r.world_frame), np.str_)
+        arrays["world_frame"] = np.asarray(json.dumps(r.world_frame.to_dict()), np.str_)
     return arrays
 
 
@@ -166,7 +167,7 @@ def _load_npz(path: Path) -> LiftResult:
         joint_names=tuple(arrays.get("joint_names", np.asarray(H36M.names)).tolist()),
         parents=tuple(arrays.get("parents", np.asarray(H36M.parents)).tolist()),
         world_poses=arrays.get("world_poses"), foot_contacts=arrays.get("foot_contacts"),
-        world_frame=json.loads(str(arrays["world_frame"])) if "world_frame" in arrays else None,
+        world_frame=WorldFrame.from_dict(json.loads(str(arrays["world_frame"]))) if "world_frame" in arrays else None,
         world_note=str(arrays.get("world_note", "")), **text)
 
 
@@ -195,7 +196,8 @@ def _load_json(path: Path) -> LiftResult:
         image_size=tuple(doc["image_size"]), track_id=doc.get("track_id", 0), aggregation=doc["aggregation"],
         focal_length=doc.get("focal_length"), root_trajectory=optional("root_trajectory", np.float32),
         world_poses=optional("world_pose", np.float32), foot_contacts=optional("foot_contact", bool),
-        world_frame=doc.get("world_frame"), world_note=doc.get("world_note", ""), joint_names=tuple(doc["joint_names"]),
+        world_frame=None if doc.get("world_frame") is None else WorldFrame.from_dict(doc["world_frame"]),
+        world_note=doc.get("world_note", ""), joint_names=tuple(doc["joint_names"]),
         bone_lengths=None if doc.get("bone_lengths") is None else np.asarray(doc["bone_lengths"], np.float32),
         fps=doc.get("fps"), provenance=doc.get("provenance"),
         parents=tuple(doc["parents"]), units=doc["units"], coordinate_frame=doc["coordinate_frame"])

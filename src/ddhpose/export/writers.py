@@ -10,45 +10,22 @@ y up, facing the camera).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ddhpose.export.bvh import BVH_UNITS, export_bvh
+from ddhpose.export.bvh import export_bvh
+from ddhpose.export.options import ExportOptions
 from ddhpose.export.gltf import glb_bytes, gltf_document
 from ddhpose.export.trc import format_trc
 from ddhpose.export.results import result_format, write_result
 from ddhpose.files import atomic_path
+from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 
 #: A planned write: the target path and a function writing it to a given (temporary) path.
 Write = tuple[Path, Callable[[Path], None]]
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What :func:`planned_writes` writes beside each result.
-
-    bvh: a .bvh animation; bvh_units: 'cm' or 'm'; trc: a .trc marker file (metres); glb: a .glb
-    skinned skeleton; frame: 'world' (the result's world frame when it has one, else the camera
-    frame) or 'camera'; bvh_trajectory: in the camera frame, move the root along the
-    camera-frame trajectory instead of keeping it at the origin (every motion file).
-    """
-
-    bvh: bool = False
-    bvh_units: str = "cm"
-    frame: str = "world"
-    bvh_trajectory: bool = False
-    trc: bool = False
-    glb: bool = False
-
-    def __post_init__(self) -> None:
-        if self.bvh_units not in BVH_UNITS:
-            raise ValueError(f"bvh_units: expected one of {sorted(BVH_UNITS)}, got {self.bvh_units!r}")
-        if self.frame not in ("world", "camera"):
-            raise ValueError(f"frame: expected 'world' or 'camera', got {self.frame!r}")
 
 
 def person_path(output: Path, track_id: int, several: bool) -> Path:
@@ -61,7 +38,7 @@ def motion(result: LiftResult, options: ExportOptions) -> np.ndarray:
     """(F, J, 3) metres, y up, to animate: the world poses, else the camera frame turned upright
     ((x, y, z) -> (x, -y, -z): facing the camera along +z), root-relative unless
     ``bvh_trajectory``."""
-    if options.frame == "world" and result.world_poses is not None:
+    if result.world_poses is not None:
         return result.world_poses
     poses = result.poses
     if options.bvh_trajectory and result.root_trajectory is not None:
@@ -79,7 +56,7 @@ def planned_writes(results: Sequence[LiftResult], output: str | Path, options: E
     for r in results:
         target = person_path(output, r.track_id, len(results) > 1)
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
-        fps = r.fps or 25.0
+        fps = r.fps or DEFAULT_FPS
         poses = motion(r, options)
         if options.bvh:
             writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, s=fps:

@@ -40,8 +40,8 @@ def check_keypoints(kp17: np.ndarray, scores: np.ndarray, image_size: tuple[int,
         raise ValueError(f"{where}: {outside.mean():.0%} of the keypoints lie outside the stated {w}x{h} image "
                          f"(they reach x={reach[0]:.0f}, y={reach[1]:.0f} px); give the size of the frames the "
                          "keypoints were detected in (--image-size W H / image_size=(w, h))")
-    shoulder_joints = [H36M.names.index(n) for n in ("left_shoulder", "right_shoulder")]
-    hip_joints = [H36M.names.index(n) for n in ("left_hip", "right_hip")]
+    shoulder_joints = list(H36M.joints(("left_shoulder", "right_shoulder"), "the upside-down check").values())
+    hip_joints = list(H36M.joints(("left_hip", "right_hip"), "the upside-down check").values())
     shoulders, hips = kp17[:, shoulder_joints].mean(1), kp17[:, hip_joints].mean(1)
     both = ok[:, shoulder_joints + hip_joints].all(1)
     if both.sum() >= 3 and (shoulders[both, 1] > hips[both, 1]).mean() > 0.8:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Mapping, Optional, Sequence, TypeVar
+from typing import Mapping, NamedTuple, Optional, Sequence, TypeVar
 
 import numpy as np
 import torch
 
 from ddhpose.geometry import carry_with_anchor, interpolate_gaps
+from ddhpose.lifting.checks import check_keypoints
 from ddhpose.skeleton import H36M_NAMES
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
@@ -304,3 +305,33 @@ def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id:
     order = np.argsort(frames, kind="stable")
     return KeypointTrack(kp[order].astype(np.float32), scores[order].astype(np.float32),
                          frames[order].astype(np.int64), int(track_id), layout, size, src)
+
+
+class LiftInputs(NamedTuple):
+    """A track's keypoints as the lifter takes them, in the Human3.6M order (F frames).
+
+    keypoints (F, 17, 2) pixels as detected (NaN where not); scores (F, 17); filled (F, 17, 2)
+    with every missing keypoint interpolated (:func:`fill_gaps`); missing (F, 17) bool; threshold:
+    the score below which a keypoint counted as missing.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    filled: np.ndarray
+    missing: np.ndarray
+    threshold: float
+
+
+def lift_inputs(track: KeypointTrack, threshold: float | None = None) -> LiftInputs:
+    """Convert a contiguous track with a known image size to the Human3.6M order, check it
+    against the image (:func:`ddhpose.lifting.checks.check_keypoints`) and fill its gaps;
+    ``threshold`` None: the layout's own."""
+    threshold = get_layout(track.layout).score_threshold if threshold is None else float(threshold)
+    kp17, sc17 = to_h36m(track.keypoints, track.scores, track.layout)
+    where = f"track {track.track_id}"
+    check_keypoints(kp17, sc17, track.image_size, track.layout, where, threshold)
+    try:
+        filled, missing = fill_gaps(kp17, sc17, threshold)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    return LiftInputs(kp17, sc17, filled, missing, threshold)

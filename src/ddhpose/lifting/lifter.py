@@ -1,32 +1,31 @@
 """The user-facing lifter: 2D keypoints from the wild -> 3D poses in metres with uncertainty.
 
-Pipeline of :meth:`Lifter.lift` for one person:
+:meth:`Lifter.lift` for one person is a sequence of named stages, each owned by the module of
+its concept; every setting comes from one :class:`ddhpose.lifting.options.LiftOptions`:
 
-1. layout conversion to Human3.6M-17 (:func:`ddhpose.lifting.keypoints.to_h36m`), frames without a
-   detection added, low-score / NaN keypoints interpolated (:func:`ddhpose.lifting.keypoints.fill_gaps`);
-2. screen normalisation by the image width (:func:`ddhpose.geometry.normalize_screen`);
-3. overlapping windows of the model's F frames (stride F // 2 by default; sequences shorter
-   than F repeat their last frame), sampled in batches and blended back with a Hann window
-   (:func:`blend_windows`) so window edges weigh less and no seam shows;
-4. aggregation of the H hypotheses (default: their mean, P-Agg, which is stable over time).
-   J-Agg (method section 7), on request, needs the root's camera position
-   and the intrinsics, which wild videos lack. Assumed: a pinhole camera with
-   ``focal_length`` pixels (default :data:`DEFAULT_FOCAL_RATIO` x image width, Human3.6M's
-   f ~ 1145 px at 1000 px width) and the principal point at the image centre. The root is
-   estimated per frame by weak perspective (:func:`weak_perspective_root`). Where that fails
-   (degenerate pose or non-positive depth) the mean of the hypotheses (P-Agg) is used; the
-   result's ``aggregation`` says which;
-5. a Gaussian filter over time (default sigma 2 frames) against the sampler's jitter;
-6. one body per track (default): every bone gets the track's median length and each frame is
-   recomposed from its predicted directions (:mod:`ddhpose.lifting.postprocess`).
+1. the camera (:func:`ddhpose.lifting.options.resolve_camera`): the given focal length and
+   principal point, else an assumed normal lens and the image centre;
+2. the keypoints (:func:`ddhpose.lifting.keypoints.lift_inputs`): the Human3.6M-17 order, checked
+   against the image, low-score / NaN keypoints interpolated;
+3. sampling (:meth:`Lifter.sample`): screen-normalised windows of the model's F frames (stride
+   F // 2 by default; sequences shorter than F repeat their last frame), H hypotheses each,
+   blended back with a Hann window so no seam shows;
+4. the pose (:func:`ddhpose.lifting.postprocess.pose_from_hypotheses`): aggregation of the
+   hypotheses (their mean by default), a Gaussian filter over time, one body per track;
+5. the root (:func:`ddhpose.lifting.trajectory.solve_root`): where the pelvis is in the camera
+   frame, by a perspective solve against the 2D;
+6. optionally the 2D fit (:func:`ddhpose.lifting.refine.refine_to_2d`) and the person's height
+   (:func:`ddhpose.lifting.postprocess.scale_to_height`);
+7. the world (:func:`ddhpose.lifting.placement.place_in_world`): up, floor, foot contacts.
+
+Post-processing (stages 4-6) runs in float64 torch tensors on the CPU; the result holds NumPy arrays.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-import warnings
-from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,16 +34,14 @@ from einops import rearrange
 from tqdm import tqdm
 
 from ddhpose.geometry import normalize_screen
-from ddhpose.lifting.checks import check_keypoints
-from ddhpose.lifting.keypoints import KeypointTrack, fill_gaps, get_layout, layout_for, to_h36m
-from ddhpose.lifting.postprocess import (aggregate, hypothesis_spread, standing_height, track_bone_lengths,
-                                        with_bone_lengths)
-from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.keypoints import KeypointTrack, LiftInputs, get_layout, layout_for, lift_inputs
+from ddhpose.lifting.options import (AGGREGATIONS, BONE_LENGTHS, DEFAULT_FOCAL_RATIO, DEFAULT_FPS, DEFAULT_SMOOTHING,
+                                     Camera, LiftOptions, frame_rate, resolve_camera)
+from ddhpose.lifting.placement import place_in_world
+from ddhpose.lifting.postprocess import hypothesis_spread, pose_from_hypotheses, scale_to_height
 from ddhpose.lifting.refine import refine_to_2d
-from ddhpose.lifting.temporal import smooth_in_time
-from ddhpose.lifting.trajectory import fill_and_smooth, joint_weights, perspective_root
-from ddhpose.lifting.world import (DRIFT_WARNING_DEG, NoFloorError, find_world_frame, foot_contacts,
-                                  lock_feet)
+from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.trajectory import joint_weights, solve_root
 from ddhpose.model.checkpoint import load_checkpoint
 from ddhpose.model.chunking import cpu_chunk
 from ddhpose.model.ddhpose import DDHPose
@@ -53,23 +50,8 @@ from ddhpose.skeleton import H36M
 from ddhpose.windowing import blend_windows, window_index
 
 __all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_FPS", "DEFAULT_SMOOTHING", "Lifter",
-           "LiftResult", "place_in_world"]
+           "LiftOptions", "LiftResult", "place_in_world"]
 
-#: How :meth:`Lifter.lift` turns hypotheses into one pose; the first is the default.
-AGGREGATIONS = ("p_agg", "median", "j_agg")
-#: Bone-length handling of :meth:`Lifter.lift`; the first is the default.
-BONE_LENGTHS = ("track", "free")
-#: Default temporal filter of :meth:`Lifter.lift` (Gaussian sigma, frames), chosen in docs/lift_quality.md.
-DEFAULT_SMOOTHING = 2.0
-#: Frame rate assumed for keypoint files that do not state one (results, BVH and animations).
-DEFAULT_FPS = 25.0
-#: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
-DEFAULT_FOCAL_RATIO = 1.15
-#: Focal lengths (pixels, as multiples of the image width) that :meth:`Lifter.lift` accepts: from
-#: a 170-degree fisheye to a 1,000 mm lens on a phone sensor.
-FOCAL_RATIO_RANGE = (0.05, 50.0)
-#: The range of a person's height (metres) that :meth:`Lifter.lift` accepts.
-MIN_HEIGHT, MAX_HEIGHT = 0.5, 2.5
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
 
 
@@ -118,14 +100,8 @@ class Lifter:
         return self.model.config.frames
 
     def lift(self, keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None = None, *,
-             image_size: Sequence[int] | None = None, layout: str | None = None, hypotheses: int = 1,
-             iterations: int = 1, flip: bool = True, seed: int = 0, focal_length: float | None = None,
-             score_threshold: float | None = None, aggregation: str = "p_agg",
-             bone_lengths: str = "track", smooth: float = DEFAULT_SMOOTHING, start: str = "noise",
-             stride: int | None = None, batch_size: int = 32, height: float | None = None,
-             fps: float | None = None, world: bool = True, foot_lock: bool = True,
-             principal_point: Sequence[float] | None = None, focal_length_source: str | None = None,
-             fit_2d: bool = False, progress: bool = False) -> LiftResult:
+             image_size: Sequence[int] | None = None, layout: str | None = None,
+             options: LiftOptions | None = None, progress: bool = False, **settings: Any) -> LiftResult:
         """Lift one person's keypoints (any number of frames) to 3D.
 
         Args:
@@ -135,137 +111,97 @@ class Lifter:
             image_size: (width, height) pixels; needed unless the track knows it.
             layout: 'coco', 'h36m', 'openpose25' or 'mediapipe33' (default: the track's, or by K
                 for arrays, where 17 must be given explicitly).
-            hypotheses, iterations: H and W of the DDIM sampler; the last iteration is kept.
-            seed: seeds the sampler's noise, so results are reproducible.
-            focal_length: the camera's focal length in pixels, if known (default
-                :data:`DEFAULT_FOCAL_RATIO` x width, an assumption the result records); used for the
-                root trajectory and J-Agg.
-            principal_point: (cx, cy) pixels of a calibrated camera (default: the image centre).
-            focal_length_source: where a given focal length came from (recorded; default 'given').
-            score_threshold: keypoints scoring below it count as missing and are interpolated
-                (default: the layout's, :attr:`ddhpose.lifting.keypoints.Layout.score_threshold`).
-            aggregation: how the H hypotheses become one pose (:data:`AGGREGATIONS`): 'p_agg' (their
-                mean, the default: stable over time), 'median' (per-coordinate median, robust to
-                an outlying hypothesis) or 'j_agg' (per joint and frame the hypothesis that
-                reprojects closest to the 2D; falls back to 'p_agg' when the root cannot be
-                estimated; it may flicker between hypotheses from frame to frame).
-            bone_lengths: 'track' (the default: one length per bone for the whole track, the
-                median over frames with left and right averaged, every frame recomposed with its
-                own predicted directions; :mod:`ddhpose.lifting.postprocess`) or 'free' (every frame keeps
-                the lengths the model predicted).
-            smooth: sigma in frames of a Gaussian filter over time applied to the aggregated pose
-                and the root trajectory (:func:`ddhpose.lifting.temporal.smooth_in_time`; 0: off). The
-                hypotheses are kept as sampled. The default removes the sampler's frame-to-frame
-                jitter (docs/lift_quality.md measures it).
-            start: the sampler's start state, 'noise' (the method) or 'zero' (see :meth:`DDHPose.sample`).
-            height: the person's height in metres, if known: poses, hypotheses, bone lengths and
-                root trajectory are scaled together (the 2D projection is unchanged) so that the
-                track's standing height (:func:`ddhpose.lifting.postprocess.standing_height`, ankles to
-                head top along the bones) equals it. Body size cannot be seen in 2D: without it the
-                model's guess is typically 5-10 % off (docs/wild_accuracy.md).
-            fps: frames per second (default: the track's, else :data:`DEFAULT_FPS`); the world
-                frame's speeds and the result's time base.
-            world: also place the motion in a world frame (y up, floor at 0; :mod:`ddhpose.lifting.world`)
-                with foot contacts; where no floor can be found the result says why
-                (``world_note``) and keeps the camera frame only, with a warning.
-            foot_lock: in the world frame, remove foot sliding during contact
-                (:func:`ddhpose.lifting.world.lock_feet`).
-            fit_2d: move the pose and root toward reprojecting onto the 2D keypoints (bone
-                lengths kept, depth order kept from the model, weighted by the scores, smooth in
-                time; :func:`ddhpose.lifting.refine.refine_to_2d`), before ``height`` scaling;
-                docs/refine_2d.md measures where it helps.
-            stride: window step (default F // 2); batch_size: windows per sampler call.
+            options: every lifting setting (:class:`LiftOptions`; default: its defaults).
+                ``settings`` are shortcuts for some of them (``lift(track, hypotheses=5)``),
+                applied on top. What each does:
+
+                - hypotheses, iterations: H and W of the DDIM sampler (the last iteration is kept);
+                  flip: flip test-time augmentation; seed: the sampler's noise, so results are
+                  reproducible; start: 'noise' (the method) or 'zero'; stride: the window step
+                  (default F // 2); batch_size: windows per sampler call.
+                - score_threshold: keypoints scoring below it count as missing and are
+                  interpolated (default: the layout's).
+                - aggregation (:data:`AGGREGATIONS`): 'p_agg' (the hypotheses' mean, the default:
+                  stable over time), 'median' (robust to an outlying hypothesis) or 'j_agg' (per
+                  joint and frame the hypothesis that reprojects closest to the 2D; falls back to
+                  'p_agg' when the root cannot be solved; it may flicker from frame to frame).
+                - bone_lengths: 'track' (one length per bone for the track, the median over frames
+                  with left and right averaged, every frame recomposed with its own predicted
+                  directions) or 'free' (the model's per-frame lengths).
+                - smooth: sigma in frames of a Gaussian filter over time of the pose and the root
+                  trajectory (0: off); the hypotheses are kept as sampled (docs/lift_quality.md).
+                - focal_length: pixels, if known (default :data:`DEFAULT_FOCAL_RATIO` x width, an
+                  assumption the result records); principal_point: (cx, cy) pixels (default the
+                  image centre); focal_length_source: where a given focal length came from.
+                - height: the person's height in metres, if known: pose, hypotheses, bone lengths
+                  and root trajectory are scaled together (the 2D projection is unchanged). Body
+                  size cannot be seen in 2D: the model's guess is typically 5-10 % off.
+                - fit_2d: move the pose and root toward reprojecting onto the 2D keypoints (bone
+                  lengths and depth order kept; docs/refine_2d.md measures where it helps).
+                - fps: frames per second (default: the track's, else :data:`DEFAULT_FPS`).
+                - world: also place the motion in a world frame (y up, floor at 0) with foot
+                  contacts; where no floor can be found the result says why (``world_note``);
+                  foot_lock: remove foot sliding during contact there.
             progress: show a progress bar over the sampler's batches.
         """
-        _check_options(smooth, aggregation, bone_lengths, height, hypotheses, iterations, batch_size, focal_length)
+        options = (options or LiftOptions()).with_changes(**settings)
         track = _as_track(keypoints, scores, layout, image_size)
-        lay = get_layout(track.layout)
-        threshold = lay.score_threshold if score_threshold is None else float(score_threshold)
-        kp17, sc17, filled, missing = _keypoints_h36m(track, threshold)
-        width, image_height = track.image_size
-        x = normalize_screen(torch.from_numpy(filled).to(self.device, torch.float32), width, image_height)
-        gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        samples = self._sample(x, hypotheses, iterations, flip, gen, stride or max(1, self.frames // 2), batch_size,
-                               start, progress)
-        focal = DEFAULT_FOCAL_RATIO * width if focal_length is None else float(focal_length)
-        if not FOCAL_RATIO_RANGE[0] * width <= focal <= FOCAL_RATIO_RANGE[1] * width:
-            raise ValueError(f"focal_length: {focal:g} pixels is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g} "
-                             f"x the image width ({width} px); a focal length is in pixels, e.g. about "
-                             f"{DEFAULT_FOCAL_RATIO * width:.0f} for a normal lens")
-        pose, _, used = aggregate(samples, x, 2 * focal / width, aggregation)
-        pose = smooth_in_time(pose, smooth)
+        camera = resolve_camera(options, track.image_size)
+        inputs = lift_inputs(track, options.score_threshold)
+        samples = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
+        filled = torch.from_numpy(inputs.filled)
+        weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
-        lengths = None
-        if bone_lengths == "track":
-            lengths = track_bone_lengths(pose, skeleton)
-            pose, samples = with_bone_lengths(pose, lengths, skeleton), with_bone_lengths(samples, lengths, skeleton)
-        weights = joint_weights(missing, sc17)
-        centre = (width / 2, image_height / 2) if principal_point is None else tuple(map(float, principal_point))
-        trajectory = fill_and_smooth(perspective_root(pose.double().cpu(), torch.from_numpy(filled), focal, centre,
-                                                      weights), smooth)
-        if fit_2d and bool(torch.isfinite(trajectory).all()) and bool((trajectory[:, 2] > 0).all()):
-            pose, trajectory = refine_to_2d(pose.double().cpu(), trajectory, torch.from_numpy(filled), weights,
-                                            focal, centre, skeleton)
-            pose = pose.to(samples.device, samples.dtype)
-        if height is not None:
-            scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
-                                                   skeleton))
-            pose, samples, trajectory = pose * scale, samples * scale, trajectory * scale
-            lengths = None if lengths is None else lengths * scale
-        from ddhpose._version import __version__
-        rate = float(fps or track.fps or DEFAULT_FPS)
-        settings = dict(ddhpose=__version__, checkpoint=self.checkpoint, precision=self.precision,
-                        hypotheses=hypotheses, iterations=iterations, flip=flip, seed=int(seed), start=start,
-                        aggregation=aggregation, bone_lengths=bone_lengths, smooth=float(smooth),
-                        score_threshold=threshold, layout=lay.name, focal_length=focal,
-                        focal_length_source=(focal_length_source or "given") if focal_length is not None else
-                        f"assumed: {DEFAULT_FOCAL_RATIO} x the image width", principal_point=list(centre),
-                        height=None if height is None else float(height), world=world, foot_lock=foot_lock,
-                        fit_2d=fit_2d)
-        result = LiftResult(
-            provenance=settings, poses=pose.cpu().numpy(), hypotheses=samples.cpu().numpy(),
-            uncertainty=hypothesis_spread(samples).cpu().numpy(), keypoints_2d=filled, missing=missing,
-            scores=sc17, frames=track.frames, image_size=track.image_size, track_id=track.track_id,
-            aggregation=used, focal_length=focal,
-            root_trajectory=None if not torch.isfinite(trajectory).all() else trajectory.cpu().numpy(),
-            bone_lengths=None if lengths is None else lengths.cpu().numpy(), fps=rate)
-        return place_in_world([result], foot_lock=foot_lock)[0] if world else result
+        pose, samples, lengths, used = pose_from_hypotheses(samples, filled, weights, camera, options, skeleton)
+        root = solve_root(pose, filled, weights, camera, options.smooth)
+        if options.fit_2d and bool(torch.isfinite(root).all()) and bool((root[:, 2] > 0).all()):
+            pose, root = refine_to_2d(pose, root, filled, weights, camera.focal, camera.centre, skeleton)
+        if options.height is not None:
+            pose, samples, root, lengths = scale_to_height(pose, samples, root, lengths, options.height, skeleton)
+        result = self._result(track, inputs, options, camera, pose, samples, root, lengths, used)
+        return place_in_world([result], foot_lock=options.foot_lock)[0] if options.world else result
 
-    def _sample(self, x: torch.Tensor, hypotheses: int, iterations: int, flip: bool, gen: torch.Generator,
-                stride: int, batch_size: int, start: str = "noise", progress: bool = False) -> torch.Tensor:
-        """Screen-normalised x (N, J, 2) -> root-relative hypotheses (H, N, J, 3), windows blended."""
-        index = window_index(len(x), self.frames, min(stride, self.frames))
+    def _result(self, track: KeypointTrack, inputs: LiftInputs, options: LiftOptions, camera: Camera,
+                pose: torch.Tensor, samples: torch.Tensor, root: torch.Tensor, lengths: torch.Tensor | None,
+                aggregation: str) -> LiftResult:
+        """The :class:`LiftResult` of the stages' output, with how it was made in its provenance."""
+        from ddhpose._version import __version__
+        fps, fps_source = frame_rate(options, track.fps)
+        provenance = {**options.to_dict(), "ddhpose": __version__, "checkpoint": self.checkpoint,
+                      "precision": self.precision, "score_threshold": inputs.threshold,
+                      "layout": get_layout(track.layout).name, "focal_length": camera.focal,
+                      "focal_length_source": camera.source, "principal_point": list(camera.centre),
+                      "fps": fps, "fps_source": fps_source}
+        return LiftResult(
+            provenance=provenance, poses=pose.numpy(), hypotheses=samples.numpy(),
+            uncertainty=hypothesis_spread(samples).numpy(), keypoints_2d=inputs.filled, missing=inputs.missing,
+            scores=inputs.scores, frames=track.frames, image_size=track.image_size, track_id=track.track_id,
+            aggregation=aggregation, focal_length=camera.focal,
+            root_trajectory=root.numpy() if bool(torch.isfinite(root).all()) else None,
+            bone_lengths=None if lengths is None else lengths.numpy(), fps=fps)
+
+    def sample(self, keypoints: np.ndarray, image_size: tuple[int, int], options: LiftOptions,
+               progress: bool = False) -> torch.Tensor:
+        """The sampling stage: pixels (N, J, 2) -> root-relative hypotheses (H, N, J, 3), float64
+        on the CPU: screen-normalised, sampled in overlapping windows, the windows blended."""
+        x = normalize_screen(torch.from_numpy(keypoints).to(self.device, torch.float32), *image_size)
+        gen = torch.Generator(device=self.device).manual_seed(int(options.seed))
+        stride = min(options.stride or max(1, self.frames // 2), self.frames)
+        index = window_index(len(x), self.frames, stride)
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
-        chunk = cpu_chunk(hypotheses, x.device)
-        parts = windows.split(batch_size)
+        chunk = cpu_chunk(options.hypotheses, x.device)
+        parts = windows.split(options.batch_size)
         bar = tqdm(total=len(x), desc="lifting to 3D", unit="frame", disable=not progress, leave=False)
         out = []
         for part in parts:
-            out.append(self.model.sample(part, hypotheses=hypotheses, iterations=iterations, flip=flip,
-                                         generator=gen, chunk=chunk, start=start)[:, -1])
+            out.append(self.model.sample(part, hypotheses=options.hypotheses, iterations=options.iterations,
+                                         flip=options.flip, generator=gen, chunk=chunk, start=options.start)[:, -1])
             bar.update(round(len(x) * len(part) / len(windows)))
         bar.close()
         out = torch.cat(out)
         out[..., H36M.root, :] = 0  # as in evaluation (method section 6)
         blended = blend_windows(rearrange(out, "n h f j c -> n f h j c"), index, len(x))
-        return rearrange(blended, "f h j c -> h f j c")
-
-
-def _check_options(smooth: float, aggregation: str, bone_lengths: str, height: float | None, hypotheses: int,
-                   iterations: int, batch_size: int, focal_length: float | None) -> None:
-    if not smooth >= 0:
-        raise ValueError(f"smooth: expected a filter width >= 0 frames, got {smooth}")
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation: expected one of {list(AGGREGATIONS)}, got {aggregation!r}")
-    if bone_lengths not in BONE_LENGTHS:
-        raise ValueError(f"bone_lengths: expected one of {list(BONE_LENGTHS)}, got {bone_lengths!r}")
-    if height is not None and not MIN_HEIGHT <= height <= MAX_HEIGHT:
-        raise ValueError(f"height: expected the person's height in metres ({MIN_HEIGHT}-{MAX_HEIGHT}), got {height}")
-    if hypotheses < 1 or iterations < 1 or batch_size < 1:
-        raise ValueError(f"hypotheses, iterations and batch_size must be >= 1, got {hypotheses}, "
-                         f"{iterations} and {batch_size}")
-    if focal_length is not None and not focal_length > 0:
-        raise ValueError(f"focal_length: expected a positive number of pixels, got {focal_length}")
+        return rearrange(blended, "f h j c -> h f j c").double().cpu()
 
 
 def _as_track(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.ndarray | None, layout: str | None,
@@ -295,60 +231,3 @@ def _as_track(keypoints: np.ndarray | torch.Tensor | KeypointTrack, scores: np.n
         raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
     return replace(track, keypoints=np.asarray(track.keypoints, np.float64),
                    scores=np.asarray(track.scores, np.float64), image_size=size)
-
-
-def _keypoints_h36m(track: KeypointTrack, threshold: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(keypoints (F, 17, 2), scores (F, 17), gap-filled keypoints, missing (F, 17)) in the
-    Human3.6M order, checked against the image size."""
-    kp17, sc17 = to_h36m(track.keypoints, track.scores, track.layout)
-    where = f"track {track.track_id}"
-    check_keypoints(kp17, sc17, track.image_size, track.layout, where, threshold)
-    try:
-        filled, missing = fill_gaps(kp17, sc17, threshold)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
-    return kp17, sc17, filled, missing
-
-
-def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> list[LiftResult]:
-    """The people of one static camera in one world frame (:mod:`ddhpose.lifting.world`).
-
-    The floor and up are found from every person's motion together; the origin lies on the floor
-    under the first person's pelvis in their first frame. Each result gets ``world_poses`` (every
-    joint's world position, feet locked during contact with ``foot_lock``), ``foot_contacts`` and
-    ``world_frame``. Where no floor can be found every result keeps the camera frame only, says
-    why in ``world_note`` and a warning is raised.
-    """
-    results = list(results)
-    usable = [r for r in results if r.root_trajectory is not None]
-    note = "" if usable else "the person's position could not be solved in the camera frame"
-    frame = None
-    if usable:
-        fps = usable[0].fps or DEFAULT_FPS
-        first = min(usable, key=lambda r: int(r.frames[0]))
-        try:
-            frame = find_world_frame(np.concatenate([r.poses for r in usable]),
-                                     np.concatenate([r.root_trajectory for r in usable]), fps,
-                                     missing=np.concatenate([r.missing for r in usable]),
-                                     origin=first.root_trajectory[0],
-                                     seconds=max(r.num_frames for r in usable) / fps)
-        except NoFloorError as err:
-            note = str(err)
-    if frame is None:
-        warnings.warn(f"no world frame: {note}; the results stay in the camera frame", stacklevel=2)
-        return [replace(r, world_note=note) for r in results]
-    if np.isfinite(frame.drift_deg) and frame.drift_deg > DRIFT_WARNING_DEG:
-        warnings.warn(f"the floor's direction changes by {frame.drift_deg:.0f} degrees over the clip: the camera "
-                      "probably moves (pans or tilts), so the world trajectory is not reliable", stacklevel=2)
-    placed = []
-    for r in results:
-        if r.root_trajectory is None:
-            placed.append(replace(r, world_note="the person's position could not be solved in the camera frame"))
-            continue
-        world = frame.apply(r.poses + r.root_trajectory[:, None])
-        contacts = foot_contacts(world, r.fps or DEFAULT_FPS)
-        if foot_lock:
-            world = lock_feet(world, contacts)
-        placed.append(replace(r, world_poses=world, foot_contacts=contacts, world_frame=frame.to_dict()))
-    return placed

@@ -1,6 +1,8 @@
 """What the lifter does to sampled poses: hypotheses to one pose, one body per track, body size.
 
-Aggregation (:func:`aggregate`): the H hypotheses of every frame become one pose.
+Aggregation (:func:`aggregate`): the H hypotheses of every frame become one pose;
+:func:`pose_from_hypotheses` is the lifter's whole pose stage (aggregation, filter, one body) and
+:func:`scale_to_height` its body-size stage.
 
 One body per track:
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 import torch
 
 from ddhpose.geometry import bone_lengths, compose, decompose
-from ddhpose.lifting.trajectory import weak_perspective_root
+from ddhpose.lifting.options import Camera, LiftOptions
+from ddhpose.lifting.temporal import smooth_in_time
+from ddhpose.lifting.trajectory import fill_and_smooth, perspective_root
 from ddhpose.metrics import reproject, select_by_reprojection
 from ddhpose.skeleton import Skeleton
 
@@ -56,12 +60,11 @@ def standing_height(lengths: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     ankles. The hip bones (root to hip joints) lie across the body and are left out. Needs joint
     names with 'ankle' and 'head' (both dataset skeletons have them).
     """
-    names = skeleton.names
-    feet = [j for j, n in enumerate(names) if "ankle" in n]
-    heads = [j for j, n in enumerate(names) if n.startswith("head")]
+    feet = [j for j, n in enumerate(skeleton.names) if "ankle" in n]
+    heads = [j for j, n in enumerate(skeleton.names) if n.startswith("head")]
     if not feet or not heads:
         raise ValueError(f"skeleton {skeleton.name or ''}: a standing height needs joints named 'ankle' and "
-                         f"'head', got names {list(names)}")
+                         f"'head', got names {list(skeleton.names)}")
 
     paths = torch.tensor(skeleton.bone_paths, dtype=lengths.dtype, device=lengths.device)  # (J, J) root -> j
     off_root = torch.tensor([p != skeleton.root for p in skeleton.parents], dtype=lengths.dtype,
@@ -76,28 +79,53 @@ def hypothesis_spread(hypotheses: torch.Tensor) -> torch.Tensor:
     return centred.square().sum(-1).mean(0).sqrt()
 
 
-def aggregate(samples: torch.Tensor, x2d: torch.Tensor, focal: float, aggregation: str
-               ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+def aggregate(samples: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, camera: Camera,
+              aggregation: str) -> tuple[torch.Tensor, str]:
     """One pose per frame from the H hypotheses (the lifter's ``aggregation``).
 
-    samples (H, N, J, 3) root-relative, x2d (N, J, 2) screen-normalised, focal normalised (2 f / w)
-    -> (pose (N, J, 3), weak-perspective root trajectory (N, 3) or None where it fails, the
-    aggregation used: 'none' for H = 1, 'median', 'p_agg' (the mean; also J-Agg's fallback when
-    the root cannot be estimated) or 'j_agg' (method section 7: per joint the hypothesis that
-    reprojects closest to the 2D, with the image-centre principal point and the focal given)."""
+    samples (H, N, J, 3) root-relative metres, keypoints (N, J, 2) pixels, weights (N, J) ->
+    (pose (N, J, 3), the aggregation used): 'none' for H = 1, 'median', 'p_agg' (the mean; also
+    J-Agg's fallback where no frame's root can be solved) or 'j_agg' (method section 7: per joint
+    the hypothesis that reprojects closest to the 2D, every hypothesis placed on the root that
+    :func:`ddhpose.lifting.trajectory.perspective_root` solves for their mean)."""
     mean = samples.mean(0)
-    traj = weak_perspective_root(mean, x2d, focal)
-    depth = samples[..., 2].abs().amax(dim=(0, 2))  # (N,) largest depth offset of any joint
-    if not (torch.isfinite(traj).all() and (traj[:, 2] > depth).all()):
-        traj = None  # degenerate pose or the camera would sit inside the body
     if samples.shape[0] == 1:
-        return samples[0], traj, "none"
+        return samples[0], "none"
     if aggregation == "median":
-        return samples.median(0).values, traj, "median"
-    if aggregation == "p_agg" or traj is None:
-        return mean, traj, "p_agg"
-    # image-centre principal point, no distortion; screen-normalised (centre -> 0, f -> 2 f / w)
-    camera = samples.new_tensor([[focal, focal, 0, 0, 0, 0, 0, 0, 0]])
+        return samples.median(0).values, "median"
+    if aggregation == "p_agg":
+        return mean, "p_agg"
+    root = fill_and_smooth(perspective_root(mean, keypoints, camera.focal, camera.centre, weights), 0.0)
+    if not torch.isfinite(root).all():
+        return mean, "p_agg"
+    intrinsics = samples.new_tensor([[camera.focal, camera.focal, *camera.centre, 0, 0, 0, 0, 0]])
     hyp = samples[None, None]  # (B=1, W=1, H, N, J, 3)
-    reproj = reproject(hyp, traj[None, :, None], camera)
-    return select_by_reprojection(hyp, reproj, x2d[None])[0, 0], traj, "j_agg"
+    reproj = reproject(hyp, root.to(samples)[None, :, None], intrinsics)
+    return select_by_reprojection(hyp, reproj, keypoints.to(samples)[None])[0, 0], "j_agg"
+
+
+def pose_from_hypotheses(samples: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, camera: Camera,
+                         options: LiftOptions, skeleton: Skeleton
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, str]:
+    """The lifter's pose stage: :func:`aggregate`, a Gaussian filter over time
+    (:func:`ddhpose.lifting.temporal.smooth_in_time`) and, with ``bone_lengths='track'``, one body
+    for the track (pose and hypotheses recomposed with :func:`track_bone_lengths`).
+
+    samples (H, F, J, 3) -> (pose (F, J, 3), samples (H, F, J, 3), lengths (J,) or None, aggregation used).
+    """
+    pose, used = aggregate(samples, keypoints, weights, camera, options.aggregation)
+    pose = smooth_in_time(pose, options.smooth)
+    if options.bone_lengths != "track":
+        return pose, samples, None, used
+    lengths = track_bone_lengths(pose, skeleton)
+    return with_bone_lengths(pose, lengths, skeleton), with_bone_lengths(samples, lengths, skeleton), lengths, used
+
+
+def scale_to_height(pose: torch.Tensor, samples: torch.Tensor, root: torch.Tensor, lengths: torch.Tensor | None,
+                    height: float, skeleton: Skeleton
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Pose, hypotheses, root trajectory and bone lengths scaled together (the 2D projection is
+    unchanged) so that the track's :func:`standing_height` is ``height`` metres."""
+    scale = height / float(standing_height(track_bone_lengths(pose, skeleton) if lengths is None else lengths,
+                                           skeleton))
+    return pose * scale, samples * scale, root * scale, None if lengths is None else lengths * scale

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ddhpose.geometry import compose, decompose
+from ddhpose.geometry import compose, decompose, ray_coordinates
 from ddhpose.skeleton import Skeleton
 
 
@@ -57,9 +57,9 @@ def refine_to_2d(pose: torch.Tensor, root: torch.Tensor, keypoints: torch.Tensor
                          f"got {tuple(root.shape)}, {tuple(keypoints.shape)}, {tuple(weights.shape)}")
     if not (torch.isfinite(root).all() and (root[:, 2] > 0).all()):
         raise ValueError("refine_to_2d: the root must be finite and in front of the camera in every frame")
-    dtype, device = pose.dtype, pose.device
+    dtype = pose.dtype
     p0, r0 = pose.double(), root.double()
-    x = (keypoints.double() - torch.as_tensor(centre, dtype=torch.float64, device=device)) / float(focal)
+    x = ray_coordinates(keypoints, focal, centre)
     w = weights.double().clamp_min(0)
     w = w / w.sum().clamp_min(1e-9) * f * j  # mean weight 1
     d0, lengths = decompose(p0, skeleton)  # lengths (F, J, 1): kept as they are

@@ -43,9 +43,9 @@ class LiftResult:
             frame (:data:`WORLD_FRAME`, :mod:`ddhpose.lifting.world`), feet locked where they rest if
             the lift asked for it.
         foot_contacts: optional (F, 2) bool, left and right foot on the floor.
-        world_frame: optional dict, how the world frame was found and how sure it is
-            (:meth:`ddhpose.lifting.world.WorldFrame.to_dict`: the camera -> world transform, its
-            method, pitch, roll and height of the camera).
+        world_frame: optional :class:`ddhpose.lifting.world.WorldFrame`: the camera -> world
+            transform, how it was found and how sure it is (the camera's pitch, roll and height;
+            in files as :meth:`~ddhpose.lifting.world.WorldFrame.to_dict`).
         world_note: why there is no world frame, when there is none ('' otherwise).
     """
 
@@ -70,7 +70,7 @@ class LiftResult:
     coordinate_frame: str = COORDINATE_FRAME
     world_poses: Optional[np.ndarray] = None
     foot_contacts: Optional[np.ndarray] = None
-    world_frame: Optional[dict] = None
+    world_frame: Optional[WorldFrame] = None
     world_note: str = ""
 
     def __post_init__(self) -> None:
@@ -90,7 +90,7 @@ class LiftResult:
             provenance=None if self.provenance is None else dict(self.provenance),
             world_poses=None if self.world_poses is None else np.asarray(self.world_poses, np.float32),
             foot_contacts=None if self.foot_contacts is None else np.asarray(self.foot_contacts, bool),
-            world_frame=None if self.world_frame is None else dict(self.world_frame),
+            world_frame=self.world_frame,
             world_note=str(self.world_note),
         )
         f = len(fields["frames"])
@@ -111,6 +111,8 @@ class LiftResult:
         hyp = fields["hypotheses"]
         if hyp.ndim != 4 or hyp.shape[0] < 1 or hyp.shape[1:] != (f, j, 3):
             raise ValueError(f"LiftResult.hypotheses: expected (H, {f}, {j}, 3) with H >= 1, got {hyp.shape}")
+        if fields["world_frame"] is not None and not isinstance(fields["world_frame"], WorldFrame):
+            raise ValueError(f"LiftResult.world_frame: expected a WorldFrame, got {type(self.world_frame).__name__}")
         if fields["fps"] is not None and not fields["fps"] > 0:
             raise ValueError(f"LiftResult.fps: expected a positive frame rate, got {self.fps}")
         if len(fields["image_size"]) != 2 or min(fields["image_size"]) <= 0:
@@ -129,14 +131,10 @@ class LiftResult:
         return self.hypotheses.shape[0]
 
     @property
-    def world(self) -> Optional[WorldFrame]:
-        """The world frame as an object (None without one)."""
-        return None if self.world_frame is None else WorldFrame.from_dict(self.world_frame)
-
-    @property
     def metadata(self) -> dict[str, Any]:
         """Units, coordinate frames, aggregation, track id, focal length, fps, provenance, world frame."""
         return {"units": self.units, "coordinate_frame": self.coordinate_frame, "aggregation": self.aggregation,
                 "track_id": self.track_id, "focal_length": self.focal_length, "fps": self.fps,
                 "provenance": self.provenance, "world_coordinate_frame": WORLD_FRAME,
-                "world_frame": self.world_frame, "world_note": self.world_note}
+                "world_frame": None if self.world_frame is None else self.world_frame.to_dict(),
+                "world_note": self.world_note}

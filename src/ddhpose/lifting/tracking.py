@@ -36,6 +36,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for, make_track
+from ddhpose.lifting.options import TrackingOptions
 
 # weight of the size change (|log size ratio|) against the keypoint distance in the pair cost
 SIZE_WEIGHT = 1.0
@@ -62,28 +63,6 @@ class Detection(NamedTuple):
     def confidence(self) -> float:
         """The detection's score, else the mean of its keypoint scores (NaN counts as 0)."""
         return float(self.score) if self.score is not None else float(np.nan_to_num(self.scores).mean())
-
-
-@dataclass(frozen=True)
-class TrackingOptions:
-    """See the module docstring. ``max_jump`` is a fraction of the image width per frame;
-    ``max_people`` None keeps everyone; ``min_motion`` is a fraction of the person's size."""
-
-    min_score: float = 0.3
-    min_frames: int = 10
-    max_gap: int = 15
-    max_jump: float = 0.1
-    max_people: int | None = None
-    min_motion: float = 0.01
-
-    def __post_init__(self) -> None:
-        if self.min_frames < 1 or self.max_gap < 0 or not self.max_jump > 0:
-            raise ValueError(f"tracking options: expected min_frames >= 1, max_gap >= 0 and max_jump > 0, got "
-                             f"{self.min_frames}, {self.max_gap} and {self.max_jump}")
-        if self.max_people is not None and self.max_people < 1:
-            raise ValueError(f"tracking options: expected max_people >= 1 or None, got {self.max_people}")
-        if not self.min_motion >= 0:
-            raise ValueError(f"tracking options: expected min_motion >= 0, got {self.min_motion}")
 
 
 def _centres(keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray], frames: Sequence[int],

@@ -11,26 +11,29 @@ two equations per joint, three unknowns (the translation-only PnP of the field, 
 ``camera_to_world`` root of VideoPose3D's in-the-wild demos). :func:`perspective_root` solves
 them by least squares weighted by the detection scores, then once more with every equation
 divided by its joint's depth, so what is minimised is the reprojection error itself. The
-trajectory is as metric as the pose: a pose scaled by ``s`` gives ``s T``.
-:func:`weak_perspective_root` is the older scaled-orthographic estimate (kept for J-Agg's
-camera and as a comparison in the benchmarks).
+trajectory is as metric as the pose: a pose scaled by ``s`` gives ``s T``. :func:`solve_root`
+is the lifter's stage: the solve per frame, failed frames bridged, smoothed over time.
+:func:`weak_perspective_root` is the older scaled-orthographic estimate, kept only as a comparison
+in the benchmarks (docs/world_accuracy.md).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from ddhpose.geometry import ray_coordinates, interpolate_gaps
+from ddhpose.lifting.options import Camera
 from ddhpose.lifting.temporal import smooth_in_time
 
 #: Depths below this (metres) are behind or inside the camera: the solve failed there.
 MIN_DEPTH = 0.1
 
 
-def joint_weights(missing: np.ndarray, scores: np.ndarray) -> torch.Tensor:
+def joint_weights(missing: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """Per-joint weights (F, J) float64 of the 2D for the fits against it (the root solve, the
     2D refinement): the detection score, at least 0.05, and a tenth of it where the joint was
     missing and filled in. missing (F, J) bool; scores (F, J), NaN counted as 0."""
-    return torch.from_numpy(np.where(missing, 0.1, 1.0) * np.nan_to_num(scores, nan=0.0).clip(0.05, 1))
+    missing, scores = torch.as_tensor(missing), torch.as_tensor(scores)
+    return torch.where(missing, 0.1, 1.0).double() * torch.nan_to_num(scores.double(), nan=0.0).clip(0.05, 1)
 
 
 def weak_perspective_root(pose: torch.Tensor, x2d: torch.Tensor, focal: float,
@@ -85,7 +88,7 @@ def perspective_root(pose: torch.Tensor, keypoints: torch.Tensor, focal: float,
         behind the camera.
     """
     pose = pose.double()
-    x = (keypoints.double() - torch.as_tensor(centre, dtype=torch.float64, device=keypoints.device)) / float(focal)
+    x = ray_coordinates(keypoints, focal, centre)
     w = torch.ones_like(x[..., 0]) if weights is None else weights.double().clamp_min(0)
     usable = (w > 0).sum(-1) >= 2
     w = torch.where(usable[..., None], w, torch.ones_like(w))
@@ -98,22 +101,20 @@ def perspective_root(pose: torch.Tensor, keypoints: torch.Tensor, focal: float,
 
 def fill_and_smooth(trajectory: torch.Tensor, sigma: float) -> torch.Tensor:
     """(F, 3) with NaN rows where a frame's solve failed -> (F, 3): failed frames interpolated
-    linearly over time (held at the ends), then a Gaussian filter of ``sigma`` frames over time
-    against the frame-to-frame jitter of the depth. All NaN stays all NaN."""
-    ok = torch.isfinite(trajectory).all(-1)
-    if not ok.any():
+    linearly over time (held at the ends; :func:`ddhpose.geometry.interpolate_gaps`), then a
+    Gaussian filter of ``sigma`` frames over time against the frame-to-frame jitter of the
+    depth. All NaN stays all NaN."""
+    failed = ~torch.isfinite(trajectory).all(-1)
+    if failed.all():
         return trajectory
-    t = torch.arange(len(trajectory), dtype=trajectory.dtype, device=trajectory.device)
-    known = t[ok]
-    filled = torch.stack([_interp(t, known, trajectory[ok, k]) for k in range(trajectory.shape[-1])], -1)
-    return smooth_in_time(filled[:, None], sigma)[:, 0]
+    filled = interpolate_gaps(trajectory[:, None], failed[:, None])
+    return smooth_in_time(filled, sigma)[:, 0]
 
 
-def _interp(t: torch.Tensor, known_t: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of values at known_t (ascending) onto t, held constant outside."""
-    i = torch.searchsorted(known_t, t).clamp(1, max(len(known_t) - 1, 1))
-    if len(known_t) == 1:
-        return values.expand_as(t).clone()
-    t0, t1, v0, v1 = known_t[i - 1], known_t[i], values[i - 1], values[i]
-    w = ((t - t0) / (t1 - t0)).clamp(0, 1)
-    return v0 + w * (v1 - v0)
+def solve_root(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, camera: Camera,
+               sigma: float) -> torch.Tensor:
+    """The lifter's root stage: :func:`perspective_root` per frame, then :func:`fill_and_smooth`.
+
+    pose (F, J, 3) root-relative metres; keypoints (F, J, 2) pixels; weights (F, J) -> (F, 3)
+    metres, float64 (NaN throughout when no frame could be solved)."""
+    return fill_and_smooth(perspective_root(pose, keypoints, camera.focal, camera.centre, weights), sigma)

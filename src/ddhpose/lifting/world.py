@@ -25,7 +25,8 @@ legs out of view, under :data:`MIN_SECONDS` long) raises :class:`NoFloorError`, 
 says why; a floor that drifts over the clip (a panning or tilting camera) is reported in
 :attr:`WorldFrame.drift_deg`.
 
-Foot contact (:func:`foot_contacts`) and foot locking (:func:`lock_feet`) work in this frame.
+Foot contact and foot locking work in this frame (:mod:`ddhpose.lifting.feet`); placing the people
+of a clip in it is :mod:`ddhpose.lifting.placement`.
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ import numpy as np
 import torch
 
 from ddhpose.geometry import decompose
-from ddhpose.lifting.temporal import smooth_in_time
 from ddhpose.skeleton import H36M, Skeleton
 
 #: Assumed spread (metres) of the ankle positions at contact around the floor plane.
@@ -131,7 +131,7 @@ class WorldFrame:
 
     def to_dict(self) -> dict:
         """JSON-ready: the transform, how it was found and how sure it is."""
-        return {"rotation": self.rotation.round(6).tolist(), "translation": self.translation.round(6).tolist(),
+        return {"rotation": self.rotation.tolist(), "translation": self.translation.tolist(),
                 "method": self.method, "standing_frames": self.standing_frames,
                 "contact_frames": self.contact_frames, "axis_floor_deg": _rounded(self.axis_floor_deg),
                 "drift_deg": _rounded(self.drift_deg), "camera_pitch_deg": round(self.camera_pitch_deg, 2),
@@ -151,22 +151,18 @@ def _rounded(value: float) -> float | None:
     return None if not math.isfinite(value) else round(float(value), 3)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def unit(v: np.ndarray) -> np.ndarray:
+    """Vectors (..., 3) scaled to length 1 (zero vectors stay near zero)."""
     return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-12)
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip((_unit(a) * _unit(b)).sum(-1), -1.0, 1.0)))
+    return np.degrees(np.arccos(np.clip((unit(a) * unit(b)).sum(-1), -1.0, 1.0)))
 
 
 def _joints(skeleton: Skeleton) -> dict[str, int]:
-    names = skeleton.names
-    need = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "thorax")
-    missing = [n for n in need if n not in names]
-    if missing:
-        raise ValueError(f"skeleton {skeleton.name!r}: the world frame needs joints named {list(need)}; "
-                         f"missing {missing}")
-    return {n: names.index(n) for n in need}
+    return skeleton.joints(("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+                            "thorax"), "the world frame")
 
 
 def leg_length(poses: np.ndarray, skeleton: Skeleton = H36M) -> float:
@@ -192,7 +188,7 @@ def standing_frames(poses: np.ndarray, skeleton: Skeleton = H36M) -> tuple[np.nd
         straight &= _angle_deg(hip[s] - knee[s], ankle[s] - knee[s]) > STRAIGHT_KNEE_DEG
     feet = (ankle["left"] + ankle["right"]) / 2
     hips = (hip["left"] + hip["right"]) / 2
-    axis = _unit(poses[:, j["thorax"]] - feet)
+    axis = unit(poses[:, j["thorax"]] - feet)
     in_line = _angle_deg(hips - feet, poses[:, j["thorax"]] - hips) < STANDING_BEND_DEG
     return straight & in_line, axis
 
@@ -255,7 +251,7 @@ def _up(absolute: np.ndarray, fps: float, skeleton: Skeleton) -> tuple[np.ndarra
     # a straight body lying down looks like one standing: upright must also be within
     # MAX_CAMERA_TILT_DEG of the camera's own up (a camera turned further is taken as no floor)
     standing &= _angle_deg(axis, CAMERA_UP) < MAX_CAMERA_TILT_DEG
-    body = _unit(np.median(axis[standing], axis=0)) if standing.sum() >= 3 else None
+    body = unit(np.median(axis[standing], axis=0)) if standing.sum() >= 3 else None
     guess = body if body is not None else CAMERA_UP
     contacts = _contact_points(absolute, guess, fps, skeleton)
     spread = _spread(contacts, guess)
@@ -310,7 +306,7 @@ def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skel
     absolute = poses + trajectory[:, None]
     up, method, n_standing, n_contacts, disagreement = _up(absolute, fps, skeleton)
     forward = np.array([0.0, 0.0, 1.0])  # the camera's optical axis
-    towards = -_unit(forward - (forward @ up) * up)
+    towards = -unit(forward - (forward @ up) * up)
     right = np.cross(up, towards)
     rotation = np.stack([right, up, towards])
     contacts = _contact_points(absolute, up, fps, skeleton)
@@ -337,133 +333,3 @@ def _drift(absolute: np.ndarray, fps: float, skeleton: Skeleton) -> float:
         except NoFloorError:
             return float("nan")
     return float(max(_angle_deg(a, b) for i, a in enumerate(ups) for b in ups[i + 1:]))
-
-
-def foot_contacts(world: np.ndarray, fps: float, skeleton: Skeleton = H36M) -> np.ndarray:
-    """Per frame whether the left and the right foot rest on the floor.
-
-    world (F, J, 3) absolute joints in the world frame (y up, floor y = 0) -> (F, 2) bool
-    (left, right): the ankle within :data:`CONTACT_HEIGHT` of its resting height (the lower
-    ankle's 10th-percentile height over the clip, so a floor set a little off, or a skeleton
-    whose ankle joint sits higher, does not matter) and slower than :data:`CONTACT_SPEED`;
-    contacts and gaps of a single frame are removed.
-    """
-    j = _joints(skeleton)
-    ankles = world[:, [j["left_ankle"], j["right_ankle"]]]  # (F, 2, 3)
-    rest = float(np.percentile(ankles[..., 1].min(1), 10))  # the ankles' height when a foot is down
-    low = ankles[..., 1] < rest + CONTACT_HEIGHT
-    speed = np.zeros(ankles.shape[:2])
-    if len(world) > 1:
-        flat = np.linalg.norm(np.diff(ankles, axis=0), axis=-1) * fps
-        speed[1:-1] = np.minimum(flat[:-1], flat[1:])  # a contact frame is slow on one side at least
-        speed[0], speed[-1] = flat[0], flat[-1]
-    contact = low & (speed < CONTACT_SPEED)
-    return _close_single_frames(contact)
-
-
-def _close_single_frames(flags: np.ndarray) -> np.ndarray:
-    """Remove runs of one frame (of either value) along axis 0: (F, K) bool."""
-    out = flags.copy()
-    for value in (False, True):  # fill 1-frame gaps, then drop 1-frame contacts
-        inner = (out[1:-1] == value) & (out[:-2] != value) & (out[2:] != value)
-        out[1:-1][inner] = not value
-    return out
-
-
-def contact_segments(flags: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) frame ranges (end exclusive) of the True runs of a (F,) bool array."""
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
-def foot_sliding(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M) -> float:
-    """Mean horizontal ankle displacement (metres per frame) between consecutive frames in which
-    that foot is in contact; NaN without such frames."""
-    j = _joints(skeleton)
-    moves = []
-    for k, name in enumerate(("left_ankle", "right_ankle")):
-        both = contacts[1:, k] & contacts[:-1, k]
-        step = np.diff(world[:, j[name]][:, [0, 2]], axis=0)
-        moves.append(np.linalg.norm(step, axis=-1)[both])
-    moves = np.concatenate(moves)
-    return float(moves.mean()) if len(moves) else float("nan")
-
-
-def _ramp(flags: np.ndarray, width: int) -> np.ndarray:
-    """(F,) bool -> (F,) weights: 1 on the flagged frames, falling linearly to 0 over ``width``
-    frames on either side."""
-    weight = flags.astype(np.float64)
-    for step in range(1, width + 1):
-        value = 1.0 - step / (width + 1)
-        weight[step:] = np.maximum(weight[step:], flags[:-step] * value)
-        weight[:-step] = np.maximum(weight[:-step], flags[step:] * value)
-    return weight
-
-
-def _two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Knee and ankle (..., 3) placing the ankle at ``target`` (or as near as the leg reaches),
-    thigh and shin lengths kept, the knee bending in its own plane."""
-    thigh = np.linalg.norm(knee - hip, axis=-1, keepdims=True)
-    shin = np.linalg.norm(ankle - knee, axis=-1, keepdims=True)
-    reach = target - hip
-    dist = np.linalg.norm(reach, axis=-1, keepdims=True)
-    dist = np.clip(dist, np.abs(thigh - shin) + 1e-6, thigh + shin - 1e-6)
-    along = _unit(reach)
-    bend = (knee - hip) - ((knee - hip) * along).sum(-1, keepdims=True) * along
-    fallback = np.broadcast_to(np.array([0.0, 0.0, 1.0]), bend.shape)  # straight leg: bend forward
-    bend = np.where(np.linalg.norm(bend, axis=-1, keepdims=True) > 1e-9, bend, fallback)
-    bend = _unit(bend - (bend * along).sum(-1, keepdims=True) * along)
-    x = (thigh ** 2 - shin ** 2 + dist ** 2) / (2 * dist)
-    r = np.sqrt(np.clip(thigh ** 2 - x ** 2, 0.0, None))
-    return hip + x * along + r * bend, hip + dist * along
-
-
-def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M, *, blend: int = 3
-              ) -> np.ndarray:
-    """Remove foot sliding: a foot in contact stays where it landed, on the floor.
-
-    For every contact of a foot its target is the ankle's mean floor position over the contact,
-    at the ankle's resting height. The whole body first moves by the mean correction of the feet
-    in contact (the root trajectory is the least certain part, its depth above all; the shift is
-    smoothed over time), then each leg in contact reaches its target by two-bone IK (thigh and
-    shin lengths kept, the knee in its own plane). Corrections fade in and out over ``blend``
-    frames around each contact, so nothing jumps.
-
-    Args:
-        world: (F, J, 3) absolute joints, world frame (y up, floor y = 0); contacts: (F, 2) bool
-            (left, right) from :func:`foot_contacts`.
-    Returns:
-        (F, J, 3) with the same bone lengths.
-    """
-    j = _joints(skeleton)
-    out = np.array(world, np.float64)
-    rest = ANKLE_HEIGHT_RATIO * leg_length(out - out[:, :1], skeleton)
-    sides = (("left", j["left_hip"], j["left_knee"], j["left_ankle"]),
-             ("right", j["right_hip"], j["right_knee"], j["right_ankle"]))
-    targets = np.zeros((len(out), 2, 3))
-    weights = np.zeros((len(out), 2))
-    for k, (_, _, _, ankle) in enumerate(sides):
-        for start, end in contact_segments(contacts[:, k]):
-            spot = out[start:end, ankle].mean(0)
-            spot[1] = rest
-            targets[start:end, k] = spot
-            # around the contact the target is the nearest contact's spot
-            lo, hi = max(0, start - blend), min(len(out), end + blend)
-            before, after = np.arange(lo, start), np.arange(end, hi)
-            targets[before, k] = np.where((weights[before, k] == 0)[:, None], spot, targets[before, k])
-            targets[after, k] = np.where((weights[after, k] == 0)[:, None], spot, targets[after, k])
-        weights[:, k] = _ramp(contacts[:, k], blend)
-    ankles = out[:, [sides[0][3], sides[1][3]]]
-    error = (targets - ankles) * weights[..., None]  # (F, 2, 3)
-    count = weights.sum(1, keepdims=True)
-    shift = np.where(count > 0, error.sum(1) / np.maximum(count, 1e-9), 0.0)  # (F, 3)
-    shift = smooth_in_time(torch.from_numpy(shift)[:, None], 1.0)[:, 0].numpy()
-    out += shift[:, None]
-    for k, (_, hip, knee, ankle) in enumerate(sides):
-        w = weights[:, k:k + 1]
-        goal = out[:, ankle] + w * (targets[:, k] - out[:, ankle])
-        new_knee, new_ankle = _two_bone_ik(out[:, hip], out[:, knee], out[:, ankle], goal)
-        active = w[:, 0] > 0
-        out[active, knee], out[active, ankle] = new_knee[active], new_ankle[active]
-    return out

@@ -18,13 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ddhpose.export.options import ExportOptions
 from ddhpose.export.results import result_format
-from ddhpose.export.writers import ExportOptions, Write, planned_writes, write_all
+from ddhpose.export.writers import Write, planned_writes, write_all
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
+from ddhpose.lifting.options import LiftOptions, TrackingOptions
 from ddhpose.lifting.result import LiftResult
-from ddhpose.lifting.tracking import TrackingOptions
-from ddhpose.pipelines.lift import check_render, lift_tracks, render_people
+from ddhpose.pipelines.lift import lift_tracks, render_people, split_settings
 from ddhpose.video.detect import detect_video
 from ddhpose.video.detectors import Detector
 from ddhpose.video.frames import FrameStore
@@ -50,46 +51,42 @@ def summary(results: list[LiftResult]) -> str:
     return "\n".join(lines)
 
 
-def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, *, render: str | None = None,
-               bvh: bool = False, detector: Detector | None = None, lifter: Lifter | None = None,
-               fps: float | None = None, progress: bool = True, render_size: int | None = None,
-               tracking: TrackingOptions | None = None, bvh_units: str = "cm", bvh_trajectory: bool = False,
-               world: bool = True, foot_lock: bool = True, trc: bool = False, glb: bool = False,
-               **lift_kwargs: Any) -> list[Path]:
-    """Video file -> detections, 3D results (one per person), optional BVH and render.
+def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, options: LiftOptions | None = None, *,
+               exports: ExportOptions | None = None, tracking: TrackingOptions | None = None,
+               detector: Detector | None = None, lifter: Lifter | None = None, progress: bool = True,
+               **settings: Any) -> list[Path]:
+    """Video file -> detections, 3D results (one per person), optional exports and render.
 
     Writes ``OUTPUT`` (.npz or .json; ``_track<id>`` suffixes for several people), the
-    detections as ``<OUTPUT stem>.detections.json``, with ``bvh`` / ``trc`` / ``glb`` a .bvh /
-    .trc / .glb per result (:mod:`ddhpose.export.writers`) and with
-    ``render`` one animation of every person's detections over the frames beside the 3D (``render_size``
-    pixels high; default :func:`default_render_size`). ``fps`` overrides the video's frame rate;
-    ``lift_kwargs`` go to :meth:`Lifter.lift`. Returns the written paths.
+    detections as ``<OUTPUT stem>.detections.json``, the exports ``exports`` asks for beside each
+    result (:mod:`ddhpose.export.writers`) and its ``render``: one animation of every person's
+    detections over the frames beside the 3D (``render_size`` pixels high; default
+    :func:`default_render_size`). ``options`` says how to lift (its ``fps`` overrides the video's
+    frame rate; without a focal length the video's metadata gives one where it states its lens);
+    ``settings`` are shortcuts for fields of ``options`` and ``exports``. Returns the written paths.
 
     Raises:
         PartlyWritten: interrupted (Ctrl-C) while rendering, after the results were written;
             it lists them.
     """
+    lift_changes, export_changes = split_settings(settings)
+    options = (options or LiftOptions()).with_changes(**lift_changes)
+    exports = dataclasses.replace(exports or ExportOptions(), **export_changes)
     output_path = Path(output_path)
     result_format(output_path)  # bad output names fail before the slow part
-    check_render(render, render_size)
-    options = ExportOptions(bvh=bvh, bvh_units=bvh_units, bvh_trajectory=bvh_trajectory, trc=trc, glb=glb)
     lifter = lifter or Lifter.from_pretrained()
-    store = FrameStore(render_size or MAX_RENDER_HEIGHT) if render else None
+    store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render else None
     info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
-    if fps:
-        detections = dataclasses.replace(detections, fps=float(fps))
+    if options.focal_length is None and info.focal_length is not None:  # the lens the file states
+        options = options.with_changes(focal_length=info.focal_length,
+                                       focal_length_source="the video's metadata (35 mm equivalent)")
     tracks = tracks_from_detections(detections, tracking)
-    if lift_kwargs.get("focal_length") is None and info.focal_length is not None:
-        lift_kwargs["focal_length"] = info.focal_length  # the lens the file states
-        lift_kwargs["focal_length_source"] = "the video's metadata (35 mm equivalent)"
-    results = lift_tracks(tracks, lifter, source=str(input_path), fps=fps, tracking=tracking,
-                          world=world, foot_lock=foot_lock, progress=progress, **lift_kwargs)
+    results = lift_tracks(tracks, lifter, options, source=str(input_path), tracking=tracking, progress=progress)
     det_path = output_path.with_name(output_path.stem + ".detections.json")
     document = detections.to_json()
     writes: list[Write] = [(det_path, lambda tmp: Path(tmp).write_text(json.dumps(document), encoding="utf-8"))]
-    written = write_all(writes + planned_writes(results, output_path, options))
+    written = write_all(writes + planned_writes(results, output_path, exports))
     if progress:
         print(summary(results), file=sys.stderr)
-    return written + render_people(results, render, written, size=render_size or default_render_size(info.size[1]),
-                                   frames=None if store is None else store.frames,
-                                   progress=progress)
+    return written + render_people(results, exports, written, default_size=default_render_size(info.size[1]),
+                                   frames=None if store is None else store.frames, progress=progress)

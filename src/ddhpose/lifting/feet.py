@@ -1,0 +1,152 @@
+"""Feet in the world frame: when a foot rests on the floor, and keeping it there.
+
+:func:`foot_contacts` flags the frames where each foot rests (low and slow); :func:`lock_feet`
+removes the sliding a lifted motion shows during those contacts; :func:`foot_sliding` measures
+it. All work on absolute joints in the world frame of :mod:`ddhpose.lifting.world` (y up, floor
+y = 0, metres).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ddhpose.lifting.temporal import smooth_in_time
+from ddhpose.lifting.world import ANKLE_HEIGHT_RATIO, CONTACT_HEIGHT, CONTACT_SPEED, leg_length, unit
+from ddhpose.skeleton import H36M, Skeleton
+
+#: The joints the feet's functions need.
+LEG_JOINTS = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def _joints(skeleton: Skeleton) -> dict[str, int]:
+    return skeleton.joints(LEG_JOINTS, "foot contact")
+
+
+def foot_contacts(world: np.ndarray, fps: float, skeleton: Skeleton = H36M) -> np.ndarray:
+    """Per frame whether the left and the right foot rest on the floor.
+
+    world (F, J, 3) absolute joints in the world frame (y up, floor y = 0) -> (F, 2) bool
+    (left, right): the ankle within :data:`CONTACT_HEIGHT` of its resting height (the lower
+    ankle's 10th-percentile height over the clip, so a floor set a little off, or a skeleton
+    whose ankle joint sits higher, does not matter) and slower than :data:`CONTACT_SPEED`;
+    contacts and gaps of a single frame are removed.
+    """
+    j = _joints(skeleton)
+    ankles = world[:, [j["left_ankle"], j["right_ankle"]]]  # (F, 2, 3)
+    rest = float(np.percentile(ankles[..., 1].min(1), 10))  # the ankles' height when a foot is down
+    low = ankles[..., 1] < rest + CONTACT_HEIGHT
+    speed = np.zeros(ankles.shape[:2])
+    if len(world) > 1:
+        flat = np.linalg.norm(np.diff(ankles, axis=0), axis=-1) * fps
+        speed[1:-1] = np.minimum(flat[:-1], flat[1:])  # a contact frame is slow on one side at least
+        speed[0], speed[-1] = flat[0], flat[-1]
+    contact = low & (speed < CONTACT_SPEED)
+    return _close_single_frames(contact)
+
+
+def _close_single_frames(flags: np.ndarray) -> np.ndarray:
+    """Remove runs of one frame (of either value) along axis 0: (F, K) bool."""
+    out = flags.copy()
+    for value in (False, True):  # fill 1-frame gaps, then drop 1-frame contacts
+        inner = (out[1:-1] == value) & (out[:-2] != value) & (out[2:] != value)
+        out[1:-1][inner] = not value
+    return out
+
+
+def contact_segments(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) frame ranges (end exclusive) of the True runs of a (F,) bool array."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def foot_sliding(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M) -> float:
+    """Mean horizontal ankle displacement (metres per frame) between consecutive frames in which
+    that foot is in contact; NaN without such frames."""
+    j = _joints(skeleton)
+    moves = []
+    for k, name in enumerate(("left_ankle", "right_ankle")):
+        both = contacts[1:, k] & contacts[:-1, k]
+        step = np.diff(world[:, j[name]][:, [0, 2]], axis=0)
+        moves.append(np.linalg.norm(step, axis=-1)[both])
+    moves = np.concatenate(moves)
+    return float(moves.mean()) if len(moves) else float("nan")
+
+
+def _ramp(flags: np.ndarray, width: int) -> np.ndarray:
+    """(F,) bool -> (F,) weights: 1 on the flagged frames, falling linearly to 0 over ``width``
+    frames on either side."""
+    weight = flags.astype(np.float64)
+    for step in range(1, width + 1):
+        value = 1.0 - step / (width + 1)
+        weight[step:] = np.maximum(weight[step:], flags[:-step] * value)
+        weight[:-step] = np.maximum(weight[:-step], flags[step:] * value)
+    return weight
+
+
+def _two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Knee and ankle (..., 3) placing the ankle at ``target`` (or as near as the leg reaches),
+    thigh and shin lengths kept, the knee bending in its own plane."""
+    thigh = np.linalg.norm(knee - hip, axis=-1, keepdims=True)
+    shin = np.linalg.norm(ankle - knee, axis=-1, keepdims=True)
+    reach = target - hip
+    dist = np.linalg.norm(reach, axis=-1, keepdims=True)
+    dist = np.clip(dist, np.abs(thigh - shin) + 1e-6, thigh + shin - 1e-6)
+    along = unit(reach)
+    bend = (knee - hip) - ((knee - hip) * along).sum(-1, keepdims=True) * along
+    fallback = np.broadcast_to(np.array([0.0, 0.0, 1.0]), bend.shape)  # straight leg: bend forward
+    bend = np.where(np.linalg.norm(bend, axis=-1, keepdims=True) > 1e-9, bend, fallback)
+    bend = unit(bend - (bend * along).sum(-1, keepdims=True) * along)
+    x = (thigh ** 2 - shin ** 2 + dist ** 2) / (2 * dist)
+    r = np.sqrt(np.clip(thigh ** 2 - x ** 2, 0.0, None))
+    return hip + x * along + r * bend, hip + dist * along
+
+
+def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M, *, blend: int = 3
+              ) -> np.ndarray:
+    """Remove foot sliding: a foot in contact stays where it landed, on the floor.
+
+    For every contact of a foot its target is the ankle's mean floor position over the contact,
+    at the ankle's resting height. The whole body first moves by the mean correction of the feet
+    in contact (the root trajectory is the least certain part, its depth above all; the shift is
+    smoothed over time), then each leg in contact reaches its target by two-bone IK (thigh and
+    shin lengths kept, the knee in its own plane). Corrections fade in and out over ``blend``
+    frames around each contact, so nothing jumps.
+
+    Args:
+        world: (F, J, 3) absolute joints, world frame (y up, floor y = 0); contacts: (F, 2) bool
+            (left, right) from :func:`foot_contacts`.
+    Returns:
+        (F, J, 3) with the same bone lengths.
+    """
+    j = _joints(skeleton)
+    out = np.array(world, np.float64)
+    rest = ANKLE_HEIGHT_RATIO * leg_length(out - out[:, :1], skeleton)
+    sides = (("left", j["left_hip"], j["left_knee"], j["left_ankle"]),
+             ("right", j["right_hip"], j["right_knee"], j["right_ankle"]))
+    targets = np.zeros((len(out), 2, 3))
+    weights = np.zeros((len(out), 2))
+    for k, (_, _, _, ankle) in enumerate(sides):
+        for start, end in contact_segments(contacts[:, k]):
+            spot = out[start:end, ankle].mean(0)
+            spot[1] = rest
+            targets[start:end, k] = spot
+            # around the contact the target is the nearest contact's spot
+            lo, hi = max(0, start - blend), min(len(out), end + blend)
+            before, after = np.arange(lo, start), np.arange(end, hi)
+            targets[before, k] = np.where((weights[before, k] == 0)[:, None], spot, targets[before, k])
+            targets[after, k] = np.where((weights[after, k] == 0)[:, None], spot, targets[after, k])
+        weights[:, k] = _ramp(contacts[:, k], blend)
+    ankles = out[:, [sides[0][3], sides[1][3]]]
+    error = (targets - ankles) * weights[..., None]  # (F, 2, 3)
+    count = weights.sum(1, keepdims=True)
+    shift = np.where(count > 0, error.sum(1) / np.maximum(count, 1e-9), 0.0)  # (F, 3)
+    shift = smooth_in_time(torch.from_numpy(shift)[:, None], 1.0)[:, 0].numpy()
+    out += shift[:, None]
+    for k, (_, hip, knee, ankle) in enumerate(sides):
+        w = weights[:, k:k + 1]
+        goal = out[:, ankle] + w * (targets[:, k] - out[:, ankle])
+        new_knee, new_ankle = _two_bone_ik(out[:, hip], out[:, knee], out[:, ankle], goal)
+        active = w[:, 0] > 0
+        out[active, knee], out[active, ankle] = new_knee[active], new_ankle[active]
+    return out
