@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import smoke  # noqa: E402
-from doc_section import write_section  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         (["--smoke"] if args.smoke else []) + [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
          "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
     lines = [f"`{command}`", "",
-             f"Lifting speed of the bundled model (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
+             f"Lifting speed of {weights_label(args.checkpoint)} (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "
              f"{args.frames} frames, flip augmentation on, the defaults of `Lifter.lift` otherwise, median of "
              f"{args.repeats} runs (precisions interleaved); 'world' rows include the root trajectory, the "

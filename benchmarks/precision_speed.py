@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import smoke  # noqa: E402
-from doc_section import write_section  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 from released_port import load_released_port  # noqa: E402
 from speed import HYPOTHESES, ITERATIONS, SMALL, TINY, _cpu_name, build_pair, make_batch, peak_rss, race  # noqa: E402
 
@@ -153,14 +153,14 @@ def markdown(r: dict) -> str:
              "| size | implementation, precision | median s | speed-up vs port fp32 |", "|---|---|---|---|"]
     for size, rows in r["sample"].items():
         lines += [f"| {size} | {k} | {v['median']:.3f} | {v['vs_port']:.2f}x |" for k, v in rows.items()]
-    lines += ["", "Lifting with the bundled model (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
+    lines += ["", f"Lifting with {m.get('weights', 'the bundled model')} (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
               "| setting | frames/s | median s |", "|---|---|---|"]
     lines += [f"| {k} | {v['fps']:.0f} | {v['median']:.2f} |" for k, v in r["lift"].items()]
     lines += ["", f"Peak memory of one sampling at F={m.get('memory_frames', 81)} (VmHWM above the resident set before it, fresh process each):",
               "", "| implementation, precision | peak above base (MiB) |", "|---|---|"]
     lines += [f"| {k} | {v['delta_mb']:.0f} |" for k, v in r["memory"].items()]
     acc = r["accuracy"]
-    lines += ["", f"Accuracy of the bundled model on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
+    lines += ["", f"Accuracy of {m.get('weights', 'the bundled model')} on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
               f"{m['acc_frames']} frames, exact 2D, mean of the hypotheses, W=1, the same noise per precision):", "",
               "| hypotheses, precision | MPJPE mm | change from fp32 mm |", "|---|---|---|"]
     lines += [f"| {k} | {v['mpjpe_mm']:.2f} | {v['change_mm']:+.2f} |" for k, v in acc.items()]
@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {"meta": dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu_name(),
                             flags=cpu_flags(), torch=torch.__version__, threads=args.threads, repeats=args.repeats,
                             acc_sequences=args.acc_sequences, acc_frames=args.acc_frames, batch=batch,
-                            memory_frames=size["frames"],
-                            command=f"python benchmarks/precision_speed.py --threads {args.threads} --repeats "
+                            memory_frames=size["frames"], weights=weights_label(checkpoint),
+                            command=f"python benchmarks/precision_speed.py{' --smoke' if args.smoke else ''} --threads {args.threads} --repeats "
                                     f"{args.repeats} --acc-sequences {args.acc_sequences} --acc-frames "
                                     f"{args.acc_frames} --out docs/benchmarks.md"), "sample": {}}
     ours, port = build_pair(size, cpu)

@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import smoke  # noqa: E402
-from doc_section import write_section  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose.data.h36m import load_h36m  # noqa: E402
 from ddhpose.data.retarget import load_mocap  # noqa: E402
@@ -281,7 +281,7 @@ def axis_markdown(axes: dict[str, dict], command: str) -> str:
 def lift_markdown(rows: dict[str, dict], args, command: str, seconds: float) -> str:
     cell = _cell
     lines = [f"Measured with `{command}` ({seconds:.0f} s; "
-             f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}, the lifter's defaults, "
+             f"{weights_label(args.checkpoint)}, the lifter's defaults, "
              f"H=1, exact 2D; held-out clips of at least {MIN_CLIP_SECONDS:g} s).", "",
              "| test set | clips (world found) | root error, perspective (mm) | root error, weak perspective (mm) | "
              "absolute MPJPE (mm) | tilt error mean / median (deg) |", "|---|---|---|---|---|---|"]
