@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     limit, frames, checkpoint, max_gaps = None, 200, None, (15, 30)
     if args.smoke:
         tmp = smoke.folder("multi_person")
-        limit, frames, checkpoint, args.mocap = 5, 60, str(smoke.tiny_checkpoint(tmp)), None
+        limit, frames, checkpoint, args.mocap = 2, 60, str(smoke.tiny_checkpoint(tmp)), None
         args.seeds, args.demo, args.out, max_gaps = 1, None, str(tmp / "multi_person"), (15,)
         args.png = tmp / "png" if args.png else None
     mediapipe = f"mediapipe {__import__('mediapipe').__version__}" if smoke.has_video_extra() else "no mediapipe"
