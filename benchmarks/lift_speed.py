@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
     cfg = next(iter(lifters.values())).model.config
     command = "python benchmarks/lift_speed.py " + " ".join(
-        (["--smoke"] if args.smoke else []) + [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
-         "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
+        (["--smoke"] if args.smoke else [])
+        + [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
+           "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
     lines = [f"`{command}`", "",
              f"Lifting speed of {weights_label(args.checkpoint)} (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "

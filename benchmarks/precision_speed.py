@@ -149,18 +149,21 @@ def markdown(r: dict) -> str:
     m = r["meta"]
     lines = [f"Run {m['date']} on {m['cpu']}, CPU flags read at run time: {', '.join(m['flags']) or 'none'}; "
              f"torch {m['torch']}, {m['threads']} threads, `OMP_WAIT_POLICY=PASSIVE`. Command: `{m['command']}`", "",
-             f"Sampling (H={HYPOTHESES}, W={ITERATIONS}, flip, batch {m.get('batch', 4)}), median of {m['repeats']} interleaved runs:", "",
+             f"Sampling (H={HYPOTHESES}, W={ITERATIONS}, flip, batch {m.get('batch', 4)}), median of {m['repeats']} "
+             "interleaved runs:", "",
              "| size | implementation, precision | median s | speed-up vs port fp32 |", "|---|---|---|---|"]
     for size, rows in r["sample"].items():
         lines += [f"| {size} | {k} | {v['median']:.3f} | {v['vs_port']:.2f}x |" for k, v in rows.items()]
-    lines += ["", f"Lifting with {m.get('weights', 'the bundled model')} (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
+    weights = m.get("weights", "the bundled model")
+    lines += ["", f"Lifting with {weights} (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
               "| setting | frames/s | median s |", "|---|---|---|"]
     lines += [f"| {k} | {v['fps']:.0f} | {v['median']:.2f} |" for k, v in r["lift"].items()]
-    lines += ["", f"Peak memory of one sampling at F={m.get('memory_frames', 81)} (VmHWM above the resident set before it, fresh process each):",
+    lines += ["", f"Peak memory of one sampling at F={m.get('memory_frames', 81)} (VmHWM above the resident set before "
+              "it, fresh process each):",
               "", "| implementation, precision | peak above base (MiB) |", "|---|---|"]
     lines += [f"| {k} | {v['delta_mb']:.0f} |" for k, v in r["memory"].items()]
     acc = r["accuracy"]
-    lines += ["", f"Accuracy of {m.get('weights', 'the bundled model')} on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
+    lines += ["", f"Accuracy of {weights} on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
               f"{m['acc_frames']} frames, exact 2D, mean of the hypotheses, W=1, the same noise per precision):", "",
               "| hypotheses, precision | MPJPE mm | change from fp32 mm |", "|---|---|---|"]
     lines += [f"| {k} | {v['mpjpe_mm']:.2f} | {v['change_mm']:+.2f} |" for k, v in acc.items()]
@@ -195,9 +198,10 @@ def main(argv: list[str] | None = None) -> None:
                             flags=cpu_flags(), torch=torch.__version__, threads=args.threads, repeats=args.repeats,
                             acc_sequences=args.acc_sequences, acc_frames=args.acc_frames, batch=batch,
                             memory_frames=size["frames"], weights=weights_label(checkpoint),
-                            command=f"python benchmarks/precision_speed.py{' --smoke' if args.smoke else ''} --threads {args.threads} --repeats "
-                                    f"{args.repeats} --acc-sequences {args.acc_sequences} --acc-frames "
-                                    f"{args.acc_frames} --out docs/benchmarks.md"), "sample": {}}
+                            command=f"python benchmarks/precision_speed.py{' --smoke' if args.smoke else ''} "
+                                    f"--threads {args.threads} --repeats {args.repeats} --acc-sequences "
+                                    f"{args.acc_sequences} --acc-frames {args.acc_frames} --out docs/benchmarks.md"),
+               "sample": {}}
     ours, port = build_pair(size, cpu)
     x2d = make_batch(batch, size["frames"], cpu)["x2d"]
     with torch.no_grad():
