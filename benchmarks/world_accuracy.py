@@ -171,14 +171,16 @@ def axis_rows(sets: dict[str, list]) -> dict[str, dict]:
     """Per test set: the clips' :func:`truth_axis` summarised (mean and median over clips)."""
     out = {}
     for name, clips in sets.items():
-        found = [a for a in (truth_axis(truth, rot) for _, _, _, _, truth, rot, _ in clips) if a is not None]
+        per_clip = {clip: truth_axis(truth, rot) for clip, _, _, _, truth, rot, _ in clips}
+        found = [a for a in per_clip.values() if a is not None]
         angles = [a["angle"] for a in found]
         out[name] = {"clips": len(clips), "clips_standing": len(found),
                      "standing_frames": sum(a["standing_frames"] for a in found),
                      "frames": sum(len(truth) for _, _, _, _, truth, _, _ in clips),
                      "angle_mean": float(np.mean(angles)) if found else None,
                      "angle_median": float(np.median(angles)) if found else None,
-                     "spread_mean": float(np.mean([a["spread"] for a in found])) if found else None}
+                     "spread_mean": float(np.mean([a["spread"] for a in found])) if found else None,
+                     "per_clip": per_clip}
     return out
 
 
@@ -251,17 +253,23 @@ def lift_rows(args, h36m: list, mocap: list, cfg) -> dict[str, dict]:
     for label, known, height in (("Human3.6M S9/S11, true intrinsics", True, False),
                                  ("Human3.6M S9/S11, true intrinsics and height", True, True),
                                  ("Human3.6M S9/S11, default focal", False, False)):
-        rows[label] = summarise([measure(lifter, uv, size, focal if known else None, truth, rot, None, 50.0,
-                                         feet=False, height=height) for _, uv, size, focal, truth, rot, _ in h36m])
+        rows[label] = with_clips([measure(lifter, uv, size, focal if known else None, truth, rot, None, 50.0,
+                                          feet=False, height=height) for _, uv, size, focal, truth, rot, _ in h36m],
+                                 h36m)
         print(label, json.dumps(rows[label]), flush=True)
     for label, known, height in (("held-out mocap, true intrinsics", True, False),
                                  ("held-out mocap, true intrinsics and height", True, True),
                                  ("held-out mocap, default focal", False, False)):
-        rows[label] = summarise([measure(lifter, uv, size, focal if known else None, truth, rot, world,
-                                         cfg.data.mocap_fps, feet=True, height=height)
-                                 for _, uv, size, focal, truth, rot, world in mocap])
+        rows[label] = with_clips([measure(lifter, uv, size, focal if known else None, truth, rot, world,
+                                          cfg.data.mocap_fps, feet=True, height=height)
+                                  for _, uv, size, focal, truth, rot, world in mocap], mocap)
         print(label, json.dumps(rows[label]), flush=True)
     return rows
+
+
+def with_clips(records: list[dict], clips: list) -> dict:
+    """:func:`summarise` of the records, with each clip's own record under 'per_clip' (named)."""
+    return {**summarise(records), "per_clip": [{"clip": clip[0], **r} for clip, r in zip(clips, records)]}
 
 
 def _cell(value, fmt="{:.1f}"):

@@ -177,7 +177,7 @@ def test_world_accuracy_smoke(smoke_run):
     assert all(a["clips_standing"] >= 1 and finite(a["angle_mean"], a["spread_mean"]) for a in axes.values())
     assert len(rows) == 6
     for label, r in rows.items():
-        assert finite(r["root"], r["root_weak"], r["abs_mpjpe"]), label
+        assert finite(r["root"], r["root_weak"], r["abs_mpjpe"]) and len(r["per_clip"]) == r["clips"], label
         if label.startswith("Human3.6M"):
             assert r["world_found"] == r["clips"] == 2 and finite(r["tilt"])
     # the stand-in walk's camera is chosen so that the bundled model finds its floor: the feet are measured
