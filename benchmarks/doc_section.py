@@ -3,6 +3,8 @@ markers is replaced and the rest of the document, its prose, kept; a document wi
 gets them appended), and figures, each written whole or not at all."""
 from __future__ import annotations
 
+import hashlib
+from importlib import resources
 from pathlib import Path
 
 from ddhpose.files import atomic_write_text
@@ -27,3 +29,13 @@ def save_figure(fig, path: Path, dpi: int = 90) -> None:
     fig.savefig(tmp, dpi=dpi)
     tmp.replace(path)
     plt.close(fig)
+
+
+def weights_label(checkpoint: str | None) -> str:
+    """Which weights a figure was measured on, for the docs: 'the bundled weights' or the file's
+    name, with the first 12 hex digits of its SHA-256 (docs/model_card.md gives the shipped one's),
+    so a table stays tied to its weights when the bundled model changes."""
+    from ddhpose.lifting.lifter import BUNDLED_WEIGHTS
+    path = Path(checkpoint) if checkpoint else resources.files("ddhpose").joinpath(BUNDLED_WEIGHTS)
+    name = Path(checkpoint).name if checkpoint else "the bundled weights"
+    return f"{name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]})"

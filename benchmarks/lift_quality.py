@@ -15,10 +15,13 @@ second differences), bone-length variation (median over bones of std/mean over f
 left/right asymmetry (median over bone pairs, %), each averaged over sequences.
 
 Usage: python benchmarks/lift_quality.py [--checkpoint PATH] [--out docs/lift_quality.md]
+``--smoke``: three settings, a tiny random model and stand-in held-out sets (benchmarks/smoke.py),
+into a temporary folder.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -28,7 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doc_section import write_section  # noqa: E402
+import smoke  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose import metrics as M  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
@@ -66,18 +70,32 @@ def measure(pred: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
     return out
 
 
-def clips(args: argparse.Namespace) -> dict[str, list[tuple]]:
-    """Set name -> [(keypoints (F, 17, 2) px, layout, image size, focal px, truth or None)]."""
+#: The settings of a smoke run: H=1 raw and with the defaults, and J-Agg.
+SMOKE_SETTINGS = ("H=1, raw (no filter, free bones)", "H=5, J-Agg, raw", "H=1, defaults (filter 2 + track bones)")
+
+
+def clips(args: argparse.Namespace, smoke_folder: Path | None = None) -> dict[str, list[tuple]]:
+    """Set name -> [(keypoints (F, 17, 2) px, layout, image size, focal px, truth or None)]; the
+    held-out sets from the stand-in data in ``smoke_folder`` when given."""
     sample = demo_sample_path()
     track = read_keypoints(sample)[0]
     with np.load(sample, allow_pickle=False) as data:
-        demo = [(track, None, None, float(data["focal_length"]), data["poses_3d"])]
+        truth = data["poses_3d"]
+        if smoke_folder is not None:  # its first --frames frames
+            track = dataclasses.replace(track, keypoints=track.keypoints[:args.frames],
+                                        scores=track.scores[:args.frames], frames=track.frames[:args.frames])
+            truth = truth[track.frames]
+        demo = [(track, None, None, float(data["focal_length"]), truth)]
     sets = {"demo clip (CMU 02_05, 50 fps)": demo}
     try:
         from ddhpose.data.sources import load_split
         from ddhpose.experiment import load_config
-        cfg = load_config("wild")
-        tests = load_split(cfg.data, "test", cfg.train.seed)
+        if smoke_folder is not None:
+            cfg = load_config("wild", smoke.config_overrides(smoke_folder))
+            tests = smoke.stand_in_split(cfg, cfg.train.seed)
+        else:
+            cfg = load_config("wild")
+            tests = load_split(cfg.data, "test", cfg.train.seed)
     except (OSError, ValueError) as err:
         print(f"held-out sets skipped: {err}", file=sys.stderr)
         tests = []
@@ -101,7 +119,7 @@ def clips(args: argparse.Namespace) -> dict[str, list[tuple]]:
     return sets
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="default: the bundled model")
     ap.add_argument("--sequences", type=int, default=8)
@@ -110,10 +128,16 @@ def main() -> None:
     ap.add_argument("--real-size", type=int, nargs=2, default=None, metavar=("W", "H"))
     ap.add_argument("--only", default="", help="setting names separated by ;")
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = ap.parse_args(argv)
+    tmp = None
+    if args.smoke:
+        tmp = smoke.folder("lift_quality")
+        args.checkpoint, args.out = str(smoke.tiny_checkpoint(tmp)), tmp / "lift_quality.md"
+        args.sequences, args.frames, args.only = 1, 40, ";".join(SMOKE_SETTINGS)
     torch.manual_seed(0)
     lifter = Lifter.from_pretrained(args.checkpoint, device="cpu")
-    sets = clips(args)
+    sets = clips(args, tmp)
     names = [n for n in args.only.split(";") if n] or list(SETTINGS)
     report: dict[str, dict[str, dict[str, float]]] = {}
     started = time.time()
@@ -126,10 +150,10 @@ def main() -> None:
             report.setdefault(set_name, {})[name] = {k: float(np.mean([f[k] for f in figures])) for k in figures[0]}
             print(set_name, "|", name, json.dumps({k: round(v, 2) for k, v in report[set_name][name].items()}),
                   flush=True)
-    command = "python benchmarks/lift_quality.py" + (f" --real {Path(args.real).name}" if args.real else "") + \
+    command = "python benchmarks/lift_quality.py" + (" --smoke" if args.smoke else "") + (f" --real {Path(args.real).name}" if args.real else "") + \
         (f" --real-size {args.real_size[0]} {args.real_size[1]}" if args.real_size else "")
     lines = [f"Measured with `{command}` ({time.time() - started:.0f} s; checkpoint "
-             f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}). Per set: MPJPE / P-MPJPE (mm), acceleration error (mm/frame^2; the "
+             f"{weights_label(args.checkpoint)}). Per set: MPJPE / P-MPJPE (mm), acceleration error (mm/frame^2; the "
              "ground truth's own mean acceleration in brackets), bone-length variation and left/right asymmetry (%).",
              ""]
     for set_name, rows in report.items():

@@ -5,6 +5,7 @@ aggregation) on the bundled demo clip tiled to ``--frames`` frames, for each (H,
 Reports the median of ``--repeats`` runs after one warm-up.
 
 Usage: python benchmarks/lift_speed.py [--checkpoint PATH] [--threads 2] [--out docs/lift_speed]
+``--smoke``: a tiny random model, 30 frames, one repeat, into a temporary folder.
 """
 from __future__ import annotations
 
@@ -12,20 +13,23 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from doc_section import write_section
+sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 
-from ddhpose.files import atomic_write_text
-from ddhpose.lifting.lifter import Lifter
-from ddhpose.pipelines.demo import demo_sample_path
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.pipelines.demo import demo_sample_path  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--frames", type=int, default=1000)
@@ -37,7 +41,12 @@ def main() -> None:
     parser.add_argument("--out", default="docs/lift_speed")
     parser.add_argument("--world-off", action="store_true",
                         help="also time each setting without the world frame (world=False), interleaved")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        tmp = smoke.folder("lift_speed")
+        args.checkpoint, args.out = str(smoke.tiny_checkpoint(tmp)), str(tmp / "lift_speed")
+        args.frames, args.repeats, args.settings = 30, 1, ["1x1", "2x2"]
     torch.set_num_threads(args.threads)
     lifters = {p: Lifter.from_pretrained(args.checkpoint, device=args.device, precision=p) for p in args.precisions}
     with np.load(demo_sample_path(), allow_pickle=False) as data:
@@ -47,7 +56,7 @@ def main() -> None:
     for setting in args.settings:
         h, w = (int(v) for v in setting.split("x"))
         for lifter in lifters.values():  # warm-up
-            lifter.lift(keypoints[:100], image_size=size, layout="h36m", hypotheses=h, iterations=w)
+            lifter.lift(keypoints[:min(100, args.frames)], image_size=size, layout="h36m", hypotheses=h, iterations=w)
         variants = [(p, True) for p in lifters] + ([(p, False) for p in lifters] if args.world_off else [])
         times: dict[str, list[float]] = {_name(p, world): [] for p, world in variants}
         for _ in range(args.repeats):  # precisions interleaved, so load drift hits all alike
@@ -63,10 +72,11 @@ def main() -> None:
                   flush=True)
     cfg = next(iter(lifters.values())).model.config
     command = "python benchmarks/lift_speed.py " + " ".join(
-        [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
-         "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
+        (["--smoke"] if args.smoke else [])
+        + [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
+           "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
     lines = [f"`{command}`", "",
-             f"Lifting speed of the bundled model (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
+             f"Lifting speed of {weights_label(args.checkpoint)} (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "
              f"{args.frames} frames, flip augmentation on, the defaults of `Lifter.lift` otherwise, median of "
              f"{args.repeats} runs (precisions interleaved); 'world' rows include the root trajectory, the "

@@ -26,12 +26,16 @@ Three parts, written to ``--out`` (.md and .json; docs/multi_person.md quotes th
 
 Usage: python benchmarks/multi_person.py [--parts real synthetic speed] [--demo demo.mp4]
        [--mocap ../shared/data/cmu_mocap] [--png out/multi_person] [--out docs/multi_person]
+``--smoke``: the chosen parts on a few frames (real, speed: the first frames of the clip; synthetic:
+one seed of 60 frames from the bundled demo sample, lifted by a tiny random model), into a
+temporary folder. The real and speed parts need the video extra (MediaPipe).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,15 +43,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddhpose.files import atomic_write_text
-from ddhpose.lifting.inputs import tracks_from_detections
-from ddhpose.lifting.inputs.detections import Detections
-from ddhpose.lifting.tracking import Detection
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout
-from ddhpose.lifting.lifter import Lifter
-from ddhpose.lifting.tracking import TrackingOptions, track_motion
-from ddhpose.metrics import mpjpe, p_mpjpe
-from ddhpose.video import detectors as D
+sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
+
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.lifting.inputs import tracks_from_detections  # noqa: E402
+from ddhpose.lifting.inputs.detections import Detections  # noqa: E402
+from ddhpose.lifting.tracking import Detection  # noqa: E402
+from ddhpose.lifting.keypoints import KeypointTrack, get_layout  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.lifting.tracking import TrackingOptions, track_motion  # noqa: E402
+from ddhpose.metrics import mpjpe, p_mpjpe  # noqa: E402
+from ddhpose.video import detectors as D  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "fixtures" / "sports2d_demo_3s.mp4"
@@ -94,12 +101,18 @@ DETECTORS = {
 }
 
 
-def read_video(path: Path) -> tuple[list[np.ndarray], float]:
+def read_video(path: Path, limit: int | None = None) -> tuple[list[np.ndarray], float]:
+    """The frames (RGB) and frame rate of a video; only its first ``limit`` frames when given."""
     import imageio.v2 as iio
     reader = iio.get_reader(str(path), "ffmpeg")
     try:
         fps = float(reader.get_meta_data()["fps"])
-        return [np.asarray(f)[..., :3] for f in reader], fps
+        frames = []
+        for f in reader:
+            if limit is not None and len(frames) == limit:
+                break
+            frames.append(np.asarray(f)[..., :3])
+        return frames, fps
     finally:
         reader.close()
 
@@ -176,10 +189,11 @@ def frozen(frame: np.ndarray, count: int, fps: float) -> list[np.ndarray]:
         return read_video(path)[0]
 
 
-def real_part(clips: dict[str, Path], png: Path | None) -> dict:
+def real_part(clips: dict[str, Path], png: Path | None, limit: int | None = None) -> dict:
+    """The detectors and the tracker on each clip (its first ``limit`` frames when given)."""
     out = {}
     for label, path in clips.items():
-        frames, fps = read_video(path)
+        frames, fps = read_video(path, limit)
         h, w = frames[0].shape[:2]
         rows = {}
         for name, make in DETECTORS.items():
@@ -198,8 +212,8 @@ def real_part(clips: dict[str, Path], png: Path | None) -> dict:
                 draw(frames, tracks, picks, png / f"{path.stem}_tracks.png")
         out[label] = {"frames": len(frames), "size": [w, h], "fps": fps, "detectors": rows}
     # the same people frozen: what a poster's keypoints do
-    frames, fps = read_video(CLIP)
-    still = frozen(frames[0], 30, fps)
+    frames, fps = read_video(CLIP, 1)
+    still = frozen(frames[0], 30 if limit is None else min(30, limit), fps)
     people, _ = detect(D.MediaPipeMultiPose(4, search_every=10), still)
     tracks, _ = track(people, still[0].shape[1::-1], fps, "frozen", TrackingOptions(min_motion=0))
     out["frozen frame"] = {"frames": len(still), "motion": [track_motion(t.keypoints, t.scores) for t in tracks],
@@ -224,11 +238,11 @@ def paths(count: int, rng: np.random.Generator) -> list[tuple[float, float, floa
     return out
 
 
-def mocap_poses(mocap: Path, count: int, frames: int) -> list[np.ndarray]:
-    """``count`` root-relative motions (frames, 17, 3) in metres, z up: CMU clips, else the bundled
-    demo sample at different starting frames."""
+def mocap_poses(mocap: Path | None, count: int, frames: int) -> list[np.ndarray]:
+    """``count`` root-relative motions (frames, 17, 3) in metres, z up: CMU clips, else (or with
+    ``mocap`` None) the bundled demo sample at different starting frames."""
     from ddhpose.data.retarget import load_mocap
-    clips = [mocap / c for c in MOCAP_CLIPS if (mocap / c).is_file()]
+    clips = [] if mocap is None else [mocap / c for c in MOCAP_CLIPS if (mocap / c).is_file()]
     if len(clips) >= count:
         motions = [load_mocap(c, fps=50).numpy().astype(np.float64)[:frames] for c in clips[:count]]
         return [m - m[:, :1] * [1, 1, 0] for m in motions]  # the pelvis kept at x = y = 0, its height kept
@@ -281,16 +295,18 @@ def lift_error(lifter: Lifter, track: KeypointTrack, person: dict) -> tuple[floa
     return float(mpjpe(pred, truth)) * 1000, float(p_mpjpe(pred, truth)) * 1000, len(result.frames)
 
 
-def synthetic_part(mocap: Path, seeds: int, max_gaps: tuple[int, ...] = (15, 30)) -> dict:
+def synthetic_part(mocap: Path | None, seeds: int, max_gaps: tuple[int, ...] = (15, 30),
+                   scene_frames: int = 200, checkpoint: str | None = None) -> dict:
     """Per people count, tracking option (max_gap) and seed: identity switches, tracks, and per
-    person the tracked and alone lifting errors."""
-    lifter = Lifter.from_pretrained()
+    person the tracked and alone lifting errors (``scene_frames`` per scene, the model of
+    ``checkpoint``, default the bundled one)."""
+    lifter = Lifter.from_pretrained(checkpoint)
     out = {}
     for count in (2, 3):
         for max_gap in max_gaps:
             rows = []
             for seed in range(seeds):
-                sc = scene(mocap_poses(mocap, count, 200), np.random.default_rng(seed))
+                sc = scene(mocap_poses(mocap, count, scene_frames), np.random.default_rng(seed))
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     tracks = tracks_from_detections(
@@ -307,7 +323,9 @@ def synthetic_part(mocap: Path, seeds: int, max_gaps: tuple[int, ...] = (15, 30)
                                           frames.astype(np.int64), 0, "h36m", (WIDTH, HEIGHT), "alone", 50.0)
                     row = {"person": p, "depth_m": person["depth"], "frames_seen": int(len(frames)),
                            "longest_gap": int(np.diff(frames).max() - 1) if len(frames) > 1 else 0,
-                           "tracks": len(mine), "alone": lift_error(lifter, alone, person)}
+                           "tracks": len(mine)}
+                    if len(frames):  # a far person covered by a near one all along is never seen
+                        row["alone"] = lift_error(lifter, alone, person)
                     if main is not None:
                         row["tracked"] = lift_error(lifter, main, person)
                         row["tracked_share"] = main.num_frames / len(frames)
@@ -320,8 +338,9 @@ def synthetic_part(mocap: Path, seeds: int, max_gaps: tuple[int, ...] = (15, 30)
 
 # --- speed ----------------------------------------------------------------------------------------
 
-def speed_part() -> dict:
-    frames, _ = read_video(CLIP)
+def speed_part(limit: int | None = None) -> dict:
+    """Detection frames/s per scene (each cut to its first ``limit`` frames when given)."""
+    frames, _ = read_video(CLIP, limit)
     h, w = frames[0].shape[:2]
     scenes = {"1 person (the clip's right part, frames 0-29)": [np.ascontiguousarray(f[:, 450:]) for f in frames[:30]],
               "2 people (the clip)": frames,
@@ -329,6 +348,7 @@ def speed_part() -> dict:
                                                              for f in frames[:45]]}
     out = {}
     for label, clip in scenes.items():
+        clip = clip[:limit]
         out[label] = {"size": list(clip[0].shape[1::-1])}
         for name, make in (("single", lambda: D.MediaPipePose()),
                            ("multi, search every 10", lambda: D.MediaPipeMultiPose(4, search_every=10)),
@@ -380,7 +400,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["real", "synthetic", "speed"],
                         choices=["real", "synthetic", "speed"])
@@ -390,19 +410,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="synthetic scenes per people count")
     parser.add_argument("--png", type=Path, default=None, help="folder for frames with the tracks drawn")
     parser.add_argument("--out", default="docs/multi_person")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = parser.parse_args(argv)
     torch.manual_seed(0)
+    limit, frames, checkpoint, max_gaps = None, 200, None, (15, 30)
+    if args.smoke:
+        tmp = smoke.folder("multi_person")
+        limit, frames, checkpoint, args.mocap = 2, 60, str(smoke.tiny_checkpoint(tmp)), None
+        args.seeds, args.demo, args.out, max_gaps = 1, None, str(tmp / "multi_person"), (15,)
+        args.png = tmp / "png" if args.png else None
+    mediapipe = f"mediapipe {__import__('mediapipe').__version__}" if smoke.has_video_extra() else "no mediapipe"
     report = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                         f"mediapipe {__import__('mediapipe').__version__}"}
+                         f"{mediapipe}"}
     if "real" in args.parts:
         clips = {"Sports2D demo, 3 s (tests/fixtures)": CLIP}
         if args.demo:
             clips["Sports2D demo, whole"] = args.demo
-        report["real"] = real_part(clips, args.png)
+        report["real"] = real_part(clips, args.png, limit)
     if "synthetic" in args.parts:
-        report["synthetic"] = synthetic_part(args.mocap, args.seeds)
+        report["synthetic"] = synthetic_part(args.mocap, args.seeds, max_gaps, frames, checkpoint)
     if "speed" in args.parts:
-        report["speed"] = speed_part()
+        report["speed"] = speed_part(limit)
     out = Path(args.out)
     previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     previous.update(report)

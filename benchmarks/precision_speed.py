@@ -15,6 +15,8 @@ One process, interleaved runs (the order alternates every repeat), medians. Meas
 The CPU flags that decide bf16 / int8 speed are read from /proc/cpuinfo at run time.
 Usage: python benchmarks/precision_speed.py --threads 2 --repeats 5 --out docs/benchmarks.md
 (writes the section between the precision markers of --out, and docs/precision_speed.json).
+``--smoke``: every part once at a tiny size (tiny random model, stand-in Human3.6M motion from
+benchmarks/smoke.py), into a temporary folder.
 """
 from __future__ import annotations
 
@@ -34,9 +36,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doc_section import write_section  # noqa: E402
+import smoke  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
 from released_port import load_released_port  # noqa: E402
-from speed import HYPOTHESES, ITERATIONS, SMALL, _cpu_name, build_pair, make_batch, peak_rss, race  # noqa: E402
+from speed import HYPOTHESES, ITERATIONS, SMALL, TINY, _cpu_name, build_pair, make_batch, peak_rss, race  # noqa: E402
 
 from ddhpose.data.sequence import truncate  # noqa: E402
 from ddhpose.data.sources import load_split  # noqa: E402
@@ -82,11 +85,11 @@ def medians(times: dict[str, list]) -> dict[str, dict]:
     return {k: dict(median=statistics.median(v), all=v, vs_port=port / statistics.median(v)) for k, v in times.items()}
 
 
-def lift_rates(precisions, frames: int, repeats: int) -> dict[str, dict]:
+def lift_rates(precisions, frames: int, repeats: int, checkpoint: str | None = None) -> dict[str, dict]:
     with np.load(demo_sample_path(), allow_pickle=False) as data:
         clip, size = data["keypoints"], tuple(int(v) for v in data["image_size"])
     keypoints = np.concatenate([clip] * (frames // len(clip) + 1))[:frames]
-    lifters = {p: Lifter.from_pretrained(None, device="cpu", precision=p) for p in precisions}
+    lifters = {p: Lifter.from_pretrained(checkpoint, device="cpu", precision=p) for p in precisions}
     out = {}
     for h, w in ((1, 1), (5, 5)):
         fns = {p: (lambda lf: lambda: lf.lift(keypoints, image_size=size, layout="h36m", hypotheses=h,
@@ -97,12 +100,13 @@ def lift_rates(precisions, frames: int, repeats: int) -> dict[str, dict]:
     return out
 
 
-def accuracy(precisions, sequences: int, frames: int) -> dict[str, dict]:
+def accuracy(precisions, sequences: int, frames: int, checkpoint: str | None = None,
+             overrides: list[str] | None = None) -> dict[str, dict]:
     """MPJPE (mm) of the bundled model on Human3.6M S9/S11 per precision, the same noise."""
-    config = load_config("wild", ["data.mocap_test=[]"])  # Human3.6M S9/S11 only
+    config = load_config("wild", (overrides or []) + ["data.mocap_test=[]"])  # Human3.6M S9/S11 only
     tests = [s for s in load_split(config.data, "test", 0) if s.subject in config.data.test_subjects]
     tests = [tests[i] for i in np.linspace(0, len(tests) - 1, sequences).round().astype(int)]
-    model = Lifter.from_pretrained(None, device="cpu").model
+    model = Lifter.from_pretrained(checkpoint, device="cpu").model
     out = {}
     for h in (1, 5):
         for p in precisions:
@@ -119,9 +123,10 @@ def accuracy(precisions, sequences: int, frames: int) -> dict[str, dict]:
     return out
 
 
-def memory_probe(which: str) -> dict:
-    ours, port = build_pair(SMALL, torch.device("cpu"))
-    x2d = make_batch(4, SMALL["frames"], torch.device("cpu"))["x2d"]
+def memory_probe(which: str, tiny: bool = False) -> dict:
+    size, batch = (TINY, 2) if tiny else (SMALL, 4)
+    ours, port = build_pair(size, torch.device("cpu"))
+    x2d = make_batch(batch, size["frames"], torch.device("cpu"))["x2d"]
     impl, precision = which.split(":")
     fn = sampling_fns(ours, port, [precision] if impl == "ours" else [], x2d)[f"{impl} {precision}"]
     del ours, port
@@ -130,10 +135,11 @@ def memory_probe(which: str) -> dict:
     return peak_rss(fn)
 
 
-def memory(precisions, threads: int) -> dict[str, dict]:
+def memory(probes: list[str], threads: int, tiny: bool = False) -> dict[str, dict]:
+    """Peak memory of each of ``probes`` ('port:fp32', 'ours:bf16', ...), a fresh process each."""
     out = {}
-    for which in ["port:fp32"] + [f"ours:{p}" for p in precisions]:
-        cmd = [sys.executable, __file__, "--probe", which, "--threads", str(threads)]
+    for which in probes:
+        cmd = [sys.executable, __file__, "--probe", which, "--threads", str(threads)] + (["--smoke"] if tiny else [])
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out[which.replace(":", " ")] = json.loads(res.stdout.strip().splitlines()[-1])
     return out
@@ -143,25 +149,28 @@ def markdown(r: dict) -> str:
     m = r["meta"]
     lines = [f"Run {m['date']} on {m['cpu']}, CPU flags read at run time: {', '.join(m['flags']) or 'none'}; "
              f"torch {m['torch']}, {m['threads']} threads, `OMP_WAIT_POLICY=PASSIVE`. Command: `{m['command']}`", "",
-             f"Sampling (H={HYPOTHESES}, W={ITERATIONS}, flip, batch 4), median of {m['repeats']} interleaved runs:", "",
+             f"Sampling (H={HYPOTHESES}, W={ITERATIONS}, flip, batch {m.get('batch', 4)}), median of {m['repeats']} "
+             "interleaved runs:", "",
              "| size | implementation, precision | median s | speed-up vs port fp32 |", "|---|---|---|---|"]
     for size, rows in r["sample"].items():
         lines += [f"| {size} | {k} | {v['median']:.3f} | {v['vs_port']:.2f}x |" for k, v in rows.items()]
-    lines += ["", "Lifting with the bundled model (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
+    weights = m.get("weights", "the bundled model")
+    lines += ["", f"Lifting with {weights} (`Lifter.lift`, demo clip tiled, defaults otherwise):", "",
               "| setting | frames/s | median s |", "|---|---|---|"]
     lines += [f"| {k} | {v['fps']:.0f} | {v['median']:.2f} |" for k, v in r["lift"].items()]
-    lines += ["", "Peak memory of one sampling at F=81 (VmHWM above the resident set before it, fresh process each):",
+    lines += ["", f"Peak memory of one sampling at F={m.get('memory_frames', 81)} (VmHWM above the resident set before "
+              "it, fresh process each):",
               "", "| implementation, precision | peak above base (MiB) |", "|---|---|"]
     lines += [f"| {k} | {v['delta_mb']:.0f} |" for k, v in r["memory"].items()]
     acc = r["accuracy"]
-    lines += ["", f"Accuracy of the bundled model on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
+    lines += ["", f"Accuracy of {weights} on Human3.6M S9/S11 motion ({m['acc_sequences']} views x "
               f"{m['acc_frames']} frames, exact 2D, mean of the hypotheses, W=1, the same noise per precision):", "",
               "| hypotheses, precision | MPJPE mm | change from fp32 mm |", "|---|---|---|"]
     lines += [f"| {k} | {v['mpjpe_mm']:.2f} | {v['change_mm']:+.2f} |" for k, v in acc.items()]
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
@@ -169,33 +178,43 @@ def main() -> None:
     parser.add_argument("--acc-sequences", type=int, default=8)
     parser.add_argument("--acc-frames", type=int, default=300)
     parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.probe:
-        print(json.dumps(memory_probe(args.probe)))
+        print(json.dumps(memory_probe(args.probe, args.smoke)))
         return
     precisions = [p for p in PRECISIONS if p in supported_precisions("cpu")]
     cpu = torch.device("cpu")
+    size, batch, checkpoint, overrides = SMALL, 4, None, []
+    probes = ["port:fp32"] + [f"ours:{p}" for p in precisions]
+    if args.smoke:
+        tmp = smoke.folder("precision_speed")
+        size, batch, checkpoint, overrides = TINY, 2, str(smoke.tiny_checkpoint(tmp)), smoke.config_overrides(tmp)
+        args.repeats, args.lift_frames, args.acc_sequences, args.acc_frames = 1, 20, 1, 30
+        args.out, probes = str(tmp / "benchmarks.md"), probes[1:2]  # one fresh process (ours fp32): they cost seconds
     results = {"meta": dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu_name(),
                             flags=cpu_flags(), torch=torch.__version__, threads=args.threads, repeats=args.repeats,
-                            acc_sequences=args.acc_sequences, acc_frames=args.acc_frames,
-                            command=f"python benchmarks/precision_speed.py --threads {args.threads} --repeats "
-                                    f"{args.repeats} --acc-sequences {args.acc_sequences} --acc-frames "
-                                    f"{args.acc_frames} --out docs/benchmarks.md"), "sample": {}}
-    ours, port = build_pair(SMALL, cpu)
-    x2d = make_batch(4, SMALL["frames"], cpu)["x2d"]
+                            acc_sequences=args.acc_sequences, acc_frames=args.acc_frames, batch=batch,
+                            memory_frames=size["frames"], weights=weights_label(checkpoint),
+                            command=f"python benchmarks/precision_speed.py{' --smoke' if args.smoke else ''} "
+                                    f"--threads {args.threads} --repeats {args.repeats} --acc-sequences "
+                                    f"{args.acc_sequences} --acc-frames {args.acc_frames} --out docs/benchmarks.md"),
+               "sample": {}}
+    ours, port = build_pair(size, cpu)
+    x2d = make_batch(batch, size["frames"], cpu)["x2d"]
     with torch.no_grad():
-        results["sample"]["F=81 C=128 depth 6"] = medians(race(sampling_fns(ours, port, precisions, x2d),
-                                                               args.repeats, 1, cpu))
-        bundled, bport = bundled_pair(Lifter.from_pretrained(None, device="cpu"))
-        x2d = make_batch(4, bundled.config.frames, cpu)["x2d"]
-        size = f"F={bundled.config.frames} C={bundled.config.channels} depth {bundled.config.depth} (bundled)"
-        results["sample"][size] = medians(race(sampling_fns(bundled, bport, precisions, x2d), args.repeats, 1, cpu))
+        label = f"F={size['frames']} C={size['channels']} depth {size['depth']}"
+        results["sample"][label] = medians(race(sampling_fns(ours, port, precisions, x2d), args.repeats, 1, cpu))
+        bundled, bport = bundled_pair(Lifter.from_pretrained(checkpoint, device="cpu"))
+        x2d = make_batch(batch, bundled.config.frames, cpu)["x2d"]
+        label = f"F={bundled.config.frames} C={bundled.config.channels} depth {bundled.config.depth} (bundled)"
+        results["sample"][label] = medians(race(sampling_fns(bundled, bport, precisions, x2d), args.repeats, 1, cpu))
     print(json.dumps(results["sample"], indent=1, default=str)[:2000])
-    results["lift"] = lift_rates(precisions, args.lift_frames, args.repeats)
-    results["memory"] = memory(precisions, args.threads)
-    results["accuracy"] = accuracy(precisions, args.acc_sequences, args.acc_frames)
+    results["lift"] = lift_rates(precisions, args.lift_frames, args.repeats, checkpoint)
+    results["memory"] = memory(probes, args.threads, args.smoke)
+    results["accuracy"] = accuracy(precisions, args.acc_sequences, args.acc_frames, checkpoint, overrides)
     text = markdown(results)
     print(text)
     out = Path(args.out)

@@ -14,6 +14,9 @@ Usage (data linked into ./data, run folders outside the repository):
 
 Results: a Markdown table (the section between the markers is replaced) and a .json beside it;
 the monitor curves of every probe are plotted into ``<out>_curves.png``.
+
+``--smoke``: the 'base' probe at a tiny size on synthetic training data for about a second of
+steps, measured on stand-in held-out sets (benchmarks/smoke.py), everything in a temporary folder.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
 from doc_section import save_figure, write_section  # noqa: E402
 from wild_accuracy import evaluate  # noqa: E402
 
@@ -50,6 +54,10 @@ PROBES: dict[str, list[str]] = {
     "F81 batch 12": SMALL + ["model.frames=81", "train.batch_size=12"],
     "no bone/camera aug": SMALL + ["data.bone_scale=0", "data.body_scale=0"],
 }
+#: --smoke: appended to every probe's overrides (a tiny model on a few synthetic walks).
+SMOKE_OVERRIDES = smoke.TINY_MODEL + ["data.dataset=synthetic", "data.synthetic_sequences=4",
+                                      "data.synthetic_test_sequences=1", "data.synthetic_frames=60",
+                                      "train.batch_size=4"]
 
 
 def step_time(config, seconds: float = 40.0) -> float:
@@ -70,7 +78,7 @@ def step_time(config, seconds: float = 40.0) -> float:
     return float(np.median(np.diff(stamps[5:])))
 
 
-def planned_steps(folder: Path, extra: list[str], minutes: float) -> tuple[float, int]:
+def planned_steps(folder: Path, extra: list[str], minutes: float, timing_seconds: float = 40.0) -> tuple[float, int]:
     """(seconds per step, steps) of a probe: measured once and kept in ``folder/probe.json``.
 
     A resumed probe reuses its plan, so its schedule and step count stay those it started
@@ -88,7 +96,7 @@ def planned_steps(folder: Path, extra: list[str], minutes: float) -> tuple[float
     probe_cfg = load_config("wild", extra + ["train.epochs=1", "train.max_steps_per_epoch=100000",
                                              "train.tensorboard=false", "eval.max_sequences=0"])
     probe_cfg.data.mocap_test = []  # timing only: no test data loaded
-    seconds = step_time(probe_cfg)
+    seconds = step_time(probe_cfg, timing_seconds)
     steps = max(8, int(minutes * 60 / seconds))
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps({"step_s": seconds, "steps": steps, "minutes": minutes}))
@@ -97,7 +105,8 @@ def planned_steps(folder: Path, extra: list[str], minutes: float) -> tuple[float
 
 def run_probe(name: str, extra: list[str], args: argparse.Namespace, tests: dict) -> dict:
     folder = Path(args.runs) / name.replace(" ", "_").replace("/", "-").replace("(", "").replace(")", "")
-    seconds, steps = planned_steps(folder, extra, args.minutes)
+    extra = extra + args.base_overrides
+    seconds, steps = planned_steps(folder, extra, args.minutes, args.timing_seconds)
     per_epoch = math.ceil(steps / args.evals)
     overrides = extra + [f"train.epochs={args.evals}", f"train.max_steps_per_epoch={per_epoch}",
                          "train.eval_every=1", "train.checkpoint_every=1", "train.tensorboard=false",
@@ -137,9 +146,9 @@ def plot(rows: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", required=True, help="folder for the probes' run folders (outside the repository)")
+    ap.add_argument("--runs", default=None, help="folder for the probes' run folders (outside the repository)")
     ap.add_argument("--minutes", type=float, default=8.0)
     ap.add_argument("--evals", type=int, default=4, help="monitor evaluations per probe")
     ap.add_argument("--monitor-sequences", type=int, default=16)
@@ -149,10 +158,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--rerun", action="store_true",
                     help="measure the --only probes again even where --out's .json already has them")
-    args = ap.parse_args()
-    torch.set_num_threads(2)
-    cfg = load_config("wild")
-    all_tests = load_split(cfg.data, "test", cfg.train.seed)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = ap.parse_args(argv)
+    args.base_overrides, args.timing_seconds = [], 40.0
+    if args.smoke:
+        tmp = smoke.folder("recipe_probe")
+        args.runs, args.out, args.only, args.rerun = str(tmp / "runs"), tmp / "recipe.md", "base", False
+        args.minutes, args.evals, args.monitor_sequences, args.sequences, args.frames = 0.02, 2, 1, 1, 40
+        args.base_overrides, args.timing_seconds = SMOKE_OVERRIDES, 1.0
+        cfg = load_config("wild", smoke.config_overrides(tmp))
+        all_tests = smoke.stand_in_split(cfg, cfg.train.seed)
+    elif args.runs is None:
+        ap.error("--runs is required (a folder outside the repository)")
+    else:
+        cfg = load_config("wild")
+        all_tests = load_split(cfg.data, "test", cfg.train.seed)
+    torch.set_num_threads(args.threads)
     tests = {}
     for set_name, keep in (("Human3.6M S9/S11", lambda s: s.subject in cfg.data.test_subjects),
                            ("held-out mocap", lambda s: s.subject not in cfg.data.test_subjects)):
@@ -170,7 +192,7 @@ def main() -> None:
         rows.append(run_probe(name, PROBES[name], args, tests))
         if json_path:
             atomic_write_text(json_path, json.dumps(rows, indent=1))
-    lines = [f"Probes of {args.minutes:g} minutes each (2 threads, nothing else running); held-out MPJPE / "
+    lines = [f"Probes of {args.minutes:g} minutes each ({args.threads} threads, nothing else running); held-out MPJPE / "
              f"P-MPJPE in mm, H=1, W=1, exact 2D, {args.sequences} sequences x {args.frames} frames per set.", "",
              "| probe | overrides | ms/step | steps | Human3.6M S9/S11 | held-out mocap | last monitor MPJPE |",
              "|---|---|---|---|---|---|---|"]

@@ -15,27 +15,34 @@ position error (mm) and the mean reprojection error of the output onto the 2D gi
 plus the refinement's time per frame.
 
 Usage: python benchmarks/refine_2d.py [--sequences 8] [--frames 300] [--out docs/refine_2d]
+``--smoke``: one stand-in sequence per set (benchmarks/smoke.py), 30 frames, a tiny random model,
+the first setting, clean and noisy 2D with the true focal and clean with the assumed one, into a
+temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from doc_section import write_section
-from wild_accuracy import degrade
 
-from ddhpose.data.sources import load_split
-from ddhpose.experiment import load_config
-from ddhpose.files import atomic_write_text
-from ddhpose.geometry import image_coordinates
-from ddhpose.lifting.lifter import Lifter
-from ddhpose.lifting.refine import refine_to_2d
-from ddhpose.lifting.trajectory import joint_weights
-from ddhpose.metrics import mpjpe, p_mpjpe
+sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
+from wild_accuracy import degrade  # noqa: E402
+
+from ddhpose.data.sources import load_split  # noqa: E402
+from ddhpose.experiment import load_config  # noqa: E402
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.geometry import image_coordinates  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.lifting.refine import refine_to_2d  # noqa: E402
+from ddhpose.lifting.trajectory import joint_weights  # noqa: E402
+from ddhpose.metrics import mpjpe, p_mpjpe  # noqa: E402
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped")
 DEFAULT_SETTINGS = ("0.02,0.04,0.01", "0.01,0.04,0.01", "0.01,0.04,0")
@@ -92,7 +99,7 @@ def run_sequence(lifter: Lifter, seq, frames: int, condition: str, known_focal: 
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="default: the bundled model")
     ap.add_argument("-c", "--config", default="wild")
@@ -102,11 +109,21 @@ def main() -> None:
     ap.add_argument("--no-j-agg", action="store_true", help="skip the H=5 rows (5x slower)")
     ap.add_argument("--out", default="docs/refine_2d")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = ap.parse_args(argv)
+    rows = [(c, True) for c in CONDITIONS] + [("clean", False), ("jitter", False)]  # (condition, focal known)
+    if args.smoke:
+        tmp = smoke.folder("refine_2d")
+        args.checkpoint, args.out = str(smoke.tiny_checkpoint(tmp)), str(tmp / "refine_2d")
+        args.sequences, args.frames, args.settings = 1, 30, args.settings[:1]
+        rows = [("clean", True), ("noise", True), ("clean", False)]
+        cfg = load_config(args.config, smoke.config_overrides(tmp))
+        tests = smoke.stand_in_split(cfg, cfg.train.seed)
+    else:
+        cfg = load_config(args.config)
+        tests = load_split(cfg.data, "test", cfg.train.seed)
     settings = [tuple(float(v) for v in s.split(",")) for s in args.settings]
-    cfg = load_config(args.config)
     lifter = Lifter.from_pretrained(args.checkpoint)
-    tests = load_split(cfg.data, "test", cfg.train.seed)
     sets = {"Human3.6M S9/S11": [s for s in tests if s.subject in cfg.data.test_subjects],
             "held-out mocap": [s for s in tests if s.subject not in cfg.data.test_subjects]}
     report: dict[str, dict] = {}
@@ -114,7 +131,6 @@ def main() -> None:
     started = time.time()
     for set_name, seqs in sets.items():
         pick = [seqs[i] for i in np.linspace(0, len(seqs) - 1, min(args.sequences, len(seqs))).round().astype(int)]
-        rows = [(c, True) for c in CONDITIONS] + [("clean", False), ("jitter", False)]
         for condition, known in rows:
             rng = np.random.default_rng(args.seed)
             per_seq = [run_sequence(lifter, s, args.frames, condition, known, settings, rng,
@@ -129,7 +145,7 @@ def main() -> None:
     methods = ["plain"] + [f"fit {a:g}/{b:g}/{c:g}" for a, b, c in settings] + ["H=5 p_agg", "H=5 j_agg"]
     lines = [f"Measured with `python benchmarks/refine_2d.py --sequences {args.sequences} --frames {args.frames} "
              f"--settings {' '.join(args.settings)}` ({time.time() - started:.0f} s; checkpoint "
-             f"{Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}). Per cell: MPJPE / P-MPJPE "
+             f"{weights_label(args.checkpoint)}). Per cell: MPJPE / P-MPJPE "
              "(mm), root position error (mm), reprojection error (px). 'fit a/b/c': sigma_2d / sigma_3d / "
              f"sigma_acc (m); the first is `fit_2d=True`. Refinement time: median {1e3 * np.median(timing):.2f} ms "
              "per frame.", "",

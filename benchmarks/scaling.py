@@ -7,23 +7,29 @@ budget for every size they share (``<out>_budgets.png``) and times ``Lifter.lift
 end to end, on ``--frames`` frames of the demo clip, sizes interleaved, median of ``--repeats``.
 
 Usage: python benchmarks/scaling.py --budgets docs/recipe.json docs/scaling.json --out docs/scaling
+``--smoke``: those two files as they are, every size timed once on 30 frames in fp32, into a
+temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from doc_section import save_figure, write_section
 
-from ddhpose.experiment import load_config
-from ddhpose.lifting.lifter import Lifter
-from ddhpose.model.ddhpose import DDHPose
-from ddhpose.pipelines.demo import demo_sample_path
+sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
+from doc_section import save_figure, write_section  # noqa: E402
+
+from ddhpose.experiment import load_config  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.model.ddhpose import DDHPose  # noqa: E402
+from ddhpose.pipelines.demo import demo_sample_path  # noqa: E402
 
 SIZES = {"base": [], "C128 d6": ["model.channels=128", "model.depth=6"],
          "C192 d8": ["model.channels=192", "model.depth=8"], "F81 batch 12": ["model.frames=81"]}
@@ -46,7 +52,7 @@ def lift_speed(names: list[str], frames: int, repeats: int, precision: str) -> d
         lifters[name] = (Lifter(model, device="cpu", precision=precision),
                          sum(p.numel() for p in model.parameters()))
     for lifter, _ in lifters.values():  # warm-up
-        lifter.lift(keypoints[:100], image_size=size, layout="h36m", world=False)
+        lifter.lift(keypoints[:min(100, frames)], image_size=size, layout="h36m", world=False)
     times: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(repeats):
         for name, (lifter, _) in lifters.items():
@@ -72,15 +78,22 @@ def plot(budgets: list[tuple[float, dict]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budgets", nargs="+", type=Path, required=True, help="recipe_probe .json files")
+    ap.add_argument("--budgets", nargs="+", type=Path, default=None, help="recipe_probe .json files")
     ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="docs/scaling")
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.budgets = [smoke.ROOT / "docs" / "recipe.json", smoke.ROOT / "docs" / "scaling.json"]
+        args.frames, args.repeats, args.precision = 30, 1, "fp32"
+        args.out = str(smoke.folder("scaling") / "scaling")
+    elif not args.budgets:
+        ap.error("--budgets is required")
     torch.set_num_threads(args.threads)
     budgets = sorted((budget_minutes(rows), {r["name"]: r for r in rows})
                      for rows in (json.loads(p.read_text()) for p in args.budgets))

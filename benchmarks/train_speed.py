@@ -17,6 +17,7 @@ Usage:
     python benchmarks/train_speed.py --out docs/train_speed.md          # the bundled model's size
     python benchmarks/train_speed.py --channels 128 --depth 6 --frames 81 --batch 8
     python benchmarks/train_speed.py --baseline-rev 779437b --modes fp32,bf16   # against older code
+    python benchmarks/train_speed.py --smoke     # fp32 and bf16, a tiny model, 2 steps, into a temporary folder
 """
 from __future__ import annotations
 
@@ -32,13 +33,16 @@ from pathlib import Path
 
 MODES = {"fp32": ("none", False), "bf16": ("bf16", False), "fp32+compile": ("none", True),
          "bf16+compile": ("bf16", True)}
+#: --smoke: the size and data of each child (the test suite's tiny model on a few short walks).
+SMOKE = dict(frames=9, channels=32, depth=2, batch=4, steps=2, warmup=1, rounds=1, modes="fp32,bf16", threads=1)
 
 
 def overrides(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
     amp, compile_ = MODES[mode.split("@")[0]]
+    sequences, frames = (8, 60) if args.smoke else (64, 400)
     return [f"model.frames={args.frames}", f"model.channels={args.channels}", f"model.depth={args.depth}",
-            "model.drop_path=0.0", "data.dataset=synthetic", "data.synthetic_sequences=64",
-            "data.synthetic_frames=400", "data.synthetic_test_sequences=0", "data.noise_2d.sigma=0.003",
+            "model.drop_path=0.0", "data.dataset=synthetic", f"data.synthetic_sequences={sequences}",
+            f"data.synthetic_frames={frames}", "data.synthetic_test_sequences=0", "data.noise_2d.sigma=0.003",
             f"train.batch_size={args.batch}", f"train.amp={amp}", f"train.compile={str(compile_).lower()}",
             "train.epochs=1", f"train.max_steps_per_epoch={steps}", "train.tensorboard=false",
             "train.lr=4e-4", "train.schedule=constant"]
@@ -82,7 +86,7 @@ def export_revision(rev: str, folder: str) -> str:
 def run_child(args: argparse.Namespace, mode: str, steps: int, warmup: int) -> dict:
     cmd = [sys.executable, __file__, "--probe", "--mode", mode, "--steps", str(steps), "--warmup", str(warmup),
            "--threads", str(args.threads), "--frames", str(args.frames), "--channels", str(args.channels),
-           "--depth", str(args.depth), "--batch", str(args.batch)]
+           "--depth", str(args.depth), "--batch", str(args.batch)] + (["--smoke-data"] if args.smoke else [])
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     if "@" in mode:  # the older revision's package first on the path; the probe code stays this file's
         env["PYTHONPATH"] = os.pathsep.join([args.baseline_src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -92,7 +96,7 @@ def run_child(args: argparse.Namespace, mode: str, steps: int, warmup: int) -> d
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=27)
     ap.add_argument("--channels", type=int, default=96)
@@ -106,11 +110,18 @@ def main() -> None:
     ap.add_argument("--curve-steps", type=int, default=0, help="also compare loss curves over this many steps")
     ap.add_argument("--out", type=Path, default=None, help="Markdown file to write (and .json beside it)")
     ap.add_argument("--baseline-rev", default=None, help="also time fp32 steps of the package at this git revision")
+    ap.add_argument("--smoke", action="store_true", help="run fp32 and bf16 for 2 steps of a tiny model on a few "
+                    "synthetic walks, into a temporary folder (a check that the script runs, not a measurement)")
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    ap.add_argument("--smoke-data", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
     if args.probe:
+        args.smoke = args.smoke_data
         return probe(args)
+    if args.smoke:
+        vars(args).update(SMOKE, baseline_rev=None, curve_steps=0)
+        args.out = Path(tempfile.mkdtemp(prefix="ddhpose_smoke_train_speed_")) / "train_speed.md"
     with tempfile.TemporaryDirectory() as folder:
         args.baseline_src = export_revision(args.baseline_rev, folder) if args.baseline_rev else ""
         measure(args)

@@ -25,29 +25,35 @@ true - 1| of the summed bone lengths), MPJPE when the person's true height is gi
 splits the same error by what the person is doing, frame by frame
 (``ddhpose.data.motion_classes``: standing/walking, sitting, lying/on the floor, kicks/jumps,
 reaching/crouching, from the true 3D and the camera's up direction).
+``--smoke``: one stand-in sequence per set (benchmarks/smoke.py), 40 frames, a tiny random model,
+H=1 and 2, into a temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from doc_section import write_section
 
-from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes
-from ddhpose.data.sources import load_split
-from ddhpose.data.windows import occludable_limbs
-from ddhpose.experiment import load_config
-from ddhpose.files import atomic_write_text
-from ddhpose.geometry import bone_lengths, image_coordinates
-from ddhpose.lifting.keypoints import COCO17
-from ddhpose.lifting.lifter import Lifter
-from ddhpose.lifting.postprocess import standing_height, track_bone_lengths
-from ddhpose.metrics import joint_errors, mpjpe, n_mpjpe, p_joint_errors, p_mpjpe
-from ddhpose.skeleton import H36M
+sys.path.insert(0, str(Path(__file__).parent))
+import smoke  # noqa: E402
+from doc_section import weights_label, write_section  # noqa: E402
+
+from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes  # noqa: E402
+from ddhpose.data.sources import load_split  # noqa: E402
+from ddhpose.data.windows import occludable_limbs  # noqa: E402
+from ddhpose.experiment import load_config  # noqa: E402
+from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.geometry import bone_lengths, image_coordinates  # noqa: E402
+from ddhpose.lifting.keypoints import COCO17  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # noqa: E402
+from ddhpose.metrics import joint_errors, mpjpe, n_mpjpe, p_joint_errors, p_mpjpe  # noqa: E402
+from ddhpose.skeleton import H36M  # noqa: E402
 
 CONDITIONS = ("clean", "noise", "jitter", "dropped", "occluded", "coco")
 FIELDS_OF_VIEW = (("wide", 0.0, 0.8), ("normal", 0.8, 1.4), ("narrow", 1.4, float("inf")))
@@ -182,7 +188,7 @@ def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations:
     return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2]} for c, t in totals.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
     parser.add_argument("-c", "--config", default="wild")
@@ -191,11 +197,19 @@ def main() -> None:
     parser.add_argument("--hypotheses", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--out", default="docs/wild_accuracy")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
+    args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
-    cfg = load_config(args.config)
+    if args.smoke:
+        tmp = smoke.folder("wild_accuracy")
+        args.checkpoint, args.out = str(smoke.tiny_checkpoint(tmp)), str(tmp / "wild_accuracy")
+        args.sequences, args.frames, args.hypotheses = 1, 40, [1, 2]
+        cfg = load_config(args.config, smoke.config_overrides(tmp))
+        tests = smoke.stand_in_split(cfg, cfg.train.seed)
+    else:
+        cfg = load_config(args.config)
+        tests = load_split(cfg.data, "test", cfg.train.seed)
     lifter = Lifter.from_pretrained(args.checkpoint)
-    tests = load_split(cfg.data, "test", cfg.train.seed)
     sets = {"Human3.6M S9/S11 (real cameras)": [s for s in tests if s.subject in cfg.data.test_subjects],
             "held-out mocap clips (virtual cameras)": [s for s in tests if s.subject not in cfg.data.test_subjects]}
     report, splits, started = {}, {}, time.time()
@@ -211,7 +225,7 @@ def main() -> None:
                 splits[f"{name}, H={h}, W={h}"] = breakdown(clips)
             print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
     lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames} --hypotheses {' '.join(map(str, args.hypotheses))} --seed {args.seed}` ({time.time() - started:.0f} s; checkpoint {Path(args.checkpoint).name if args.checkpoint else 'the bundled weights'}; "
+             f"--frames {args.frames} --hypotheses {' '.join(map(str, args.hypotheses))} --seed {args.seed}` ({time.time() - started:.0f} s; checkpoint {weights_label(args.checkpoint)}; "
              "the lifter's defaults: mean of the hypotheses, temporal filter sigma 2, constant bone lengths). "
              "MPJPE / P-MPJPE in mm.", "",
              "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]

@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame rate (default: the video's, from its frames' timestamps)")
     p.add_argument("--max-people", type=int, default=VIDEO_MAX_PEOPLE,
                    help="the most people to find per frame (the largest and surest are kept); 1 runs MediaPipe's "
-                        "single-person solution, about 8 times faster, when you know there is one person")
+                        "single-person solution, about 7 times faster end to end (docs/video_speed.md), when you "
+                        "know there is one person")
     _add_lifting(p)
     _add_sampling(p)
 
