@@ -50,7 +50,8 @@ from ddhpose.geometry import image_coordinates  # noqa: E402
 from ddhpose.lifting.lifter import DEFAULT_FOCAL_RATIO, Lifter  # noqa: E402
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # noqa: E402
 from ddhpose.lifting.trajectory import weak_perspective_root  # noqa: E402
-from ddhpose.lifting.feet import foot_contacts, foot_sliding, standing_frames  # noqa: E402
+from ddhpose.lifting.feet import foot_contacts, foot_sliding  # noqa: E402
+from ddhpose.lifting.world import standing_frames  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
 
 ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
