@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> None:
             store.add(i, rgb)
         first = [_cut(r, args.render_frames) for r in results]
         first = [r for r in first if r is not None]
-        timeline = sorted({int(f) for r in first for f in r.frames})
+        rendered = len({int(f) for r in first for f in r.frames})  # the frames the render draws
         _, t_render = timed(lambda: render_result(first, Path(tmp) / "out.mp4", progress=False,
                                                    size=default_render_size(info.size[1]),
-                                                   video_frames=store.frames(timeline)))
+                                                   frames_of=store.frames))
         frames = None  # free the decoded frames before the end-to-end run
         _, t_total = timed(lambda: lift_video(args.clip, Path(tmp) / "e2e.npz", lifter=lifter, progress=False,
                                               detector=get_detector(max_people=args.max_people)))
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             ("detect, single person (MediaPipe Pose, --max-people 1)", t_detect_one, n),
             (f"detect, every person (regions search, --max-people {args.max_people})", t_detect, n),
             ("lift every person (bf16 where the CPU has it)", t_lift, n),
-            ("write results", t_write, n), (f"render (first {len(timeline)} frames)", t_render, len(timeline)),
+            ("write results", t_write, n), (f"render (first {rendered} frames)", t_render, rendered),
             (f"ddhpose video end to end, no render (--max-people {args.max_people}, the default)", t_total, n),
             ("ddhpose video end to end, no render, --max-people 1", t_total_one, n)]
     lines = [f"Measured with `python benchmarks/video_speed.py CLIP` on {info.size[0]}x{info.size[1]}, "

@@ -286,3 +286,21 @@ def test_layout_argument_overrides_detection(tmp_path):
     h36m = coco.to_h36m().keypoints
     left, right = COCO17.index("left_hip"), COCO17.index("right_hip")
     np.testing.assert_array_equal(h36m[:, 0], (coco.keypoints[:, left] + coco.keypoints[:, right]) / 2)
+
+
+def test_a_detections_file_is_read_with_its_own_layout_size_and_rate(tmp_path):
+    """What ``ddhpose video`` writes (Detections.to_json) is read back by Detections.from_json:
+    a 17-keypoint file in the Human3.6M layout stays Human3.6M (17 points alone would read as COCO)."""
+    from ddhpose.lifting.inputs.detections import Detections
+    from ddhpose.lifting.tracking import Detection
+    dets = [Detection(f, None, _pose(17, 100, f).astype(np.float64)[:, :2], np.full(17, 0.9)) for f in range(12)]
+    doc = Detections(dets, "h36m", (640, 480), 12, fps=30.0, detector="test", source="x").to_json()
+    path = tmp_path / "clip.detections.json"
+    path.write_text(json.dumps(doc))
+    (track,) = read_keypoints(path)
+    assert track.layout == "h36m" and track.image_size == (640, 480) and track.fps == 30.0
+    np.testing.assert_allclose(track.keypoints[3], dets[3].keypoints, atol=0.01)
+    with pytest.raises(ValueError, match="clip.detections.json: layout 'coco' disagrees with the file's 'h36m'"):
+        read_keypoints(path, layout="coco")
+    with pytest.raises(ValueError, match=r"image_size argument \(1280, 720\) disagrees with the file's \(640, 480\)"):
+        read_keypoints(path, image_size=(1280, 720))

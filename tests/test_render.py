@@ -182,13 +182,13 @@ def test_video_frames_under_the_keypoints_counter_and_hollow_missing_joints(tmp_
     missing = np.zeros((3, 17), bool)
     missing[:, 13] = True
     out = render_animation(keypoints, poses, tmp_path / "video.gif", image_size=(1000, 1000), size=128,
-                           progress=False, video_frames=iter(green), missing=missing, frame_numbers=[40, 41, 42])
+                           progress=False, frames_of=lambda numbers: iter(green), missing=missing, frame_numbers=[40, 41, 42])
     left_plain, left_video = iio.imread(plain)[0][:, :128], iio.imread(out)[0][:, :128]
     r, g, b = np.moveaxis(left_video.astype(int), -1, 0)
     assert ((g > 150) & (r < 80) & (b < 80)).mean() > 0.2  # the frame is drawn under the skeleton
     assert not ((left_plain[..., 1] > 150) & (left_plain[..., 0] < 80)).any()
     with pytest.raises(ValueError, match="needs image_size"):
-        render_animation(keypoints, poses, tmp_path / "x.gif", video_frames=iter(green), progress=False)
+        render_animation(keypoints, poses, tmp_path / "x.gif", frames_of=lambda numbers: iter(green), progress=False)
     with pytest.raises(ValueError, match=r"missing: expected \(3, 17\)"):
         render_animation(keypoints, poses, tmp_path / "x.gif", missing=missing[:2], progress=False)
 

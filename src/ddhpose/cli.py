@@ -302,15 +302,13 @@ def cmd_video(args) -> int:
 
 
 def cmd_render(args) -> int:
-    import numpy as np
-
     from ddhpose.export.render import render_result
     from ddhpose.export.results import load_result
     results = [load_result(path) for path in args.result]
     kwargs = {} if args.fps is None else {"fps": args.fps}
     if args.video is not None:  # the results' frames of that video, under their keypoints
         from ddhpose.video.decode import overlay_frames
-        kwargs["video_frames"] = overlay_frames(args.video, np.unique(np.concatenate([r.frames for r in results])))
+        kwargs["frames_of"] = lambda numbers: overlay_frames(args.video, numbers)
     if args.render_size is not None:
         kwargs["size"] = args.render_size
     print(f"wrote {render_result(results, args.output, **kwargs)}")

@@ -94,7 +94,7 @@ def _square_limits(points: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Person:
+class AnimatedPerson:
     """One person of an animation: frames (F,) of the clip's timeline, keypoints (F, J, 2)
     pixels, poses (F, J, 3) display coordinates (z up), optional hypotheses (F, H, J, 3), missing
     (F, J) bool, a trace (F, 3) of the pelvis on the floor (world view), a label and a colour
@@ -109,6 +109,9 @@ class Person:
     label: str = ""
     colour: str | None = None
 
+
+#: ``frames_of(numbers)``: the video frames (RGB) of those frame numbers, in order.
+FrameSource = Callable[[np.ndarray], Iterator[np.ndarray]]
 
 PERSON_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
@@ -133,7 +136,7 @@ def _person_colours(skeleton: Skeleton, colour: str | None) -> list[str]:
 class _Scene:
     """The two-panel figure of one clip; :meth:`frame` updates the line data and renders."""
 
-    def __init__(self, skeleton: Skeleton, limits_2d: np.ndarray, limits_3d: np.ndarray, people: list[Person],
+    def __init__(self, skeleton: Skeleton, limits_2d: np.ndarray, limits_3d: np.ndarray, people: list[AnimatedPerson],
                  size: int, azimuth: float, elevation: float, video: bool = False, world: bool = False) -> None:
         # The figure is 4 inches high and the dpi follows `size`, so the pixel size is exact and
         # the drawing looks the same at every size; the 2D panel is as wide as the image's aspect.
@@ -285,7 +288,7 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
                      hypotheses=None, image_size: tuple[float, float] | None = None,
                      fps: float = 25, azimuth: float = -70.0, elevation: float = 15.0,
                      size: int = 384, progress: bool = True, missing=None, frame_numbers=None,
-                     video_frames: Iterator[np.ndarray] | None = None) -> Path:
+                     frames_of: FrameSource | None = None) -> Path:
     """Write a side-by-side animation of one person: 2D input (left), 3D pose and hypotheses
     (right, camera frame, root-relative). :func:`render_people` draws several people, or the
     world frame.
@@ -302,8 +305,8 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
             panel as wide as the image's aspect (at least square).
         missing: optional (F, J) bool, keypoints that were interpolated (drawn hollow).
         frame_numbers: optional (F,) video frame indices for the frame counter (default 0..F-1).
-        video_frames: optional iterator of the F video frames (RGB, image_size) drawn under the
-            2D keypoints (needs ``image_size``).
+        frames_of: optional ``frames_of(frame_numbers)`` -> the F video frames (RGB, image_size)
+            drawn under the 2D keypoints (needs ``image_size``).
 
     Returns the written path. The file is written atomically: on error nothing is left.
     """
@@ -322,19 +325,20 @@ def render_animation(keypoints_2d, poses, out_path: str | os.PathLike, *, skelet
     numbers = np.arange(frames) if frame_numbers is None else np.asarray(frame_numbers).reshape(-1)
     if len(numbers) != frames:
         raise ValueError(f"frame_numbers: expected {frames} values, got {len(numbers)}")
-    person = Person(numbers.astype(np.int64), keypoints_2d, camera_to_display(poses), missing, hypotheses)
+    person = AnimatedPerson(numbers.astype(np.int64), keypoints_2d, camera_to_display(poses), missing, hypotheses)
     return render_people([person], out_path, skeleton=skeleton, image_size=image_size, fps=fps, azimuth=azimuth,
-                         elevation=elevation, size=size, progress=progress, video_frames=video_frames)
+                         elevation=elevation, size=size, progress=progress, frames_of=frames_of)
 
 
-def render_people(people: list[Person], out_path: str | os.PathLike, *, skeleton: Skeleton = H36M,
+def render_people(people: list[AnimatedPerson], out_path: str | os.PathLike, *, skeleton: Skeleton = H36M,
                   image_size: tuple[float, float] | None = None, fps: float = 25, azimuth: float = -70.0,
                   elevation: float = 15.0, size: int = 384, progress: bool = True,
-                  video_frames: Iterator[np.ndarray] | None = None, world: bool = False) -> Path:
-    """Write one animation of several people (:class:`Person`, poses already in display
+                  frames_of: FrameSource | None = None, world: bool = False) -> Path:
+    """Write one animation of several people (:class:`AnimatedPerson`, poses already in display
     coordinates) over the union of their frames; ``world``: the 3D panel shows the world frame
-    with the floor grid and each pelvis's trace. ``video_frames`` yields one frame per frame of
-    that union, in order. Other arguments as :func:`render_animation`."""
+    with the floor grid and each pelvis's trace. ``frames_of(numbers)`` yields the video frame of
+    each of those frame numbers (the union, ascending), drawn under the keypoints. Other
+    arguments as :func:`render_animation`."""
     out_path = Path(out_path)
     extension = out_path.suffix.lower()
     if extension not in ANIMATION_EXTENSIONS:
@@ -356,8 +360,8 @@ def render_people(people: list[Person], out_path: str | os.PathLike, *, skeleton
         if wh.shape != (2,) or not (np.isfinite(wh).all() and (wh > 0).all()):
             raise ValueError(f"image_size: expected positive (width, height), got {image_size}")
         limits_2d = np.array([[0.0, wh[0]], [0.0, wh[1]]])
-    if video_frames is not None and image_size is None:
-        raise ValueError("video_frames: drawing over the video needs image_size")
+    if frames_of is not None and image_size is None:
+        raise ValueError("frames_of: drawing over the video needs image_size")
     points = [p.poses.reshape(-1, 3) for p in people] + [p.hypotheses.reshape(-1, 3) for p in people
                                                           if p.hypotheses is not None]
     limits_3d = _cube_limits(np.concatenate(points))
@@ -365,8 +369,8 @@ def render_people(people: list[Person], out_path: str | os.PathLike, *, skeleton
         limits_3d[2] = [0.0, limits_3d[2, 1] - limits_3d[2, 0]]  # the floor at the bottom
     timeline = np.unique(np.concatenate([p.frames for p in people]))
     scene = _Scene(skeleton, limits_2d, limits_3d, people, size - size % 2, azimuth, elevation,
-                   video=video_frames is not None, world=world)
-    images = iter(video_frames) if video_frames is not None else None
+                   video=frames_of is not None, world=world)
+    images = iter(frames_of(timeline)) if frames_of is not None else None
     with atomic_path(out_path) as tmp, _open_writer(tmp, extension, fps) as append:
         for number in tqdm(timeline, desc=f"render {out_path.name}", unit="frame", disable=not progress):
             image = next(images, None) if images is not None else None
@@ -379,8 +383,8 @@ def world_to_display(points: np.ndarray) -> np.ndarray:
     return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
 
 
-def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple[list[Person], bool]:
-    """The :class:`Person` of every result and whether they are drawn in the world frame (by
+def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple[list[AnimatedPerson], bool]:
+    """The :class:`AnimatedPerson` of every result and whether they are drawn in the world frame (by
     default: when every result has one). One person keeps the left / right colours and the
     hypotheses; several get a colour and a label each."""
     world = all(r.world_poses is not None for r in results) if world is None else world
@@ -393,7 +397,7 @@ def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple
         else:
             poses, trace = camera_to_display(r.poses), None
             hypotheses = None if several else camera_to_display(r.hypotheses.transpose(1, 0, 2, 3))
-        people.append(Person(r.frames, r.keypoints_2d, poses, r.missing, hypotheses, trace,
+        people.append(AnimatedPerson(r.frames, r.keypoints_2d, poses, r.missing, hypotheses, trace,
                              label=f"id {r.track_id}" if several else "",
                              colour=PERSON_COLOURS[k % len(PERSON_COLOURS)] if several else None))
     return people, world
@@ -404,9 +408,9 @@ def render_result(result: LiftResult | Sequence[LiftResult] | str | os.PathLike,
     """Render lift results (a :class:`LiftResult`, several people's, or a result file, .npz or
     .json, :mod:`ddhpose.export.results`): their 2D keypoints (pixels, interpolated ones hollow)
     and 3D poses, in the world frame when every result has one (``world=False``: the camera
-    frame, root-relative, with the hypotheses of a single person). ``video_frames`` (an iterator
-    of the frames of the people's frame range, e.g. :func:`ddhpose.video.decode.overlay_frames`)
-    draws the keypoints over them. ``kw`` goes to :func:`render_people` and overrides what the
+    frame, root-relative, with the hypotheses of a single person). ``frames_of(numbers)`` (the
+    video frames of those frame numbers, e.g. a :class:`ddhpose.video.frames.FrameStore`'s
+    ``frames``) draws the keypoints over them. ``kw`` goes to :func:`render_people` and overrides what the
     results say (``image_size``, ``fps``)."""
     if isinstance(result, (str, os.PathLike)):
         result = load_result(result)

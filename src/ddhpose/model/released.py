@@ -21,7 +21,6 @@ from ddhpose.model.config import ModelConfig
 from ddhpose.model.ddhpose import DDHPose
 from ddhpose.model.diffusion import SCHEDULE_TABLES
 from ddhpose.model.errors import CheckpointError
-from ddhpose.safe_pickle import load_torch_file
 
 _RELEASED_PREFIX = "dir_bone_estimator."
 #: (released name, own name); a name ending in '.' is a prefix. The transformer blocks are named
@@ -127,12 +126,6 @@ def config_from_state(state: dict[str, torch.Tensor], timesteps: int = 1000, **o
     if config.num_joints != joints:
         raise CheckpointError(f"checkpoint has {joints} joints but skeleton {config.skeleton!r} has {config.num_joints}")
     return config
-
-
-def load_released(path: str | os.PathLike, **overrides: Any) -> DDHPose:
-    """Load an authors' ``.bin`` checkpoint. ``overrides`` set what shapes cannot tell
-    (``heads`` (default 8), ``hrst`` (default on), ``skeleton``)."""
-    return model_from_released(load_torch_file(path), os.fspath(path), **overrides)
 
 
 # Words in a released checkpoint's path that name its dataset (the files themselves cannot tell:

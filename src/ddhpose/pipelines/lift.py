@@ -4,13 +4,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ddhpose.export.options import ExportOptions
-from ddhpose.export.render import render_result
+from ddhpose.export.render import FrameSource, render_result
 from ddhpose.export.results import result_format
 from ddhpose.export.writers import planned_writes, write_all
 from ddhpose.files import PartlyWritten
@@ -82,22 +81,20 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, opt
     lifter = lifter or Lifter.from_pretrained(device=device)
     results = lift_tracks(tracks, lifter, options, source=str(input_path), tracking=tracking, progress=progress)
     written = write_all(planned_writes(results, output_path, exports))
-    return written + render_people(results, exports, written, default_size=DEFAULT_RENDER_SIZE, progress=progress)
+    return written + write_animation(results, exports, written, default_size=DEFAULT_RENDER_SIZE, progress=progress)
 
 
-def render_people(results: Sequence[LiftResult], exports: ExportOptions, written: list[Path], *, default_size: int,
-                  frames: Callable[[np.ndarray], Iterator[np.ndarray]] | None = None,
-                  progress: bool = False) -> list[Path]:
+def write_animation(results: Sequence[LiftResult], exports: ExportOptions, written: list[Path], *, default_size: int,
+                    frames_of: FrameSource | None = None, progress: bool = False) -> list[Path]:
     """The animation ``exports.render`` asks for, of every person (:func:`ddhpose.export.render.render_result`:
     the world frame when they have one; ``exports.render_size`` pixels high, else ``default_size``);
-    ``frames(numbers)`` gives the video frames of those frame numbers to draw under the keypoints.
-    Ctrl-C while rendering raises :class:`PartlyWritten` naming ``written`` (the files already in
-    place) and the animation."""
+    ``frames_of(numbers)`` gives the video frames to draw under the keypoints. Ctrl-C while
+    rendering raises :class:`PartlyWritten` naming ``written`` (the files already in place) and
+    the animation."""
     if not exports.render:
         return []
-    timeline = np.unique(np.concatenate([r.frames for r in results]))
     try:
         return [render_result(list(results), exports.render, size=exports.render_size or default_size,
-                              progress=progress, video_frames=None if frames is None else frames(timeline))]
+                              progress=progress, frames_of=frames_of)]
     except KeyboardInterrupt:
         raise PartlyWritten(written, [str(exports.render)]) from None

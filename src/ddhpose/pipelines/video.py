@@ -25,7 +25,7 @@ from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import LiftOptions, TrackingOptions
 from ddhpose.lifting.result import LiftResult
-from ddhpose.pipelines.lift import lift_tracks, render_people, split_settings
+from ddhpose.pipelines.lift import lift_tracks, split_settings, write_animation
 from ddhpose.video.detect import detect_video
 from ddhpose.video.detectors import Detector
 from ddhpose.video.frames import FrameStore
@@ -88,5 +88,5 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     written = write_all(writes + planned_writes(results, output_path, exports))
     if progress:
         print(summary(results), file=sys.stderr)
-    return written + render_people(results, exports, written, default_size=default_render_size(info.size[1]),
-                                   frames=None if store is None else store.frames, progress=progress)
+    return written + write_animation(results, exports, written, default_size=default_render_size(info.size[1]),
+                                     frames_of=None if store is None else store.frames, progress=progress)

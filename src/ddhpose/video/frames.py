@@ -35,10 +35,6 @@ class FrameStore:
     def __len__(self) -> int:
         return len(self._frames)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(len(b) for b in self._frames.values())
-
     def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
         """The kept frames of ``indices`` in that order (a black frame where one was not kept)."""
         from PIL import Image

@@ -31,12 +31,12 @@ from typing import Any, Sequence
 
 from ddhpose.lifting.inputs.arrays import read_array
 from ddhpose.lifting.inputs.coco import coco_dataset, coco_results
-from ddhpose.lifting.inputs.detections import Detections, frame_rate
+from ddhpose.lifting.inputs.detections import DETECTIONS_FORMAT, Detections, frame_rate
 from ddhpose.lifting.inputs.fields import load_json, parse_size, size_in
 from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
 from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
 from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
-from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, get_layout
 from ddhpose.lifting.tracking import Detection, TrackingOptions, tracks_of
 
 __all__ = ["Detections", "KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints", "tracks_from_detections"]
@@ -78,6 +78,8 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
         return [read_array(path, layout, size)]
     elif path.suffix.lower() == ".json":
         data = load_json(path)
+        if isinstance(data, dict) and data.get("format") == DETECTIONS_FORMAT:  # what ddhpose video writes
+            return _read_detections(Detections.from_json(data, src), layout, size, tracking)
         file_size = size_in(data, src)
         fps = frame_rate(data, src)
         dets = _parse_json(data, src, file_size or size)
@@ -87,6 +89,17 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
         raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
     tracks = tracks_of(dets, layout, file_size or size, src, tracking or TrackingOptions())
     return [replace(t, fps=fps) for t in tracks] if fps else tracks
+
+
+def _read_detections(detections: Detections, layout: str | None, size: tuple[int, int] | None,
+                     tracking: TrackingOptions | None) -> list[KeypointTrack]:
+    """The tracks of a detections file, its own layout, size and rate checked against what was asked."""
+    src = detections.source
+    if layout is not None and get_layout(layout).name != detections.layout:
+        raise ValueError(f"{src}: layout {layout!r} disagrees with the file's {detections.layout!r}")
+    if size and tuple(size) != tuple(detections.image_size):
+        raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {detections.image_size}")
+    return tracks_from_detections(detections, tracking)
 
 
 def tracks_from_detections(detections: Detections, tracking: TrackingOptions | None = None) -> list[KeypointTrack]:
