@@ -11,6 +11,13 @@ import torch
 
 from ddhpose.skeleton import Skeleton
 
+# Axis conventions, each a rotation whose rows are the new axes in the old coordinates
+# (p_new = R @ p); every module that turns one convention into another takes them from here.
+#: The camera frame (x right, y down, z forward) turned upright, facing the camera: (x, -y, -z).
+CAMERA_TO_Y_UP = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
+#: y up (the lifter's world frame, BVH, glTF, OpenGL) to z up (Human3.6M, matplotlib's 3D): (x, -z, y).
+Y_UP_TO_Z_UP = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
+
 # Smallest bone length divided by; only ever matters for exactly zero-length bones.
 _TINY = 1e-12
 

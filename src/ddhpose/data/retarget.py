@@ -22,6 +22,7 @@ import torch
 
 from ddhpose.data.asf_amc import load_asf_amc
 from ddhpose.data.bvh import SkeletonMotion, forward_kinematics, read_bvh
+from ddhpose.geometry import Y_UP_TO_Z_UP
 from ddhpose.skeleton import H36M_NAMES
 
 NOSE, HEAD_TOP = "<nose>", "<head_top>"
@@ -31,7 +32,7 @@ _H36M_TRUNK = 0.4875  # Human3.6M S1 pelvis-thorax distance, metres
 _NOSE_OFFSET = (0.02, 0.07)
 _TOP_OFFSET = (0.11, 0.01)
 _J = {name: j for j, name in enumerate(H36M_NAMES)}
-_Y_UP_TO_Z_UP = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+_Y_UP_TO_Z_UP = torch.tensor(Y_UP_TO_Z_UP)
 
 
 @dataclass(frozen=True)

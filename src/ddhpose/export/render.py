@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ddhpose.export.options import ANIMATION_EXTENSIONS
 from ddhpose.export.results import load_result
 from ddhpose.files import atomic_path
+from ddhpose.geometry import CAMERA_TO_Y_UP, Y_UP_TO_Z_UP
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
@@ -63,9 +64,11 @@ def _frames_first(hypotheses: np.ndarray, frames: int, joints: int) -> np.ndarra
 def camera_to_display(points: np.ndarray) -> np.ndarray:
     """Camera frame (x right, y down, z forward) to a z-up display frame: (x, z, -y). (..., 3).
 
-    A proper rotation (no mirroring), so left stays left and the person stands upright.
+    A proper rotation (no mirroring), so left stays left and the person stands upright: the
+    camera frame turned upright, then y up to z up (:data:`ddhpose.geometry.CAMERA_TO_Y_UP`,
+    :data:`ddhpose.geometry.Y_UP_TO_Z_UP`).
     """
-    return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
+    return np.asarray(points) @ (np.asarray(Y_UP_TO_Z_UP) @ np.asarray(CAMERA_TO_Y_UP)).T
 
 
 def bone_colours(skeleton: Skeleton) -> list[str]:
@@ -380,7 +383,7 @@ def render_people(people: list[AnimatedPerson], out_path: str | os.PathLike, *, 
 
 def world_to_display(points: np.ndarray) -> np.ndarray:
     """World frame (x right, y up, z towards the camera) to the z-up display frame: (x, -z, y)."""
-    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+    return np.asarray(points) @ np.asarray(Y_UP_TO_Z_UP).T
 
 
 def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple[list[AnimatedPerson], bool]:
