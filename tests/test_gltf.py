@@ -50,9 +50,11 @@ def expected(spin) -> np.ndarray:
     return compose(direction, median, H36M, root=x[:, 0]).numpy()
 
 
-@pytest.fixture(scope="module")
-def glb(tmp_path_factory, spin):
-    path = tmp_path_factory.mktemp("glb") / "spin.glb"
+@pytest.fixture
+def glb(tmp_path, spin):
+    """(the document read by pygltflib, its binary chunk); written anew for every test, so that
+    mutation testing (mutmut) sees each test call the writer."""
+    path = tmp_path / "spin.glb"
     export_glb(path, spin, FPS)
     gltf = pygltflib.GLTF2().load(str(path))
     return gltf, gltf.binary_blob()
