@@ -179,6 +179,23 @@ def test_keyframe_quaternions_are_unit_and_continuous(glb):
     assert turned > 2 * math.pi
 
 
+def test_quaternions_continue_from_the_first_keyframe(tmp_path, spin):
+    # a body yawing 0.25 rad a frame from 26 starting angles round the circle: wherever a sign
+    # convention of single rotations flips, some clip flips between its first two keyframes
+    for k, start in enumerate(np.arange(26) * 2 * np.pi / 26):
+        angle = start + 0.25 * np.arange(2)
+        c, s = np.cos(angle), np.sin(angle)
+        turn = np.zeros((2, 3, 3))
+        turn[:, 0, 0], turn[:, 0, 2], turn[:, 1, 1], turn[:, 2, 0], turn[:, 2, 2] = c, s, 1.0, -s, c
+        export_glb(tmp_path / f"{k}.glb", np.einsum("fij,kj->fki", turn, spin[0]), FPS)
+        gltf = pygltflib.GLTF2().load(str(tmp_path / f"{k}.glb"))
+        blob = gltf.binary_blob()
+        for channel in gltf.animations[0].channels:
+            if channel.target.path == "rotation":
+                q = _accessor(gltf, blob, gltf.animations[0].samplers[channel.sampler].output)
+                assert (q[0] * q[1]).sum() >= 0, f"start {start:.2f} rad, node {channel.target.node}"
+
+
 def test_inverse_bind_matrices_invert_each_joints_bind_transform(glb, spin):
     gltf, blob = glb
     (skin,) = gltf.skins
@@ -326,6 +343,9 @@ def test_scene_skin_and_buffer_views_follow_the_spec(glb):
         assert view.buffer == 0 and view.byteOffset % 4 == 0 and view.byteOffset + view.byteLength <= len(blob)
         want = _ARRAY_BUFFER if index in vertex else _ELEMENT_ARRAY_BUFFER if index == primitive.indices else None
         assert view.target == want  # animation and skin data: no target (spec 3.6.1)
+        element = np.dtype(_COMPONENT[acc.componentType]).itemsize * _WIDTH[acc.type]
+        assert view.byteLength == acc.count * element and (view.byteStride or element) == element  # no unused bytes
+    assert len(gltf.bufferViews) == len(gltf.accessors)
 
 
 def test_glb_container_layout(tmp_path, spin):
@@ -341,11 +361,43 @@ def test_glb_container_layout(tmp_path, spin):
     assert text == text.rstrip(b" ") + b" " * (len(text) - len(text.rstrip(b" ")))  # padded with spaces
     bin_length, bin_type = struct.unpack_from("<I4s", data, 20 + json_length)
     assert bin_type == b"BIN\0" and bin_length % 4 == 0 and 28 + json_length + bin_length == len(data)
+    assert document["asset"]["version"] == "2.0"  # required (pygltflib would default it)
     buffer_length = document["buffers"][0]["byteLength"]
     assert bin_length - 4 < buffer_length <= bin_length
     assert set(data[28 + json_length + buffer_length:]) <= {0}  # padded with zeros
     assert data == glb_bytes(*gltf_document(spin[:5], FPS))  # what export_glb wrote, and nothing else
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.glb"]
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, content) of each GLB chunk, after checking the header's length."""
+    assert data[:4] == b"glTF" and struct.unpack_from("<II", data, 4) == (2, len(data))
+    chunks, at = [], 12
+    while at < len(data):
+        length, kind = struct.unpack_from("<I4s", data, at)
+        assert length % 4 == 0, f"chunk {kind} of {length} bytes: chunks are 4-byte aligned"
+        chunks.append((kind, data[at + 8:at + 8 + length]))
+        at += 8 + length
+    assert at == len(data)
+    return chunks
+
+
+@pytest.mark.parametrize("extra", range(4))
+def test_glb_chunks_are_padded_whatever_their_length(extra):
+    # JSON of every length modulo 4, and a binary of 5 bytes: spaces after the JSON, zeros after
+    # the binary, each chunk a multiple of 4 bytes
+    document = {"asset": {"version": "2.0"}, "buffers": [{"byteLength": 5}], "extras": {"pad": "x" * extra}}
+    (json_type, text), (bin_type, binary) = _chunks(glb_bytes(document, b"\1\2\3\4\5"))
+    assert (json_type, bin_type) == (b"JSON", b"BIN\0")
+    assert json.loads(text) == document and text == text.rstrip(b" ") + b" " * (len(text) - len(text.rstrip(b" ")))
+    assert binary == b"\1\2\3\4\5\0\0\0"
+
+
+def test_a_rate_below_one_frame_a_second(spin):
+    document, binary = gltf_document(spin[:3], 0.5)
+    gltf = pygltflib.GLTF2().load_from_bytes(glb_bytes(document, binary))
+    times = _accessor(gltf, gltf.binary_blob(), gltf.animations[0].samplers[0].input)[:, 0]
+    np.testing.assert_allclose(times, [0.0, 2.0, 4.0])
 
 
 @pytest.mark.parametrize("fps", [0.0, -25.0, float("nan")])
