@@ -50,6 +50,12 @@ def test_trc_data_reader_reads_every_marker_and_frame(tmp_path):
         np.testing.assert_allclose(np.asarray(data[name]), positions[:, j], atol=5e-7)
 
 
+def test_a_rate_below_one_frame_a_second():
+    rows = format_trc(_positions(3, 17), 0.5).split("\n")
+    assert rows[2].split("\t")[:2] == ["0.5", "0.5"] and [r.split("\t")[1] for r in rows[5:8]] == [
+        "0.000000", "2.000000", "4.000000"]
+
+
 def test_export_writes_format_trc_atomically(tmp_path):
     positions = _positions(3, 2, seed=1)
     export_trc(tmp_path / "two.trc", positions, 50.0, names=("a", "b"))
@@ -62,7 +68,7 @@ def test_bad_input_is_refused_and_nothing_written(tmp_path):
         format_trc(np.zeros((4, 17)), 25.0)
     with pytest.raises(ValueError, match=r"positions: expected \(F, 2, 3\), got \(4, 2, 2\)"):
         format_trc(np.zeros((4, 2, 2)), 25.0, names=("a", "b"))
-    with pytest.raises(ValueError, match="positions contain non-finite values"):
+    with pytest.raises(ValueError, match="^positions contain non-finite values$"):
         format_trc(np.full((2, 17, 3), np.inf), 25.0)
     for fps in (0.0, -25.0, float("nan")):
         with pytest.raises(ValueError, match=f"fps: expected a positive frame rate, got {fps}"):
