@@ -140,7 +140,7 @@ def test_another_skeleton_rooted_elsewhere():
     assert rig.names[0] == "pelvis" and rig.joints[0] == MPI_INF_3DHP.root == 14
     pos, _ = _forward(rig)
     np.testing.assert_allclose(pos[:, [rig.joints.index(j) for j in range(17)]], poses.numpy(), atol=1e-12)
-    with pytest.raises(ValueError, match="rest_directions are required for skeletons other than Human3.6M"):
+    with pytest.raises(ValueError, match="^rest_directions are required for skeletons other than Human3.6M$"):
         build_rig(poses, MPI_INF_3DHP)
 
 
@@ -149,7 +149,7 @@ def test_bad_input_is_refused():
         build_rig(torch.zeros(17, 3))
     with pytest.raises(ValueError, match=r"poses: expected \(N, 17, 3\), got \(2, 16, 3\)"):
         build_rig(torch.zeros(2, 16, 3))
-    with pytest.raises(ValueError, match="poses contain non-finite values"):
+    with pytest.raises(ValueError, match="^poses contain non-finite values$"):
         build_rig(torch.full((2, 17, 3), float("nan")))
     with pytest.raises(ValueError, match=r"rest_directions: expected \(17, 3\), got \(16, 3\)"):
         build_rig(_motion(2), H36M, H36M_REST_DIRECTIONS[:16])
@@ -160,8 +160,50 @@ def test_bad_input_is_refused():
 
 
 def test_shortest_arc_between_opposite_axes():
-    for a in torch.eye(3, dtype=torch.float64):
-        r = shortest_arc(a, -a)  # a half turn, about an axis perpendicular to a
-        torch.testing.assert_close(r @ a, -a)
-        torch.testing.assert_close(r @ r.T, torch.eye(3, dtype=torch.float64))
-        torch.testing.assert_close(torch.linalg.det(r), torch.tensor(1.0, dtype=torch.float64))
+    a = torch.eye(3, dtype=torch.float64)  # a batch of three vectors of three: the last axis is the vector's
+    r = shortest_arc(a, -a)  # half turns, about axes perpendicular to a
+    torch.testing.assert_close((r @ a[..., None])[..., 0], -a)
+    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(3, 3, 3))
+    torch.testing.assert_close(torch.linalg.det(r), torch.ones(3, dtype=torch.float64))
+
+
+def test_a_small_nameless_skeleton():
+    # root -> 1 -> {2, 3}, 3 -> 4: a root with one child, a joint with two, rest directions of
+    # any length (shorter and longer than 1)
+    from ddhpose.skeleton import Skeleton
+
+    sk = Skeleton(parents=(-1, 0, 1, 1, 3), joints_left=(), joints_right=())
+    rest = [(0, 0.5, 0), (0, 0.5, 0), (2.0, 0, 0), (0, 0, 0.5), (0, -3.0, 0)]
+    g = torch.Generator().manual_seed(5)
+    direction = torch.nn.functional.normalize(torch.randn(5, 5, 3, generator=g, dtype=torch.float64), dim=-1)
+    length = torch.tensor([0.0, 0.3, 0.2, 0.25, 0.4], dtype=torch.float64)[:, None].expand(5, 5, 1)
+    poses = compose(direction, length, sk, root=torch.randn(5, 3, generator=g, dtype=torch.float64))
+    rig = build_rig(poses, sk, rest)
+    assert rig.names == ("joint0", "joint1", "joint1_to_joint2", "joint2", "joint1_to_joint3", "joint3", "joint4")
+    np.testing.assert_allclose(rig.offsets[[1, 3, 5, 6]], [[0, 0.3, 0], [0.2, 0, 0], [0, 0, 0.25], [0, -0.4, 0]],
+                               atol=1e-12)
+    pos, _ = _forward(rig)
+    np.testing.assert_allclose(pos[:, [rig.joints.index(j) for j in range(5)]], poses.numpy(), atol=1e-12)
+
+
+def test_float32_poses_give_the_rig_of_their_float64_values():
+    poses = _motion(4, seed=6).float()
+    a, b = build_rig(poses), build_rig(poses.double())
+    assert a.rotations.dtype == a.offsets.dtype == np.float64
+    np.testing.assert_array_equal(a.rotations, b.rotations)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+
+
+def test_parallel_children_fall_back_to_a_swing_of_the_first():
+    poses = _motion(5, seed=7)
+    direction, length = decompose(poses, H36M)
+    direction[2, 11] = direction[2, 9]  # frame 2: the left shoulder along the neck, no thorax frame
+    poses = compose(direction, length, H36M, root=poses[:, 0])
+    rig = build_rig(poses)
+    _, world = _forward(rig)
+    thorax = world[:, rig.names.index("thorax")]
+    neck_rest = np.asarray(H36M_REST_DIRECTIONS[9], float)
+    np.testing.assert_allclose(thorax @ neck_rest, direction[:, 9].numpy(), atol=1e-12)  # every frame
+    parent = world[2, rig.names.index("spine")]  # the swing from the spine's frame: no twist about the neck
+    swing = _rotation_vector(parent.T @ thorax[2])
+    assert abs(swing @ neck_rest) < 1e-9
