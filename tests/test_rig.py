@@ -109,16 +109,21 @@ def test_twist_from_two_children_and_swings_elsewhere():
         normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
         np.testing.assert_allclose(r @ np.cross(rest[a], rest[b]) / np.linalg.norm(np.cross(rest[a], rest[b])),
                                    normal, atol=1e-12)
+    _assert_swings(rig, rest)
+
+
+def _assert_swings(rig, rest: np.ndarray) -> None:
+    """Helpers and one-child joints turn by the shortest arc from their parent node's frame (no
+    twist about the rest bone); leaves continue their last bone (no rotation of their own)."""
+    rest = rest / np.linalg.norm(rest, axis=-1, keepdims=True)
     for n, name in enumerate(rig.names):
         kids = rig.children(n)
-        if rig.joints[n] is None or len(kids) == 1 and rig.joints[kids[0]] is not None:
-            # a helper, or a joint with one child: the shortest arc, no twist about the rest bone
-            child = rig.joints[kids[0]]
+        if rig.parents[n] >= 0 and (rig.joints[n] is None or len(kids) == 1):
             axis = _rotation_vector(rig.rotations[:, n])
-            np.testing.assert_allclose(axis @ rest[child], 0.0, atol=1e-9, err_msg=name)
-        elif not kids:  # a leaf continues its last bone
+            np.testing.assert_allclose(axis @ rest[rig.joints[kids[0]]], 0.0, atol=1e-9, err_msg=name)
+        elif not kids:
             np.testing.assert_allclose(rig.rotations[:, n], np.broadcast_to(np.eye(3), rig.rotations[:, n].shape),
-                                       atol=1e-12)
+                                       atol=1e-12, err_msg=name)
 
 
 def test_rest_directions_need_not_be_unit():
@@ -167,23 +172,43 @@ def test_shortest_arc_between_opposite_axes():
     torch.testing.assert_close(torch.linalg.det(r), torch.ones(3, dtype=torch.float64))
 
 
+def test_shortest_arc_over_any_batch_shape():
+    g = torch.Generator().manual_seed(8)
+    a = torch.nn.functional.normalize(torch.randn(2, 3, 3, generator=g, dtype=torch.float64), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(2, 3, 3, generator=g, dtype=torch.float64), dim=-1)
+    b[0, 0] = -a[0, 0]
+    r = shortest_arc(a, b)
+    assert r.shape == (2, 3, 3, 3)
+    for i in range(2):
+        for k in range(3):
+            single = shortest_arc(a[i, k], b[i, k])  # one vector: (3,) -> (3, 3)
+            assert single.shape == (3, 3)
+            torch.testing.assert_close(single @ a[i, k], b[i, k])
+            torch.testing.assert_close(r[i, k], single)
+    diagonal = torch.nn.functional.normalize(torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0]],
+                                                          dtype=torch.float64), dim=-1)
+    torch.testing.assert_close((shortest_arc(diagonal, -diagonal) @ diagonal[..., None])[..., 0], -diagonal)
+
+
 def test_a_small_nameless_skeleton():
-    # root -> 1 -> {2, 3}, 3 -> 4: a root with one child, a joint with two, rest directions of
-    # any length (shorter and longer than 1)
+    # 0 -> 1 -> 2 -> {3, 4}, 4 -> 5: a root with one child, a chain, a joint with two children,
+    # rest directions of any length (shorter and longer than 1)
     from ddhpose.skeleton import Skeleton
 
-    sk = Skeleton(parents=(-1, 0, 1, 1, 3), joints_left=(), joints_right=())
-    rest = [(0, 0.5, 0), (0, 0.5, 0), (2.0, 0, 0), (0, 0, 0.5), (0, -3.0, 0)]
+    sk = Skeleton(parents=(-1, 0, 1, 2, 2, 4), joints_left=(), joints_right=())
+    rest = np.array([(0, 0.5, 0), (0, 0.5, 0), (0, 2.0, 0), (2.0, 0, 0), (0, 0, 0.5), (0, -3.0, 0)])
     g = torch.Generator().manual_seed(5)
-    direction = torch.nn.functional.normalize(torch.randn(5, 5, 3, generator=g, dtype=torch.float64), dim=-1)
-    length = torch.tensor([0.0, 0.3, 0.2, 0.25, 0.4], dtype=torch.float64)[:, None].expand(5, 5, 1)
+    direction = torch.nn.functional.normalize(torch.randn(5, 6, 3, generator=g, dtype=torch.float64), dim=-1)
+    length = torch.tensor([0.0, 0.3, 0.35, 0.2, 0.25, 0.4], dtype=torch.float64)[:, None].expand(5, 6, 1)
     poses = compose(direction, length, sk, root=torch.randn(5, 3, generator=g, dtype=torch.float64))
     rig = build_rig(poses, sk, rest)
-    assert rig.names == ("joint0", "joint1", "joint1_to_joint2", "joint2", "joint1_to_joint3", "joint3", "joint4")
-    np.testing.assert_allclose(rig.offsets[[1, 3, 5, 6]], [[0, 0.3, 0], [0.2, 0, 0], [0, 0, 0.25], [0, -0.4, 0]],
-                               atol=1e-12)
+    assert rig.names == ("joint0", "joint1", "joint2", "joint2_to_joint3", "joint3", "joint2_to_joint4", "joint4",
+                         "joint5")
+    np.testing.assert_allclose(rig.offsets[[1, 2, 4, 6, 7]],
+                               [[0, 0.3, 0], [0, 0.35, 0], [0.2, 0, 0], [0, 0, 0.25], [0, -0.4, 0]], atol=1e-12)
     pos, _ = _forward(rig)
-    np.testing.assert_allclose(pos[:, [rig.joints.index(j) for j in range(5)]], poses.numpy(), atol=1e-12)
+    np.testing.assert_allclose(pos[:, [rig.joints.index(j) for j in range(6)]], poses.numpy(), atol=1e-12)
+    _assert_swings(rig, rest)
 
 
 def test_float32_poses_give_the_rig_of_their_float64_values():
