@@ -32,9 +32,9 @@ MODULES: dict[str, list[str]] = {
     "lifting/refine.py": ["tests/test_refine.py"],
     "lifting/checks.py": ["tests/test_inputs.py", "tests/test_checks.py"],
     "export/bvh.py": ["tests/test_bvh_export.py"],
-    "export/trc.py": ["tests/test_exports.py"],
+    "export/trc.py": ["tests/test_exports.py", "tests/test_trc.py"],
     "export/gltf.py": ["tests/test_exports.py", "tests/test_gltf.py"],
-    "export/rig.py": ["tests/test_exports.py", "tests/test_gltf.py", "tests/test_rig.py"],
+    "export/rig.py": ["tests/test_exports.py", "tests/test_gltf.py", "tests/test_rig.py", "tests/test_bvh_export.py"],
     "evaluation/protocol_3dhp.py": ["tests/test_protocol_3dhp.py"],
 }
 
