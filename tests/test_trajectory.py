@@ -121,10 +121,31 @@ def test_fill_and_smooth_interpolates_holds_the_ends_and_keeps_a_steady_motion()
     holes[[0, 3, 4, 7]] = float("nan")
     filled = fill_and_smooth(holes, 0.0)
     torch.testing.assert_close(filled[1:7], steady[1:7])
-    torch.testing.assert_close(filled[0], steady[1]) and torch.testing.assert_close(filled[7], steady[6])
+    torch.testing.assert_close(filled[0], steady[1])
+    torch.testing.assert_close(filled[7], steady[6])
+    ends = torch.full((5, 3), float("nan"), dtype=torch.float64)
+    ends[[1, 2]] = steady[[1, 2]]  # two known frames: held before the first and after the last
+    torch.testing.assert_close(fill_and_smooth(ends, 0.0), steady[[1, 1, 2, 2, 2]])
     torch.testing.assert_close(fill_and_smooth(steady, 2.0), steady)  # smoothing keeps a steady motion
     jitter = steady + 0.02 * torch.tensor([1.0, -1.0] * 4, dtype=torch.float64)[:, None]
     assert (fill_and_smooth(jitter, 1.5) - steady)[2:-2].abs().max() < 0.01  # the ends are kept
     one = torch.full((5, 3), float("nan"), dtype=torch.float64)
     one[2] = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     torch.testing.assert_close(fill_and_smooth(one, 0.0), one[2].expand(5, 3))  # one known frame: held
+
+
+def test_perspective_root_judges_each_frame_on_its_own():
+    # a batch of four frames: one fine, one without weights, one with a single weighted joint and
+    # one with a wrist closer to the camera than MIN_DEPTH: only the three bad frames are NaN
+    pose = standing_pose().double().expand(4, -1, -1).clone()
+    roots = torch.tensor([[0.1, 0.0, 3.0], [0.1, 0.0, 3.0], [0.1, 0.0, 3.0], [0.0, 0.0, MIN_DEPTH + 0.05]],
+                         dtype=torch.float64)
+    pose[3, 13, 2] = -0.1
+    focal, centre = 1000.0, (500.0, 500.0)
+    uv = _pixels(pose + roots[:, None], focal, centre)
+    weights = torch.ones(4, 17, dtype=torch.float64)
+    weights[1:3] = 0.0
+    weights[2, 0] = 1.0
+    got = perspective_root(pose, uv, focal, centre, weights)
+    torch.testing.assert_close(got[0], roots[0])
+    assert torch.isnan(got[1:]).all()
