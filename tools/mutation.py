@@ -27,7 +27,7 @@ EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
 #: module (under src/ddhpose) -> the test files that claim what it does
 MODULES: dict[str, list[str]] = {
     "lifting/tracking.py": ["tests/test_tracking.py", "tests/test_tracking_rules.py"],
-    "lifting/world.py": ["tests/test_world.py"],
+    "lifting/world.py": ["tests/test_world.py", "tests/test_world_rules.py"],
     "lifting/trajectory.py": ["tests/test_trajectory.py"],
     "lifting/refine.py": ["tests/test_refine.py"],
     "lifting/checks.py": ["tests/test_checks.py"],
