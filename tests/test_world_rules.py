@@ -259,6 +259,9 @@ def test_the_frame_dictionary_is_rounded_json_and_reads_back():
     other = WorldFrame.from_dict({**data, "axis_floor_deg": None, "drift_deg": 4.5})
     assert math.isnan(other.axis_floor_deg) and other.drift_deg == 4.5
     assert WorldFrame(rotation, np.zeros(3), "floor plane", 0, 0, -2.0004, 3.0).to_dict()["axis_floor_deg"] == -2.0
+    b = math.radians(3.4567)  # a camera rolled clockwise: the horizon falls to the right
+    rolled = np.array([[math.cos(b), -math.sin(b), 0], [-math.sin(b), -math.cos(b), 0], [0, 0, -1.0]])
+    assert WorldFrame(rolled, np.zeros(3), "floor plane", 0, 0, 1.0, 1.0).to_dict()["camera_roll_deg"] == 3.46
 
 
 # --- foot contacts from ankle heights and speeds ------------------------------------------------
@@ -339,7 +342,8 @@ def test_locking_a_standing_persons_drift_holds_them_still_and_leaves_the_rest()
     contacts[:40] = True
     locked = lock_feet(still + drift, contacts)
     pelvis = locked[5:35, 0, 0]
-    assert np.ptp(pelvis) < 0.02  # held (the drift alone spans 0.3 m)
+    assert np.ptp(pelvis) < 0.02  # held (the drift alone spans 0.3 m) ...
+    assert abs(pelvis.mean() - still[0, 0, 0]) < 0.01  # ... where the feet stood
     np.testing.assert_allclose(locked[50:], still[50:], atol=1e-9)  # far from any contact: untouched
     np.testing.assert_allclose(lock_feet(still + drift, contacts, blend=3), locked)
 
@@ -381,6 +385,23 @@ def test_two_bone_ik_reaches_the_target_with_the_bones_kept_and_the_knee_in_its_
     expect = np.array([0.0, 0.0, 1.0]) - along[2] * along
     offset = bent_knee[0] - tilted[0][0] - ((bent_knee[0] - tilted[0][0]) @ along) * along
     np.testing.assert_allclose(offset / np.linalg.norm(offset), expect / np.linalg.norm(expect), atol=1e-9)
+
+
+def test_two_bone_ik_keeps_each_legs_own_plane_in_a_batch():
+    # a leg bent sideways reaching straight down, and a straight leg leaning towards the camera
+    # (which bends towards +z, levelled across it): each keeps to its own plane
+    hip = np.array([[0.0, 1.0, 0.0], [0.5, 1.0, 0.0]])
+    knee = np.array([[0.12, 0.55, 0.0], [0.5, 0.55, 0.15]])
+    ankle = np.array([[0.0, 0.1, 0.0], [0.5, 0.1, 0.3]])
+    target = np.stack([[0.0, 0.2, 0.0], hip[1] + (ankle[1] - hip[1]) * 8 / 9])  # the straight leg pulled up along itself
+    new_knee, new_ankle = W._two_bone_ik(hip, knee, ankle, target)
+    np.testing.assert_allclose(new_ankle, target, atol=1e-12)
+    assert abs(new_knee[0, 2]) < 1e-12 and new_knee[0, 0] > 0.1  # still bent sideways, in x
+    along = (target[1] - hip[1]) / np.linalg.norm(target[1] - hip[1])
+    offset = new_knee[1] - hip[1] - ((new_knee[1] - hip[1]) @ along) * along
+    expect = np.array([0.0, 0.0, 1.0]) - along[2] * along
+    np.testing.assert_allclose(offset / np.linalg.norm(offset), expect / np.linalg.norm(expect), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(new_knee - hip, axis=-1), np.linalg.norm(knee - hip, axis=-1))
 
 
 def test_two_bone_ik_goes_as_near_as_the_leg_reaches():
