@@ -304,3 +304,40 @@ def test_a_new_track_keeps_its_person_when_an_established_one_is_missed_beside_i
             frames.append(f), kps.append(b[f]), truth.append(1)
     ids = associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15)
     assert ids == truth
+
+
+
+def _same_size_crossing(hidden=range(0)):
+    """A walks right, B walks left, both of one size on one image row, 16 px apart at frame 30
+    and swapped sides at 31: only their motion tells them apart (the size term cannot). B is
+    hidden in the frames ``hidden``. Returns frames, keypoints, truth ids."""
+    a, b = _walker(60, 200, 16, 420, 1.0, 18), _walker(60, 1176, -16, 420, 1.0, 19)
+    frames, kps, truth = [], [], []
+    for f in range(60):
+        for who, track in ((0, a), (1, b)):
+            if not (who == 1 and f in hidden):
+                frames.append(f), kps.append(track[f]), truth.append(who)
+    return frames, kps, truth
+
+
+def _tracked_without_warnings(frames, kps):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor is the crossing reported as ambiguous
+        return associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15)
+
+
+def test_people_of_one_size_crossing_keep_their_identities_by_their_motion():
+    # at frame 31 each detection lies where the *other* person was at 30: position alone swaps
+    # them, the constant-velocity prediction does not
+    frames, kps, truth = _same_size_crossing()
+    assert _tracked_without_warnings(frames, kps) == truth
+    assert _switches(_greedy_pelvis(frames, kps), truth) > 0  # the nearest-pelvis rule swaps them
+
+
+def test_a_hidden_person_of_one_size_is_found_where_their_motion_puts_them():
+    # B is hidden while they cross and comes out at frame 34 far (144 px) from where it was last
+    # seen, while A is 32 px from there: the least-cost pairing by position alone swaps them;
+    # B's track coasting on its velocity meets B
+    frames, kps, truth = _same_size_crossing(hidden=range(26, 34))
+    assert _tracked_without_warnings(frames, kps) == truth

@@ -133,3 +133,20 @@ def test_a_tilting_camera_shows_as_drift(walk):
     tilted = np.einsum("fij,fkj->fki", turn, cam)
     moving = find_world_frame(tilted - tilted[:, :1], tilted[:, 0], 25.0)
     assert moving.drift_deg > 10.0 and not steady.drift_deg > 5.0
+
+
+def test_a_foot_stays_on_its_spot_until_its_contact_ends(walk):
+    # the left foot rests at frames 5-14, lifts for 2 frames and rests again 0.5 m on at 17-26:
+    # every frame of the first contact keeps the first spot, each frame between takes the spot of
+    # the nearer contact
+    world = walk @ ZUP_TO_YUP.T
+    contacts = np.zeros((len(world), 2), bool)
+    contacts[5:15, 0] = contacts[17:27, 0] = True
+    locked = lock_feet(world, contacts)
+    first, second = world[5:15, 6, [0, 2]].mean(0), world[17:27, 6, [0, 2]].mean(0)
+    assert np.linalg.norm(second - first) > 0.4
+    np.testing.assert_allclose(locked[7:15, 6][:, [0, 2]], np.broadcast_to(first, (8, 2)), atol=0.005)
+    np.testing.assert_allclose(locked[17:25, 6][:, [0, 2]], np.broadcast_to(second, (8, 2)), atol=0.005)
+    ground = locked[:, 6, [0, 2]]
+    assert np.linalg.norm(ground[15] - first) < np.linalg.norm(ground[15] - second)
+    assert np.linalg.norm(ground[16] - second) < np.linalg.norm(ground[16] - first)

@@ -26,11 +26,16 @@ EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
 
 #: module (under src/ddhpose) -> the test files that claim what it does
 MODULES: dict[str, list[str]] = {
-    "lifting/tracking.py": ["tests/test_tracking.py"],
-    "lifting/world.py": ["tests/test_world.py"],
+    "lifting/tracking.py": ["tests/test_tracking.py", "tests/test_tracking_rules.py"],
+    "lifting/world.py": ["tests/test_world.py", "tests/test_world_rules.py"],
+    "lifting/feet.py": ["tests/test_world.py", "tests/test_world_rules.py"],
+    "lifting/placement.py": ["tests/test_world.py", "tests/test_world_rules.py", "tests/test_placement.py"],
     "lifting/trajectory.py": ["tests/test_trajectory.py"],
     "lifting/refine.py": ["tests/test_refine.py"],
-    "lifting/checks.py": ["tests/test_inputs.py", "tests/test_checks.py"],
+    "lifting/checks.py": ["tests/test_checks.py"],
+    "lifting/keypoints.py": ["tests/test_keypoints.py", "tests/test_inputs.py"],
+    "lifting/inputs/fields.py": ["tests/test_inputs.py"],
+    "lifting/inputs/arrays.py": ["tests/test_inputs.py"],
     "export/bvh.py": ["tests/test_bvh_export.py"],
     "export/trc.py": ["tests/test_exports.py", "tests/test_trc.py"],
     "export/gltf.py": ["tests/test_exports.py", "tests/test_gltf.py"],

@@ -127,15 +127,15 @@ def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M
     targets = np.zeros((len(out), 2, 3))
     weights = np.zeros((len(out), 2))
     for k, (_, _, _, ankle) in enumerate(sides):
+        near = np.full(len(out), np.inf)  # per frame: frames to the contact whose spot is its target
         for start, end in contact_segments(contacts[:, k]):
             spot = out[start:end, ankle].mean(0)
             spot[1] = rest
-            targets[start:end, k] = spot
-            # around the contact the target is the nearest contact's spot
-            lo, hi = max(0, start - blend), min(len(out), end + blend)
-            before, after = np.arange(lo, start), np.arange(end, hi)
-            targets[before, k] = np.where((weights[before, k] == 0)[:, None], spot, targets[before, k])
-            targets[after, k] = np.where((weights[after, k] == 0)[:, None], spot, targets[after, k])
+            # the contact's frames and, around it, those nearer to it than to another contact
+            frames = np.arange(max(0, start - blend), min(len(out), end + blend))
+            away = np.maximum(start - frames, frames - (end - 1)).clip(0)
+            nearer = away < near[frames]
+            targets[frames[nearer], k], near[frames[nearer]] = spot, away[nearer]
         weights[:, k] = _ramp(contacts[:, k], blend)
     ankles = out[:, [sides[0][3], sides[1][3]]]
     error = (targets - ankles) * weights[..., None]  # (F, 2, 3)
