@@ -399,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        if args.command == "lift" and category.__name__ == "LayoutWarning":  # video's detector fixes the layout
+            message = f"{message} (see --layout)"
         print(f"ddhpose {args.command}: warning: {message}", file=sys.stderr)
 
     shown, warnings.showwarning = warnings.showwarning, one_line  # a sentence for the user, not a source line
