@@ -77,7 +77,8 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render else None
     info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
-    if options.focal_length is None and info.focal_length is not None:  # the lens the file states
+    if options.focal_length is None and options.camera_file is None and info.focal_length is not None:
+        # the lens the file states (a calibration given, or a focal length, is surer)
         options = options.with_changes(focal_length=info.focal_length,
                                        focal_length_source="the video's metadata (35 mm equivalent)")
     tracks = tracks_from_detections(detections, tracking)
