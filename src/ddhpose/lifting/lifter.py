@@ -153,7 +153,8 @@ class Lifter:
         weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
         pose, samples, lengths, used = pose_from_hypotheses(samples, filled, weights, camera, options, skeleton)
-        root = solve_root(pose, filled, weights, camera, options.smooth)
+        root = solve_root(pose, filled, weights, camera, options.smooth,
+                          undetected=torch.from_numpy(inputs.missing).all(-1))
         if options.fit_2d and bool(torch.isfinite(root).all()) and bool((root[:, 2] > 0).all()):
             pose, root = refine_to_2d(pose, root, filled, weights, camera.focal, camera.centre, skeleton)
         if options.height is not None:
