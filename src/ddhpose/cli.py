@@ -68,6 +68,9 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "--focal-length / --principal-point override it)")
     p.add_argument("--camera-name", default=lift.camera_name, metavar="NAME",
                    help="which camera of a calibration file holding several (Pose2Sim: e.g. cam_02)")
+    p.add_argument("--keep-left-right", action="store_true",
+                   help="keep the detector's left and right labels (by default runs of frames where it exchanged "
+                        "them are found from the motion and put back; the result lists them)")
     p.add_argument("--no-world", action="store_true",
                    help="camera frame only: do not look for the floor (by default the motion is also placed in a "
                         "world frame: y up, floor at 0, used by the BVH)")
@@ -116,7 +119,7 @@ def lift_options(args: argparse.Namespace):
         given.update(aggregation=args.aggregate, bone_lengths=args.bone_lengths, smooth=args.smooth,
                      height=args.height, fit_2d=args.fit_2d, focal_length=args.focal_length,
                      principal_point=None if args.principal_point is None else tuple(args.principal_point),
-                     camera_file=args.camera, camera_name=args.camera_name,
+                     camera_file=args.camera, camera_name=args.camera_name, repair_swaps=not args.keep_left_right,
                      fps=args.fps, world=not args.no_world, foot_lock=not args.no_foot_lock)
     return LiftOptions(**given)
 

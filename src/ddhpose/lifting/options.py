@@ -41,7 +41,8 @@ class LiftOptions:
 
     Sampling: ``hypotheses`` H, ``iterations`` W, ``flip``, ``seed``, ``start``, ``stride`` (window
     step, default F // 2), ``batch_size`` (windows per sampler call). Keypoints:
-    ``score_threshold`` (default: the layout's). The pose: ``aggregation``, ``bone_lengths``,
+    ``score_threshold`` (default: the layout's), ``repair_swaps`` (put back left and right where
+    the detector exchanged them, :mod:`ddhpose.lifting.swaps`). The pose: ``aggregation``, ``bone_lengths``,
     ``smooth`` (sigma, frames), ``height`` (metres), ``fit_2d``. The camera: ``focal_length``
     (pixels; default :data:`DEFAULT_FOCAL_RATIO` x width), ``principal_point`` (pixels; default the
     image centre) and ``focal_length_source`` (recorded); ``camera_file`` (an OpenCV YAML / JSON or
@@ -59,6 +60,7 @@ class LiftOptions:
     stride: Optional[int] = None
     batch_size: int = 32
     score_threshold: Optional[float] = None
+    repair_swaps: bool = True
     aggregation: str = "p_agg"
     bone_lengths: str = "track"
     smooth: float = DEFAULT_SMOOTHING
