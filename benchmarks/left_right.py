@@ -38,7 +38,6 @@ from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.lifting.swaps import GROUPS, exchanged, repair_swaps  # noqa: E402
-from ddhpose.skeleton import H36M  # noqa: E402
 
 #: How detectors exchange labels: group -> share of the runs ('body' is both groups).
 KINDS = {"legs": 0.5, "body": 0.3, "arms": 0.2}

@@ -10,8 +10,8 @@ as ``ddhpose lift`` / ``video`` do), with the true focal length given and with t
 Per person: the root error (the pelvis's camera-frame position, mm) of the per-person perspective
 solve (the lift alone) and after placement on the common floor; the height of the person's
 resting ankles (the truth's contact frames) above the floor found, against their true height
-above the true floor (mm; the placed motion before foot locking, and the result's, locked); and the root error on the frames
-the person was not seen. "Standing" people are those resting a foot on the floor in at least a
+above the true floor (mm; the placed motion before foot locking, and the result's, locked); and
+the root error on the frames the person was not seen. "Standing" people are those resting a foot on the floor in at least a
 tenth of their frames.
 
 Usage: python benchmarks/world_scenes.py [-c wild] [--scenes 8] [--frames 150] [--seed 0]
@@ -120,7 +120,8 @@ def measure_scene(lifter: Lifter, scene, camera, known: bool, fps: float) -> lis
         true_up = camera.rotation @ np.array([0.0, 0.0, 1.0])
         row["tilt"] = float(np.degrees(np.arccos(np.clip(p.world_frame.up @ true_up, -1, 1))))
         if k == len(scene) - 1:
-            row["root_unseen"] = float(np.linalg.norm(p.root_trajectory[hidden] - true_root[hidden], axis=-1).mean()) * 1000
+            gap = np.linalg.norm(p.root_trajectory[hidden] - true_root[hidden], axis=-1)
+            row["root_unseen"] = float(gap.mean()) * 1000
         true_yup = world @ ZUP_TO_YUP.T
         contacts = foot_contacts(true_yup, fps)
         row["standing"] = bool(contacts.any(1).mean() >= 0.1)
@@ -188,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         cfg = load_config(args.config)
         fps = cfg.data.mocap_fps
-        worlds = {Path(p).stem: np.asarray(load_mocap(p, fps=fps), np.float64) for p in sorted(_matches(cfg.data.mocap_test))}
+        worlds = {Path(p).stem: np.asarray(load_mocap(p, fps=fps), np.float64)
+                  for p in sorted(_matches(cfg.data.mocap_test))}
     started = time.time()
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)

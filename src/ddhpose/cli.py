@@ -119,7 +119,8 @@ def lift_options(args: argparse.Namespace):
         given.update(aggregation=args.aggregate, bone_lengths=args.bone_lengths, smooth=args.smooth,
                      height=args.height, fit_2d=args.fit_2d, focal_length=args.focal_length,
                      principal_point=None if args.principal_point is None else tuple(args.principal_point),
-                     camera_file=args.camera, camera_name=args.camera_name, repair_swaps=not args.keep_left_right,
+                     camera_file=args.camera, camera_name=args.camera_name,
+                     repair_swaps=not args.keep_left_right,
                      fps=args.fps, world=not args.no_world, foot_lock=not args.no_foot_lock)
     return LiftOptions(**given)
 

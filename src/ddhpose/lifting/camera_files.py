@@ -78,7 +78,8 @@ def read_camera(path: str | Path, name: Optional[str] = None) -> CameraFile:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file; expected an OpenCV YAML / JSON or a Pose2Sim TOML camera file") from None
+        raise ValueError(f"{path}: not a text file; expected an OpenCV YAML / JSON or a Pose2Sim TOML "
+                         "camera file") from None
     if suffix in (".yaml", ".yml"):
         data = _yaml(text, path)
     elif suffix == ".json":

@@ -17,8 +17,9 @@ a foot rests, the floor says where it is: on its camera ray, at the ankle's heig
    the floor's scale and the body's (1) are combined by their errors (:func:`_trust`): near
    people and well-found floors follow the floor, far ones their size. One floor for everyone:
    the camera's height above it is chosen so the people's scales multiply to 1 (their size
-   guesses' errors average out: the floor is the one they agree on). A person whose scale would be beyond :data:`MAX_FLOOR_SCALE` stands on something
-   (a box, a stair) or is not a body the model can size: they keep their size and are flagged.
+   guesses' errors average out: the floor is the one they agree on). A person whose scale
+   would be beyond :data:`MAX_FLOOR_SCALE` stands on something (a box, a stair) or is not a
+   body the model can size: they keep their size and are flagged.
 2. Frames where the person was not seen are bridged by the trajectory stage before this (no
    dives). Each frame's depth is the trajectory's: moving every resting frame onto the floor
    along its ray was tried and doubled the root error (Human3.6M S9/S11, true intrinsics: 85.6 ->
@@ -38,7 +39,8 @@ import numpy as np
 from ddhpose.lifting.feet import ankle_speed, foot_contacts, lock_feet
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
-from ddhpose.lifting.world import ANKLE_HEIGHT_RATIO, DRIFT_WARNING_DEG, NoFloorError, WorldFrame, find_world_frame, leg_length
+from ddhpose.lifting.world import (ANKLE_HEIGHT_RATIO, DRIFT_WARNING_DEG, NoFloorError, WorldFrame, find_world_frame,
+                                   leg_length)
 from ddhpose.skeleton import H36M
 
 #: Why a result without a root trajectory has no world frame.

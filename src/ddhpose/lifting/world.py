@@ -137,11 +137,6 @@ def _rounded(value: float) -> float | None:
     return None if not math.isfinite(value) else round(float(value), 3)
 
 
-def unit(v: np.ndarray) -> np.ndarray:
-    """Vectors (..., 3) scaled to length 1 (zero vectors stay near zero)."""
-    return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-12)
-
-
 def find_world_frame(poses: np.ndarray, trajectory: np.ndarray, fps: float, skeleton: Skeleton = H36M, *,
                      missing: np.ndarray | None = None, origin: np.ndarray | None = None,
                      seconds: float | None = None, ankle_speed: np.ndarray | None = None,
