@@ -29,6 +29,8 @@ from ddhpose.skeleton import H36M
 GROUPS = {"legs": ("left_hip", "left_knee", "left_ankle"), "arms": ("left_shoulder", "left_elbow", "left_wrist")}
 #: The prediction's expected error per joint and frame as a fraction of the body's 2D size.
 MOTION_NOISE = 0.02
+#: ... or this many times the clip's median prediction error, where larger (fast motion, noisy 2D).
+RESIDUAL_SCALE = 1.0
 #: The cost of a change of labelling, and of each exchanged frame (units of squared noise).
 SWITCH_COST, EXCHANGE_COST = 12.0, 1.0
 
@@ -64,7 +66,11 @@ def find_swaps(keypoints: np.ndarray, seen: np.ndarray, group: str) -> np.ndarra
     size = body_size(np.where(seen[..., None], keypoints, np.nan))
     if len(keypoints) < 3 or not np.isfinite(size) or size <= 0:
         return np.zeros(len(keypoints), bool)
-    x = np.nan_to_num(keypoints[:, joints] / (MOTION_NOISE * size))  # (F, 2G, 2) in noise units
+    raw = np.where(seen[:, joints, None], keypoints[:, joints], np.nan)
+    residual = np.linalg.norm(raw[2:] - 2 * raw[1:-1] + raw[:-2], axis=-1)  # as detected, swaps included
+    typical = np.nanmedian(residual) if np.isfinite(residual).any() else 0.0
+    noise = max(MOTION_NOISE * size, RESIDUAL_SCALE * float(typical))
+    x = np.nan_to_num(keypoints[:, joints] / noise)  # (F, 2G, 2) in noise units
     ok = seen[:, joints]
     flip = np.r_[len(left):len(joints), 0:len(left)]  # exchanged order
     views = np.stack([x, x[:, flip]])  # (2, F, 2G, 2): labels as detected, exchanged
