@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(axes), flush=True)
     if "lift" in args.parts:
         rows = lift_rows(args, h36m, mocap, cfg)
-        saved = {**rows, **{k: v for k, v in saved.items() if k == "truth's standing axis"}}
+        saved = {**rows, **{k: v for k, v in saved.items() if k in ("truth's standing axis", "scenes", "left and right")}}
         write_section(out_md, "world_accuracy", lift_markdown(rows, args, command, time.time() - started),
                       title="# Motion in the world")
     atomic_write_text(out_json, json.dumps(saved, indent=2))

@@ -26,7 +26,8 @@ LIBRARIES = ("released_port.py", "doc_section.py", "smoke.py")
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 #: Every script's smoke test below; a new script needs one.
 SMOKE_TESTED = ("lift_quality", "lift_speed", "multi_person", "precision_speed", "recipe_probe", "refine_2d",
-                "scaling", "speed", "train_speed", "video_speed", "wild_accuracy", "world_accuracy")
+                "scaling", "speed", "train_speed", "video_speed", "wild_accuracy", "world_accuracy", "world_scenes",
+                "left_right")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
@@ -186,6 +187,26 @@ def test_world_accuracy_smoke(smoke_run):
     md = out / "world_accuracy.md"
     assert len(table_rows(section(md, "world_accuracy axis"))) == 2 + 2
     assert "the bundled weights (sha256" in section(md, "world_accuracy")
+
+
+def test_world_scenes_smoke(smoke_run):
+    out = smoke_run("world_scenes")
+    scenes = json.loads((out / "world_accuracy.json").read_text())["scenes"]
+    assert set(scenes["summary"]) == {"true focal length", "default focal length"}
+    for label, row in scenes["summary"].items():
+        assert row["people"] == row["placed"] >= 2 and finite(row["root_alone"], row["root_floor"], row["root_unseen"])
+        assert all("floor_scale" in p["placement"] for p in scenes["per_person"][label])
+    assert len(table_rows(section(out / "world_accuracy.md", "world_scenes"))) == 2 + 2
+
+
+def test_left_right_smoke(smoke_run):
+    out = smoke_run("left_right")
+    rows = json.loads((out / "world_accuracy.json").read_text())["left and right"]
+    assert len(rows) == 4
+    for label, row in rows.items():
+        assert row["swapped_frames"] > 0 and finite(row["repaired"], row["changed"]), label
+        assert finite(row["mpjpe without swaps"], row["mpjpe as detected"], row["mpjpe repaired"]), label
+    assert len(table_rows(section(out / "world_accuracy.md", "left_right"))) == 2 + 4
 
 
 def test_refine_2d_smoke(smoke_run):

@@ -1,15 +1,22 @@
 """Plausibility checks at the lifter's boundary: keypoints outside the stated image size are an
 error, an upside-down or lopsided body a warning about the layout; right input is not complained
-about."""
+about; a body seen from the side is not a wrong layout (foreshortening), and each warning's
+advice is an option of the command."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ddhpose.lifting.checks import OUTSIDE_LIMIT, check_keypoints
+from ddhpose.data.virtual_camera import look_at_camera, observe
+from ddhpose.lifting.checks import (LIMB_BONES, OUTSIDE_LIMIT, TWIN_FRAMES, TWIN_PAIRS, TWIN_RATIO, LayoutWarning,
+                                    check_keypoints)
+from ddhpose.lifting.keypoints import to_h36m
 from ddhpose.skeleton import H36M
+
+WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
 
 SIZE = (1000, 600)  # x may reach [-100, 1100], y [-60, 660]: exact in floats
 
@@ -98,7 +105,7 @@ def _upside_down(kp, frames):
 def test_shoulders_below_the_hips_in_most_frames_warn_about_the_layout():
     (message,) = _check(_upside_down(_frames(), slice(0, 9)))  # 9 of 10 frames
     assert message == ("track 3: the shoulders are below the hips in 90% of the frames; the keypoints are "
-                       "probably not in the 'coco' layout (see --layout), unless the person is upside down")
+                       "probably not in the 'coco' layout, unless the person is upside down")
     assert _check(_upside_down(_frames(), slice(0, 8))) == []  # 80 %: not most
     assert len(_check(_upside_down(_frames(3), slice(None)))) == 1  # 3 frames are enough ...
     assert _check(_upside_down(_frames(2), slice(None))) == []  # ... 2 are not
@@ -115,63 +122,126 @@ def test_upside_down_counts_only_frames_with_shoulders_and_hips_seen():
     assert "below the hips in 100% of the frames" in message
 
 
-def _forearms(left, right, frames=10):
+def _limbs(forearm, shin, frames=10):
+    """The body with its left forearm and left shin ``forearm`` and ``shin`` px long (their right
+    twins stay 50 and 90 px)."""
     kp = _frames(frames)
-    kp[:, LEFT_WRIST] = kp[:, LEFT_WRIST - 1] + [0, left]
-    kp[:, RIGHT_WRIST] = kp[:, RIGHT_WRIST - 1] + [0, right]
+    kp[:, LEFT_WRIST] = kp[:, LEFT_WRIST - 1] + [0, forearm]
+    ankle = H36M.names.index("left_ankle")
+    kp[:, ankle] = kp[:, ankle - 1] + [0, shin]
     return kp
 
 
-def test_a_limb_over_three_times_its_twin_warns_about_the_layout():
-    assert _check(_forearms(30, 10)) == []  # 3 times: not over
-    (message,) = _check(_forearms(31, 10))
-    assert message == ("track 3: a left limb and its right twin differ 3.1 times in length (joints left_wrist / "
-                       "right_wrist); the keypoints are probably not in the 'coco' layout (see --layout)")
-    (message,) = _check(_forearms(10, 40))  # either side may be the long one
-    assert "differ 4.0 times" in message
-    assert _check(_forearms(0, 40)) == []  # a zero-length bone (wrist on the elbow) is no measure
+def test_the_left_right_rule_and_the_bones_it_compares():
+    assert (TWIN_PAIRS, TWIN_RATIO, TWIN_FRAMES) == (2, 3.0, 0.9)
+    assert LIMB_BONES == ("left_knee", "left_ankle", "left_elbow", "left_wrist")
+
+
+def test_two_limbs_over_three_times_their_twins_warn_about_the_layout():
+    assert _check(_limbs(150, 270)) == []  # 3 times each: not over
+    (message,) = _check(_limbs(155, 279))
+    assert message == ("track 3: left and right limbs differ in length in most frames (left_ankle / right_ankle "
+                       "3.1 times, left_wrist / right_wrist 3.1 times); the keypoints are probably not in the "
+                       "'coco' layout")
+    assert _check(_limbs(500, 90)) == []  # one limb alone is no wrong layout (an arm seen end-on is short)
+    (message,) = _check(_limbs(10, 18))  # either side may be the long one
+    assert "left_ankle / right_ankle 5.0 times, left_wrist / right_wrist 5.0 times" in message
+    (message,) = _check(_limbs(0, 0))  # end-on in 2D: a zero-length bone counts as very different
+    assert "left_ankle / right_ankle" in message
     # the rule is a ratio: the same at any scale (a tiny person, keypoints in other units)
-    assert len(_check(_forearms(31, 10) * 0.01, size=(10, 6))) == 1
-    assert _check(_forearms(31, 10) * 0.01, size=(10, 6)) == _check(_forearms(31, 10))
+    assert _check(_limbs(155, 279) * 0.01, size=(10, 6)) == _check(_limbs(155, 279))
 
 
-def test_limb_lengths_are_medians_over_frames_of_confident_bones():
-    kp = _forearms(50, 50)
-    kp[:4, LEFT_WRIST, 1] += 150  # 4 of 10 frames with a long left forearm: the median is 50
+def test_the_limbs_must_differ_in_nine_of_ten_frames_where_both_are_seen():
+    kp = _limbs(200, 360)
+    kp[:1] = _frames(1)  # 1 normal frame of 10: still 90 %
+    assert len(_check(kp)) == 1
+    kp[:2] = _frames(2)  # 2 of 10: a turning body, not a wrong layout
     assert _check(kp) == []
-    kp[4, LEFT_WRIST, 1] += 150  # half of them: the median is 125, 2.5 times the right one
-    assert _check(kp) == []
-    kp[5, LEFT_WRIST, 1] += 150  # most of them: 200 against 50
-    assert "differ 4.0 times" in _check(kp)[0]
     scores = np.ones((10, 17))
-    scores[:6, LEFT_WRIST] = 0.1  # the long frames unsure: the bone is measured in the others
-    assert _check(kp, scores) == []
-    scores[:6, LEFT_WRIST - 1] = 0.1
-    scores[:, LEFT_WRIST] = 0.1  # the left wrist never sure: nothing to compare it with
-    assert _check(kp, scores) == []
-    scores[:, LEFT_WRIST] = 1.0
-    scores[:6, LEFT_WRIST] = 0.1
-    scores[6:, LEFT_WRIST - 1] = 0.1  # wrist and elbow never sure together: no bone measured
+    scores[:2, [LEFT_WRIST, H36M.names.index("left_ankle")]] = 0.1  # the normal frames unsure: not counted
+    assert len(_check(kp, scores)) == 1
+    scores[2:8, LEFT_WRIST] = 0.1  # the forearms seen together in 2 frames: too few to compare
     assert _check(kp, scores) == []
 
 
-def test_every_left_bone_is_compared_with_its_twin():
-    # each left joint's bone to its parent against the mirrored right joint's, the hips' included
-    left = [H36M.names[j] for j in H36M.joints_left]
-    assert left == ["left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist"]
-    for j in H36M.joints_left:
+@pytest.mark.parametrize("pair", [("left_knee", "left_elbow"), ("left_ankle", "left_wrist"),
+                                  ("left_knee", "left_ankle"), ("left_elbow", "left_wrist")])
+def test_every_limb_bone_is_compared_with_its_twin(pair):
+    kp = _frames()
+    for name in pair:
+        j = H36M.names.index(name)
         twin = H36M.flip_permutation[j]
-        parent = H36M.parents[j]
-        kp = _frames()
-        kp[:, j] = kp[:, parent] + 4 * (kp[:, twin] - kp[:, H36M.parents[twin]]) * [-1, 1]
-        (message,) = _check(kp)
-        assert f"differ 4.0 times in length (joints {H36M.names[j]} / {H36M.names[twin]})" in message
+        kp[:, j] = kp[:, H36M.parents[j]] + 4 * (kp[:, twin] - kp[:, H36M.parents[twin]]) * [-1, 1]
+    (message,) = _check(kp)
+    for name in pair:
+        assert f"{name} / {name.replace('left', 'right')} 4.0 times" in message
+
+
+def test_the_hips_and_shoulders_are_not_compared():
+    # their width vanishes in a side view: a short hip or shoulder bone is foreshortening
+    kp = _frames()
+    for name in ("left_hip", "left_shoulder"):
+        j = H36M.names.index(name)
+        kp[:, j] = kp[:, H36M.parents[j]] + 0.1 * (kp[:, j] - kp[:, H36M.parents[j]])
+    assert _check(kp) == []
 
 
 def test_one_warning_names_the_first_implausibility():
-    kp = _forearms(10, 100)
-    kp[:, LEFT_WRIST - 1] = kp[:, LEFT_WRIST - 2] + [0, 300]  # the left upper arm too
-    (message,) = _check(kp)
-    assert "left_elbow / right_elbow" in message
-    (message,) = _check(_upside_down(kp, slice(None)))
+    (message,) = _check(_upside_down(_limbs(10, 18), slice(None)))
     assert "shoulders are below the hips" in message
+
+
+def _views(world: np.ndarray) -> list[np.ndarray]:
+    """The walk's exact 2D from the side (across its path), from the front and from behind."""
+    centre = world[:, 0].mean(0)
+    path = world[-1, 0] - world[0, 0]
+    path[2] = 0
+    path /= np.linalg.norm(path)
+    side = np.array([-path[1], path[0], 0.0])
+    out = []
+    for direction in (side, -side, path, -path):
+        camera = look_at_camera(centre + 5.0 * direction + [0, 0, 0.3], centre, image_size=(1920, 1080), focal=1400.0)
+        out.append(observe(world, camera)[1].numpy())
+    return out
+
+
+def test_a_body_seen_from_the_side_is_not_a_wrong_layout():
+    with np.load(WALK) as data:
+        world = data["world"].astype(np.float64)
+    # one arm held out towards the camera the whole time: that forearm is a point in 2D
+    for uv in _views(world):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_keypoints(uv, np.ones(uv.shape[:2]), (1920, 1080), "h36m", "side")
+        end_on = uv.copy()
+        end_on[:, 13] = end_on[:, 12]  # left wrist on the left elbow: the forearm seen end-on
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_keypoints(end_on, np.ones(uv.shape[:2]), (1920, 1080), "h36m", "end-on")
+
+
+def test_wrong_layouts_warn_without_naming_an_option():
+    with np.load(WALK) as data:
+        uv = _views(data["world"].astype(np.float64))[2]
+    as_coco = to_h36m(uv, np.ones(uv.shape[:2]), "coco")[0]  # Human3.6M order read as COCO
+    with pytest.warns(LayoutWarning, match=r"probably not in the 'coco' layout") as caught:
+        check_keypoints(as_coco, np.ones(uv.shape[:2]), (1920, 1080), "coco", "t")
+    assert "--" not in str(caught[0].message)
+    scrambled = uv.copy()  # two right limbs end-on in every frame: the right knee on the hip, the wrist on the elbow
+    scrambled[:, 2] = uv[:, 1] + [0, 3.0]
+    scrambled[:, 16] = uv[:, 15] + [2.0, 0]
+    with pytest.warns(LayoutWarning, match=r"left and right limbs differ in length"):
+        check_keypoints(scrambled, np.ones(uv.shape[:2]), (1920, 1080), "h36m", "t")
+
+
+def test_the_lift_command_names_its_layout_option(tmp_path, capsys):
+    from ddhpose.cli import main
+    with np.load(WALK) as data:
+        uv = _views(data["world"].astype(np.float64))[2]
+    src = tmp_path / "kp.npy"
+    np.save(src, to_h36m(uv, np.ones(uv.shape[:2]), "coco")[0][:30])
+    assert main(["lift", str(src), "--layout", "coco", "--image-size", "1920", "1080", "--no-world",
+                 "-o", str(tmp_path / "r.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "probably not in the 'coco' layout (see --layout)" in err

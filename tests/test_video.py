@@ -248,3 +248,15 @@ def test_a_lens_the_file_states_becomes_the_focal_length(tmp_path):
     info = V.probe(clip)
     assert info.focal_length == pytest.approx(26 * np.hypot(1920, 1080) / 43.27)
     assert V.probe(CLIP).focal_length is None
+
+
+def test_audio_that_outlasts_the_video_is_not_a_file_cut_short(tmp_path):
+    """The container's duration is its longest stream's: 4 s of video with 4.5 s of audio is whole."""
+    both = _encode(tmp_path, "av.mp4", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=4", "-f", "lavfi",
+                   "-i", "sine=duration=4.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info, frames = V.read_frames(both)
+        assert sum(1 for _ in frames) == 100
+    assert info.frames == 100 and info.duration == pytest.approx(4.0, abs=0.05) and info.expected_frames == 100

@@ -48,7 +48,8 @@ def test_up_and_floor_of_a_real_walk_through_tilted_cameras(walk, position, drop
     frame = find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0)
     true_up = rotation @ np.array([0.0, 0.0, 1.0])
     assert _angle(frame.up, true_up) < 3.0  # the walk travels: floor plane and body axis agree
-    assert frame.method == "floor plane and body axis" and frame.contact_frames >= 20
+    assert {"floor plane", "standing axis"} <= set(frame.evidence) and frame.contact_frames >= 20
+    assert frame.uncertainty_deg < 6.0
     # the floor at y = 0 under the feet: the ankles rest at about the ankle's height above it
     world = frame.apply(cam)
     rest = world[:, [3, 6], 1].min(1)
@@ -73,7 +74,8 @@ def test_the_frame_round_trips_through_its_dict(walk):
     frame = find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0)
     again = WorldFrame.from_dict(frame.to_dict())
     np.testing.assert_allclose(again.apply(cam), frame.apply(cam), atol=1e-5)
-    assert again.method == frame.method
+    assert again.method == frame.method and again.evidence == frame.evidence
+    assert again.uncertainty_deg == pytest.approx(frame.uncertainty_deg, abs=1e-3)
 
 
 def test_foot_contacts_alternate_and_hold_still(walk):
@@ -111,13 +113,35 @@ def test_no_floor_is_said_and_why(walk):
     missing[:, [3, 6]] = True  # the feet never seen: cut off by the frame
     with pytest.raises(NoFloorError, match="feet were not seen"):
         find_world_frame(pose, root, 25.0, missing=missing)
-    lying = walk[:1].repeat(len(walk), 0) @ np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]).T  # on its back
-    lying = lying - [0, 0, lying[..., 2].min()]
-    cam, _ = _filmed(lying, (4.0, 0.0, 1.2))
-    with pytest.raises(NoFloorError, match="never stands straight"):
-        find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0)
     with pytest.raises(NoFloorError, match="position in the camera frame is unknown"):
         find_world_frame(pose, np.full_like(root, np.nan), 25.0)
+
+
+def test_a_body_lying_straight_is_not_taken_for_one_standing(walk):
+    lying = walk[:1].repeat(len(walk), 0) @ np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]).T  # on its back
+    lying = lying - [0, 0, lying[..., 2].min()]
+    cam, rotation = _filmed(lying, (4.0, 0.0, 1.2))
+    frame = find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0)
+    # its straight axis is not up: the frame rests on the camera's usual level pose, and says how unsure
+    assert "standing axis" not in frame.evidence and "balance" not in frame.evidence
+    assert "camera level" in frame.evidence and frame.uncertainty_deg > 20
+    assert _angle(frame.up, rotation @ np.array([0.0, 0.0, 1.0])) < 20  # the camera looks down 15 degrees
+
+
+def test_a_clip_without_standing_or_travel_still_gets_a_world_frame(walk):
+    """Knees bent throughout, feet planted side by side: balance, the feet's width and the camera's
+    usual pose give up; the frame records them."""
+    crouch = walk[40:41].repeat(60, 0).copy()
+    hips, knees = [1, 4], [2, 5]
+    crouch[:, 0, 2] -= 0.25  # lower the body: knees bent forward
+    crouch[:, hips + [7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 2] -= 0.25
+    crouch[:, knees, 0] += 0.15
+    t = np.arange(60)
+    crouch[:, 7:, 0] += 0.03 * np.sin(t / 5)[:, None]  # the trunk sways a little
+    cam, rotation = _filmed(crouch, (3.5, 1.0, 1.6))
+    frame = find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0)
+    assert "standing axis" not in frame.evidence and "balance" in frame.evidence
+    assert _angle(frame.up, rotation @ np.array([0.0, 0.0, 1.0])) < 10
 
 
 def test_a_tilting_camera_shows_as_drift(walk):

@@ -62,6 +62,15 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         f"(default: assumed {DEFAULT_FOCAL_RATIO} x the image width; the result records which)")
     p.add_argument("--principal-point", type=float, nargs=2, default=lift.principal_point, metavar=("CX", "CY"),
                    help="the camera's principal point in pixels, if known (default: the image centre)")
+    p.add_argument("--camera", default=lift.camera_file, metavar="FILE",
+                   help="the camera's calibration: OpenCV YAML / JSON (camera_matrix or K, image size) or Pose2Sim's "
+                        "Calib TOML; gives the focal length and principal point (scaled to the frames; "
+                        "--focal-length / --principal-point override it)")
+    p.add_argument("--camera-name", default=lift.camera_name, metavar="NAME",
+                   help="which camera of a calibration file holding several (Pose2Sim: e.g. cam_02)")
+    p.add_argument("--keep-left-right", action="store_true",
+                   help="keep the detector's left and right labels (by default runs of frames where it exchanged "
+                        "them are found from the motion and put back; the result lists them)")
     p.add_argument("--no-world", action="store_true",
                    help="camera frame only: do not look for the floor (by default the motion is also placed in a "
                         "world frame: y up, floor at 0, used by the BVH)")
@@ -110,6 +119,8 @@ def lift_options(args: argparse.Namespace):
         given.update(aggregation=args.aggregate, bone_lengths=args.bone_lengths, smooth=args.smooth,
                      height=args.height, fit_2d=args.fit_2d, focal_length=args.focal_length,
                      principal_point=None if args.principal_point is None else tuple(args.principal_point),
+                     camera_file=args.camera, camera_name=args.camera_name,
+                     repair_swaps=not args.keep_left_right,
                      fps=args.fps, world=not args.no_world, foot_lock=not args.no_foot_lock)
     return LiftOptions(**given)
 
@@ -399,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        if args.command == "lift" and category.__name__ == "LayoutWarning":  # video's detector fixes the layout
+            message = f"{message} (see --layout)"
         print(f"ddhpose {args.command}: warning: {message}", file=sys.stderr)
 
     shown, warnings.showwarning = warnings.showwarning, one_line  # a sentence for the user, not a source line

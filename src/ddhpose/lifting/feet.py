@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ddhpose.lifting.gravity import frame_speed
 from ddhpose.lifting.temporal import smooth_in_time
 from ddhpose.lifting.world import ANKLE_HEIGHT_RATIO, CONTACT_HEIGHT, CONTACT_SPEED, leg_length, unit
 from ddhpose.skeleton import H36M, Skeleton
@@ -22,24 +23,35 @@ def _joints(skeleton: Skeleton) -> dict[str, int]:
     return skeleton.joints(LEG_JOINTS, "foot contact")
 
 
-def foot_contacts(world: np.ndarray, fps: float, skeleton: Skeleton = H36M) -> np.ndarray:
+def ankle_speed(keypoints: np.ndarray, depth: np.ndarray, focal: float, fps: float,
+                skeleton: Skeleton = H36M) -> np.ndarray:
+    """The ankles' speed seen in the image: keypoints (F, J, 2) pixels, depth (F, J) metres along
+    the optical axis, focal in pixels -> (F, 2) m/s (left, right) across the line of sight (a
+    frame's slower side). A planted foot stands still in the image whatever the depth's jitter,
+    which moves a lifted 3D ankle by several centimetres a frame."""
+    j = _joints(skeleton)
+    feet = [j["left_ankle"], j["right_ankle"]]
+    metres = np.asarray(keypoints, np.float64)[:, feet] / focal * np.asarray(depth, np.float64)[:, feet, None]
+    flat = np.concatenate([metres, np.zeros(metres.shape[:-1] + (1,))], -1)
+    return frame_speed(flat, fps)
+
+
+def foot_contacts(world: np.ndarray, fps: float, skeleton: Skeleton = H36M,
+                  speed: np.ndarray | None = None) -> np.ndarray:
     """Per frame whether the left and the right foot rest on the floor.
 
     world (F, J, 3) absolute joints in the world frame (y up, floor y = 0) -> (F, 2) bool
     (left, right): the ankle within :data:`CONTACT_HEIGHT` of its resting height (the lower
     ankle's 10th-percentile height over the clip, so a floor set a little off, or a skeleton
-    whose ankle joint sits higher, does not matter) and slower than :data:`CONTACT_SPEED`;
-    contacts and gaps of a single frame are removed.
+    whose ankle joint sits higher, does not matter) and slower than :data:`CONTACT_SPEED` (its
+    speed in the 3D, or ``speed`` (F, 2) m/s where given: :func:`ankle_speed`); contacts and gaps
+    of a single frame are removed.
     """
     j = _joints(skeleton)
     ankles = world[:, [j["left_ankle"], j["right_ankle"]]]  # (F, 2, 3)
     rest = float(np.percentile(ankles[..., 1].min(1), 10))  # the ankles' height when a foot is down
     low = ankles[..., 1] < rest + CONTACT_HEIGHT
-    speed = np.zeros(ankles.shape[:2])
-    if len(world) > 1:
-        flat = np.linalg.norm(np.diff(ankles, axis=0), axis=-1) * fps
-        speed[1:-1] = np.minimum(flat[:-1], flat[1:])  # a contact frame is slow on one side at least
-        speed[0], speed[-1] = flat[0], flat[-1]
+    speed = frame_speed(ankles, fps) if speed is None else np.nan_to_num(speed, nan=np.inf)
     contact = low & (speed < CONTACT_SPEED)
     return _close_single_frames(contact)
 

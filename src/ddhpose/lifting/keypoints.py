@@ -15,6 +15,7 @@ import torch
 
 from ddhpose.geometry import carry_with_anchor, interpolate_gaps
 from ddhpose.lifting.checks import check_keypoints
+from ddhpose.lifting.swaps import GROUPS, exchanged, repair_swaps
 from ddhpose.skeleton import H36M_NAMES
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
@@ -310,9 +311,11 @@ def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id:
 class LiftInputs(NamedTuple):
     """A track's keypoints as the lifter takes them, in the Human3.6M order (F frames).
 
-    keypoints (F, 17, 2) pixels as detected (NaN where not); scores (F, 17); filled (F, 17, 2)
-    with every missing keypoint interpolated (:func:`fill_gaps`); missing (F, 17) bool; threshold:
-    the score below which a keypoint counted as missing.
+    keypoints (F, 17, 2) pixels as detected (NaN where not), left and right put back where the
+    detector exchanged them; scores (F, 17); filled (F, 17, 2) with every missing keypoint
+    interpolated (:func:`fill_gaps`); missing (F, 17) bool; threshold: the score below which a
+    keypoint counted as missing; swapped: {'legs' | 'arms': (F,) bool} the frames whose labels
+    were exchanged back (:mod:`ddhpose.lifting.swaps`).
     """
 
     keypoints: np.ndarray
@@ -320,18 +323,26 @@ class LiftInputs(NamedTuple):
     filled: np.ndarray
     missing: np.ndarray
     threshold: float
+    swapped: dict
 
 
-def lift_inputs(track: KeypointTrack, threshold: float | None = None) -> LiftInputs:
+def lift_inputs(track: KeypointTrack, threshold: float | None = None, repair: bool = True) -> LiftInputs:
     """Convert a contiguous track with a known image size to the Human3.6M order, check it
-    against the image (:func:`ddhpose.lifting.checks.check_keypoints`) and fill its gaps;
-    ``threshold`` None: the layout's own."""
+    against the image (:func:`ddhpose.lifting.checks.check_keypoints`), put back left and right
+    where a detector exchanged them (``repair``: :func:`ddhpose.lifting.swaps.repair_swaps`) and
+    fill its gaps; ``threshold`` None: the layout's own."""
     threshold = get_layout(track.layout).score_threshold if threshold is None else float(threshold)
     kp17, sc17 = to_h36m(track.keypoints, track.scores, track.layout)
     where = f"track {track.track_id}"
     check_keypoints(kp17, sc17, track.image_size, track.layout, where, threshold)
+    swapped = {group: np.zeros(len(kp17), bool) for group in GROUPS}
+    if repair:
+        seen = np.isfinite(kp17).all(-1) & (np.nan_to_num(sc17) >= threshold)
+        kp17, swapped = repair_swaps(kp17, seen)
+        for group, frames in swapped.items():
+            sc17 = exchanged(sc17[..., None], frames, group)[..., 0]
     try:
         filled, missing = fill_gaps(kp17, sc17, threshold)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-    return LiftInputs(kp17, sc17, filled, missing, threshold)
+    return LiftInputs(kp17, sc17, filled, missing, threshold, swapped)

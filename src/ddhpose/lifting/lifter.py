@@ -6,7 +6,8 @@ its concept; every setting comes from one :class:`ddhpose.lifting.options.LiftOp
 1. the camera (:func:`ddhpose.lifting.options.resolve_camera`): the given focal length and
    principal point, else an assumed normal lens and the image centre;
 2. the keypoints (:func:`ddhpose.lifting.keypoints.lift_inputs`): the Human3.6M-17 order, checked
-   against the image, low-score / NaN keypoints interpolated;
+   against the image, left and right put back where a detector exchanged them
+   (:mod:`ddhpose.lifting.swaps`), low-score / NaN keypoints interpolated;
 3. sampling (:meth:`Lifter.sample`): screen-normalised windows of the model's F frames (stride
    F // 2 by default; sequences shorter than F repeat their last frame), H hypotheses each,
    blended back with a Hann window so no seam shows;
@@ -41,6 +42,7 @@ from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.postprocess import hypothesis_spread, pose_from_hypotheses, scale_to_height
 from ddhpose.lifting.refine import refine_to_2d
 from ddhpose.lifting.result import LiftResult
+from ddhpose.lifting.swaps import runs
 from ddhpose.lifting.trajectory import joint_weights, solve_root
 from ddhpose.model.checkpoint import load_checkpoint
 from ddhpose.model.chunking import cpu_chunk
@@ -120,7 +122,9 @@ class Lifter:
                   reproducible; start: 'noise' (the method) or 'zero'; stride: the window step
                   (default F // 2); batch_size: windows per sampler call.
                 - score_threshold: keypoints scoring below it count as missing and are
-                  interpolated (default: the layout's).
+                  interpolated (default: the layout's); repair_swaps: put back left and right
+                  where the detector exchanged them (the frames are in the provenance,
+                  ``left_right_repaired``).
                 - aggregation (:data:`AGGREGATIONS`): 'p_agg' (the hypotheses' mean, the default:
                   stable over time), 'median' (robust to an outlying hypothesis) or 'j_agg' (per
                   joint and frame the hypothesis that reprojects closest to the 2D; falls back to
@@ -147,13 +151,14 @@ class Lifter:
         options = (options or LiftOptions()).with_changes(**settings)
         track = _as_track(keypoints, scores, layout, image_size)
         camera = resolve_camera(options, track.image_size)
-        inputs = lift_inputs(track, options.score_threshold)
+        inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
         samples = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
         filled = torch.from_numpy(inputs.filled)
         weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
         pose, samples, lengths, used = pose_from_hypotheses(samples, filled, weights, camera, options, skeleton)
-        root = solve_root(pose, filled, weights, camera, options.smooth)
+        root = solve_root(pose, filled, weights, camera, options.smooth,
+                          undetected=torch.from_numpy(inputs.missing).all(-1))
         if options.fit_2d and bool(torch.isfinite(root).all()) and bool((root[:, 2] > 0).all()):
             pose, root = refine_to_2d(pose, root, filled, weights, camera.focal, camera.centre, skeleton)
         if options.height is not None:
@@ -171,7 +176,9 @@ class Lifter:
                       "precision": self.precision, "score_threshold": inputs.threshold,
                       "layout": get_layout(track.layout).name, "focal_length": camera.focal,
                       "focal_length_source": camera.source, "principal_point": list(camera.centre),
-                      "fps": fps, "fps_source": fps_source}
+                      "fps": fps, "fps_source": fps_source,
+                      "left_right_repaired": {group: runs(frames, track.frames)
+                                              for group, frames in inputs.swapped.items() if frames.any()}}
         return LiftResult(
             provenance=provenance, poses=pose.numpy(), hypotheses=samples.numpy(),
             uncertainty=hypothesis_spread(samples).numpy(), keypoints_2d=inputs.filled, missing=inputs.missing,

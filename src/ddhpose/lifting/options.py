@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
+from ddhpose.lifting.camera_files import read_camera
+
 #: How :meth:`Lifter.lift` turns hypotheses into one pose; the first is the default.
 AGGREGATIONS = ("p_agg", "median", "j_agg")
 #: Bone-length handling; the first is the default.
@@ -39,10 +41,14 @@ class LiftOptions:
 
     Sampling: ``hypotheses`` H, ``iterations`` W, ``flip``, ``seed``, ``start``, ``stride`` (window
     step, default F // 2), ``batch_size`` (windows per sampler call). Keypoints:
-    ``score_threshold`` (default: the layout's). The pose: ``aggregation``, ``bone_lengths``,
+    ``score_threshold`` (default: the layout's), ``repair_swaps`` (put back left and right where
+    the detector exchanged them, :mod:`ddhpose.lifting.swaps`). The pose: ``aggregation``, ``bone_lengths``,
     ``smooth`` (sigma, frames), ``height`` (metres), ``fit_2d``. The camera: ``focal_length``
     (pixels; default :data:`DEFAULT_FOCAL_RATIO` x width), ``principal_point`` (pixels; default the
-    image centre) and ``focal_length_source`` (recorded). Time: ``fps`` (default the input's, else
+    image centre) and ``focal_length_source`` (recorded); ``camera_file`` (an OpenCV YAML / JSON or
+    Pose2Sim TOML calibration, :mod:`ddhpose.lifting.camera_files`; ``camera_name`` picks one of
+    several) gives both, scaled to the frames; a focal length or principal point given as well
+    overrides the file's. Time: ``fps`` (default the input's, else
     :data:`DEFAULT_FPS`). The world: ``world``, ``foot_lock``.
     """
 
@@ -54,6 +60,7 @@ class LiftOptions:
     stride: Optional[int] = None
     batch_size: int = 32
     score_threshold: Optional[float] = None
+    repair_swaps: bool = True
     aggregation: str = "p_agg"
     bone_lengths: str = "track"
     smooth: float = DEFAULT_SMOOTHING
@@ -62,6 +69,8 @@ class LiftOptions:
     focal_length: Optional[float] = None
     principal_point: Optional[tuple[float, float]] = None
     focal_length_source: Optional[str] = None
+    camera_file: Optional[str] = None
+    camera_name: Optional[str] = None
     fps: Optional[float] = None
     world: bool = True
     foot_lock: bool = True
@@ -92,6 +101,12 @@ class LiftOptions:
             object.__setattr__(self, "principal_point", point)
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"fps: expected a positive frame rate, got {self.fps}")
+        if self.camera_file is not None:
+            object.__setattr__(self, "camera_file", str(self.camera_file))
+            read_camera(self.camera_file, self.camera_name)  # a bad file fails here, before any lifting
+        elif self.camera_name is not None:
+            raise ValueError(f"camera_name: {self.camera_name!r} names a camera of a camera file; give the file too "
+                             "(--camera FILE / camera_file=)")
 
     def with_changes(self, **changes: Any) -> "LiftOptions":
         """A copy with some fields changed (unknown names are refused, naming them)."""
@@ -140,20 +155,29 @@ class Camera:
 
 def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
     """The camera of a lift of frames ``image_size`` (width, height) pixels: the given focal
-    length, else :data:`DEFAULT_FOCAL_RATIO` x width, refused outside :data:`FOCAL_RATIO_RANGE` x
-    width (a focal length in millimetres, or a typo); the given principal point, else the image
-    centre."""
+    length, else the camera file's (scaled to the frames; the mean of fx and fy), else
+    :data:`DEFAULT_FOCAL_RATIO` x width, refused outside :data:`FOCAL_RATIO_RANGE` x width (a focal
+    length in millimetres, or a typo); the given principal point, else the file's, else the
+    image centre."""
     width, height = image_size
-    focal = DEFAULT_FOCAL_RATIO * width if options.focal_length is None else float(options.focal_length)
+    calibrated = None if options.camera_file is None else read_camera(options.camera_file, options.camera_name)
+    calibrated = None if calibrated is None else calibrated.scaled_to(image_size)
+    if options.focal_length is not None:
+        focal, source = float(options.focal_length), options.focal_length_source or "given"
+    elif calibrated is not None:
+        focal, source = sum(calibrated.focal) / 2, f"camera file {calibrated.source}"
+    else:
+        focal, source = DEFAULT_FOCAL_RATIO * width, f"assumed: {DEFAULT_FOCAL_RATIO} x the image width"
     if not FOCAL_RATIO_RANGE[0] * width <= focal <= FOCAL_RATIO_RANGE[1] * width:
         raise ValueError(f"focal_length: {focal:g} pixels is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g} "
                          f"x the image width ({width} px); a focal length is in pixels, e.g. about "
                          f"{DEFAULT_FOCAL_RATIO * width:.0f} for a normal lens")
-    if options.focal_length is None:
-        source = f"assumed: {DEFAULT_FOCAL_RATIO} x the image width"
+    if options.principal_point is not None:
+        centre = options.principal_point
+    elif calibrated is not None:
+        centre = calibrated.centre
     else:
-        source = options.focal_length_source or "given"
-    centre = (width / 2, height / 2) if options.principal_point is None else options.principal_point
+        centre = (width / 2, height / 2)
     return Camera(focal, (float(centre[0]), float(centre[1])), source)
 
 

@@ -112,9 +112,14 @@ def fill_and_smooth(trajectory: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def solve_root(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, camera: Camera,
-               sigma: float) -> torch.Tensor:
+               sigma: float, undetected: torch.Tensor | None = None) -> torch.Tensor:
     """The lifter's root stage: :func:`perspective_root` per frame, then :func:`fill_and_smooth`.
 
-    pose (F, J, 3) root-relative metres; keypoints (F, J, 2) pixels; weights (F, J) -> (F, 3)
-    metres, float64 (NaN throughout when no frame could be solved)."""
-    return fill_and_smooth(perspective_root(pose, keypoints, camera.focal, camera.centre, weights), sigma)
+    pose (F, J, 3) root-relative metres; keypoints (F, J, 2) pixels; weights (F, J); undetected
+    (F,) bool, frames where the person was not seen at all: their keypoints are only interpolated
+    and their pose a guess, so they are bridged from the frames around them instead of solved (a
+    solve there dives). -> (F, 3) metres, float64 (NaN throughout when no frame could be solved)."""
+    root = perspective_root(pose, keypoints, camera.focal, camera.centre, weights)
+    if undetected is not None and not bool(undetected.all()):
+        root = torch.where(undetected[:, None], torch.full_like(root, float("nan")), root)
+    return fill_and_smooth(root, sigma)

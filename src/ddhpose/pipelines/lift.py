@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,32 @@ from ddhpose.lifting.result import LiftResult
 
 #: The height (pixels) of ``ddhpose lift``'s animation unless asked otherwise.
 DEFAULT_RENDER_SIZE = 384
+
+
+def summary(results: Sequence[LiftResult]) -> str:
+    """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
+    the world frame (what up rests on, how sure), then per person the frames, the frames where
+    left and right were put back, and anyone the floor flagged."""
+    lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
+    frame = next((r.world_frame for r in results if r.world_frame is not None), None)
+    if frame is not None:
+        lines.append(f"  world frame from {frame.method} (up within about {frame.uncertainty_deg:.0f} degrees; floor "
+                     f"from the {frame.floor_evidence}; camera {frame.camera_height:.2f} m high, pitch "
+                     f"{frame.camera_pitch_deg:.0f} degrees)")
+    for r in results:
+        line = (f"  track {r.track_id}: frames {int(r.frames[0])}-{int(r.frames[-1])} "
+                f"({int((~r.missing.all(1)).sum())} of {r.num_frames} detected)")
+        if r.world_poses is None:
+            line += f"; camera frame only ({r.world_note})"
+        provenance = r.provenance or {}
+        for group, spans in provenance.get("left_right_repaired", {}).items():
+            line += f"; left/right {group} put back in frames " + ", ".join(
+                f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
+        note = provenance.get("placement", {}).get("note")
+        if note:
+            line += f"; {note}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -81,6 +108,8 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, opt
     lifter = lifter or Lifter.from_pretrained(device=device)
     results = lift_tracks(tracks, lifter, options, source=str(input_path), tracking=tracking, progress=progress)
     written = write_all(planned_writes(results, output_path, exports))
+    if progress:
+        print(summary(results), file=sys.stderr)
     return written + write_animation(results, exports, written, default_size=DEFAULT_RENDER_SIZE, progress=progress)
 
 

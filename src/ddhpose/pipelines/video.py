@@ -24,8 +24,7 @@ from ddhpose.export.writers import Write, planned_writes, write_all
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import LiftOptions, TrackingOptions
-from ddhpose.lifting.result import LiftResult
-from ddhpose.pipelines.lift import lift_tracks, split_settings, write_animation
+from ddhpose.pipelines.lift import lift_tracks, split_settings, summary, write_animation
 from ddhpose.video.detect import detect_video
 from ddhpose.video.detectors import Detector
 from ddhpose.video.frames import FrameStore
@@ -39,16 +38,6 @@ def default_render_size(video_height: int) -> int:
     :data:`MAX_RENDER_HEIGHT` pixels (even)."""
     size = min(max(int(video_height), 384), MAX_RENDER_HEIGHT)
     return size - size % 2
-
-
-def summary(results: list[LiftResult]) -> str:
-    """One line per person: id and frame range (for the end of ``ddhpose video``)."""
-    lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
-    for r in results:
-        lines.append(f"  track {r.track_id}: frames {int(r.frames[0])}-{int(r.frames[-1])} "
-                     f"({int((~r.missing.all(1)).sum())} of {r.num_frames} detected)"
-                     + ("" if r.world_poses is not None else f"; camera frame only ({r.world_note})"))
-    return "\n".join(lines)
 
 
 def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, options: LiftOptions | None = None, *,
@@ -77,7 +66,8 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render else None
     info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
-    if options.focal_length is None and info.focal_length is not None:  # the lens the file states
+    if options.focal_length is None and options.camera_file is None and info.focal_length is not None:
+        # the lens the file states (a calibration given, or a focal length, is surer)
         options = options.with_changes(focal_length=info.focal_length,
                                        focal_length_source="the video's metadata (35 mm equivalent)")
     tracks = tracks_from_detections(detections, tracking)

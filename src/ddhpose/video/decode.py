@@ -4,7 +4,8 @@ Both come from the ffmpeg that imageio-ffmpeg ships. :func:`probe` reads the con
 and the presentation time of every frame of the first video stream (a demux pass with ``-c copy``:
 no decoding, so it costs a fraction of a second even for long clips); the frame rate is the
 median interval of those timestamps and the frame count is what the stream holds, so a clip
-joined from parts or recorded at a variable rate keeps its real frames. :func:`read_frames`
+joined from parts or recorded at a variable rate keeps its real frames. The length a file
+promises is its video stream's: a container whose audio outlasts the video is not cut short. :func:`read_frames`
 decodes every frame once, as stored (``-fps_mode passthrough``: no frame is duplicated or
 dropped to fit a constant rate), rotated upright as the file says, optionally scaled down.
 """
@@ -39,7 +40,9 @@ class VideoInfo:
         fps: frames per second: 1 / the median interval of the frame timestamps (the stream's
             stated rate when it has fewer than two frames).
         frames: the frames the video stream holds.
-        duration: seconds the container states (None when it does not), for a truncation check.
+        duration: seconds the file promises for its video stream (None when it does not say): the
+            container's duration, or the video stream's own end where the audio outlasts it; for
+            a truncation check.
         variable_fps: the intervals between frames vary (by more than :data:`VFR_TOLERANCE`).
         timestamps: (frames,) presentation time of every frame in seconds, from the first.
         rotation: degrees the frames are turned to stand upright (the file's display matrix).
@@ -98,14 +101,48 @@ def _parse_header(text: str, path: str) -> tuple[tuple[int, int], float | None, 
     return (w, h), float(rate[1]) if rate else None, seconds or None, rotation
 
 
-def _timestamps(framecrc: str) -> np.ndarray:
-    """Presentation times (N,) in seconds from the first frame, from ffmpeg's framecrc listing."""
-    base = re.search(r"#tb 0: (\d+)/(\d+)", framecrc)
+def _packets(framecrc: str, stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """(presentation times (N,), durations (N,)) in seconds of one stream's packets, in file
+    order, from ffmpeg's framecrc listing (columns: stream, dts, pts, duration, size, hash)."""
+    base = re.search(rf"#tb {stream}: (\d+)/(\d+)", framecrc)
     num, den = (int(base[1]), int(base[2])) if base else (1, 1)
-    pts = [int(parts[2]) for line in framecrc.splitlines() if line and not line.startswith("#")
-           if len(parts := [p.strip() for p in line.split(",")]) >= 3 and parts[2].lstrip("-").isdigit()]
-    times = np.sort(np.asarray(pts, dtype=np.float64)) * num / den
+    rows = [(int(parts[2]), int(parts[3]) if parts[3].isdigit() else 0)
+            for line in framecrc.splitlines() if line and not line.startswith("#")
+            if len(parts := [p.strip() for p in line.split(",")]) >= 4 and parts[0] == str(stream)
+            and parts[2].lstrip("-").isdigit()]
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 2) * num / den
+    return values[:, 0], values[:, 1]
+
+
+def _timestamps(framecrc: str) -> np.ndarray:
+    """Presentation times (N,) of the video stream (stream 0) in seconds from its first frame."""
+    times = np.sort(_packets(framecrc, 0)[0])
     return times - times[0] if len(times) else times
+
+
+def _stream_ends(framecrc: str) -> list[float]:
+    """When each stream of the listing ends (seconds from the earliest packet of any stream: its
+    last packet's time plus duration), the video (stream 0) first."""
+    streams = sorted({int(m) for m in re.findall(r"^#tb (\d+):", framecrc, re.M)})
+    packets = [p for p in (_packets(framecrc, s) for s in streams) if len(p[0])]
+    if not packets:
+        return []
+    start = min(float(pts.min()) for pts, _ in packets)
+    return [float((pts + dur).max()) - start for pts, dur in packets]
+
+
+def _video_duration(container: float | None, framecrc: str, fps: float) -> float | None:
+    """The length the file promises for its video: the container's duration, unless another stream
+    (the audio) ends there and the video stream's own packets end before it: then the video's end.
+    A file cut short ends every stream early, so its container still promises more."""
+    ends = _stream_ends(framecrc)
+    if container is None or len(ends) < 2:
+        return container
+    video, others = ends[0], max(ends[1:])
+    if others > video and abs(others - container) < 2.0 / fps:
+        pts, dur = _packets(framecrc, 0)
+        return float((pts + dur).max() - pts.min())  # the video stream's own length
+    return container
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -117,7 +154,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such video file")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-map", "0:a?", "-c", "copy",
            "-f", "framecrc", "-"]
     run = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     size, stated_fps, duration, rotation = _parse_header(run.stderr, str(path))
@@ -137,6 +174,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         fps, variable = stated_fps, False
     else:
         raise ValueError(f"{path}: the video states no frame rate and holds a single frame")
+    duration = _video_duration(duration, run.stdout, fps)
     return VideoInfo(str(path), size, fps, len(times), duration, variable, times, rotation,
                      _focal_length(run.stderr, size))
 
