@@ -3,52 +3,19 @@ docs/angles.md states, joint angles do not depend on the frame the poses are in,
 cannot be measured is missing, never filled in."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from ddhpose.lifting.angles import ANGLE_NAMES, ANGLES, SEGMENTS, body_angles, unavailable
-from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
 
-J = {n: j for j, n in enumerate(H36M.names)}
-
-
-def standing() -> np.ndarray:
-    """(17, 3) a person standing upright in the world frame (y up, metres), facing the camera (+z):
-    their right is -x, arms hanging."""
-    p = {"pelvis": (0, 1.0, 0), "spine": (0, 1.25, 0), "thorax": (0, 1.5, 0), "neck": (0, 1.6, 0.08),
-         "head": (0, 1.72, 0)}
-    for side, x in (("right", -1), ("left", 1)):
-        p.update({f"{side}_hip": (0.12 * x, 1.0, 0), f"{side}_knee": (0.12 * x, 0.55, 0),
-                  f"{side}_ankle": (0.12 * x, 0.1, 0), f"{side}_shoulder": (0.18 * x, 1.45, 0),
-                  f"{side}_elbow": (0.18 * x, 1.15, 0), f"{side}_wrist": (0.18 * x, 0.9, 0)})
-    return np.array([p[n] for n in H36M.names], np.float64)
-
-
-def rotation(axis, degrees: float) -> np.ndarray:
-    """(3, 3) rotation by ``degrees`` about ``axis`` (right-hand rule)."""
-    a = np.asarray(axis, np.float64) / np.linalg.norm(axis)
-    t = np.radians(degrees)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
-def turn(pose: np.ndarray, joints, about: str, axis, degrees: float) -> np.ndarray:
-    """``pose`` with ``joints`` rotated about the point of joint ``about``."""
-    out = pose.copy()
-    idx = [J[n] for n in joints]
-    out[idx] = (pose[idx] - pose[J[about]]) @ rotation(axis, degrees).T + pose[J[about]]
-    return out
+from body_poses import ARM, FORWARD, J, RIGHT, UP, UPPER, result_of, rotation, standing, turn
 
 
 def angles_of(*poses, world=True, **kw) -> dict[str, np.ndarray]:
     return body_angles(np.stack(poses), world=world, **kw)
-
-
-RIGHT, FORWARD, UP = np.array([-1.0, 0, 0]), np.array([0, 0, 1.0]), np.array([0, 1.0, 0])
-UPPER = ["spine", "thorax", "neck", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
-         "right_elbow", "right_wrist"]
-ARM = ["right_elbow", "right_wrist"]
 
 
 def test_standing_upright_is_zero_and_segments_are_vertical():
@@ -192,19 +159,11 @@ def test_segments_are_the_sports2d_pairs():
     assert SEGMENTS["right_shank"] == ("right_ankle", "right_knee") and SEGMENTS["trunk"] == ("pelvis", "thorax")
 
 
-def _result(poses: np.ndarray, world: np.ndarray | None) -> LiftResult:
-    f = len(poses)
-    return LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((f, 17)),
-                      keypoints_2d=np.zeros((f, 17, 2)), missing=np.zeros((f, 17), bool), scores=np.ones((f, 17)),
-                      frames=np.arange(f), image_size=(640, 480), fps=25.0, world_poses=world)
-
-
 def test_a_result_has_its_angles_from_the_world_poses_else_the_camera_frame():
     world = np.stack([turn(standing(), ["right_ankle"], "right_knee", RIGHT, -k) for k in (0.0, 30.0)])
-    camera = (world - world[:, :1]) * [1.0, -1.0, -1.0]
-    with_world = _result(camera, world)
+    with_world = result_of(world)
     assert with_world.angles["right_knee_flexion"] == pytest.approx([0.0, 30.0], abs=1e-5)
     assert with_world.angles["trunk_to_floor"] == pytest.approx([90.0, 90.0], abs=1e-4)
-    without = _result(camera, None)
+    without = dataclasses.replace(with_world, world_poses=None)
     assert without.angles["right_knee_flexion"] == pytest.approx([0.0, 30.0], abs=1e-5)
     assert np.isnan(without.angles["trunk_to_floor"]).all()
