@@ -72,8 +72,8 @@ def planned_writes(results: Sequence[LiftResult], output: str | Path, options: E
                            Path(tmp).write_text(format_trc(p, s, marker_names(r.joint_names), n,
                                                            start_frame=int(r.frames[0])), encoding="utf-8")))
         if options.glb:
-            writes.append((target.with_suffix(".glb"), lambda tmp, p=poses, s=fps:
-                           Path(tmp).write_bytes(glb_bytes(*gltf_document(p, s)))))
+            writes.append((target.with_suffix(".glb"), lambda tmp, p=poses, s=fps, k=int(r.frames[0]):
+                           Path(tmp).write_bytes(glb_bytes(*gltf_document(p, s, start_frame=k)))))
         if options.angles:
             angles = target.with_name(target.stem + "_angles")
             writes += [(angles.with_suffix(".csv"), lambda tmp, r=r: Path(tmp).write_text(format_angle_csv(r), encoding="utf-8")),
