@@ -13,6 +13,7 @@ files. Video frames, when given, are embedded as JPEG (at most :data:`MAX_FRAMES
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -127,7 +128,7 @@ def page_html(results: Sequence[LiftResult], frames_of: Optional[FrameSource] = 
         video = {str(n): jpeg_uri(rgb) for n, rgb in zip(numbers, frames_of(numbers))}
     data = json.dumps(page_data(results, video), separators=(",", ":"), allow_nan=False)
     licence = _asset("LICENSE.three").replace("--", "- -")
-    values = {"TITLE": title.replace("&", "&amp;").replace("<", "&lt;"), "VERSION": __version__,
+    values = {"TITLE": html.escape(title), "VERSION": __version__,
               "THREE_VERSION": THREE_RELEASE, "THREE_LICENSE": licence, "DATA": _inline(data, "json"),
               "APP": _inline(_asset("viewer.js"), "viewer.js"),
               "THREE": _inline(_asset("three.module.min.js"), "three.js")}
