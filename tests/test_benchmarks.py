@@ -27,7 +27,7 @@ SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 #: Every script's smoke test below; a new script needs one.
 SMOKE_TESTED = ("lift_quality", "lift_speed", "multi_person", "precision_speed", "recipe_probe", "refine_2d",
                 "scaling", "speed", "train_speed", "video_speed", "wild_accuracy", "world_accuracy", "world_scenes",
-                "left_right")
+                "left_right", "angles_accuracy")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
@@ -207,6 +207,18 @@ def test_left_right_smoke(smoke_run):
         assert row["swapped_frames"] > 0 and finite(row["repaired"], row["changed"]), label
         assert finite(row["mpjpe without swaps"], row["mpjpe as detected"], row["mpjpe repaired"]), label
     assert len(table_rows(section(out / "world_accuracy.md", "left_right"))) == 2 + 4
+
+
+def test_angles_accuracy_smoke(smoke_run):
+    out = smoke_run("angles_accuracy")
+    report = json.loads((out / "angles.json").read_text())
+    for condition in ("clean", "noise"):
+        rows = report[condition]["rows"]
+        assert report[condition]["clips"] == report[condition]["world_found"] == 1
+        for label in ("hip_flexion", "knee_flexion", "elbow_flexion", "trunk_to_floor"):
+            assert rows[label]["frames"] > 0 and finite(rows[label]["rms"], rows[label]["truth_sd"]), label
+    table = table_rows(section(out / "angles.md", "angles_accuracy"))
+    assert "knee_flexion" in table and "ankle_dorsiflexion" not in table  # no toe joint: not measured
 
 
 def test_refine_2d_smoke(smoke_run):

@@ -80,6 +80,12 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                    help="also write a .trc marker file beside each result (metres, y up: OpenSim, Pose2Sim)")
     p.add_argument("--glb", action="store_true",
                    help="also write a .glb animated skeleton beside each result (Blender, three.js, glTF viewers)")
+    p.add_argument("--angles", action="store_true",
+                   help="also write each person's joint and segment angles (docs/angles.md) as _angles.csv, "
+                        "_angles.mot (OpenSim) and _angles.png (plots over time)")
+    p.add_argument("--html", action="store_true",
+                   help="also write one self-contained page (OUTPUT.html) that plays every person in 3D on the floor "
+                        "beside the video frames (ddhpose video) or the 2D, with the angle plots; opens offline in a browser")
     p.add_argument("--bvh-units", choices=sorted(BVH_UNITS), default=export.bvh_units, help="length unit of the BVH file")
     p.add_argument("--bvh-trajectory", action="store_true",
                    help="without a world frame: move the BVH root along the camera-frame trajectory "
@@ -137,7 +143,8 @@ def export_options(args: argparse.Namespace):
     """The :class:`ddhpose.export.options.ExportOptions` of a ``lift`` / ``video`` command line."""
     from ddhpose.export.options import ExportOptions
     return ExportOptions(bvh=args.bvh, bvh_units=args.bvh_units, bvh_trajectory=args.bvh_trajectory, trc=args.trc,
-                         glb=args.glb, render=args.render, render_size=args.render_size)
+                         glb=args.glb, angles=args.angles, html=args.html, render=args.render,
+                         render_size=args.render_size)
 
 
 def _add_render_size(p: argparse.ArgumentParser) -> None:
@@ -205,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", default=None, help="draw the 2D over this video's frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the result's, else 25)")
     _add_render_size(p)
+
+    from ddhpose.export.opensim import DEFAULT_MASS  # numpy-free: --help stays fast
+    p = command("ik", help="OpenSim inverse kinematics of lift results: the generic full-body model scaled to the "
+                           "person, its joint angles (.mot) beside ddhpose's (needs pip install 'ddhpose[opensim]')")
+    p.add_argument("result", nargs="+", help="results of 'ddhpose lift' or 'ddhpose video' (.npz or .json)")
+    p.add_argument("--mass", type=float, default=DEFAULT_MASS, help="the person's mass in kg (the scaled model's; "
+                   "the joint angles do not depend on it)")
 
     p = command("train", help="train a model from a YAML config (works under torchrun)")
     p.add_argument("--config", "-c", required=True, help="YAML file or packaged config name (e.g. tiny, h36m)")
@@ -326,6 +340,17 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_ik(args) -> int:
+    from ddhpose.pipelines.ik import comparison_table, inverse_kinematics, require_opensim
+    require_opensim()  # before anything: a missing extra is said at once
+    for path in args.result:
+        ik = inverse_kinematics(path, mass=args.mass)
+        for written in ik.files.values():
+            print(f"wrote {written}")
+        print(comparison_table(ik))
+    return 0
+
+
 def cmd_train(args) -> int:
     from ddhpose.training.train import train_from_args
     train_from_args(args.config, args.overrides, args.out, args.resume)
@@ -382,7 +407,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "video": cmd_video, "render": cmd_render, "train": cmd_train,
+COMMANDS = {"demo": cmd_demo, "lift": cmd_lift, "video": cmd_video, "render": cmd_render, "ik": cmd_ik,
+            "train": cmd_train,
             "evaluate": cmd_evaluate, "convert": cmd_convert, "info": cmd_info}
 
 

@@ -73,11 +73,14 @@ class _Buffer:
         return len(self.accessors) - 1
 
 
-def gltf_document(positions: np.ndarray, fps: float) -> tuple[dict, bytes]:
+def gltf_document(positions: np.ndarray, fps: float, *, start_frame: int = 0) -> tuple[dict, bytes]:
     """(the glTF JSON, the binary buffer) animating ``positions`` (F, J, 3) Human3.6M joints,
-    metres, world frame (y up)."""
+    metres, world frame (y up); its first keyframe is video frame ``start_frame``, at
+    ``start_frame / fps`` seconds (the clock of the TRC, the angle files and the page)."""
     if not fps > 0:
         raise ValueError(f"fps: expected a positive frame rate, got {fps}")
+    if start_frame < 0:
+        raise ValueError(f"start_frame: expected a video frame index >= 0, got {start_frame}")
     rig = build_rig(positions)
     frames, count = rig.rotations.shape[:2]
     rest = _rest_positions(rig)
@@ -104,7 +107,7 @@ def gltf_document(positions: np.ndarray, fps: float) -> tuple[dict, bytes]:
     inverse_bind = inverse_bind.transpose(0, 2, 1).reshape(count, 16)  # column-major
     skin = {"joints": list(range(count)), "skeleton": 0, "inverseBindMatrices": buf.add(inverse_bind, "MAT4", _FLOAT)}
     # the animation
-    times = buf.add((np.arange(frames) / fps).astype(np.float32), "SCALAR", _FLOAT, bounds=True)
+    times = buf.add(((start_frame + np.arange(frames)) / fps).astype(np.float32), "SCALAR", _FLOAT, bounds=True)
     quats = roma.rotmat_to_unitquat(torch.from_numpy(rig.rotations)).numpy()  # (F, N, 4) x y z w
     quats = _continuous(quats)
     samplers = [{"input": times, "output": buf.add(rig.root_positions.astype(np.float32), "VEC3", _FLOAT),

@@ -22,8 +22,10 @@ class ExportOptions:
     bvh: a .bvh animation, in ``bvh_units`` ('cm' or 'm'); trc: a .trc marker file (metres);
     glb: a .glb skinned skeleton. Motion files use the result's world frame when it has one, else
     the camera frame turned upright, root-relative or, with ``bvh_trajectory``, moving along the
-    camera-frame trajectory. render: an animation file (.gif / .mp4) of every person;
-    render_size: its height in pixels (default: the command's).
+    camera-frame trajectory. angles: the joint and segment angles as CSV, OpenSim .mot and a PNG
+    of their plots. html: one self-contained browser page of every person (the 3D on the floor,
+    the video frames or the 2D, the angle plots). render: an animation file (.gif / .mp4) of every
+    person; render_size: its height in pixels (default: the command's).
     """
 
     bvh: bool = False
@@ -31,6 +33,8 @@ class ExportOptions:
     bvh_trajectory: bool = False
     trc: bool = False
     glb: bool = False
+    angles: bool = False
+    html: bool = False
     render: Optional[str] = None
     render_size: Optional[int] = None
 

@@ -17,11 +17,15 @@ unicode arrays):
   bone lengths, when held fixed), ``fps`` (0-d float64, the frame rate of ``frames``),
   ``world_poses`` (F, 17, 3) float32 metres (absolute, world frame: y up, floor y = 0),
   ``foot_contacts`` (F, 2) bool (left, right), and ``provenance`` / ``world_frame`` (0-d str,
-  JSON: how the result was made; the camera -> world transform and how it was found).
+  JSON: how the result was made; the camera -> world transform and how it was found);
+- ``angle_names`` (N,) str and ``angles`` (F, N) float32 degrees, NaN where missing: the joint and
+  segment angles (:mod:`ddhpose.lifting.angles`), for other readers: :func:`load_result` computes
+  them again from the poses (``LiftResult.angles``), so files written before them still load.
 
-``.json`` starts with the same metadata and then lists one entry per frame (``frame``,
-``pose``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses`` and, when
-known, ``root_trajectory``, ``world_pose`` and ``foot_contact``); unknown scores are ``null``.
+``.json`` starts with the same metadata (and ``angle_names``) and then lists one entry per frame
+(``frame``, ``pose``, ``uncertainty``, ``keypoints_2d``, ``missing``, ``scores``, ``hypotheses``,
+``angles`` and, when known, ``root_trajectory``, ``world_pose`` and ``foot_contact``); unknown
+scores and missing angles are ``null``.
 Files written before the names matched the attributes (``poses_3d`` / ``pose_3d``) still load.
 """
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ddhpose.files import atomic_path
+from ddhpose.lifting.angles import ANGLE_NAMES, angle_table
 from ddhpose.lifting.result import WORLD_FRAME, LiftResult
 from ddhpose.lifting.world import WorldFrame
 from ddhpose.safe_pickle import load_plain
@@ -79,7 +84,8 @@ def _npz_arrays(r: LiftResult) -> dict[str, np.ndarray]:
               "parents": np.asarray(r.parents, np.int64), "units": np.asarray(r.units, np.str_),
               "coordinate_frame": np.asarray(r.coordinate_frame, np.str_),
               "aggregation": np.asarray(r.aggregation, np.str_), "track_id": np.asarray(r.track_id, np.int64),
-              "world_coordinate_frame": np.asarray(WORLD_FRAME, np.str_), "world_note": np.asarray(r.world_note, np.str_)}
+              "world_coordinate_frame": np.asarray(WORLD_FRAME, np.str_), "world_note": np.asarray(r.world_note, np.str_),
+              "angle_names": np.asarray(ANGLE_NAMES, np.str_), "angles": angle_table(r.angles).astype(np.float32)}
     if r.focal_length is not None:
         arrays["focal_length"] = np.asarray(r.focal_length, np.float64)
     if r.root_trajectory is not None:
@@ -110,15 +116,17 @@ def _tolist(a: np.ndarray, decimals: int = 6) -> list:
 
 def _json_text(r: LiftResult) -> str:
     header = {"format": JSON_FORMAT, **r.metadata, "image_size": list(r.image_size), "num_frames": r.num_frames,
-              "num_hypotheses": r.num_hypotheses, "joint_names": list(r.joint_names), "parents": list(r.parents)}
+              "num_hypotheses": r.num_hypotheses, "joint_names": list(r.joint_names), "parents": list(r.parents),
+              "angle_names": list(ANGLE_NAMES), "angle_units": "degrees"}
     if r.bone_lengths is not None:
         header["bone_lengths"] = _tolist(r.bone_lengths)
     hyp = r.hypotheses.transpose(1, 0, 2, 3)  # (F, H, J, 3)
+    angles = angle_table(r.angles)
     frames = []
     for i in range(r.num_frames):
         frame = {"frame": int(r.frames[i]), "pose": _tolist(r.poses[i]), "uncertainty": _tolist(r.uncertainty[i]),
                  "keypoints_2d": _tolist(r.keypoints_2d[i]), "missing": _tolist(r.missing[i]),
-                 "scores": _tolist(r.scores[i]), "hypotheses": _tolist(hyp[i])}
+                 "scores": _tolist(r.scores[i]), "hypotheses": _tolist(hyp[i]), "angles": _tolist(angles[i], 3)}
         if r.root_trajectory is not None:
             frame["root_trajectory"] = _tolist(r.root_trajectory[i])
         if r.world_poses is not None:

@@ -1,6 +1,7 @@
 """Every file a lift writes, in one place: per person a result (.npz / .json) and, on request,
-a BVH (animation tools), a TRC (OpenSim, Pose2Sim) and a glTF binary (.glb: Blender, three.js,
-browser viewers); all written or none.
+a BVH (animation tools), a TRC (OpenSim, Pose2Sim: the markers of :mod:`ddhpose.export.opensim`), a
+glTF binary (.glb: Blender, three.js, browser viewers) and the joint angles (``_angles.csv``,
+``_angles.mot``, ``_angles.png``); then one browser page of every person (.html); all written or none.
 
 Several people get ``_track<id>`` suffixes (``people.npz`` -> ``people_track1.npz``, ...). Motion
 files use the world frame when the result has one (upright, y up, feet on the floor at y = 0,
@@ -15,11 +16,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ddhpose.export.angle_plots import angle_figure_png
+from ddhpose.export.angles import format_angle_csv, format_angle_mot
 from ddhpose.export.bvh import export_bvh
+from ddhpose.export.opensim import marker_names
 from ddhpose.export.options import ExportOptions
 from ddhpose.export.gltf import glb_bytes, gltf_document
 from ddhpose.export.trc import format_trc
 from ddhpose.export.results import result_format, write_result
+from ddhpose.export.viewer import FrameSource, page_html
 from ddhpose.files import atomic_path
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
@@ -46,10 +51,11 @@ def motion(result: LiftResult, options: ExportOptions) -> np.ndarray:
     return poses * np.array([1.0, -1.0, -1.0])
 
 
-def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions()
-                   ) -> list[Write]:
+def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions(),
+                   frames_of: FrameSource | None = None) -> list[Write]:
     """The files of ``results`` (one person each) named after ``output`` (.npz or .json): per
-    person the result, then the exports ``options`` ask for."""
+    person the result, then the exports ``options`` ask for; then the page (``output`` as .html,
+    the video frames ``frames_of`` gives embedded when given)."""
     output = Path(output)
     fmt = result_format(output)
     writes: list[Write] = []
@@ -62,11 +68,20 @@ def planned_writes(results: Sequence[LiftResult], output: str | Path, options: E
             writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, s=fps:
                            export_bvh(tmp, p, s, frame="yup", units=options.bvh_units)))
         if options.trc:
-            writes.append((target.with_suffix(".trc"), lambda tmp, p=poses, s=fps, n=target.with_suffix(".trc").name:
-                           Path(tmp).write_text(format_trc(p, s, file_name=n), encoding="utf-8")))
+            writes.append((target.with_suffix(".trc"), lambda tmp, p=poses, s=fps, n=target.with_suffix(".trc").name, r=r:
+                           Path(tmp).write_text(format_trc(p, s, marker_names(r.joint_names), n,
+                                                           start_frame=int(r.frames[0])), encoding="utf-8")))
         if options.glb:
-            writes.append((target.with_suffix(".glb"), lambda tmp, p=poses, s=fps:
-                           Path(tmp).write_bytes(glb_bytes(*gltf_document(p, s)))))
+            writes.append((target.with_suffix(".glb"), lambda tmp, p=poses, s=fps, k=int(r.frames[0]):
+                           Path(tmp).write_bytes(glb_bytes(*gltf_document(p, s, start_frame=k)))))
+        if options.angles:
+            angles = target.with_name(target.stem + "_angles")
+            writes += [(angles.with_suffix(".csv"), lambda tmp, r=r: Path(tmp).write_text(format_angle_csv(r), encoding="utf-8")),
+                       (angles.with_suffix(".mot"), lambda tmp, r=r: Path(tmp).write_text(format_angle_mot(r), encoding="utf-8")),
+                       (angles.with_suffix(".png"), lambda tmp, r=r: Path(tmp).write_bytes(angle_figure_png(r)))]
+    if options.html and results:
+        writes.append((output.with_suffix(".html"), lambda tmp: Path(tmp).write_text(
+            page_html(results, frames_of, title=output.stem), encoding="utf-8")))
     return writes
 
 

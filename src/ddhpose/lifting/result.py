@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
 
+from ddhpose.lifting.angles import body_angles
 from ddhpose.lifting.world import WorldFrame
-from ddhpose.skeleton import H36M
+from ddhpose.skeleton import H36M, Skeleton
 
 UNITS = "metres"
 COORDINATE_FRAME = ("camera frame (x right, y down, z forward along the optical axis), root-relative: "
@@ -47,6 +49,9 @@ class LiftResult:
             transform, how it was found and how sure it is (the camera's pitch, roll and height;
             in files as :meth:`~ddhpose.lifting.world.WorldFrame.to_dict`).
         world_note: why there is no world frame, when there is none ('' otherwise).
+        angles: (computed, not stored) name -> (F,) float64 degrees, the joint and segment angles
+            of :mod:`ddhpose.lifting.angles` from the world poses, else from the camera-frame
+            poses (without the world frame's ones); NaN where undefined or a joint was missing.
     """
 
     poses: np.ndarray
@@ -121,6 +126,12 @@ class LiftResult:
             raise ValueError(f"LiftResult.joint_names: expected {j} names, got {len(fields['joint_names'])}")
         for name, value in fields.items():
             object.__setattr__(self, name, value)
+
+    @cached_property
+    def angles(self) -> dict[str, np.ndarray]:
+        skeleton = Skeleton(self.parents, (), (), self.joint_names, name="result")
+        world = self.world_poses is not None
+        return body_angles(self.world_poses if world else self.poses, skeleton, world=world, missing=self.missing)
 
     @property
     def num_frames(self) -> int:

@@ -7,7 +7,8 @@
    rate and size, all in one world frame;
 3. write the detections (``OUT.detections.json``, for re-lifting without the video), one result
    per person and the exports they ask for, all or nothing (:mod:`ddhpose.export.writers`);
-4. render the detections over the kept frames beside the 3D.
+4. render the detections over the kept frames beside the 3D; the browser page (``--html``)
+   embeds some of the kept frames.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     output_path = Path(output_path)
     result_format(output_path)  # bad output names fail before the slow part
     lifter = lifter or Lifter.from_pretrained()
-    store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render else None
+    store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render or exports.html else None
     info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
     if options.focal_length is None and options.camera_file is None and info.focal_length is not None:
         # the lens the file states (a calibration given, or a focal length, is surer)
@@ -75,7 +76,8 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     det_path = output_path.with_name(output_path.stem + ".detections.json")
     document = detections.to_json()
     writes: list[Write] = [(det_path, lambda tmp: Path(tmp).write_text(json.dumps(document), encoding="utf-8"))]
-    written = write_all(writes + planned_writes(results, output_path, exports))
+    written = write_all(writes + planned_writes(results, output_path, exports,
+                                                None if store is None else store.frames))
     if progress:
         print(summary(results), file=sys.stderr)
     return written + write_animation(results, exports, written, default_size=default_render_size(info.size[1]),
