@@ -233,8 +233,9 @@ def test_bvhio_reads_the_header_rate_and_channels(tmp_path):
     poses = _random_motion(6)
     export_bvh(tmp_path / "default.bvh", poses)
     bvhio = _bvhio()
-    assert bvhio.readAsBvh(str(tmp_path / "default.bvh")).FrameTime == pytest.approx(1 / 50)  # default 50 fps
-    assert "\nFrame Time: 0.02000000\n" in format_pose_bvh(poses)
+    # the default rate is the package's one default frame rate (25 fps), not one of its own
+    assert bvhio.readAsBvh(str(tmp_path / "default.bvh")).FrameTime == pytest.approx(1 / 25)
+    assert "\nFrame Time: 0.04000000\n" in format_pose_bvh(poses)
     export_bvh(tmp_path / "slow.bvh", poses, 0.5)  # any positive rate, below one frame a second too
     bvh = bvhio.readAsBvh(str(tmp_path / "slow.bvh"))
     assert bvh.FrameTime == pytest.approx(2.0) and bvh.FrameCount == 6

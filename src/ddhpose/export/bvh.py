@@ -24,11 +24,14 @@ from ddhpose.data.bvh import axis_indices, forward_kinematics, read_bvh
 from ddhpose.export.rig import build_rig
 from ddhpose.files import atomic_write_text
 from ddhpose.export.options import BVH_UNITS
+from ddhpose.geometry import CAMERA_TO_Y_UP, Y_UP_TO_Z_UP
+from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.skeleton import H36M, Skeleton
 
+#: The poses' frame -> BVH's y-up frame: a z-up world, the camera frame, or already y up.
 _TO_BVH = {
-    "world": torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
-    "camera": torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]),
+    "world": torch.tensor(Y_UP_TO_Z_UP).T,
+    "camera": torch.tensor(CAMERA_TO_Y_UP),
     "yup": torch.eye(3),
 }
 _ORDER = "ZXY"
@@ -56,7 +59,7 @@ def _unwrap(angles: np.ndarray) -> np.ndarray:
     return np.unwrap(angles, period=360.0, axis=0)
 
 
-def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = 50.0, *, frame: str = "world",
+def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = DEFAULT_FPS, *, frame: str = "world",
                     skeleton: Skeleton = H36M, rest_directions: Sequence[Sequence[float]] | None = None,
                     units: str = "cm") -> str:
     """The BVH text for poses (N, J, 3) in metres (see the module docstring for axes).
@@ -104,7 +107,7 @@ def format_pose_bvh(poses: torch.Tensor | np.ndarray, fps: float = 50.0, *, fram
     return "\n".join(lines) + "\n"
 
 
-def export_bvh(path: str | os.PathLike, poses: torch.Tensor | np.ndarray, fps: float = 50.0, *,
+def export_bvh(path: str | os.PathLike, poses: torch.Tensor | np.ndarray, fps: float = DEFAULT_FPS, *,
                frame: str = "world", skeleton: Skeleton = H36M,
                rest_directions: Sequence[Sequence[float]] | None = None, units: str = "cm") -> None:
     """Write poses (N, J, 3) metres as a BVH file (atomically). See :func:`format_pose_bvh`."""

@@ -26,6 +26,7 @@ from ddhpose.export.trc import format_trc
 from ddhpose.export.results import result_format, write_result
 from ddhpose.export.viewer import FrameSource, page_html
 from ddhpose.files import atomic_path
+from ddhpose.geometry import CAMERA_TO_Y_UP
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 
@@ -41,14 +42,14 @@ def person_path(output: Path, track_id: int, several: bool) -> Path:
 
 def motion(result: LiftResult, options: ExportOptions) -> np.ndarray:
     """(F, J, 3) metres, y up, to animate: the world poses, else the camera frame turned upright
-    ((x, y, z) -> (x, -y, -z): facing the camera along +z), root-relative unless
+    (:data:`ddhpose.geometry.CAMERA_TO_Y_UP`: facing the camera along +z), root-relative unless
     ``bvh_trajectory``."""
     if result.world_poses is not None:
         return result.world_poses
     poses = result.poses
     if options.bvh_trajectory and result.root_trajectory is not None:
         poses = poses + result.root_trajectory[:, None]
-    return poses * np.array([1.0, -1.0, -1.0])
+    return np.asarray(poses, np.float64) @ np.asarray(CAMERA_TO_Y_UP).T
 
 
 def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions(),
