@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ddhpose.files import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
 
@@ -28,6 +30,7 @@ EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
 MODULES: dict[str, list[str]] = {
     "lifting/tracking.py": ["tests/test_tracking.py", "tests/test_tracking_rules.py"],
     "lifting/world.py": ["tests/test_world.py", "tests/test_world_rules.py"],
+    "lifting/gravity.py": ["tests/test_world.py", "tests/test_world_rules.py"],
     "lifting/feet.py": ["tests/test_world.py", "tests/test_world_rules.py"],
     "lifting/placement.py": ["tests/test_world.py", "tests/test_world_rules.py", "tests/test_placement.py"],
     "lifting/trajectory.py": ["tests/test_trajectory.py"],
@@ -131,13 +134,25 @@ def main(argv: list[str] | None = None) -> None:
              and not any(n in r["survivors"] for r in rows)]
     for name in stale:
         print(f"stale entry in {EQUIVALENT.name}: {name} no longer survives")
-    text = table(rows, equivalent)
-    print(text)
-    if args.out and not args.modules:
+    print(table(rows, equivalent))
+    if args.out:
+        # every module's last run is kept (docs/mutation.json), so modules may be run one at a time
+        record_path = Path(args.out).with_name("mutation.json")
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        version = _mutmut_version()
+        for r in rows:
+            record[r["module"]] = {**{k: r[k] for k in ("tests", "mutants", "survivors", "not_run")},
+                                   "mutmut": version}
+        atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
+        known = [{"module": m, **record[m]} for m in MODULES if m in record]
+        missing = [m for m in MODULES if m not in record]
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from doc_section import write_section
-        command = "python tools/mutation.py"
-        write_section(Path(args.out), "mutation", f"`{command}` (mutmut {_mutmut_version()}):\n\n{text}")
+        text = (f"`python tools/mutation.py [MODULE ...]` (mutmut {version}; each module's last run, "
+                f"kept in docs/mutation.json):\n\n{table(known, equivalent)}")
+        if missing:
+            text += f"\n\nNot yet run: {', '.join(missing)}."
+        write_section(Path(args.out), "mutation", text)
 
 
 def _prefix(module: str) -> str:
