@@ -405,3 +405,8 @@ def test_a_rate_that_is_not_positive_is_refused(tmp_path, spin, fps):
     with pytest.raises(ValueError, match=f"fps: expected a positive frame rate, got {fps}"):
         export_glb(tmp_path / "bad.glb", spin[:3], fps)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_start_frame_is_refused(tmp_path, spin):
+    with pytest.raises(ValueError, match=r"^start_frame: expected a video frame index >= 0, got -2$"):
+        gltf_document(spin[:3], 25.0, start_frame=-2)

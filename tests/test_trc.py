@@ -70,6 +70,8 @@ def test_bad_input_is_refused_and_nothing_written(tmp_path):
         format_trc(np.zeros((4, 2, 2)), 25.0, names=("a", "b"))
     with pytest.raises(ValueError, match="^positions contain non-finite values$"):
         format_trc(np.full((2, 17, 3), np.inf), 25.0)
+    with pytest.raises(ValueError, match=r"^start_frame: expected a video frame index >= 0, got -1$"):
+        format_trc(_positions(2, 17), 25.0, start_frame=-1)
     for fps in (0.0, -25.0, float("nan")):
         with pytest.raises(ValueError, match=f"fps: expected a positive frame rate, got {fps}"):
             export_trc(tmp_path / "bad.trc", _positions(2, 17), fps)
