@@ -163,6 +163,28 @@ def test_the_limbs_must_differ_in_nine_of_ten_frames_where_both_are_seen():
     assert len(_check(kp, scores)) == 1
     scores[2:8, LEFT_WRIST] = 0.1  # the forearms seen together in 2 frames: too few to compare
     assert _check(kp, scores) == []
+    scores[7, LEFT_WRIST] = 1.0  # 3 frames are enough
+    assert len(_check(kp, scores)) == 1
+
+
+def test_the_ninety_percent_is_the_interpolated_tenth_percentile_of_the_ratios():
+    # 9 frames at 3.21 times, 1 at 1: the 10th percentile lies 0.9 of the way from 1 to 3.21, 2.99
+    kp = _limbs(50 * 3.21, 90 * 3.21)
+    kp[:1] = _frames(1)
+    assert _check(kp) == []
+    kp = _limbs(50 * 3.24, 90 * 3.24)  # 1 + 0.9 x 2.24 = 3.016: over
+    kp[:1] = _frames(1)
+    assert len(_check(kp)) == 1
+
+
+def test_an_unseen_limb_does_not_end_the_comparison():
+    # the knees (first of LIMB_BONES) never seen: the other limbs are still compared
+    kp, scores = _frames(), np.ones((10, 17))
+    kp[:, LEFT_WRIST - 1] = kp[:, LEFT_WRIST - 2] + [0, 240]  # the left upper arm 4 times its twin
+    kp[:, LEFT_WRIST] = kp[:, LEFT_WRIST - 1] + [0, 200]  # and the forearm
+    scores[:, [H36M.names.index("left_knee"), H36M.names.index("right_knee")]] = 0.0
+    (message,) = _check(kp, scores)
+    assert "left_elbow / right_elbow" in message and "left_wrist / right_wrist" in message
 
 
 @pytest.mark.parametrize("pair", [("left_knee", "left_elbow"), ("left_ankle", "left_wrist"),
