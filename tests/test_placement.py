@@ -160,3 +160,67 @@ def test_the_floor_is_trusted_by_the_errors_of_size_and_tilt():
     assert P._trust(drops, 6.0, float("nan")) == pytest.approx(size ** 2 / (size ** 2 + 36.0))  # unknown: 90 degrees
     assert P._trust(drops[:2], 6.0, 1.0) == 0.0  # fewer than 3 resting frames: no floor to trust
     assert P._trust(drops, 3.0, 1.0) > P._trust(drops, 6.0, 1.0)  # the nearer, the more
+
+
+# --- finding the frame for everyone ------------------------------------------------------------
+
+def test_the_origin_lies_under_the_pelvis_of_whoever_is_seen_first(walk):
+    later, first = _lifted(walk), _lifted(walk + [-2.0, 0.0, 0.0], track_id=1)
+    from dataclasses import replace
+    later = replace(later, frames=later.frames + 5)  # this one appears 5 frames after the other
+    placed, _ = _place([later, first])
+    np.testing.assert_allclose(placed[1].world_poses[0, 0, [0, 2]], 0.0, atol=1e-6)
+    assert np.linalg.norm(placed[0].world_poses[0, 0, [0, 2]]) > 1.5
+
+
+def test_a_clip_too_short_for_a_floor_is_measured_by_its_frames_not_its_people(walk):
+    # two people of 20 frames at 25 fps: 0.8 s of video, though 40 frames of people
+    placed, caught = _place([_lifted(walk[:20]), _lifted(walk[:20] + [-2.0, 0, 0], track_id=1)])
+    note = "the clip is 0.80 s long; finding the floor needs at least 1 s of it"
+    assert all(r.world_poses is None and r.world_note.startswith("the clip is 0.80 s long") for r in placed)
+    assert caught == [f"no world frame: {placed[0].world_note}; the results stay in the camera frame"]
+    assert placed[0].world_note[:len(note) - 8] == note[:-8]
+
+
+def test_feet_unseen_in_most_frames_give_no_floor(walk):
+    from dataclasses import replace
+    r = _lifted(walk)
+    missing = r.missing.copy()
+    missing[:40, FEET] = True  # 40 of 72 frames: the legs out of view
+    placed, caught = _place([replace(r, missing=missing)])
+    assert placed[0].world_poses is None and "feet were not seen in most frames" in placed[0].world_note
+    assert caught == [f"no world frame: {placed[0].world_note}; the results stay in the camera frame"]
+
+
+def test_resting_feet_are_found_from_the_2d_where_the_lifted_depth_jitters(walk):
+    # the lift's depth of each ankle jitters by 2 cm a frame (0.5 m/s in 3D): the 2D keeps still
+    from dataclasses import replace
+    r = _lifted(walk)
+    noisy = r.poses.copy()
+    noisy[:, FEET, 2] += np.random.default_rng(5).normal(0.0, 0.02, (len(noisy), 2))
+    placed, _ = _place([replace(r, poses=noisy, hypotheses=noisy[None])])
+    clean, _ = _place([r])
+    assert placed[0].world_frame.contact_frames > 0.6 * clean[0].world_frame.contact_frames > 30
+    assert placed[0].foot_contacts.any(1).mean() > 0.8 * clean[0].foot_contacts.any(1).mean() >= 0.8
+
+
+def test_a_camera_that_turns_mid_clip_is_warned_about(walk):
+    step = walk[-1, 0] - walk[0, 0] + (walk[1, 0] - walk[0, 0])
+    long = np.concatenate([walk + k * step * [1.0, 1.0, 0.0] for k in range(3)])  # 8.6 s: thirds of 2.9 s
+    steady, caught = _place([_lifted(long - long[:1, :1] * [1.0, 1.0, 0.0])])
+    assert np.isfinite(steady[0].world_frame.drift_deg) and caught == []
+    # the camera tilted by 20 degrees for the middle third: the floor's direction changes
+    r = _lifted(long - long[:1, :1] * [1.0, 1.0, 0.0])
+    a = math.radians(20.0)
+    turn = np.array([[1.0, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    middle = slice(len(long) // 3, 2 * len(long) // 3)
+    absolute = r.poses + r.root_trajectory[:, None]
+    absolute[middle] = absolute[middle] @ turn.T
+    from dataclasses import replace
+    tilted = replace(r, poses=absolute - absolute[:, :1], hypotheses=(absolute - absolute[:, :1])[None],
+                     root_trajectory=absolute[:, 0])
+    placed, caught = _place([tilted])
+    drift = placed[0].world_frame.drift_deg
+    assert drift > P.DRIFT_WARNING_DEG
+    assert f"the floor's direction changes by {drift:.0f} degrees over the clip: the camera probably moves (pans " \
+           "or tilts), so the world trajectory is not reliable" in caught
