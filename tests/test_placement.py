@@ -224,3 +224,106 @@ def test_a_camera_that_turns_mid_clip_is_warned_about(walk):
     assert drift > P.DRIFT_WARNING_DEG
     assert f"the floor's direction changes by {drift:.0f} degrees over the clip: the camera probably moves (pans " \
            "or tilts), so the world trajectory is not reliable" in caught
+
+
+# --- the helpers -------------------------------------------------------------------------------
+
+def _still(frames=10, *, focal=1000.0, fps=50.0, depth=5.0, step=(0.0, 0.0)):
+    """A person at ``depth`` m whose 2D moves ``step`` px a frame (every joint alike)."""
+    f = frames
+    poses = np.zeros((f, 17, 3))
+    uv = np.full((f, 17, 2), 500.0) + np.arange(f)[:, None, None] * np.asarray(step)
+    return LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((f, 17)), keypoints_2d=uv,
+                      missing=np.zeros((f, 17), bool), scores=np.ones((f, 17)), frames=np.arange(f),
+                      image_size=SIZE, focal_length=focal, root_trajectory=np.tile([0.0, 0.0, depth], (f, 1)),
+                      fps=fps, bone_lengths=np.full(17, 0.3))
+
+
+def test_the_ankles_speed_comes_from_the_2d_at_the_persons_depth():
+    from dataclasses import replace
+    # 10 px a frame at 5 m with a 1000 px focal length: 5 cm a frame, 2.5 m/s at 50 fps
+    np.testing.assert_allclose(P._speed(_still(step=(6.0, 8.0))), 2.5)
+    np.testing.assert_allclose(P._speed(_still()), 0.0)
+    np.testing.assert_allclose(P._speed(_still(step=(6.0, 8.0), fps=None)), 2.5 * 25 / 50)  # DEFAULT_FPS
+    np.testing.assert_allclose(P._speed(_still(step=(6.0, 8.0), focal=None)), 2.5 * 1000)  # no focal: 1 px
+    r = _still(step=(6.0, 8.0))
+    missing = r.missing.copy()
+    missing[[2, 4], FEET[0]] = True  # the left ankle unseen at frames 2 and 4: frame 3 between them too
+    speed = P._speed(replace(r, missing=missing))
+    assert np.isnan(speed[[2, 3, 4], 0]).all() and np.isfinite(speed[[0, 1, 5, 6, 7, 8, 9], 0]).all()
+    assert np.isfinite(speed[:, 1]).all()
+    missing[[7], FEET[1]] = True  # one unseen frame alone: only that frame
+    speed = P._speed(replace(r, missing=missing))
+    assert np.isnan(speed[:, 1]).tolist() == [k == 7 for k in range(10)]
+
+
+def test_scaling_a_person_scales_every_length_and_keeps_the_2d():
+    r = _still()
+    assert P._scaled(r, 1.0) is r
+    big = P._scaled(r, 2.0)
+    for name in ("poses", "hypotheses", "uncertainty", "root_trajectory", "bone_lengths"):
+        np.testing.assert_array_equal(getattr(big, name), getattr(r, name) * 2.0, err_msg=name)
+    np.testing.assert_array_equal(big.keypoints_2d, r.keypoints_2d)
+    from dataclasses import replace
+    assert P._scaled(replace(r, bone_lengths=None), 2.0).bone_lengths is None
+
+
+def test_the_trust_needs_three_resting_frames_and_caps_the_tilt_at_a_right_angle():
+    assert P._trust(np.full(3, 1.5), 6.0, 2.0) > 0.0
+    assert P._trust(np.full(3, 1.5), 6.0, 120.0) == P._trust(np.full(3, 1.5), 6.0, 90.0)
+
+
+def test_the_common_camera_height_solves_the_balance_or_falls_back():
+    h = P._common_camera_height
+    assert h([], 1.7) == 1.7
+    assert h([(0.1, np.full(5, 0.5), 0.0)], 1.7) == 1.7  # nobody trusted
+    # one person: the height at which their scale is 1, drop + rest
+    assert h([(0.1, np.full(5, 0.5), 1.0)], 1.7) == pytest.approx(0.6, abs=1e-12)
+    assert h([(0.1, np.full(5, 12.0), 1.0)], 1.0) == pytest.approx(12.1, abs=1e-9)  # up to 4 x + 10 m
+    assert h([(0.1, np.full(5, 8.43), 1.0)], 1.0) == pytest.approx(8.53, abs=1e-9)
+    assert h([(0.1, np.full(5, 14.5), 1.0)], 1.0) == 1.0  # beyond: no solution searched
+    assert h([(0.1, np.full(1, 0.0006), 1.0)], 1.7) == 1.7  # below the lowest height searched
+    assert h([(0.1, np.full(5, 0.0005), 1.0)], 1.7) == 1.7
+    # two people: 10 frames of one at trust 1 against 5 of another at trust 0.5, drops 1 and 2
+    people = [(0.0, np.full(10, 1.0), 1.0), (0.0, np.full(5, 2.0), 0.5)]
+    height = h(people, 1.7)
+    assert 10 * math.log(height / 1.0) + 2.5 * math.log(height / 2.0) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_what_the_placement_records(scene):
+    walk, far, frame = scene
+    small = on_the_floor([_lifted(walk), _lifted(far, 0.6, track_id=1)], _sure(frame))[0]  # 40 % too small
+    info = small[1].provenance["placement"]
+    assert info["feet_above_floor_m"] > 0.3 and info["floor_scale"] == 1.0
+    assert info["note"] == (f"the resting feet stay {info['feet_above_floor_m']:.2f} m above the floor the others "
+                            "stand on: on something (a box, a stair), or a body size the model misjudged; placed "
+                            "by its size")
+    for r in small:  # figures rounded as documented: mm, 3 and 4 decimals
+        i = r.provenance["placement"]
+        assert i["feet_above_floor_m"] == round(i["feet_above_floor_m"], 3)
+        assert i["floor_trust"] == round(i["floor_trust"], 3) and i["floor_scale"] == round(i["floor_scale"], 4)
+    assert small[0].provenance["placement"]["floor_scale"] != 1.0
+
+
+def test_the_floor_sees_resting_feet_through_depth_jitter(scene):
+    from dataclasses import replace
+    walk, far, frame = scene
+    r = _lifted(walk)
+    noisy = r.poses.copy()
+    noisy[:, FEET, 2] += np.random.default_rng(5).normal(0.0, 0.02, (len(noisy), 2))
+    clean = on_the_floor([r], _sure(frame))[0][0].provenance["placement"]["resting_frames"]
+    jittered = on_the_floor([replace(r, poses=noisy)], _sure(frame))[0][0].provenance["placement"]["resting_frames"]
+    assert jittered >= 0.8 * clean > 50
+
+
+def test_feet_seen_edge_on_do_not_size_anyone(walk):
+    # a camera 25 cm above the floor: the rays to the resting feet 8 m away descend under 2 degrees
+    camera = look_at_camera((8.0, 0.0, 0.25), (0.0, 0.0, 0.25), image_size=SIZE, focal=FOCAL)
+    cam, uv = (t.numpy() for t in observe(walk, camera))
+    f = len(cam)
+    poses = cam - cam[:, :1]
+    r = LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((f, 17)), keypoints_2d=uv,
+                   missing=np.zeros((f, 17), bool), scores=np.ones((f, 17)), frames=np.arange(f), image_size=SIZE,
+                   focal_length=FOCAL, root_trajectory=cam[:, 0], fps=25.0)
+    placed, _ = _place([r])
+    assert placed[0].provenance["placement"]["note"] == "no resting feet seen: placed by the body's size alone"
