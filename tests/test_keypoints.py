@@ -188,3 +188,132 @@ def test_keypoint_track_helpers():
     filled, missing = fill_gaps(h36m.keypoints, h36m.scores, 0.3)
     assert missing[1:3].all() and not missing[[0, 3]].any()
     np.testing.assert_allclose(filled[1, 0], kp[0, 11:13].mean(0) * 2 / 3 + kp[1, 11:13].mean(0) / 3, rtol=1e-6)
+
+
+# --- rules pinned at their boundaries ------------------------------------------------------------
+
+def test_a_layout_refuses_sources_it_does_not_have():
+    from ddhpose.lifting.keypoints import Layout
+    names = ("a", "b")
+    with pytest.raises(ValueError, match=r"^layout 'x': expected 17 H36M source lists, got 2$"):
+        Layout("x", names, (("a",), ("b",)))
+    with pytest.raises(ValueError, match=r"^layout 'x': H36M sources name unknown joints \['c'\]$"):
+        Layout("x", names, (("a",),) * 16 + (("c",),))
+    with pytest.raises(ValueError, match=r"^layout 'x': H36M sources name unknown joints \[\]$"):
+        Layout("x", names, (("a",),) * 16 + ((),))  # a joint made of nothing
+    good = Layout("x", names, (("a",),) * 16 + (("a", "b"),))
+    assert good.num_joints == 2 and good.index("b") == 1
+
+
+def test_fill_gaps_messages_name_the_shapes():
+    with pytest.raises(ValueError, match=r"^scores: expected \(3, 17\) to match the keypoints, got \(3, 16\)$"):
+        fill_gaps(torch.zeros(3, 17, 2), torch.zeros(3, 16), 0.3)
+    with pytest.raises(ValueError, match=r"^keypoints: expected the 17 Human3.6M joints, got 16$"):
+        fill_gaps(torch.zeros(3, 16, 2), torch.zeros(3, 16), 0.3)
+    with pytest.raises(ValueError, match=r"^keypoints: expected \(F, J, 2\) with F >= 1, got \(3, 17, 3\)$"):
+        fill_gaps(torch.zeros(3, 17, 3), torch.zeros(3, 17), 0.3)
+    with pytest.raises(ValueError, match=r"^keypoints: all 4 frames are missing \(score below 0.3 or NaN\); expected "
+                                         r"at least one detected keypoint$"):
+        fill_gaps(torch.zeros(4, 17, 2), torch.full((4, 17), float("nan")), 0.3)
+
+
+def test_fill_gaps_counts_a_score_at_the_threshold_as_seen_and_needs_two_joints():
+    kp, sc = torch.zeros(4, 17, 2, dtype=torch.int64), torch.zeros(4, 17)
+    sc[:, [0, 10]] = 0.3  # exactly the threshold: seen
+    sc[0, 5] = 0.3  # a third joint in one frame only
+    filled, missing = fill_gaps(kp, sc, 0.3)
+    assert filled.dtype == torch.float64  # integer pixels come back as float64
+    assert not missing[:, [0, 10]].any() and missing[1:, 5].all() and not missing[0, 5]
+    sc[:, 10] = 0.0
+    sc[0, 5] = 0.0
+    with pytest.raises(ValueError, match=r"only \['pelvis'\] detected"):
+        fill_gaps(kp, sc, 0.3)
+    sc[0, 5] = 0.3  # two joints, one seen in a single frame: enough
+    fill_gaps(kp, sc, 0.3)
+
+
+def test_the_anchor_is_the_pelvis_unless_another_joint_is_seen_far_more():
+    # the body moves 10 px a frame; the pelvis is hidden in frames 1-3 of 10 (seen 7 times, 0.7 of
+    # the most seen joints): the first joint seen in all (the right hip) anchors, and the pelvis is
+    # carried along with it
+    frames = 10
+    walk = torch.arange(frames, dtype=torch.float64)[:, None, None] * torch.tensor([10.0, 0.0])
+    wobble = torch.zeros(frames, 17, 2, dtype=torch.float64)
+    wobble[:, 1, 1] = torch.tensor([0.0, 30, 60, 30, 0, 0, 0, 0, 0, 0])  # the hip bobs while the pelvis is hidden
+    rest = torch.arange(17, dtype=torch.float64)[None, :, None].repeat(1, 1, 2) * 3
+    kp, sc = walk + rest + wobble, torch.ones(frames, 17)
+    sc[1:4, 0] = 0.0
+    filled, missing = fill_gaps(kp.clone(), sc, 0.3)
+    # carried with the hip: the pelvis bobs with it, its offset interpolated between frames 0 and 4
+    torch.testing.assert_close(filled[1:4, 0], (walk + rest)[1:4, 0] + wobble[1:4, 1])
+    sc[1:4, 0] = 1.0
+    sc[1, 0] = 0.0  # hidden in 1 frame only (0.9 of the most): the pelvis anchors
+    filled, _ = fill_gaps(kp.clone(), sc, 0.3)
+    torch.testing.assert_close(filled[1, 0], (walk + rest)[1, 0])  # interpolated itself, not with the hip
+
+
+def test_the_template_keeps_its_scale_and_centre():
+    from ddhpose.lifting.keypoints import _TEMPLATE, _place_template
+    known = torch.ones(17, dtype=torch.bool)
+    known[[1, 2, 3]] = False
+    for scale, shift in ((0.5, (10.0, -20.0)), (300.0, (500.0, 200.0))):
+        body = (_TEMPLATE * scale + torch.tensor(shift)).expand(2, 17, 2).float()
+        torch.testing.assert_close(_place_template(body, known), body, atol=1e-3, rtol=1e-5)
+    flipped = (-_TEMPLATE * 100).expand(1, 17, 2).float()  # upside down: no negative scale, the smallest
+    placed = _place_template(flipped, known)
+    assert placed.dtype == torch.float32
+    torch.testing.assert_close(placed[0], flipped[0, known].mean(0).expand(17, 2), atol=1e-3, rtol=0)
+
+
+def test_to_h36m_takes_one_frame_and_integer_scores():
+    kp, _ = _random(COCO17, seed=3)
+    one, sc = to_h36m(kp, torch.ones(17, dtype=torch.int64), "coco")
+    batch, _ = to_h36m(kp[None], torch.ones(1, 17), "coco")
+    assert one.shape == (17, 2) and sc.dtype == torch.float32 and (sc == 1).all()
+    torch.testing.assert_close(one, batch[0])
+    with pytest.raises(ValueError, match=r"expected \(\.\.\., 17, 2\) for layout 'coco', got \(17,\)"):
+        to_h36m(torch.zeros(17), torch.zeros(17), "coco")
+    ints, _ = to_h36m(torch.ones(17, 2, dtype=torch.int64), torch.ones(17), "coco")
+    assert ints.is_floating_point()
+
+
+def test_a_nan_source_makes_its_joint_nan_and_others_exact():
+    kp, sc = _random(COCO17, 2, seed=4)
+    kp[0, COCO17.index("left_hip")] = float("nan")
+    out, scores = to_h36m(kp, sc, "coco")
+    assert torch.isnan(out[0, H["pelvis"]]).all() and torch.isnan(out[0, H["left_hip"]]).all()
+    torch.testing.assert_close(out[0, H["right_hip"]], kp[0, COCO17.index("right_hip")])
+    assert not torch.isnan(out[1]).any()
+    # a joint's score is the least of its sources'
+    torch.testing.assert_close(scores[1, H["pelvis"]], torch.minimum(sc[1, COCO17.index("left_hip")],
+                                                                     sc[1, COCO17.index("right_hip")]))
+
+
+def test_a_track_is_sorted_stably_and_keeps_its_scores_through_conversion():
+    from ddhpose.lifting.keypoints import make_track
+    kp, sc = np.random.default_rng(0).random((3, 17, 2)) * 100, np.array([[0.5] * 17, [0.6] * 17, [0.7] * 17])
+    track = make_track(kp, sc, np.array([7, 5, 6]), 2, "coco", (640, 480), "f.json")
+    assert track.frames.tolist() == [5, 6, 7] and track.track_id == 2 and track.source == "f.json"
+    np.testing.assert_allclose(track.scores[:, 0], [0.6, 0.7, 0.5])
+    assert track.scores.dtype == np.float32 and track.keypoints.dtype == np.float32
+    track = make_track(kp, sc + np.arange(17) / 100, np.array([7, 5, 6]), 2, "coco", (640, 480), "f.json")
+    h36m = track.to_h36m()  # the scores converted with the keypoints (each joint its sources' least)
+    np.testing.assert_allclose(h36m.scores, to_h36m(track.keypoints, track.scores, "coco")[1])
+    assert not np.allclose(h36m.scores, track.scores)
+    dense = KeypointTrack(track.keypoints[[0, 2]], track.scores[[0, 2]], np.array([5, 7]), 0, "coco", (640, 480))
+    full = dense.contiguous()
+    assert full.frames.dtype == np.int64 and full.scores.dtype == np.float32 and np.isnan(full.keypoints[1]).all()
+
+
+def test_layout_for_names_the_counts_it_knows():
+    from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, layout_for
+    assert layout_for(25, "f.npy") == "openpose25" and layout_for(17, "f.json") == "coco"
+    with pytest.raises(ValueError) as err:
+        layout_for(17, "f.npy", ambiguous_17=True)
+    assert str(err.value) == ("f.npy: 17 joints is ambiguous between COCO and Human3.6M order; pass layout='coco' "
+                              "or layout='h36m' (--layout)")
+    with pytest.raises(ValueError) as err:
+        layout_for(18, "f.npy")
+    assert str(err.value) == (f"f.npy: 18 keypoints per person; expected one of {sorted(LAYOUT_BY_COUNT)} "
+                              f"({', '.join(LAYOUT_BY_COUNT.values())})")
+    assert ", " in str(err.value).split("(")[-1]
