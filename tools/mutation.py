@@ -38,7 +38,7 @@ MODULES: dict[str, list[str]] = {
     "lifting/checks.py": ["tests/test_checks.py"],
     "lifting/keypoints.py": ["tests/test_keypoints.py", "tests/test_inputs.py"],
     "lifting/inputs/fields.py": ["tests/test_inputs.py", "tests/test_fields.py"],
-    "lifting/inputs/arrays.py": ["tests/test_inputs.py"],
+    "lifting/inputs/arrays.py": ["tests/test_inputs.py", "tests/test_arrays.py"],
     "export/bvh.py": ["tests/test_bvh_export.py"],
     "export/trc.py": ["tests/test_exports.py", "tests/test_trc.py"],
     "export/gltf.py": ["tests/test_exports.py", "tests/test_gltf.py"],
