@@ -34,9 +34,9 @@ from ddhpose.lifting.inputs import tracks_from_detections  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.pipelines.lift import lift_tracks  # noqa: E402
 from ddhpose.pipelines.video import lift_video  # noqa: E402
-from ddhpose.video.decode import frames_of, probe  # noqa: E402
-from ddhpose.video.detect import DETECTION_WIDTH, detect_frames, detection_size  # noqa: E402
-from ddhpose.video.detectors import get_detector  # noqa: E402
+from ddhpose.video.decode import frames_of, probe, scaled_size  # noqa: E402
+from ddhpose.video.detect import DETECTION_WIDTH, detect_frames  # noqa: E402
+from ddhpose.video.detect import get_detector  # noqa: E402
 
 
 def timed(fn):
@@ -77,14 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.clip is None:
         parser.error("CLIP is required")
     info, t_probe = timed(lambda: probe(args.clip))
-    size = detection_size(info, args.detection_width)
+    size = scaled_size(info.size, args.detection_width)
     frames, t_decode = timed(lambda: list(frames_of(info, size)))
-    scale = (info.size[0] / size[0], info.size[1] / size[1])
     single = get_detector(max_people=1)
-    _, t_detect_one = timed(lambda: detect_frames(frames, single, scale=scale, progress=False))
+    _, t_detect_one = timed(lambda: detect_frames(frames, single, size=info.size, progress=False))
     single.close()
     detector = get_detector(max_people=args.max_people)
-    (found, count), t_detect = timed(lambda: detect_frames(frames, detector, scale=scale, progress=False))
+    (found, count), t_detect = timed(lambda: detect_frames(frames, detector, size=info.size, progress=False))
     detector.close()
     from ddhpose.lifting.inputs import Detections
     detections = Detections(found, detector.layout, info.size, count, info.fps, detector.name, args.clip)

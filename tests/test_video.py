@@ -121,7 +121,7 @@ def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter
     assert result.provenance["input"] == str(CLIP) and again.provenance["input"].endswith("out.detections.json")
 
 
-def test_no_person_and_failures_write_nothing(lifter, tmp_path):
+def test_no_person_writes_nothing_and_a_failing_detector_keeps_its_detections(lifter, tmp_path):
     with pytest.raises(ValueError, match=r"no person was detected in any of its 90 frames"):
         lift_video(CLIP, tmp_path / "out.npz", detector=FakeDetector(empty=tuple(range(90))), lifter=lifter,
                      progress=False)
@@ -142,11 +142,15 @@ def test_no_person_and_failures_write_nothing(lifter, tmp_path):
             return super().__call__(rgb)
 
     broken = Broken()
-    with pytest.raises(RuntimeError, match="detector crashed"):
+    with pytest.raises(RuntimeError, match=r"out.mp4|sports2d_demo_3s.mp4: detection stopped after 45 of 90 frames: "
+                                           r"RuntimeError: detector crashed; the detections of those frames are kept "
+                                           r"in .*out.detections.json"):
         lift_video(CLIP, tmp_path / "out.npz", detector=broken, lifter=lifter, progress=False)
     assert broken.closed
-    assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
+    assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"  # nothing computed is lost, nothing replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.detections.json", "out.npz"]
+    kept = json.loads((tmp_path / "out.detections.json").read_text())
+    assert kept["num_frames"] == 45 and sorted({d["frame"] for d in kept["frames"]}) == list(range(45))
 
 
 def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
@@ -226,7 +230,7 @@ def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monk
         raise KeyboardInterrupt
 
     monkeypatch.setattr(render_module._Scene, "frame", interrupt)  # Ctrl-C in the middle of the render
-    monkeypatch.setattr("ddhpose.video.detectors.get_detector", lambda *a, **k: FakeDetector())
+    monkeypatch.setattr("ddhpose.video.detect.get_detector", lambda *a, **k: FakeDetector())
     monkeypatch.setattr("ddhpose.lifting.lifter.Lifter.from_pretrained", classmethod(lambda cls, *a, **k: lifter))
     code = cli.main(["video", str(CLIP), "-o", str(tmp_path / "out.npz"), "--render", str(tmp_path / "out.mp4")])
     err = capsys.readouterr().err

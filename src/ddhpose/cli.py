@@ -313,10 +313,11 @@ def cmd_video(args) -> int:
     from ddhpose.lifting.lifter import Lifter
     from ddhpose.pipelines.video import lift_video
     from ddhpose.video.detect import native_logs_silenced
-    from ddhpose.video.detectors import get_detector
+    from ddhpose.video.detect import get_detector
     options, exports, tracking = lift_options(args), export_options(args), tracking_options(args)
     with native_logs_silenced():
-        detector = get_detector(max_people=tracking.max_people)  # before the model: a missing extra is said at once
+        detector = get_detector(max_people=tracking.max_people, max_gap=tracking.max_gap,  # before the model: a missing
+                                source=str(args.input))  # extra is said at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_video(args.input, args.output, options, exports=exports, tracking=tracking, detector=detector,

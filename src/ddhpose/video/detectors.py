@@ -7,7 +7,8 @@ releases download them at run time, which fails offline). Each detector maps an 
 array of scores in the detector's own score semantics, which unpacks as that pair), and names
 the keypoint layout and the score threshold that fits those semantics.
 
-Two detectors (:func:`get_detector` picks by ``max_people``):
+Two detectors of MediaPipe's own graphs (:func:`ddhpose.video.detect.get_detector` picks the
+single-person one for ``max_people=1``, else :class:`ddhpose.video.people.PeopleDetector`):
 
 - :class:`MediaPipePose`, one person: MediaPipe's own solution with its temporal tracking and
   smoothing; the fastest path.
@@ -26,7 +27,8 @@ import io
 import warnings
 import zipfile
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple, Optional, Protocol
 
 import numpy as np
 
@@ -60,12 +62,18 @@ class DetectorUnavailableError(ImportError, ValueError):
     """The detector's package is not installed; the message says how to install it."""
 
 
-class Person(NamedTuple):
-    """One detected person: keypoints (K, 2) in pixels and their scores (K,). Unpacks as
-    ``keypoints, scores``; ``score`` and ``box`` are derived from them."""
+@dataclass(frozen=True, eq=False)
+class Person:
+    """One detected person: keypoints (K, 2) in pixels, their scores (K,) and, from a detector
+    that follows people, the tracker's id. Unpacks as ``keypoints, scores``; ``score`` and
+    ``box`` are derived from them."""
 
     keypoints: np.ndarray
     scores: np.ndarray
+    track_id: Optional[int] = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.keypoints, self.scores))
 
     @property
     def score(self) -> float:
@@ -338,15 +346,3 @@ class MediaPipeMultiPose:
 
     def close(self) -> None:
         self._landmarker.close()
-
-
-def get_detector(name: str = "mediapipe", *, max_people: int = 1, search_every: int = 10) -> Detector:
-    """A detector by name ('mediapipe'): :class:`MediaPipePose` for ``max_people=1`` (the fast
-    single-person path), else :class:`MediaPipeMultiPose` (``search_every`` goes to it)."""
-    if name != "mediapipe":
-        raise ValueError(f"unknown detector {name!r}; available: ['mediapipe']")
-    if max_people < 1:
-        raise ValueError(f"max_people: expected at least 1, got {max_people}")
-    if max_people == 1:
-        return MediaPipePose()
-    return MediaPipeMultiPose(max_people, search_every=search_every)
