@@ -452,3 +452,17 @@ def test_tracking_options_are_checked_one_by_one():
 
 def test_describe_no_tracks():
     assert describe_tracks([]) == "0 people"
+
+
+def test_a_person_who_leaves_and_comes_back_is_named_and_kept():
+    first = [_det(f, 100 + 5 * f) for f in range(20)]
+    back = [_det(f, 400 + 5 * f) for f in range(60, 80)]  # 40 frames later, elsewhere: past max_gap
+    with pytest.warns(UserWarning, match=r"clip.json: person 1 appears at frame 60, 40 frames after person 0 was last "
+                                         r"seen \(frame 19\), at a similar size: the same person coming back\? .*"
+                                         r"--max-gap 41 would join them"):
+        tracks = tracks_of(first + back, None, None, "clip.json", TrackingOptions())
+    assert [t.track_id for t in tracks] == [0, 1] and [t.num_frames for t in tracks] == [20, 20]
+    small = [_det(f, 400 + 5 * f, scale=0.3) for f in range(60, 80)]  # someone else: a third of the size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(tracks_of(first + small, None, None, "clip.json", TrackingOptions())) == 2

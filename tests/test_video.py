@@ -168,13 +168,38 @@ def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
 
 def test_mediapipe_on_the_real_clip(lifter, tmp_path):
     pytest.importorskip("mediapipe")
-    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    from ddhpose.video.detect import get_detector
+    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False, detector=get_detector(max_people=1))
     det = json.loads(paths[0].read_text())
     assert det["detector"] == "mediapipe" and len(det["frames"]) >= 80  # a person in (nearly) every frame
     kp = np.array([f["keypoints"] for f in det["frames"]])
     assert (kp[..., 0] > 0).mean() > 0.9 and (kp[..., 0] < 884).mean() > 0.9
     result = load_result(paths[1])
     assert result.fps == 30 and np.isfinite(result.poses).all()
+
+
+def test_every_person_of_the_real_clip_one_id_each(lifter, tmp_path):
+    """The default detector on the real clip: the man on the box and the walking woman in (nearly)
+    every frame, each under one id from the first frame to the last; the detections keep the
+    tracker's ids, the people file holds both."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("ai_edge_litert")
+    from ddhpose.export.people import load_people
+    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    assert sorted(p.name for p in paths) == ["out.detections.json", "out.npz", "out_track0.npz", "out_track1.npz"]
+    det = json.loads((tmp_path / "out.detections.json").read_text())
+    assert det["detector"] == "blazepose"
+    rows = {}  # track id -> hip rows (fractions of the frame height)
+    for f in det["frames"]:
+        hips = np.array(f["keypoints"])[[23, 24], 1].mean() / 498
+        rows.setdefault(f["track_id"], []).append(hips)
+    (man, woman) = sorted(rows, key=lambda t: np.median(rows[t]))
+    assert np.median(rows[man]) < 0.35 < 0.65 < np.median(rows[woman])  # on the box; on the grass
+    assert len(rows[man]) >= 80 and len(rows[woman]) >= 85  # of 90 frames
+    assert max(rows[man]) < 0.4 and min(rows[woman]) > 0.6  # neither id ever jumps to the other
+    people = load_people(tmp_path / "out.npz")
+    np.testing.assert_array_equal(people["person_ids"], [0, 1])
+    assert people["present"].all(1).sum() >= 1 and people["poses"].shape[:2] == (2, 90)
 
 
 def _encode(tmp_path, name: str, *args: str) -> Path:

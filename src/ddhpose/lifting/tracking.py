@@ -438,6 +438,27 @@ def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str 
     return moving
 
 
+def returning_people(tracks: Sequence[KeypointTrack], max_gap: int) -> list[tuple[int, int]]:
+    """(earlier id, later id) pairs where a person may have left and come back: the later track
+    starts more than ``max_gap`` frames after the earlier one's last frame (so the tracker kept
+    them apart), no other track is between, and both are of a size (median keypoint box
+    diagonal within a factor 1.5). Each later track is paired at most once, with the latest such."""
+    def size(t: KeypointTrack) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(np.nanmedian(np.linalg.norm(np.nanmax(t.keypoints, 1) - np.nanmin(t.keypoints, 1), axis=-1)))
+    pairs, used = [], set()
+    for later in sorted(tracks, key=lambda t: int(t.frames[0])):
+        start = int(later.frames[0])
+        gone = [t for t in tracks if t.track_id not in used and int(t.frames[-1]) + max_gap < start
+                and abs(np.log(max(size(t), 1e-9) / max(size(later), 1e-9))) < np.log(1.5)]
+        if gone:
+            earlier = max(gone, key=lambda t: int(t.frames[-1]))
+            used.add(earlier.track_id)
+            pairs.append((earlier.track_id, later.track_id))
+    return pairs
+
+
 @dataclass(frozen=True)
 class TrackSummary:
     """One person of a clip: track id, first and last frame, and how many frames had a detection."""
@@ -512,4 +533,11 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     tracks = drop_static(tracks, tracking.min_motion, src)
     # the people are numbered 0..N-1 in order of first appearance (the detections keep their own ids)
     tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))
-    return [replace(t, track_id=k) for k, t in enumerate(tracks)]
+    tracks = [replace(t, track_id=k) for k, t in enumerate(tracks)]
+    by_id = {t.track_id: t for t in tracks}
+    for a, b in returning_people(tracks, tracking.max_gap):
+        last, first = int(by_id[a].frames[-1]), int(by_id[b].frames[0])
+        warnings.warn(f"{src}: person {b} appears at frame {first}, {first - last - 1} frames after person {a} was last "
+                      f"seen (frame {last}), at a similar size: the same person coming back? They are kept as two "
+                      f"people, each with their own results (--max-gap {first - last} would join them)", stacklevel=2)
+    return tracks
