@@ -113,8 +113,8 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-jump", type=float, default=tracking.max_jump,
                    help="largest move of a person per frame, in image widths (larger: a new person)")
     p.add_argument("--min-motion", type=float, default=tracking.min_motion,
-                   help="drop tracks that barely move (posters, statues: median joint motion below this fraction of "
-                        "the person's size) when a moving person remains")
+                   help="drop tracks that neither move (median joint motion below this fraction of the person's "
+                        "size) nor change shape (posters, statues) when a moving person remains; 0 keeps every track")
 
 
 def lift_options(args: argparse.Namespace):
@@ -316,8 +316,8 @@ def cmd_video(args) -> int:
     from ddhpose.video.detect import get_detector
     options, exports, tracking = lift_options(args), export_options(args), tracking_options(args)
     with native_logs_silenced():
-        detector = get_detector(max_people=tracking.max_people, max_gap=tracking.max_gap,  # before the model: a missing
-                                source=str(args.input))  # extra is said at once
+        detector = get_detector(max_people=tracking.max_people, max_gap=tracking.max_gap,  # before the model: a
+                                max_jump=tracking.max_jump, source=str(args.input))  # missing extra is said at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_video(args.input, args.output, options, exports=exports, tracking=tracking, detector=detector,

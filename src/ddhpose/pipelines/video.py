@@ -70,7 +70,7 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     if detector is None:
         tracking_ = tracking or TrackingOptions()
         detector = get_detector(max_people=tracking_.max_people or VIDEO_MAX_PEOPLE, max_gap=tracking_.max_gap,
-                                source=str(input_path))
+                                max_jump=tracking_.max_jump, source=str(input_path))
     try:
         info, detections = detect_video(input_path, detector, progress=progress,
                                         keep=None if store is None else store.add)

@@ -129,15 +129,15 @@ def detect_video(path: str | os.PathLike, detector: Detector | None = None, *, p
 
 
 def get_detector(name: str = "mediapipe", *, max_people: int = 1, detect_every: int = 10, max_gap: int = 15,
-                 source: str = "") -> Detector:
+                 max_jump: float = 0.1, source: str = "") -> Detector:
     """A detector by name ('mediapipe'): :class:`MediaPipePose` for ``max_people=1`` (MediaPipe's
     single-person solution, the fastest path), else :class:`PeopleDetector` (BlazePose's person
     detector every ``detect_every`` frames, each person followed by one landmark pass on their
-    crop, identities from the tracker with ``max_gap``; ``source`` names the video in its warnings)."""
+    crop, identities from the tracker with ``max_gap`` and ``max_jump``; ``source`` names the video in its warnings)."""
     if name != "mediapipe":
         raise ValueError(f"unknown detector {name!r}; available: ['mediapipe']")
     if max_people < 1:
         raise ValueError(f"max_people: expected at least 1, got {max_people}")
     if max_people == 1:
         return MediaPipePose()
-    return PeopleDetector(max_people, detect_every=detect_every, max_gap=max_gap, source=source)
+    return PeopleDetector(max_people, detect_every=detect_every, max_gap=max_gap, max_jump=max_jump, source=source)

@@ -60,7 +60,8 @@ class PeopleDetector:
         max_people: the most people kept per frame (the largest and surest); a warning says the
             first time more were seen.
         detect_every: frames between passes of the person detector (1: every frame).
-        max_gap: frames the tracker lets a person go unseen and keep their id.
+        max_gap: frames the tracker lets a person go unseen and keep their id; max_jump: the
+            most a person moves per frame, in frame widths (``TrackingOptions``' rules).
         threads: TFLite threads per model.
         source: the video, for the tracker's warnings.
     Scores are landmark visibilities, as MediaPipe's.
@@ -70,13 +71,14 @@ class PeopleDetector:
     layout = "mediapipe33"
     score_threshold = 0.5
 
-    def __init__(self, max_people: int = 4, *, detect_every: int = 10, max_gap: int = 15, threads: int = 2,
-                 source: str = "", models: BlazePoseModels | None = None) -> None:
+    def __init__(self, max_people: int = 4, *, detect_every: int = 10, max_gap: int = 15, max_jump: float = 0.1,
+                 threads: int = 2, source: str = "", models: BlazePoseModels | None = None) -> None:
         if max_people < 1 or detect_every < 1:
             raise ValueError(f"expected max_people >= 1 and detect_every >= 1, got {max_people} and {detect_every}")
         self.max_people, self.detect_every = max_people, detect_every
         self._models = models or BlazePoseModels(threads)
         self._tracker = Tracker(self.layout, max_gap=max_gap, source=source)
+        self._max_jump = max_jump
         self._followed: dict[int, tuple[Roi, int]] = {}  # track id -> (crop for the next frame, misses)
         self._frame = 0
         self._lost = False
@@ -103,11 +105,12 @@ class PeopleDetector:
             return large
         turn = [small[(self._small_turn + k) % len(small)] for k in range(min(SMALL_TILES_PER_PASS, len(small)))]
         self._small_turn = (self._small_turn + len(turn)) % len(small)
-        return large + turn
+        return turn
 
     def __call__(self, rgb: np.ndarray) -> list[Person]:
         _check_frame(rgb)
         height, width = rgb.shape[:2]
+        self._tracker.max_jump_px = self._max_jump * width
         found: list[tuple[Pose, int | None]] = []  # (pose, the id whose crop found it)
         for tid, (roi, _) in self._followed.items():
             pose = self._pose(rgb, roi)
