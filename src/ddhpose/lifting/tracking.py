@@ -432,7 +432,8 @@ def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str 
         return list(tracks)
     dropped = [(t.track_id, m, c) for t, m, c, s in zip(tracks, motion, shape, still) if s]
     warnings.warn(f"{source}: dropped {len(dropped)} still track(s) "
-                  f"({', '.join(f'track {i}: motion {m:.2g}, shape change {c:.2g}' for i, m, c in dropped)}; it neither "
+                  f"({', '.join(f'track {i}: motion {m:.2g}, shape change {c:.2g}' for i, m, c in dropped)}; "
+                  "it neither "
                   f"moved {min_motion:g} of its size nor changed shape {min_shape_change:g}: a poster, a statue, a "
                   "reflection? keep every track with --min-motion 0)", stacklevel=2)
     return moving
@@ -537,7 +538,7 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     by_id = {t.track_id: t for t in tracks}
     for a, b in returning_people(tracks, tracking.max_gap):
         last, first = int(by_id[a].frames[-1]), int(by_id[b].frames[0])
-        warnings.warn(f"{src}: person {b} appears at frame {first}, {first - last - 1} frames after person {a} was last "
-                      f"seen (frame {last}), at a similar size: the same person coming back? They are kept as two "
+        warnings.warn(f"{src}: person {b} appears at frame {first}, {first - last - 1} frames after person {a} was "
+                      f"last seen (frame {last}), at a similar size: the same person coming back? They are kept as two "
                       f"people, each with their own results (--max-gap {first - last} would join them)", stacklevel=2)
     return tracks

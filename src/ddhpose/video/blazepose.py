@@ -246,7 +246,8 @@ def _model_paths() -> tuple[Path, Path]:
     from ddhpose.video.detectors import _import_mediapipe, VIDEO_EXTRA, DetectorUnavailableError
 
     modules = Path(_import_mediapipe().__file__).parent / "modules"
-    paths = modules / "pose_detection" / "pose_detection.tflite", modules / "pose_landmark" / "pose_landmark_full.tflite"
+    paths = (modules / "pose_detection" / "pose_detection.tflite",
+             modules / "pose_landmark" / "pose_landmark_full.tflite")
     for path in paths:
         if not path.is_file():
             raise DetectorUnavailableError(f"{path}: MediaPipe's pose model is missing; the video extra pins the "

@@ -7,12 +7,15 @@ releases download them at run time, which fails offline). Each detector maps an 
 array of scores in the detector's own score semantics, which unpacks as that pair), and names
 the keypoint layout and the score threshold that fits those semantics.
 
-Two detectors of MediaPipe's own graphs (:func:`ddhpose.video.detect.get_detector` picks the
-single-person one for ``max_people=1``, else :class:`ddhpose.video.people.PeopleDetector`):
+Two detectors of MediaPipe's own graphs, and what every detector shares (:class:`Person`, the
+merging and refusal rules of poses). :func:`ddhpose.video.detect.get_detector` picks
+:class:`MediaPipePose` for ``max_people=1`` and otherwise
+:class:`ddhpose.video.people.PeopleDetector`, which runs the wheel's models itself:
 
 - :class:`MediaPipePose`, one person: MediaPipe's own solution with its temporal tracking and
   smoothing; the fastest path.
-- :class:`MediaPipeMultiPose`, several people: the same two models through MediaPipe's Tasks
+- :class:`MediaPipeMultiPose`, several people (the default before issue 29, kept to compare
+  with; docs/multi_person.md): the same two models through MediaPipe's Tasks
   ``PoseLandmarker``, whose model bundle is assembled in memory from the wheel's files
   (:func:`pose_task_bundle`). The person detector sees its input letterboxed to 224 x 224, so on
   a whole frame it misses people smaller than about a fifth of the frame's height; the detector
@@ -26,8 +29,8 @@ import functools
 import io
 import warnings
 import zipfile
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Protocol
 
 import numpy as np
