@@ -466,3 +466,15 @@ def test_a_person_who_leaves_and_comes_back_is_named_and_kept():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(tracks_of(first + small, None, None, "clip.json", TrackingOptions())) == 2
+
+
+def test_several_people_coming_back_are_named_in_one_warning():
+    dets = [_det(f, 100 + 5 * f) for f in range(20)] + [_det(f, 400 + 5 * f) for f in range(60, 80)]
+    dets += [_det(f, 200 + 5 * f) for f in range(120, 140)]
+    with pytest.warns(UserWarning) as caught:
+        tracks_of(dets, None, None, "clip.json", TrackingOptions())
+    said = [str(w.message) for w in caught if "coming back" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("clip.json: 2 people appear after someone of their size left")
+    assert "person 1 at frame 60, 40 frames after person 0 (last seen at 19)" in said[0]
+    assert "person 2 at frame 120, 40 frames after person 1 (last seen at 79)" in said[0]
+    assert "--max-gap 41 would join them all" in said[0]

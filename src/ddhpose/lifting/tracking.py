@@ -536,9 +536,18 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))
     tracks = [replace(t, track_id=k) for k, t in enumerate(tracks)]
     by_id = {t.track_id: t for t in tracks}
-    for a, b in returning_people(tracks, tracking.max_gap):
-        last, first = int(by_id[a].frames[-1]), int(by_id[b].frames[0])
+    back = [(a, b, int(by_id[a].frames[-1]), int(by_id[b].frames[0]))
+            for a, b in returning_people(tracks, tracking.max_gap)]
+    if len(back) == 1:
+        a, b, last, first = back[0]
         warnings.warn(f"{src}: person {b} appears at frame {first}, {first - last - 1} frames after person {a} was "
                       f"last seen (frame {last}), at a similar size: the same person coming back? They are kept as two "
                       f"people, each with their own results (--max-gap {first - last} would join them)", stacklevel=2)
+    elif back:
+        listed = "; ".join(f"person {b} at frame {first}, {first - last - 1} frames after person {a} (last seen at "
+                           f"{last})" for a, b, last, first in back)
+        warnings.warn(f"{src}: {len(back)} people appear after someone of their size left more than --max-gap "
+                      f"{tracking.max_gap} frames before: {listed}; the same people coming back? They are kept apart, "
+                      f"each with their own results (--max-gap {max(f - la for _, _, la, f in back)} would join them "
+                      "all)", stacklevel=2)
     return tracks
