@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame rate (default: the video's, from its frames' timestamps)")
     p.add_argument("--max-people", type=int, default=VIDEO_MAX_PEOPLE,
                    help="the most people to find per frame (the largest and surest are kept); 1 runs MediaPipe's "
-                        "single-person solution, about 7 times faster end to end (docs/video_speed.md), when you "
+                        "single-person solution, about 1.6 times faster end to end (docs/video_speed.md), when you "
                         "know there is one person")
     _add_lifting(p)
     _add_sampling(p)
