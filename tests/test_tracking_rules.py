@@ -478,3 +478,14 @@ def test_several_people_coming_back_are_named_in_one_warning():
     assert "person 1 at frame 60, 40 frames after person 0 (last seen at 19)" in said[0]
     assert "person 2 at frame 120, 40 frames after person 1 (last seen at 79)" in said[0]
     assert "--max-gap 41 would join them all" in said[0]
+
+
+def test_people_are_numbered_from_0_and_an_input_s_own_ids_kept_beside():
+    named = [_det(f, 100 + 5 * f, track_id=7) for f in range(12)] + [_det(f, 600, track_id=3) for f in range(5, 17)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracks = tracks_of(named, None, None, "clip.json", TrackingOptions(min_motion=0))
+        assert [(t.track_id, t.input_track_id, int(t.frames[0])) for t in tracks] == [(0, 7, 0), (1, 3, 5)]
+        unnamed = [d._replace(track_id=None) for d in named]
+        tracks = tracks_of(unnamed, None, None, "clip.json", TrackingOptions(min_motion=0))
+    assert [(t.track_id, t.input_track_id) for t in tracks] == [(0, None), (1, None)]

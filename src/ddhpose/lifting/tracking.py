@@ -514,6 +514,7 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
     dets = sure
     ids = [d.track_id for d in dets]
+    given = not any(i is None for i in ids)  # the input named its people
     if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
         keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
                             [d.confidence for d in dets], lay.name, tracking.max_people, src)
@@ -532,9 +533,10 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
                          np.array(list(per)), tid, lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
     tracks = drop_static(tracks, tracking.min_motion, src)
-    # the people are numbered 0..N-1 in order of first appearance (the detections keep their own ids)
+    # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
+    # beside (input_track_id, in each result's provenance)
     tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))
-    tracks = [replace(t, track_id=k) for k, t in enumerate(tracks)]
+    tracks = [replace(t, track_id=k, input_track_id=t.track_id if given else None) for k, t in enumerate(tracks)]
     by_id = {t.track_id: t for t in tracks}
     back = [(a, b, int(by_id[a].frames[-1]), int(by_id[b].frames[0]))
             for a, b in returning_people(tracks, tracking.max_gap)]
