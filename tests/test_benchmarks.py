@@ -272,6 +272,7 @@ def test_multi_person_synthetic_smoke(smoke_run):
 
 def test_multi_person_video_smoke(smoke_run):
     pytest.importorskip("mediapipe")
+    pytest.importorskip("ai_edge_litert")  # the every-person detector's interpreter (the video extra)
     out = smoke_run("multi_person", "--parts", "real", "speed")
     report = json.loads((out / "multi_person.json").read_text())
     import multi_person
@@ -286,6 +287,7 @@ def test_multi_person_video_smoke(smoke_run):
 
 def test_video_speed_smoke(smoke_run):
     pytest.importorskip("mediapipe")
+    pytest.importorskip("ai_edge_litert")
     out = smoke_run("video_speed")
     rows = json.loads((out / "video_speed.json").read_text())
     ratios, runs = rows.pop("max-people 1 speed-up"), rows.pop("end to end runs")
