@@ -52,9 +52,12 @@ from ddhpose.lifting.inputs.detections import Detections  # noqa: E402
 from ddhpose.lifting.tracking import Detection  # noqa: E402
 from ddhpose.lifting.keypoints import KeypointTrack, get_layout  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
-from ddhpose.lifting.tracking import TrackingOptions, track_motion  # noqa: E402
+from ddhpose.lifting.tracking import (MIN_SHAPE_CHANGE, TrackingOptions, track_motion,  # noqa: E402
+                                      track_shape_change)
 from ddhpose.metrics import mpjpe, p_mpjpe  # noqa: E402
 from ddhpose.video import detectors as D  # noqa: E402
+from ddhpose.video.people import PeopleDetector  # noqa: E402
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "fixtures" / "sports2d_demo_3s.mp4"
@@ -94,6 +97,7 @@ class WholeFrameTasks:
 
 
 DETECTORS = {
+    "BlazePose detector + landmark pass per person (PeopleDetector, the default)": lambda: PeopleDetector(4),
     "MediaPipe Pose (single person)": lambda: D.MediaPipePose(),
     "Tasks PoseLandmarker, whole frame": lambda: WholeFrameTasks(),
     "MediaPipeMultiPose, search every 10": lambda: D.MediaPipeMultiPose(4, search_every=10),
@@ -131,7 +135,8 @@ def detect(detector, frames: list[np.ndarray]) -> tuple[list[list[D.Person]], fl
 def track(people: list[list[D.Person]], size: tuple[int, int], fps: float, source: str,
           tracking: TrackingOptions | None = None) -> tuple[list[KeypointTrack], list[str]]:
     """The tracker's people from per-frame detections, and the warnings it gave."""
-    dets = [Detection(i, None, p.keypoints, p.scores) for i, ps in enumerate(people) for p in ps]
+    # a detector that follows people gives its tracker's ids (the tracker of `ddhpose lift` on the file)
+    dets = [Detection(i, p.track_id, p.keypoints, p.scores) for i, ps in enumerate(people) for p in ps]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tracks = tracks_from_detections(Detections(dets, "mediapipe33", size, len(people), fps, "mediapipe",
@@ -205,19 +210,22 @@ def real_part(clips: dict[str, Path], png: Path | None, limit: int | None = None
                 "tracks": [{"id": t.track_id, "first": int(t.frames[0]), "last": int(t.frames[-1]),
                             "frames_seen": t.num_frames, "share_of_clip": t.num_frames / len(frames),
                             "hip_row": float(np.median(t.keypoints[:, MP_HIPS, 1].mean(1)) / h),
-                            "jumps": jumps(t), "motion": track_motion(t.keypoints, t.scores)} for t in tracks],
+                            "jumps": jumps(t), "motion": track_motion(t.keypoints, t.scores),
+                            "shape_change": track_shape_change(t.keypoints, t.scores, threshold=0.5)}
+                           for t in tracks],
                 "warnings": said}
-            if png is not None and name.endswith("every 10"):
+            if png is not None and name.startswith("BlazePose"):
                 picks = list(np.linspace(0, len(frames) - 1, 6).round().astype(int))
                 draw(frames, tracks, picks, png / f"{path.stem}_tracks.png")
         out[label] = {"frames": len(frames), "size": [w, h], "fps": fps, "detectors": rows}
     # the same people frozen: what a poster's keypoints do
     frames, fps = read_video(CLIP, 1)
     still = frozen(frames[0], 30 if limit is None else min(30, limit), fps)
-    people, _ = detect(D.MediaPipeMultiPose(4, search_every=10), still)
+    people, _ = detect(PeopleDetector(4), still)
     tracks, _ = track(people, still[0].shape[1::-1], fps, "frozen", TrackingOptions(min_motion=0))
     out["frozen frame"] = {"frames": len(still), "motion": [track_motion(t.keypoints, t.scores) for t in tracks],
-                           "min_motion": TrackingOptions().min_motion}
+                           "shape_change": [track_shape_change(t.keypoints, t.scores, threshold=0.5) for t in tracks],
+                           "min_motion": TrackingOptions().min_motion, "min_shape_change": MIN_SHAPE_CHANGE}
     return out
 
 
@@ -351,6 +359,7 @@ def speed_part(limit: int | None = None) -> dict:
         clip = clip[:limit]
         out[label] = {"size": list(clip[0].shape[1::-1])}
         for name, make in (("single", lambda: D.MediaPipePose()),
+                           ("every person (PeopleDetector)", lambda: PeopleDetector(4)),
                            ("multi, search every 10", lambda: D.MediaPipeMultiPose(4, search_every=10)),
                            ("multi, search every frame", lambda: D.MediaPipeMultiPose(4, search_every=1))):
             people, seconds = detect(make(), clip)
@@ -376,8 +385,12 @@ def markdown(report: dict) -> str:
                 lines.append(f"| {name} | {row['ms_per_frame']:.0f} | {row['detections_per_frame']:.2f} | {tracks} |")
             lines.append("")
         fz = report["real"]["frozen frame"]
-        lines += [f"Motion (`track_motion`) of the people frozen in one frame ({fz['frames']} re-encoded copies): "
-                  + ", ".join(f"{m:.5f}" for m in fz["motion"]) + f"; `min_motion` = {fz['min_motion']}.", ""]
+        lines += [f"Motion (`track_motion`) and shape change (`track_shape_change`) of the people frozen in one "
+                  f"frame ({fz['frames']} re-encoded copies, PeopleDetector): "
+                  + ", ".join(f"{m:.4f} / {c:.4f}" for m, c in zip(fz["motion"], fz["shape_change"]))
+                  + f"; `min_motion` = {fz['min_motion']}, `MIN_SHAPE_CHANGE` = {fz['min_shape_change']}; the real "
+                  "people of the clips: " + ", ".join(f"{t['motion']:.2f} / {t['shape_change']:.2f}" for t in
+                  next(iter(report["real"].values()))["detectors"][next(iter(DETECTORS))]["tracks"]) + ".", ""]
     if "synthetic" in report:
         lines += ["| scene | scenes | identity switches | people in one track | longest gap (frames) | MPJPE tracked "
                   "/ alone (mm) | P-MPJPE tracked / alone (mm) |", "|---|---|---|---|---|---|---|"]
@@ -391,10 +404,11 @@ def markdown(report: dict) -> str:
                          f"{mean('alone', 1, people):.1f} |")
         lines.append("")
     if "speed" in report:
-        lines += ["| scene | size | single fps | multi, search every 10: fps | multi, every frame: fps |",
-                  "|---|---|---|---|---|"]
+        lines += ["| scene | size | single fps | every person (PeopleDetector): fps | regions search every 10: fps "
+                  "| regions search every frame: fps |", "|---|---|---|---|---|---|"]
         for label, row in report["speed"].items():
             lines.append(f"| {label} | {row['size'][0]} x {row['size'][1]} | {row['single']['fps']:.1f} | "
+                         f"{row['every person (PeopleDetector)']['fps']:.1f} | "
                          f"{row['multi, search every 10']['fps']:.1f} | {row['multi, search every frame']['fps']:.1f} |")
         lines.append("")
     return "\n".join(lines)
@@ -435,7 +449,11 @@ def main(argv: list[str] | None = None) -> None:
     previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     previous.update(report)
     atomic_write_text(out.with_suffix(".json"), json.dumps(previous, indent=1, default=float))
-    print(markdown(report))
+    command = "python benchmarks/multi_person.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = f"Command: `{command.strip()}`\n\n" + markdown(report)
+    write_section(out.with_suffix(".md"), "multi_person " + "+".join(args.parts), text,
+                  title="# Several people in one video")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -107,8 +107,12 @@ def test_lift_two_people_with_bvh_and_animation(tmp_path, capsys):
                  "--bvh", "--render", str(tmp_path / "people.gif")])
     assert code == 0, capsys.readouterr().err
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["det.json", "people.gif", "people_track1.bvh", "people_track1.json", "people_track2.bvh",
-                     "people_track2.json"]  # one animation with both people
+    # the file's ids 1 and 2 become people 0 and 1; people.json holds both, one animation draws both
+    assert names == ["det.json", "people.gif", "people.json", "people_track0.bvh", "people_track0.json",
+                     "people_track1.bvh", "people_track1.json"]
+    together = _json.loads((tmp_path / "people.json").read_text())
+    assert together["format"] == "ddhpose-people" and [p["id"] for p in together["people"]] == [0, 1]
+    assert [p["file"] for p in together["people"]] == ["people_track0.json", "people_track1.json"]
     # as a user sees it (a process of its own: pytest records warnings instead of showing them), a
     # warning is one sentence without the source line that raised it
     import subprocess

@@ -12,6 +12,7 @@ import pytest
 from ddhpose.lifting.keypoints import MEDIAPIPE33
 from ddhpose.lifting.tracking import associate_tracks, keep_tracks
 from ddhpose.video import detectors as D
+from ddhpose.video.detect import get_detector
 
 CLIP = Path(__file__).parent / "fixtures" / "sports2d_demo_3s.mp4"  # a man on a box, a woman walking
 HIPS = [MEDIAPIPE33.index("left_hip"), MEDIAPIPE33.index("right_hip")]
@@ -83,17 +84,20 @@ def test_search_windows_cover_the_frame_with_overlapping_squares(size):
 
 def test_get_detector_checks_its_arguments():
     with pytest.raises(ValueError, match="unknown detector 'openpose'"):
-        D.get_detector("openpose")
+        get_detector("openpose")
     with pytest.raises(ValueError, match="max_people: expected at least 1, got 0"):
-        D.get_detector(max_people=0)
+        get_detector(max_people=0)
 
 
 def test_get_detector_picks_the_single_person_path_for_one_person():
     pytest.importorskip("mediapipe")
-    single, multi = D.get_detector(max_people=1), D.get_detector(max_people=3, search_every=5)
+    pytest.importorskip("ai_edge_litert")
+    from ddhpose.video.people import PeopleDetector
+
+    single, multi = get_detector(max_people=1), get_detector(max_people=3, detect_every=5)
     try:
-        assert isinstance(single, D.MediaPipePose) and isinstance(multi, D.MediaPipeMultiPose)
-        assert multi.max_people == 3 and multi.search_every == 5 and multi.layout == single.layout == "mediapipe33"
+        assert isinstance(single, D.MediaPipePose) and isinstance(multi, PeopleDetector)
+        assert multi.max_people == 3 and multi.detect_every == 5 and multi.layout == single.layout == "mediapipe33"
     finally:
         single.close(), multi.close()
 

@@ -35,7 +35,8 @@ def _coco_results(with_ids=True):
 
 def test_coco_results_with_track_ids(tmp_path):
     tracks = read_keypoints(_write(tmp_path / "res.json", _coco_results()))
-    assert [t.track_id for t in tracks] == [3, 7]
+    assert [t.track_id for t in tracks] == [0, 1]  # people 0..N-1, the file's ids kept beside
+    assert [t.input_track_id for t in tracks] == [3, 7]
     a = tracks[0]
     assert isinstance(a, KeypointTrack) and a.layout == "coco" and a.image_size is None
     assert a.keypoints.shape == (3, 17, 2) and a.scores.shape == (3, 17) and a.keypoints.dtype == np.float32

@@ -57,7 +57,7 @@ def test_track_gaps_are_filled_and_flagged(lifter, tmp_path):
     people = {1: kp}
     tracks = read_keypoints(write_coco(tmp_path / "k.json", people))
     r = lifter.lift(tracks[0], image_size=SIZE)
-    assert r.track_id == 1 and r.missing.sum() == 1 and r.missing[2, 6]  # H36M left ankle
+    assert r.track_id == 0 and tracks[0].input_track_id == 1 and r.missing.sum() == 1 and r.missing[2, 6]  # H36M left ankle
     pelvis = (kp[:, 11, :2] + kp[:, 12, :2]) / 2
     np.testing.assert_allclose(r.keypoints_2d[:, 0], pelvis, rtol=1e-5)
     # filled relative to the body: the pelvis now plus the ankle's mean offset from it either side

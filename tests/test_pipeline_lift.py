@@ -16,14 +16,15 @@ SIZE = (1000, 800)
 def test_lift_file_two_people(lifter, tmp_path):
     src = write_coco(tmp_path / "dets.json", {7: coco_person(11, 700, 1), 3: coco_person(11, 200, 2)})
     paths = lift_file(src, tmp_path / "out" / "poses.npz", image_size=SIZE, hypotheses=2, lifter=lifter)
-    assert [p.name for p in paths] == ["poses_track3.npz", "poses_track7.npz"]
-    for path, tid in zip(paths, (3, 7)):
+    # every person in poses.npz, then one file each: the file's ids 3 and 7 are people 0 and 1
+    assert [p.name for p in paths] == ["poses.npz", "poses_track0.npz", "poses_track1.npz"]
+    for path, tid, given in zip(paths[1:], (0, 1), (3, 7)):
         r = load_result(path)
-        assert r.track_id == tid and r.poses.shape == (11, 17, 3) and r.hypotheses.shape == (2, 11, 17, 3)
+        assert r.track_id == tid and r.provenance["input_track_id"] == given and r.poses.shape == (11, 17, 3) and r.hypotheses.shape == (2, 11, 17, 3)
         assert np.isfinite(r.poses).all() and np.all(r.poses[:, 0] == 0)
         with np.load(path, allow_pickle=False) as data:
             assert str(data["units"]) == "metres" and data["image_size"].tolist() == list(SIZE)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["poses_track3.npz", "poses_track7.npz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["poses.npz", "poses_track0.npz", "poses_track1.npz"]
 
 
 def test_lift_file_h36m_npy_to_json(lifter, tmp_path):
@@ -47,7 +48,7 @@ def test_lift_file_errors_leave_no_output(lifter, tmp_path):
     dead[..., 2] = 0.0  # every keypoint below the score threshold: a false positive, dropped
     src = write_coco(tmp_path / "dead.json", {1: coco_person(5, 300), 2: dead})
     (path,) = lift_file(src, tmp_path / "one.npz", image_size=SIZE, lifter=lifter)
-    assert load_result(path).track_id == 1
+    assert load_result(path).track_id == 0 and load_result(path).provenance["input_track_id"] == 1
     with pytest.raises(ValueError, match=r"no detection scores at least 0.3 \(the best: 0\)"):
         lift_file(write_coco(tmp_path / "dead2.json", {2: dead}), out / "r.npz", image_size=SIZE, lifter=lifter)
     pickled = tmp_path / "p.npz"

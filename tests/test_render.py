@@ -220,3 +220,34 @@ def test_several_people_in_one_animation_in_the_world_frame(tmp_path):
     assert has(last, red) > 10 and has(last, blue) == 0
     camera = render_result(results, tmp_path / "camera.gif", size=128, progress=False, world=False)
     assert not np.array_equal(iio.imread(camera)[4][:, 128:], frames[4][:, 128:])  # another 3D view
+
+
+def test_only_seen_or_briefly_bridged_keypoints_are_drawn():
+    missing = np.zeros((12, 3), bool)
+    missing[2:4, 0] = True  # a 2-frame gap, seen on both sides: bridged
+    missing[2:9, 1] = True  # a 7-frame gap: a long guess, not drawn
+    missing[:3, 2] = missing[10:, 2] = True  # before the joint was first and after it was last seen
+    drawn = render.drawn_joints(missing, max_bridge=3)
+    np.testing.assert_array_equal(drawn[:, 0], np.ones(12, bool))
+    np.testing.assert_array_equal(np.flatnonzero(~drawn[:, 1]), np.arange(2, 9))
+    np.testing.assert_array_equal(np.flatnonzero(drawn[:, 2]), np.arange(3, 10))
+    assert render.drawn_joints(missing, max_bridge=7)[:, 1].all()
+
+
+def test_a_person_whose_every_joint_is_interpolated_is_not_drawn(tmp_path):
+    from ddhpose.lifting.result import LiftResult
+    keypoints, poses, _ = clip(8)
+    results = []
+    for track, shift in ((0, 0.0), (1, 250.0)):
+        missing = np.zeros((8, 17), bool)
+        if track == 1:
+            missing[3:] = True  # lost after frame 2: the lifter's guess, never seen again
+        world = poses * [1, -1, -1] + [shift / 500, 0.95, 0]
+        results.append(LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((8, 17)),
+                                  keypoints_2d=keypoints + [shift, 0], missing=missing, scores=np.ones((8, 17)),
+                                  frames=np.arange(8), image_size=(1000, 1000), track_id=track, world_poses=world,
+                                  foot_contacts=np.zeros((8, 2), bool), fps=25.0))
+    frames = iio.imread(render_result(results, tmp_path / "people.gif", size=128, progress=False))
+    red = np.array([int(render._shade(render.PERSON_COLOURS[1], -0.25)[i:i + 2], 16) for i in (1, 3, 5)])
+    count = [(np.abs(f.astype(int) - red).sum(-1) < 40).sum() for f in frames]
+    assert min(count[:3]) > 10 and max(count[3:]) == 0  # drawn where seen, in neither panel after

@@ -12,7 +12,7 @@ import pytest
 from ddhpose.lifting.keypoints import COCO17, make_track
 from ddhpose.lifting.tracking import (Detection, TrackingOptions, assign, associate_tracks, describe_tracks,
                                       drop_static, keep_tracks, limit_people, summarize_tracks, track_motion,
-                                      tracks_of)
+                                      track_shape_change, tracks_of)
 from helpers import STANDING_COCO
 
 HIPS = [COCO17.index("left_hip"), COCO17.index("right_hip")]
@@ -279,15 +279,33 @@ def _track(keypoints, track_id=0, scores=None):
 def test_drop_static_boundaries():
     walker = _track([_body(100 + 6 * f) for f in range(20)], 0)
     seen_twice = _track([_body(800)] * 2, 1)  # a still detection seen in two frames is still
-    with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: motion 0;"):
+    with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: motion 0, shape change 0;"):
         assert drop_static([walker, seen_twice], 0.01, "clip.json") == [walker]
     assert _quiet(drop_static, [walker, seen_twice], 0.0) == [walker, seen_twice]  # 0 keeps everyone
     rng = np.random.default_rng(21)
     slight = _track([_body(500) + rng.normal(0, 2.0, (17, 2)) for _ in range(20)], 2)
     still = _track([_body(800)] * 20, 3)
     at = track_motion(slight.keypoints, slight.scores)  # exactly the threshold: kept
-    with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 3: motion 0;"):
+    with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 3: motion 0, shape change 0;"):
         assert drop_static([walker, slight, still], at, "clip.json") == [walker, slight]
+
+
+def test_a_person_standing_still_whose_body_changes_shape_is_kept():
+    walker = _track([_body(100 + 6 * f) for f in range(40)], 0)
+    rng = np.random.default_rng(3)
+    frames = [_body(800) + rng.normal(0, 0.3, (17, 2)) for _ in range(40)]
+    still = _track(frames, 1)
+    lifts = [f.copy() for f in frames]
+    for f in lifts[20:35]:  # the right arm raised for half a second: elbow and wrist up by 40 px
+        f[[8, 10], 1] -= 40
+    gesture = _track(lifts, 2)
+    motion, change = track_motion(gesture.keypoints, gesture.scores), track_shape_change(gesture.keypoints, gesture.scores)
+    assert motion < 0.01 and change > 0.03  # hardly moves, but is a body
+    assert track_shape_change(still.keypoints, still.scores) < 0.005
+    with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: .*keep every track with --min-motion 0"):
+        assert drop_static([walker, still, gesture], 0.01, "clip.json") == [walker, gesture]
+    # size-free: the same body twice as large changes shape by the same fraction
+    assert track_shape_change(gesture.keypoints * 2, gesture.scores) == pytest.approx(change, rel=1e-9)
 
 
 def test_keep_tracks_in_a_short_clip_needs_half_of_it():
@@ -434,3 +452,40 @@ def test_tracking_options_are_checked_one_by_one():
 
 def test_describe_no_tracks():
     assert describe_tracks([]) == "0 people"
+
+
+def test_a_person_who_leaves_and_comes_back_is_named_and_kept():
+    first = [_det(f, 100 + 5 * f) for f in range(20)]
+    back = [_det(f, 400 + 5 * f) for f in range(60, 80)]  # 40 frames later, elsewhere: past max_gap
+    with pytest.warns(UserWarning, match=r"clip.json: person 1 appears at frame 60, 40 frames after person 0 was last "
+                                         r"seen \(frame 19\), at a similar size: the same person coming back\? .*"
+                                         r"--max-gap 41 would join them"):
+        tracks = tracks_of(first + back, None, None, "clip.json", TrackingOptions())
+    assert [t.track_id for t in tracks] == [0, 1] and [t.num_frames for t in tracks] == [20, 20]
+    small = [_det(f, 400 + 5 * f, scale=0.3) for f in range(60, 80)]  # someone else: a third of the size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(tracks_of(first + small, None, None, "clip.json", TrackingOptions())) == 2
+
+
+def test_several_people_coming_back_are_named_in_one_warning():
+    dets = [_det(f, 100 + 5 * f) for f in range(20)] + [_det(f, 400 + 5 * f) for f in range(60, 80)]
+    dets += [_det(f, 200 + 5 * f) for f in range(120, 140)]
+    with pytest.warns(UserWarning) as caught:
+        tracks_of(dets, None, None, "clip.json", TrackingOptions())
+    said = [str(w.message) for w in caught if "coming back" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("clip.json: 2 people appear after someone of their size left")
+    assert "person 1 at frame 60, 40 frames after person 0 (last seen at 19)" in said[0]
+    assert "person 2 at frame 120, 40 frames after person 1 (last seen at 79)" in said[0]
+    assert "--max-gap 41 would join them all" in said[0]
+
+
+def test_people_are_numbered_from_0_and_an_input_s_own_ids_kept_beside():
+    named = [_det(f, 100 + 5 * f, track_id=7) for f in range(12)] + [_det(f, 600, track_id=3) for f in range(5, 17)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracks = tracks_of(named, None, None, "clip.json", TrackingOptions(min_motion=0))
+        assert [(t.track_id, t.input_track_id, int(t.frames[0])) for t in tracks] == [(0, 7, 0), (1, 3, 5)]
+        unnamed = [d._replace(track_id=None) for d in named]
+        tracks = tracks_of(unnamed, None, None, "clip.json", TrackingOptions(min_motion=0))
+    assert [(t.track_id, t.input_track_id) for t in tracks] == [(0, None), (1, None)]

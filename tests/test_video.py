@@ -121,7 +121,7 @@ def test_lift_video_writes_detections_results_and_render_at_the_video_fps(lifter
     assert result.provenance["input"] == str(CLIP) and again.provenance["input"].endswith("out.detections.json")
 
 
-def test_no_person_and_failures_write_nothing(lifter, tmp_path):
+def test_no_person_writes_nothing_and_a_failing_detector_keeps_its_detections(lifter, tmp_path):
     with pytest.raises(ValueError, match=r"no person was detected in any of its 90 frames"):
         lift_video(CLIP, tmp_path / "out.npz", detector=FakeDetector(empty=tuple(range(90))), lifter=lifter,
                      progress=False)
@@ -142,11 +142,15 @@ def test_no_person_and_failures_write_nothing(lifter, tmp_path):
             return super().__call__(rgb)
 
     broken = Broken()
-    with pytest.raises(RuntimeError, match="detector crashed"):
+    with pytest.raises(RuntimeError, match=r"out.mp4|sports2d_demo_3s.mp4: detection stopped after 45 of 90 frames: "
+                                           r"RuntimeError: detector crashed; the detections of those frames are kept "
+                                           r"in .*out.detections.json"):
         lift_video(CLIP, tmp_path / "out.npz", detector=broken, lifter=lifter, progress=False)
     assert broken.closed
-    assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
+    assert (tmp_path / "out.npz").read_bytes() == b"an earlier result"  # nothing computed is lost, nothing replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.detections.json", "out.npz"]
+    kept = json.loads((tmp_path / "out.detections.json").read_text())
+    assert kept["num_frames"] == 45 and sorted({d["frame"] for d in kept["frames"]}) == list(range(45))
 
 
 def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
@@ -164,13 +168,38 @@ def test_cli_without_the_detector_says_how_to_install_it(tmp_path, capsys):
 
 def test_mediapipe_on_the_real_clip(lifter, tmp_path):
     pytest.importorskip("mediapipe")
-    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    from ddhpose.video.detect import get_detector
+    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False, detector=get_detector(max_people=1))
     det = json.loads(paths[0].read_text())
     assert det["detector"] == "mediapipe" and len(det["frames"]) >= 80  # a person in (nearly) every frame
     kp = np.array([f["keypoints"] for f in det["frames"]])
     assert (kp[..., 0] > 0).mean() > 0.9 and (kp[..., 0] < 884).mean() > 0.9
     result = load_result(paths[1])
     assert result.fps == 30 and np.isfinite(result.poses).all()
+
+
+def test_every_person_of_the_real_clip_one_id_each(lifter, tmp_path):
+    """The default detector on the real clip: the man on the box and the walking woman in (nearly)
+    every frame, each under one id from the first frame to the last; the detections keep the
+    tracker's ids, the people file holds both."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("ai_edge_litert")
+    from ddhpose.export.people import load_people
+    paths = lift_video(CLIP, tmp_path / "out.npz", lifter=lifter, progress=False)
+    assert sorted(p.name for p in paths) == ["out.detections.json", "out.npz", "out_track0.npz", "out_track1.npz"]
+    det = json.loads((tmp_path / "out.detections.json").read_text())
+    assert det["detector"] == "blazepose"
+    rows = {}  # track id -> hip rows (fractions of the frame height)
+    for f in det["frames"]:
+        hips = np.array(f["keypoints"])[[23, 24], 1].mean() / 498
+        rows.setdefault(f["track_id"], []).append(hips)
+    (man, woman) = sorted(rows, key=lambda t: np.median(rows[t]))
+    assert np.median(rows[man]) < 0.35 < 0.65 < np.median(rows[woman])  # on the box; on the grass
+    assert len(rows[man]) >= 80 and len(rows[woman]) >= 85  # of 90 frames
+    assert max(rows[man]) < 0.4 and min(rows[woman]) > 0.6  # neither id ever jumps to the other
+    people = load_people(tmp_path / "out.npz")
+    np.testing.assert_array_equal(people["person_ids"], [0, 1])
+    assert people["present"].all(1).sum() >= 1 and people["poses"].shape[:2] == (2, 90)
 
 
 def _encode(tmp_path, name: str, *args: str) -> Path:
@@ -226,7 +255,7 @@ def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monk
         raise KeyboardInterrupt
 
     monkeypatch.setattr(render_module._Scene, "frame", interrupt)  # Ctrl-C in the middle of the render
-    monkeypatch.setattr("ddhpose.video.detectors.get_detector", lambda *a, **k: FakeDetector())
+    monkeypatch.setattr("ddhpose.video.detect.get_detector", lambda *a, **k: FakeDetector())
     monkeypatch.setattr("ddhpose.lifting.lifter.Lifter.from_pretrained", classmethod(lambda cls, *a, **k: lifter))
     code = cli.main(["video", str(CLIP), "-o", str(tmp_path / "out.npz"), "--render", str(tmp_path / "out.mp4")])
     err = capsys.readouterr().err

@@ -113,8 +113,8 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-jump", type=float, default=tracking.max_jump,
                    help="largest move of a person per frame, in image widths (larger: a new person)")
     p.add_argument("--min-motion", type=float, default=tracking.min_motion,
-                   help="drop tracks that barely move (posters, statues: median joint motion below this fraction of "
-                        "the person's size) when a moving person remains")
+                   help="drop tracks that neither move (median joint motion below this fraction of the person's "
+                        "size) nor change shape (posters, statues) when a moving person remains; 0 keeps every track")
 
 
 def lift_options(args: argparse.Namespace):
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame rate (default: the video's, from its frames' timestamps)")
     p.add_argument("--max-people", type=int, default=VIDEO_MAX_PEOPLE,
                    help="the most people to find per frame (the largest and surest are kept); 1 runs MediaPipe's "
-                        "single-person solution, about 7 times faster end to end (docs/video_speed.md), when you "
+                        "single-person solution, about 1.6 times faster end to end (docs/video_speed.md), when you "
                         "know there is one person")
     _add_lifting(p)
     _add_sampling(p)
@@ -313,10 +313,11 @@ def cmd_video(args) -> int:
     from ddhpose.lifting.lifter import Lifter
     from ddhpose.pipelines.video import lift_video
     from ddhpose.video.detect import native_logs_silenced
-    from ddhpose.video.detectors import get_detector
+    from ddhpose.video.detect import get_detector
     options, exports, tracking = lift_options(args), export_options(args), tracking_options(args)
     with native_logs_silenced():
-        detector = get_detector(max_people=tracking.max_people)  # before the model: a missing extra is said at once
+        detector = get_detector(max_people=tracking.max_people, max_gap=tracking.max_gap,  # before the model: a
+                                max_jump=tracking.max_jump, source=str(args.input))  # missing extra is said at once
     lifter = Lifter.from_pretrained(args.checkpoint, device=_device(args.device), precision=args.precision,
                                     **_released_overrides(args))
     paths = lift_video(args.input, args.output, options, exports=exports, tracking=tracking, detector=detector,

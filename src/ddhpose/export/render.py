@@ -96,12 +96,35 @@ def _square_limits(points: np.ndarray) -> np.ndarray:
     return np.stack([centre - radius, centre + radius], axis=1)
 
 
+#: Seconds a keypoint the detector did not see (interpolated) is still drawn, hollow; a person
+#: none of whose keypoints is drawn is not drawn at all (3D included).
+BRIDGE_SECONDS = 0.25
+
+
+def drawn_joints(missing: np.ndarray, max_bridge: int) -> np.ndarray:
+    """(F, J) bool: the keypoints to draw of a person's (F, J) ``missing`` (interpolated) mask over
+    consecutive frames: every seen one, and an interpolated one only inside a gap of at most
+    ``max_bridge`` frames with the joint seen on both sides (not a long guess, not one held or
+    extrapolated before the joint was first or after it was last seen)."""
+    missing = np.asarray(missing, bool)
+    drawn = ~missing
+    frames = len(missing)
+    for j in range(missing.shape[1]):
+        edges = np.flatnonzero(np.diff(np.r_[0, missing[:, j].astype(np.int8), 0]))
+        for start, stop in zip(edges[::2], edges[1::2]):  # runs of interpolated frames [start, stop)
+            if start > 0 and stop < frames and stop - start <= max_bridge:
+                drawn[start:stop, j] = True
+    return drawn
+
+
 @dataclass
 class AnimatedPerson:
     """One person of an animation: frames (F,) of the clip's timeline, keypoints (F, J, 2)
     pixels, poses (F, J, 3) display coordinates (z up), optional hypotheses (F, H, J, 3), missing
-    (F, J) bool, a trace (F, 3) of the pelvis on the floor (world view), a label and a colour
-    (None: the left / right / centre colours)."""
+    (F, J) bool, a trace (F, 3) of the pelvis on the floor (world view), a label, a colour
+    (None: the left / right / centre colours) and ``drawn`` (F, J) bool, the keypoints to draw
+    (default: :func:`drawn_joints` of ``missing`` over :data:`BRIDGE_SECONDS`); the person is
+    drawn in the frames where any is."""
 
     frames: np.ndarray
     keypoints: np.ndarray
@@ -111,6 +134,7 @@ class AnimatedPerson:
     trace: np.ndarray | None = None
     label: str = ""
     colour: str | None = None
+    drawn: np.ndarray | None = None
 
 
 #: ``frames_of(numbers)``: the video frames (RGB) of those frame numbers, in order.
@@ -231,15 +255,17 @@ class _Scene:
         layers = []
         for person, a in zip(self.people, self.artists):
             i = np.searchsorted(person.frames, frame_number)
-            here = i < len(person.frames) and person.frames[i] == frame_number
+            here = i < len(person.frames) and person.frames[i] == frame_number and bool(person.drawn[i].any())
             keypoints = person.keypoints[i] if here else np.zeros((0, 2))
-            gone = person.missing[i] if here else np.zeros(0, bool)
-            a["lines_2d"].set_segments(keypoints[self.bones] if here else [])
-            a["joints_2d"].set_data(keypoints[~gone, 0], keypoints[~gone, 1])
+            shown = person.drawn[i] if here else np.zeros(0, bool)
+            gone = person.missing[i] & shown if here else np.zeros(0, bool)
+            bones = self.bones[shown[self.bones].all(1)] if here else self.bones[:0]
+            a["lines_2d"].set_segments(keypoints[bones] if here else [])
+            a["joints_2d"].set_data(keypoints[shown & ~gone, 0], keypoints[shown & ~gone, 1])
             a["missing_2d"].set_data(keypoints[gone, 0], keypoints[gone, 1])
             a["label"].set_text(person.label if here and person.label else "")
             if here and person.label:
-                a["label"].set_position((keypoints[:, 0].mean(), keypoints[:, 1].min()))
+                a["label"].set_position((keypoints[shown, 0].mean(), keypoints[shown, 1].min()))
             for artist in ("lines_2d", "joints_2d", "missing_2d", "label"):
                 self.ax2.draw_artist(a[artist])
             if a["hyp"] is not None:  # hypotheses first so the aggregate pose is drawn on top of them
@@ -356,6 +382,10 @@ def render_people(people: list[AnimatedPerson], out_path: str | os.PathLike, *, 
     for person in people:
         if not np.isfinite(person.poses).all():
             raise ValueError("poses: expected finite values, found NaN or inf")
+        if person.drawn is None:
+            person.drawn = drawn_joints(person.missing, max(1, int(round(BRIDGE_SECONDS * fps))))
+        if person.drawn.shape != person.missing.shape:
+            raise ValueError(f"drawn: expected {person.missing.shape}, got {person.drawn.shape}")
     if image_size is None:
         limits_2d = _square_limits(np.concatenate([p.keypoints.reshape(-1, 2) for p in people]))
     else:

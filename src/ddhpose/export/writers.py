@@ -3,7 +3,9 @@ a BVH (animation tools), a TRC (OpenSim, Pose2Sim: the markers of :mod:`ddhpose.
 glTF binary (.glb: Blender, three.js, browser viewers) and the joint angles (``_angles.csv``,
 ``_angles.mot``, ``_angles.png``); then one browser page of every person (.html); all written or none.
 
-Several people get ``_track<id>`` suffixes (``people.npz`` -> ``people_track1.npz``, ...). Motion
+Several people (ids 0..N-1) get ``_track<id>`` suffixes (``people.npz`` -> ``people_track0.npz``,
+``people_track1.npz``, ...), and ``people.npz`` itself holds every person on one timeline with a
+people axis (:mod:`ddhpose.export.people`). Motion
 files use the world frame when the result has one (upright, y up, feet on the floor at y = 0,
 the root moving over it; :mod:`ddhpose.lifting.world`), else the camera frame (turned upright:
 y up, facing the camera).
@@ -21,6 +23,7 @@ from ddhpose.export.angles import format_angle_csv, format_angle_mot
 from ddhpose.export.bvh import export_bvh
 from ddhpose.export.opensim import marker_names
 from ddhpose.export.options import ExportOptions
+from ddhpose.export.people import write_people
 from ddhpose.export.gltf import glb_bytes, gltf_document
 from ddhpose.export.trc import format_trc
 from ddhpose.export.results import result_format, write_result
@@ -54,12 +57,16 @@ def motion(result: LiftResult, options: ExportOptions) -> np.ndarray:
 
 def planned_writes(results: Sequence[LiftResult], output: str | Path, options: ExportOptions = ExportOptions(),
                    frames_of: FrameSource | None = None) -> list[Write]:
-    """The files of ``results`` (one person each) named after ``output`` (.npz or .json): per
+    """The files of ``results`` (one person each) named after ``output`` (.npz or .json): with
+    several people first ``output`` itself holding every person (the people file), then per
     person the result, then the exports ``options`` ask for; then the page (``output`` as .html,
     the video frames ``frames_of`` gives embedded when given)."""
     output = Path(output)
     fmt = result_format(output)
     writes: list[Write] = []
+    if len(results) > 1:
+        files = [person_path(output, r.track_id, True).name for r in results]
+        writes.append((output, lambda tmp: write_people(results, tmp, fmt, files)))
     for r in results:
         target = person_path(output, r.track_id, len(results) > 1)
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))

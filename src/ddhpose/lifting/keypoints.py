@@ -267,6 +267,8 @@ class KeypointTrack:
         image_size: (width, height) in pixels when known; source: the file read.
         fps: the frame rate of ``frames`` when the source states it (a video's, or a detections
             file's), else None.
+        input_track_id: the id the input gave this person, where it gave one (people are
+            numbered 0..N-1 in order of first appearance: :func:`ddhpose.lifting.tracking.tracks_of`).
     """
 
     keypoints: np.ndarray
@@ -277,6 +279,7 @@ class KeypointTrack:
     image_size: Optional[tuple[int, int]] = None
     source: str = ""
     fps: Optional[float] = None
+    input_track_id: Optional[int] = None
 
     @property
     def num_frames(self) -> int:

@@ -30,7 +30,7 @@ rules, each one option of :class:`TrackingOptions`:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -48,6 +48,10 @@ NEW_TRACK_COST = 0.3
 # two tracks whose detections could be swapped for at most this much more cost (in person sizes)
 # are ambiguous: their velocities are kept and the frames are reported
 AMBIGUITY_MARGIN = 0.05
+#: A track whose skeleton changes shape less than this (:func:`track_shape_change`, a fraction of
+#: its size) and does not move is not a body: a poster, a statue (docs/multi_person.md measures it)
+MIN_SHAPE_CHANGE = 0.03
+SHAPE_PERCENTILE = 75
 
 
 class Detection(NamedTuple):
@@ -136,12 +140,164 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     return sorted((int(r), int(c)) for r, c in pairs if finite[r, c])
 
 
+#: The segments whose lengths describe a skeleton's build (its appearance to the tracker): upper
+#: arms, forearms, thighs, shins, both sides of the trunk, the shoulders and the hips.
+SEGMENTS = tuple((f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+                 for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"),
+                              ("shoulder", "hip"))) + (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"))
+#: weight of the build difference (mean |log| ratio of segment shares) in the pair cost
+APPEARANCE_WEIGHT = 0.5
+#: share of a new build measurement in the track's running build
+APPEARANCE_SMOOTHING = 0.2
+
+
+def segment_shares(keypoints: np.ndarray, masks: np.ndarray, layout: str) -> np.ndarray:
+    """The build of each detection: every :data:`SEGMENTS` length as a share of the mean segment
+    length (NaN where a segment's joints are not both confident). Keypoints (N, K, 2), masks
+    (N, K) -> (N, S); scale-free, so near and far people of one build match."""
+    lay = get_layout(layout)
+    pairs = np.array([(lay.index(a), lay.index(b)) for a, b in SEGMENTS if a in lay.names and b in lay.names],
+                     dtype=int).reshape(-1, 2)
+    if not len(pairs) or not len(keypoints):
+        return np.full((len(keypoints), len(pairs)), np.nan)
+    lengths = np.linalg.norm(keypoints[:, pairs[:, 0]] - keypoints[:, pairs[:, 1]], axis=-1)
+    lengths = np.where(masks[:, pairs[:, 0]] & masks[:, pairs[:, 1]] & (lengths > 0), lengths, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return lengths / np.nanmean(lengths, axis=1, keepdims=True)
+
+
+class Tracker:
+    """Who is who, frame by frame: the one place that decides identity, for ``ddhpose lift`` on a
+    keypoint file (:func:`associate_tracks`) and for the video detector's crop-following alike.
+
+    :meth:`update` takes one frame's detections and returns a track id for each (ids from 0 in
+    order of first appearance), by an optimal assignment (:func:`assign`) on the cost of the
+    module docstring: the keypoints against where each track's constant-velocity motion puts
+    them, the change of size and of the skeleton's build (:func:`segment_shares`), and
+    :data:`NEW_TRACK_COST` for a track seen fewer than :data:`CONFIRM_HITS` times. Frames must
+    come in increasing order. :meth:`warn_ambiguous` reports where two tracks could not be told
+    apart.
+
+    Args:
+        layout: the keypoints' layout name.
+        max_gap: frames a track may go unseen and still continue (None: no limit).
+        max_jump_px: pixels the pelvis may move per frame of separation (None: only the size rule).
+        source: the file or video, for the warnings.
+    """
+
+    def __init__(self, layout: str, *, max_gap: int | None = None, max_jump_px: float | None = None,
+                 source: str = "") -> None:
+        self.layout, self.max_gap, self.max_jump_px, self.source = layout, max_gap, max_jump_px, source
+        self.frame: list[int] = []  # per track: the frame of its latest detection
+        self.centre: list[np.ndarray] = []  # per track: its latest pelvis (2,)
+        self.size: list[float] = []  # per track: its latest size
+        self.keypoints: list[np.ndarray] = []  # per track: its latest keypoints (K, 2), 0 where unknown
+        self.mask: list[np.ndarray] = []  # per track: its latest confident keypoints (K,)
+        self.build: list[np.ndarray] = []  # per track: running segment shares (S,)
+        self.velocity: list[np.ndarray] = []  # per track: smoothed pelvis velocity, pixels per frame
+        self.moving: list[bool] = []  # per track: whether its velocity was measured yet (zero until then)
+        self.hits: list[int] = []  # per track: its detections so far
+        self.ambiguous: dict[tuple[int, int], list[int]] = {}  # track pair -> frames where they could swap
+
+    def predict(self, track: int, frame: int) -> np.ndarray:
+        """Where ``track``'s keypoints (K, 2) are expected in ``frame`` (constant velocity)."""
+        return self.keypoints[track] + self.velocity[track] * (frame - self.frame[track])
+
+    def update(self, frame: int, keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> list[int]:
+        """A track id for each of one frame's detections (keypoints (K, 2), scores (K,) each)."""
+        if self.frame and frame <= max(self.frame):
+            raise ValueError(f"frame: expected frames after {max(self.frame)}, got {frame}")
+        if not len(keypoints):
+            return []
+        centres, sizes, masks = _centres(keypoints, scores, [frame] * len(keypoints), self.layout)
+        kps = np.stack([np.nan_to_num(np.asarray(k, dtype=np.float64)) for k in keypoints])
+        builds = segment_shares(kps, masks, self.layout)
+        ids = [-1] * len(keypoints)
+        if self.frame:
+            gap = frame - np.array(self.frame)[:, None]  # (T, 1) >= 1
+            shift = np.stack(self.velocity)[:, None] * gap[..., None]  # (T, 1, 2)
+            before = np.stack(self.centre)
+            dist = np.linalg.norm(before[:, None] - centres[None], axis=-1)  # (T, N)
+            dist_pred = np.linalg.norm(before[:, None] + shift - centres[None], axis=-1)
+            size_t = np.array(self.size)
+            scale = np.maximum(size_t[:, None], sizes[None])
+            ok = np.minimum(dist, dist_pred) <= scale
+            if self.max_gap is not None:
+                ok &= gap <= self.max_gap + 1
+            if self.max_jump_px is not None:
+                ok &= dist <= self.max_jump_px * gap
+            # keypoints where the track's motion puts them vs where they were detected
+            both = np.stack(self.mask)[:, None] & masks[None]  # (T, N, K)
+            off = np.linalg.norm(np.stack(self.keypoints)[:, None] + shift[..., None, :] - kps[None], axis=-1)
+            per_joint = np.where(both, off, 0).sum(-1) / np.maximum(both.sum(-1), 1)
+            per_joint = np.where(both.any(-1), per_joint, dist_pred)
+            cost = per_joint / scale + SIZE_WEIGHT * np.abs(np.log(sizes[None] / size_t[:, None]))
+            cost += APPEARANCE_WEIGHT * _build_difference(np.stack(self.build), builds)
+            # a track seen fewer than CONFIRM_HITS times pays NEW_TRACK_COST more: a track born
+            # from a stray or doubled detection takes a person over only if clearly better
+            cost += NEW_TRACK_COST * (np.array(self.hits) < CONFIRM_HITS)[:, None]
+            cost[~ok] = np.inf
+            pairs = assign(cost)
+            unsure = set()
+            for a, (t1, n1) in enumerate(pairs):
+                for t2, n2 in pairs[a + 1:]:
+                    if cost[t1, n2] + cost[t2, n1] <= cost[t1, n1] + cost[t2, n2] + AMBIGUITY_MARGIN:
+                        self.ambiguous.setdefault((t1, t2), []).append(frame)
+                        unsure |= {t1, t2}
+            for t, n in pairs:
+                step = (centres[n] - self.centre[t]) / gap[t, 0]
+                if t not in unsure:
+                    self.velocity[t] = step if not self.moving[t] else (
+                        VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * self.velocity[t])
+                    self.moving[t] = True
+                self._set(t, frame, centres[n], sizes[n], kps[n], masks[n], builds[n])
+                self.hits[t] += 1
+                ids[n] = int(t)
+        for n in range(len(ids)):
+            if ids[n] < 0:
+                ids[n] = len(self.frame)
+                for column in (self.frame, self.centre, self.size, self.keypoints, self.mask, self.build):
+                    column.append(None)
+                self.velocity.append(np.zeros(2))
+                self.moving.append(False)
+                self.hits.append(1)
+                self._set(ids[n], frame, centres[n], sizes[n], kps[n], masks[n], builds[n], fresh=True)
+        return ids
+
+    def _set(self, t: int, frame: int, centre: np.ndarray, size: float, kps: np.ndarray, mask: np.ndarray,
+             build: np.ndarray, fresh: bool = False) -> None:
+        self.frame[t], self.centre[t], self.size[t] = int(frame), centre, float(size)
+        self.keypoints[t], self.mask[t] = kps, mask
+        old = None if fresh else self.build[t]
+        if old is None:
+            self.build[t] = build
+        else:  # a running mean where both are known, the known one elsewhere
+            mixed = APPEARANCE_SMOOTHING * build + (1 - APPEARANCE_SMOOTHING) * old
+            self.build[t] = np.where(np.isnan(build), old, np.where(np.isnan(old), build, mixed))
+
+    def warn_ambiguous(self) -> None:
+        """A warning per pair of tracks that overlapped with the same motion, naming the frames."""
+        for (t1, t2), seen in sorted(self.ambiguous.items()):
+            warnings.warn(f"{self.source or 'keypoints'}: tracks {t1} and {t2} overlapped with the same motion in "
+                          f"{len(seen)} frame(s) ({_ranges(seen)}) and could not be told apart there; check that "
+                          f"their identities did not swap after frame {seen[-1]}", stacklevel=3)
+
+
+def _build_difference(tracks: np.ndarray, detections: np.ndarray) -> np.ndarray:
+    """(T, N) mean |log ratio| of the segment shares known in both (0 where none is)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        diff = np.abs(np.log(tracks[:, None] / detections[None]))
+        return np.nan_to_num(np.nanmean(diff, axis=-1), nan=0.0)
+
+
 def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray],
                      layout: str, *, max_gap: int | None = None, max_jump_px: float | None = None,
                      source: str = "") -> list[int]:
-    """A track id per detection (ids from 0 in order of first appearance), by the optimal
-    assignment of the module docstring; warns, naming the frames, where two tracks could not be
-    told apart.
+    """A track id per detection (ids from 0 in order of first appearance), by the
+    :class:`Tracker` run over the frames in order; warns, naming the frames, where two tracks
+    could not be told apart.
 
     Args:
         frames: frame index of every detection; keypoints: (K, 2) each; scores: (K,) each.
@@ -150,67 +306,17 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
             within the larger of the two people's keypoint bounding-box diagonals of where the
             track was or was predicted to be).
     """
-    centres, sizes, masks = _centres(keypoints, scores, frames, layout)
-    kps = np.stack([np.nan_to_num(np.asarray(k, dtype=np.float64)) for k in keypoints]) if len(keypoints) else None
+    _centres(keypoints, scores, frames, layout)  # every detection checked first, errors naming it
     by_frame: dict[int, list[int]] = {}
     for i, f in enumerate(frames):
         by_frame.setdefault(int(f), []).append(i)
+    tracker = Tracker(layout, max_gap=max_gap, max_jump_px=max_jump_px, source=source)
     ids = [-1] * len(frames)
-    last: list[int] = []  # per track: the index of its latest detection
-    velocity: list[np.ndarray] = []  # per track: smoothed pelvis velocity, pixels per frame
-    moving: list[bool] = []  # per track: whether its velocity was measured yet (zero until then)
-    hits: list[int] = []  # per track: its detections so far
-    ambiguous: dict[tuple[int, int], list[int]] = {}  # track pair -> frames where they could swap
     for frame in sorted(by_frame):
         now = by_frame[frame]
-        if last:
-            prev = np.array(last)
-            gap = frame - np.array([int(frames[i]) for i in last])[:, None]  # (T, 1) >= 1
-            shift = np.stack(velocity)[:, None] * gap[..., None]  # (T, 1, 2)
-            dist = np.linalg.norm(centres[prev][:, None] - centres[now][None], axis=-1)  # (T, N)
-            dist_pred = np.linalg.norm(centres[prev][:, None] + shift - centres[now][None], axis=-1)
-            scale = np.maximum(sizes[prev][:, None], sizes[now][None])
-            ok = np.minimum(dist, dist_pred) <= scale
-            if max_gap is not None:
-                ok &= gap <= max_gap + 1
-            if max_jump_px is not None:
-                ok &= dist <= max_jump_px * gap
-            # keypoints where the track's motion puts them vs where they were detected
-            both = masks[prev][:, None] & masks[now][None]  # (T, N, K)
-            off = np.linalg.norm(kps[prev][:, None] + shift[..., None, :] - kps[now][None], axis=-1)
-            per_joint = np.where(both, off, 0).sum(-1) / np.maximum(both.sum(-1), 1)
-            per_joint = np.where(both.any(-1), per_joint, dist_pred)
-            cost = per_joint / scale + SIZE_WEIGHT * np.abs(np.log(sizes[now][None] / sizes[prev][:, None]))
-            # a track seen fewer than CONFIRM_HITS times pays NEW_TRACK_COST more: a track born
-            # from a stray or doubled detection takes a person over only if clearly better
-            cost += NEW_TRACK_COST * (np.array(hits) < CONFIRM_HITS)[:, None]
-            cost[~ok] = np.inf
-            pairs = assign(cost)
-            unsure = set()
-            for a, (t1, n1) in enumerate(pairs):
-                for t2, n2 in pairs[a + 1:]:
-                    if cost[t1, n2] + cost[t2, n1] <= cost[t1, n1] + cost[t2, n2] + AMBIGUITY_MARGIN:
-                        ambiguous.setdefault((t1, t2), []).append(frame)
-                        unsure |= {t1, t2}
-            for t, n in pairs:
-                step = (centres[now[n]] - centres[last[t]]) / gap[t, 0]
-                if t not in unsure:
-                    velocity[t] = step if not moving[t] else (
-                        VELOCITY_SMOOTHING * step + (1 - VELOCITY_SMOOTHING) * velocity[t])
-                    moving[t] = True
-                ids[now[n]], last[t] = int(t), now[n]
-                hits[t] += 1
-        for i in now:
-            if ids[i] < 0:
-                ids[i] = len(last)
-                last.append(i)
-                velocity.append(np.zeros(2))
-                moving.append(False)
-                hits.append(1)
-    for (t1, t2), seen in sorted(ambiguous.items()):
-        warnings.warn(f"{source or 'keypoints'}: tracks {t1} and {t2} overlapped with the same motion in "
-                      f"{len(seen)} frame(s) ({_ranges(seen)}) and could not be told apart there; check that "
-                      f"their identities did not swap after frame {seen[-1]}", stacklevel=2)
+        for i, t in zip(now, tracker.update(frame, [keypoints[i] for i in now], [scores[i] for i in now])):
+            ids[i] = t
+    tracker.warn_ambiguous()
     return ids
 
 
@@ -284,18 +390,74 @@ def track_motion(keypoints: np.ndarray, scores: np.ndarray) -> float:
     return float(np.median(joints) / size)
 
 
-def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str = "") -> list[KeypointTrack]:
-    """The tracks that move (:func:`track_motion` at least ``min_motion``), keeping them all when
-    none moves (one still person is still a person); a warning names each dropped track."""
+def track_shape_change(keypoints: np.ndarray, scores: np.ndarray, percentile: float = SHAPE_PERCENTILE,
+                       threshold: float = 0.0) -> float:
+    """How much a track's skeleton changes shape: each frame's confident keypoints centred on
+    their median and divided by the frame's size (keypoint box diagonal), the largest distance
+    of a joint from its median over the track; the ``percentile`` of that over frames (an arm
+    raised in a few frames counts; a single bad detection does not). Shapes as
+    :func:`track_motion`; only keypoints scoring above ``threshold`` count (the layout's own:
+    a joint the detector guesses at wanders on a poster too). 0 for a single frame."""
+    if keypoints.ndim != 3 or keypoints.shape[-1] != 2 or scores.shape != keypoints.shape[:2]:
+        raise ValueError(f"expected keypoints (F, K, 2) and scores (F, K), got {keypoints.shape} and {scores.shape}")
+    valid = np.isfinite(keypoints).all(-1) & (scores > threshold)
+    kp = np.where(valid[..., None], keypoints, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        size = np.linalg.norm(np.nanmax(kp, axis=1) - np.nanmin(kp, axis=1), axis=-1)  # (F,)
+        shape = (kp - np.nanmedian(kp, axis=1, keepdims=True)) / np.where(size > 0, size, np.nan)[:, None, None]
+        off = np.linalg.norm(shape - np.nanmedian(shape, axis=0), axis=-1)  # (F, K)
+        off = np.where(valid.sum(0) >= 2, off, np.nan)
+        per_frame = np.nanmax(off, axis=1)
+    per_frame = per_frame[np.isfinite(per_frame)]
+    return float(np.percentile(per_frame, percentile)) if len(per_frame) > 1 else 0.0
+
+
+def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str = "",
+                min_shape_change: float = MIN_SHAPE_CHANGE) -> list[KeypointTrack]:
+    """The tracks that are people: those that move (:func:`track_motion` at least
+    ``min_motion``) or whose skeleton changes shape (:func:`track_shape_change` at least
+    ``min_shape_change``): a person standing still still breathes, turns the head, shifts the
+    arms, where a poster or a statue holds one shape. Only a track that does neither is dropped,
+    and only beside a track that moves (one still person is still a person); a warning names
+    each dropped track and how to keep it. ``min_motion`` 0 keeps every track."""
+    if min_motion <= 0:
+        return list(tracks)
     motion = [track_motion(t.keypoints, t.scores) if t.num_frames > 1 else np.inf for t in tracks]
-    moving = [t for t, m in zip(tracks, motion) if m >= min_motion]
+    shape = [track_shape_change(t.keypoints, t.scores, threshold=get_layout(t.layout).score_threshold)
+             if t.num_frames > 1 else np.inf for t in tracks]
+    still = [m < min_motion and c < min_shape_change for m, c in zip(motion, shape)]
+    moving = [t for t, s in zip(tracks, still) if not s]
     if not moving or len(moving) == len(tracks):
         return list(tracks)
-    dropped = [(t.track_id, m) for t, m in zip(tracks, motion) if m < min_motion]
+    dropped = [(t.track_id, m, c) for t, m, c, s in zip(tracks, motion, shape, still) if s]
     warnings.warn(f"{source}: dropped {len(dropped)} still track(s) "
-                  f"({', '.join(f'track {i}: motion {m:.2g}' for i, m in dropped)}; less than {min_motion:g} of "
-                  "the person's size: a poster, a statue, a reflection? change with --min-motion)", stacklevel=2)
+                  f"({', '.join(f'track {i}: motion {m:.2g}, shape change {c:.2g}' for i, m, c in dropped)}; "
+                  "it neither "
+                  f"moved {min_motion:g} of its size nor changed shape {min_shape_change:g}: a poster, a statue, a "
+                  "reflection? keep every track with --min-motion 0)", stacklevel=2)
     return moving
+
+
+def returning_people(tracks: Sequence[KeypointTrack], max_gap: int) -> list[tuple[int, int]]:
+    """(earlier id, later id) pairs where a person may have left and come back: the later track
+    starts more than ``max_gap`` frames after the earlier one's last frame (so the tracker kept
+    them apart), no other track is between, and both are of a size (median keypoint box
+    diagonal within a factor 1.5). Each later track is paired at most once, with the latest such."""
+    def size(t: KeypointTrack) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(np.nanmedian(np.linalg.norm(np.nanmax(t.keypoints, 1) - np.nanmin(t.keypoints, 1), axis=-1)))
+    pairs, used = [], set()
+    for later in sorted(tracks, key=lambda t: int(t.frames[0])):
+        start = int(later.frames[0])
+        gone = [t for t in tracks if t.track_id not in used and int(t.frames[-1]) + max_gap < start
+                and abs(np.log(max(size(t), 1e-9) / max(size(later), 1e-9))) < np.log(1.5)]
+        if gone:
+            earlier = max(gone, key=lambda t: int(t.frames[-1]))
+            used.add(earlier.track_id)
+            pairs.append((earlier.track_id, later.track_id))
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -352,6 +514,7 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     span = max(d.frame for d in dets) - min(d.frame for d in dets) + 1
     dets = sure
     ids = [d.track_id for d in dets]
+    given = not any(i is None for i in ids)  # the input named its people
     if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
         keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
                             [d.confidence for d in dets], lay.name, tracking.max_people, src)
@@ -369,4 +532,24 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
                          np.array(list(per)), tid, lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
-    return drop_static(tracks, tracking.min_motion, src)
+    tracks = drop_static(tracks, tracking.min_motion, src)
+    # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
+    # beside (input_track_id, in each result's provenance)
+    tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))
+    tracks = [replace(t, track_id=k, input_track_id=t.track_id if given else None) for k, t in enumerate(tracks)]
+    by_id = {t.track_id: t for t in tracks}
+    back = [(a, b, int(by_id[a].frames[-1]), int(by_id[b].frames[0]))
+            for a, b in returning_people(tracks, tracking.max_gap)]
+    if len(back) == 1:
+        a, b, last, first = back[0]
+        warnings.warn(f"{src}: person {b} appears at frame {first}, {first - last - 1} frames after person {a} was "
+                      f"last seen (frame {last}), at a similar size: the same person coming back? They are kept as two "
+                      f"people, each with their own results (--max-gap {first - last} would join them)", stacklevel=2)
+    elif back:
+        listed = "; ".join(f"person {b} at frame {first}, {first - last - 1} frames after person {a} (last seen at "
+                           f"{last})" for a, b, last, first in back)
+        warnings.warn(f"{src}: {len(back)} people appear after someone of their size left more than --max-gap "
+                      f"{tracking.max_gap} frames before: {listed}; the same people coming back? They are kept apart, "
+                      f"each with their own results (--max-gap {max(f - la for _, _, la, f in back)} would join them "
+                      "all)", stacklevel=2)
+    return tracks

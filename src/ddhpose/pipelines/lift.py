@@ -72,7 +72,8 @@ def lift_tracks(tracks: Sequence[KeypointTrack], lifter: Lifter, options: LiftOp
     results = []
     for track in tracks:
         r = lifter.lift(track, options=dataclasses.replace(options, world=False), progress=progress)
-        results.append(dataclasses.replace(r, provenance={**r.provenance, **extra, "world": options.world}))
+        given = {} if track.input_track_id is None else {"input_track_id": int(track.input_track_id)}
+        results.append(dataclasses.replace(r, provenance={**r.provenance, **extra, **given, "world": options.world}))
     return place_in_world(results, foot_lock=options.foot_lock) if options.world and results else results
 
 

@@ -24,9 +24,9 @@ from ddhpose.export.results import result_format
 from ddhpose.export.writers import Write, planned_writes, write_all
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
-from ddhpose.lifting.options import LiftOptions, TrackingOptions
+from ddhpose.lifting.options import VIDEO_MAX_PEOPLE, LiftOptions, TrackingOptions
 from ddhpose.pipelines.lift import lift_tracks, split_settings, summary, write_animation
-from ddhpose.video.detect import detect_video
+from ddhpose.video.detect import DetectionFailed, detect_video, get_detector
 from ddhpose.video.detectors import Detector
 from ddhpose.video.frames import FrameStore
 
@@ -66,14 +66,25 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     result_format(output_path)  # bad output names fail before the slow part
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render or exports.html else None
-    info, detections = detect_video(input_path, detector, progress=progress, keep=None if store is None else store.add)
+    det_path = output_path.with_name(output_path.stem + ".detections.json")
+    if detector is None:
+        tracking_ = tracking or TrackingOptions()
+        detector = get_detector(max_people=tracking_.max_people or VIDEO_MAX_PEOPLE, max_gap=tracking_.max_gap,
+                                max_jump=tracking_.max_jump, source=str(input_path))
+    try:
+        info, detections = detect_video(input_path, detector, progress=progress,
+                                        keep=None if store is None else store.add)
+    except DetectionFailed as failed:  # keep what was found: `ddhpose lift` lifts it
+        partial = failed.detections.to_json()
+        write_all([(det_path, lambda tmp: Path(tmp).write_text(json.dumps(partial), encoding="utf-8"))])
+        raise DetectionFailed(f"{failed}; the detections of those frames are kept in {det_path} (`ddhpose lift "
+                              f"{det_path} -o {output_path.name}` lifts them)", failed.detections) from None
     if options.focal_length is None and options.camera_file is None and info.focal_length is not None:
         # the lens the file states (a calibration given, or a focal length, is surer)
         options = options.with_changes(focal_length=info.focal_length,
                                        focal_length_source="the video's metadata (35 mm equivalent)")
     tracks = tracks_from_detections(detections, tracking)
     results = lift_tracks(tracks, lifter, options, source=str(input_path), tracking=tracking, progress=progress)
-    det_path = output_path.with_name(output_path.stem + ".detections.json")
     document = detections.to_json()
     writes: list[Write] = [(det_path, lambda tmp: Path(tmp).write_text(json.dumps(document), encoding="utf-8"))]
     written = write_all(writes + planned_writes(results, output_path, exports,

@@ -192,12 +192,21 @@ def _focal_length(header: str, size: tuple[int, int]) -> float | None:
     return float(tag[1]) * float(np.hypot(*size)) / FILM_DIAGONAL_MM
 
 
-def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None
+def scaled_size(size: tuple[int, int], max_width: int | None) -> tuple[int, int]:
+    """``size`` (width, height), or scaled down to ``max_width`` (even sizes, aspect kept)."""
+    w, h = size
+    if max_width is None or w <= max_width:
+        return w, h
+    return max_width - max_width % 2, max(2, int(round(h * max_width / w / 2)) * 2)
+
+
+def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None, *, max_width: int | None = None
                 ) -> tuple[VideoInfo, Iterator[np.ndarray]]:
     """(info, an iterator of RGB frames (h, w, 3) uint8): every frame of the first video stream once,
-    upright, at ``size`` (width, height; default: the video's own). See :func:`frames_of`."""
+    upright, at ``size`` (width, height; default: the video's own, scaled down to ``max_width``
+    when given: :func:`scaled_size`). See :func:`frames_of`."""
     info = probe(path)
-    return info, frames_of(info, size)
+    return info, frames_of(info, size or scaled_size(info.size, max_width))
 
 
 def frames_of(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:

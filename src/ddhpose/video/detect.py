@@ -1,4 +1,9 @@
-"""2D keypoints of every person in every frame of a video, in one decoding pass."""
+"""2D keypoints of every person in every frame of a video, in one decoding pass.
+
+The path goes one way: :func:`detect_video` asks :mod:`ddhpose.video.decode` once for the video's
+facts and its frames (scaled down to :data:`DETECTION_WIDTH`), runs the detector
+(:func:`get_detector`) on each and returns the detections in the video's own pixels.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -11,13 +16,23 @@ from tqdm import tqdm
 
 from ddhpose.lifting.inputs import Detections
 from ddhpose.lifting.tracking import Detection
-from ddhpose.video.decode import VideoInfo, frames_of, probe
-from ddhpose.video.detectors import Detector, get_detector
+from ddhpose.video.decode import VideoInfo, read_frames
+from ddhpose.video.detectors import Detector, MediaPipePose
+from ddhpose.video.people import PeopleDetector
 
 #: Frames wider than this are scaled down (by ffmpeg, while decoding) before detection: the
 #: detectors work on a 256 px crop of the person, so more pixels only cost time. The
 #: keypoints are scaled back to the video's own pixels.
 DETECTION_WIDTH = 1280
+
+
+class DetectionFailed(RuntimeError):
+    """The detector failed part way through a video: ``detections`` holds what it found in the
+    frames before (``frames`` of them), so nothing already computed is lost."""
+
+    def __init__(self, message: str, detections: Detections) -> None:
+        super().__init__(message)
+        self.detections = detections
 
 
 @contextlib.contextmanager
@@ -42,31 +57,26 @@ def native_logs_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def detection_size(info: VideoInfo, max_width: int | None = DETECTION_WIDTH) -> tuple[int, int]:
-    """The (width, height) frames are decoded at for detection: the video's, or scaled down to
-    ``max_width`` (even sizes, aspect kept)."""
-    w, h = info.size
-    if max_width is None or w <= max_width:
-        return w, h
-    return max_width - max_width % 2, max(2, int(round(h * max_width / w / 2)) * 2)
-
-
-def detect_frames(frames: Iterable[np.ndarray], detector: Detector, *, scale: tuple[float, float] = (1.0, 1.0),
+def detect_frames(frames: Iterable[np.ndarray], detector: Detector, *, size: tuple[int, int] | None = None,
                   total: int | None = None, progress: bool = True,
-                  keep: Callable[[int, np.ndarray], None] | None = None) -> tuple[list[Detection], int]:
-    """Run ``detector`` on every frame: (detections in pixels times ``scale``, frames seen).
-    ``keep(index, rgb)`` is called with every frame (e.g. to keep it for the render)."""
-    found: list[Detection] = []
+                  keep: Callable[[int, np.ndarray], None] | None = None,
+                  found: list[Detection] | None = None) -> tuple[list[Detection], int]:
+    """Run ``detector`` on every frame: (detections, frames seen). Keypoints are scaled from each
+    frame's pixels to ``size`` (width, height; default: the frames' own); a detector that follows
+    people gives their track ids. ``keep(index, rgb)`` is called with every frame (e.g. to keep
+    it for the render). ``found`` (appended to) keeps what was found if the detector fails."""
+    found = [] if found is None else found
     count = 0
-    factor = np.asarray(scale, np.float64)
     with native_logs_silenced():  # MediaPipe's graphs log as they start, on their first frames
         bar = tqdm(frames, total=total, desc="detecting people", unit="frame", disable=not progress,
                    dynamic_ncols=True)
         for i, rgb in enumerate(bar):
-            people = detector(rgb)
-            for kp, score in people:
+            factor = np.ones(2) if size is None else np.array([size[0] / rgb.shape[1], size[1] / rgb.shape[0]])
+            for person in detector(rgb):
+                kp, score = person
                 # rounded as the detections file stores them, so re-lifting the file gives the same 3D
-                found.append(Detection(i, None, np.round(np.asarray(kp, np.float64) * factor, 2),
+                found.append(Detection(i, getattr(person, "track_id", None),
+                                       np.round(np.asarray(kp, np.float64) * factor, 2),
                                        np.round(np.asarray(score, np.float64), 4)))
             if keep is not None:
                 keep(i, rgb)
@@ -85,17 +95,49 @@ def detect_video(path: str | os.PathLike, detector: Detector | None = None, *, p
 
     Raises:
         ValueError: unreadable video, or no frames.
+        DetectionFailed: the detector failed part way; it holds the detections of the frames before.
     """
-    detector = detector or get_detector()
+    detector = detector or get_detector(source=str(path))
+    found: list[Detection] = []
+    done = 0  # frames whose detection finished
+    info = None
+
+    def counted(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        nonlocal done
+        for rgb in frames:
+            yield rgb
+            done += 1
+
     try:
-        info = probe(path)
-        size = detection_size(info, max_width)
-        frames = frames_of(info, size)
-        scale = (info.size[0] / size[0], info.size[1] / size[1])
-        found, count = detect_frames(frames, detector, scale=scale, total=info.frames, progress=progress, keep=keep)
+        info, frames = read_frames(path, max_width=max_width)
+        found, count = detect_frames(counted(frames), detector, size=info.size, total=info.frames,
+                                     progress=progress, keep=keep, found=found)
+    except Exception as err:
+        if info is None or done == 0:
+            raise
+        found = [d for d in found if d.frame < done]
+        partial = Detections(found, detector.layout, info.size, done, info.fps, detector.name, str(path),
+                             info.describe())
+        raise DetectionFailed(f"{path}: detection stopped after {done} of {info.frames} frames: "
+                              f"{type(err).__name__}: {err}", partial) from err
     finally:
         detector.close()
     if count == 0:
         raise ValueError(f"{path}: the video has no frames")
     return info, Detections(found, detector.layout, info.size, count, info.fps, detector.name, str(path),
                             info.describe())
+
+
+def get_detector(name: str = "mediapipe", *, max_people: int = 1, detect_every: int = 10, max_gap: int = 15,
+                 max_jump: float = 0.1, source: str = "") -> Detector:
+    """A detector by name ('mediapipe'): :class:`MediaPipePose` for ``max_people=1`` (MediaPipe's
+    single-person solution, the fastest path), else :class:`PeopleDetector` (BlazePose's person
+    detector every ``detect_every`` frames, each person followed by one landmark pass on their
+    crop, identities from the tracker with ``max_gap`` and ``max_jump``; ``source`` names the video in its warnings)."""
+    if name != "mediapipe":
+        raise ValueError(f"unknown detector {name!r}; available: ['mediapipe']")
+    if max_people < 1:
+        raise ValueError(f"max_people: expected at least 1, got {max_people}")
+    if max_people == 1:
+        return MediaPipePose()
+    return PeopleDetector(max_people, detect_every=detect_every, max_gap=max_gap, max_jump=max_jump, source=source)

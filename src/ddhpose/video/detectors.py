@@ -7,11 +7,15 @@ releases download them at run time, which fails offline). Each detector maps an 
 array of scores in the detector's own score semantics, which unpacks as that pair), and names
 the keypoint layout and the score threshold that fits those semantics.
 
-Two detectors (:func:`get_detector` picks by ``max_people``):
+Two detectors of MediaPipe's own graphs, and what every detector shares (:class:`Person`, the
+merging and refusal rules of poses). :func:`ddhpose.video.detect.get_detector` picks
+:class:`MediaPipePose` for ``max_people=1`` and otherwise
+:class:`ddhpose.video.people.PeopleDetector`, which runs the wheel's models itself:
 
 - :class:`MediaPipePose`, one person: MediaPipe's own solution with its temporal tracking and
   smoothing; the fastest path.
-- :class:`MediaPipeMultiPose`, several people: the same two models through MediaPipe's Tasks
+- :class:`MediaPipeMultiPose`, several people (the default before issue 29, kept to compare
+  with; docs/multi_person.md): the same two models through MediaPipe's Tasks
   ``PoseLandmarker``, whose model bundle is assembled in memory from the wheel's files
   (:func:`pose_task_bundle`). The person detector sees its input letterboxed to 224 x 224, so on
   a whole frame it misses people smaller than about a fifth of the frame's height; the detector
@@ -25,8 +29,9 @@ import functools
 import io
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Iterator, NamedTuple, Optional, Protocol
 
 import numpy as np
 
@@ -60,12 +65,18 @@ class DetectorUnavailableError(ImportError, ValueError):
     """The detector's package is not installed; the message says how to install it."""
 
 
-class Person(NamedTuple):
-    """One detected person: keypoints (K, 2) in pixels and their scores (K,). Unpacks as
-    ``keypoints, scores``; ``score`` and ``box`` are derived from them."""
+@dataclass(frozen=True, eq=False)
+class Person:
+    """One detected person: keypoints (K, 2) in pixels, their scores (K,) and, from a detector
+    that follows people, the tracker's id. Unpacks as ``keypoints, scores``; ``score`` and
+    ``box`` are derived from them."""
 
     keypoints: np.ndarray
     scores: np.ndarray
+    track_id: Optional[int] = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.keypoints, self.scores))
 
     @property
     def score(self) -> float:
@@ -338,15 +349,3 @@ class MediaPipeMultiPose:
 
     def close(self) -> None:
         self._landmarker.close()
-
-
-def get_detector(name: str = "mediapipe", *, max_people: int = 1, search_every: int = 10) -> Detector:
-    """A detector by name ('mediapipe'): :class:`MediaPipePose` for ``max_people=1`` (the fast
-    single-person path), else :class:`MediaPipeMultiPose` (``search_every`` goes to it)."""
-    if name != "mediapipe":
-        raise ValueError(f"unknown detector {name!r}; available: ['mediapipe']")
-    if max_people < 1:
-        raise ValueError(f"max_people: expected at least 1, got {max_people}")
-    if max_people == 1:
-        return MediaPipePose()
-    return MediaPipeMultiPose(max_people, search_every=search_every)

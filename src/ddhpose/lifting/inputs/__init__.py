@@ -107,7 +107,8 @@ def tracks_from_detections(detections: Detections, tracking: TrackingOptions | N
     each, with the video's image size and frame rate: the same tracks as reading its detections
     file with :func:`read_keypoints`."""
     if not detections.detections:
-        raise ValueError(f"{detections.source}: no person was detected in any of its {detections.num_frames} frames")
+        raise ValueError(f"{detections.source}: no person was detected in any of its {detections.num_frames} frames "
+                         f"(detector {detections.detector or 'unknown'}); nothing was written")
     tracks = tracks_of(list(detections.detections), detections.layout, detections.image_size, detections.source,
                      tracking or TrackingOptions())
     return [replace(t, fps=detections.fps) for t in tracks] if detections.fps else tracks
