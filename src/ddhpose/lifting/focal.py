@@ -39,6 +39,9 @@ CHI2 = 4.0
 #: The clip tells the focal length when its interval is narrower than this (top / bottom): about
 #: +-17 % at one standard deviation.
 MAX_INTERVAL_RATIO = 2.0
+#: At most this many frames (evenly spaced) enter the search: the cost is a mean, and frames
+#: closer than :data:`CORRELATION_SECONDS` say little more than one of them.
+MAX_FRAMES = 150
 #: Fewer solved frames than this, and the clip is not looked at.
 MIN_FRAMES = 10
 
@@ -54,7 +57,7 @@ class FocalEstimate:
     interval: tuple[float, float]
     identifiable: bool
     depth_range: float
-    frames: int
+    frames: int  # the frames searched (at most MAX_FRAMES, evenly spaced)
     reason: str
 
     def to_dict(self) -> dict:
@@ -94,7 +97,8 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
         raise ValueError(f"estimate_focal: fps: expected a positive frame rate, got {fps}")
     seen = torch.ones(len(pose), dtype=torch.bool) if undetected is None else ~undetected.bool()
     seen &= (weights > 0).sum(-1) >= 3
-    pose, keypoints, weights = pose[seen], keypoints[seen], weights[seen]
+    step = max(1, math.ceil(int(seen.sum()) / MAX_FRAMES))
+    pose, keypoints, weights = pose[seen][::step], keypoints[seen][::step], weights[seen][::step]
     width = float(image_size[0])
     lo, hi = (math.log(r * width) for r in SEARCH_RATIOS)
     if len(pose) < MIN_FRAMES:
@@ -127,7 +131,7 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
     minimum, frames, depth = cost(log_f)
     if costs[best] < minimum:
         log_f, (minimum, frames, depth) = grid[best], cost(grid[best])
-    independent = max(1.0, frames / (fps * CORRELATION_SECONDS))
+    independent = max(1.0, frames * step / (fps * CORRELATION_SECONDS))
     limit = minimum * (1 + CHI2 / independent)
     low, high = best, best  # the contiguous stretch of the grid under the limit
     while low > 0 and costs[low - 1] <= limit:
