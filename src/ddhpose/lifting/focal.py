@@ -64,19 +64,26 @@ class FocalEstimate:
         return {**asdict(self), "interval": list(self.interval)}
 
 
-def relative_reprojection_error(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, focal: float,
-                                centre: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+def relative_reprojection_error(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
+                                focal: float | torch.Tensor, centre: tuple[float, float]
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per frame, the weighted mean squared reprojection error of ``pose`` on its own root solve
     under ``focal``, divided by the mean squared spread of the 2D about its centre (the body's
     size in the image, squared). pose (F, J, 3) root-relative metres; keypoints (F, J, 2)
-    pixels; weights (F, J). -> ((F,) errors, (F,) roots' depths); NaN where the solve failed."""
-    root = perspective_root(pose, keypoints, focal, centre, weights)
-    joints = pose + root[:, None]
-    proj = focal * joints[..., :2] / joints[..., 2:3] + joints.new_tensor(centre)
+    pixels; weights (F, J); focal pixels, a number or (G,) focal lengths at once. -> ((F,) or
+    (G, F) errors, the roots' depths alike); NaN where the solve failed."""
+    f = torch.as_tensor(focal, dtype=torch.float64).reshape(-1, 1, 1, 1)  # (G, 1, 1, 1)
+    c = keypoints.new_tensor(centre)
+    rays = (keypoints - c) / f  # (G, F, J, 2): the solve in ray coordinates, one per focal length
+    shape = rays.shape[:-1]
+    root = perspective_root(pose.expand(shape + (3,)), rays, 1.0, (0.0, 0.0), weights.expand(shape))
+    joints = pose + root[..., None, :]
+    proj = f * joints[..., :2] / joints[..., 2:3] + c
     w = weights / weights.sum(-1, keepdim=True)
     err = ((proj - keypoints).square().sum(-1) * w).sum(-1)
     spread = ((keypoints - (keypoints * w[..., None]).sum(-2, keepdim=True)).square().sum(-1) * w).sum(-1)
-    return err / spread, root[:, 2]
+    err, depth = err / spread, root[..., 2]
+    return (err[0], depth[0]) if torch.as_tensor(focal).ndim == 0 else (err, depth)
 
 
 def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor, image_size: tuple[int, int],
@@ -106,27 +113,38 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
         return FocalEstimate(default, (math.exp(lo), math.exp(hi)), False, 0.0, len(pose),
                              f"{len(pose)} frames seen, fewer than {MIN_FRAMES}")
 
+    def costs_of(log_f: list[float]) -> list[tuple[float, int, torch.Tensor]]:
+        err, depth = relative_reprojection_error(pose, keypoints, weights, torch.tensor(log_f).exp(), centre)
+        out = []
+        for e, z in zip(err, depth):
+            ok = torch.isfinite(e)
+            # a focal length that puts frames behind the camera explains them worst
+            value = float(e[ok].mean()) if int(ok.sum()) >= MIN_FRAMES else math.inf
+            out.append((value if int(ok.sum()) == len(e) else max(value, 1.0), int(ok.sum()), z[ok]))
+        return out
+
     def cost(log_f: float) -> tuple[float, int, torch.Tensor]:
-        err, depth = relative_reprojection_error(pose, keypoints, weights, math.exp(log_f), centre)
-        ok = torch.isfinite(err)
-        # a focal length that puts frames behind the camera explains them worst
-        value = float(err[ok].mean()) if int(ok.sum()) >= MIN_FRAMES else math.inf
-        return (value if int(ok.sum()) == len(err) else max(value, 1.0)), int(ok.sum()), depth[ok]
+        return costs_of([log_f])[0]
 
     grid = torch.linspace(lo, hi, max(3, round((hi - lo) * GRID_PER_E) + 1)).tolist()
-    costs = [cost(g)[0] for g in grid]
+    costs = [value for value, _, _ in costs_of(grid)]
     best = min(range(len(grid)), key=costs.__getitem__)
     if not math.isfinite(costs[best]):
         return FocalEstimate(math.exp((lo + hi) / 2), (math.exp(lo), math.exp(hi)), False, 0.0, len(pose),
                              "no focal length places the body in front of the camera")
     a, b = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
     golden = (math.sqrt(5) - 1) / 2
-    for _ in range(12):  # golden section between the grid minimum's neighbours
-        c, d = b - golden * (b - a), a + golden * (b - a)
-        if cost(c)[0] < cost(d)[0]:
-            b = d
+    c, d = b - golden * (b - a), a + golden * (b - a)
+    fc, fd = cost(c)[0], cost(d)[0]
+    for _ in range(12):  # golden section between the grid minimum's neighbours, one new point a step
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - golden * (b - a)
+            fc = cost(c)[0]
         else:
-            a = c
+            a, c, fc = c, d, fd
+            d = a + golden * (b - a)
+            fd = cost(d)[0]
     log_f = (a + b) / 2
     minimum, frames, depth = cost(log_f)
     if costs[best] < minimum:
