@@ -27,7 +27,7 @@ SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 #: Every script's smoke test below; a new script needs one.
 SMOKE_TESTED = ("lift_quality", "lift_speed", "multi_person", "precision_speed", "recipe_probe", "refine_2d",
                 "scaling", "speed", "train_speed", "video_speed", "wild_accuracy", "world_accuracy", "world_scenes",
-                "left_right", "angles_accuracy")
+                "left_right", "angles_accuracy", "focal_estimate")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
@@ -168,6 +168,21 @@ def test_wild_accuracy_smoke(smoke_run):
     assert all(finite(c["mpjpe"], c["p_mpjpe"]) for r in report.values() for c in r.values())
     assert set(splits) == {f"{s}, H=1, W=1" for s in sets}
     assert all(finite(b["mpjpe"], b["n_mpjpe"], b["size_error"], b["mpjpe_given_height"]) for b in splits.values())
+
+
+def test_focal_estimate_smoke(smoke_run):
+    out = smoke_run("focal_estimate")
+    report = json.loads((out / "focal_estimate.json").read_text())
+    assert set(report["summary"]) == {"held-out mocap", "Human3.6M S9/S11, real cameras"}
+    for label, r in report["summary"].items():
+        assert r["clips"] == len(report["per_clip"][label]) >= 1 and 0 <= r["told"] <= r["clips"], label
+        assert finite(r["estimate_error_all"], r["used_error"], r["root_default"], r["root_estimated"])
+    for clip in report["per_clip"]["held-out mocap"] + report["per_clip"]["Human3.6M S9/S11, real cameras"]:
+        # the focal used is the estimate where the clip told it, else the default (1.15 x width)
+        assert clip["used_ratio"] == pytest.approx(clip["estimate_ratio"] if clip["identifiable"] else 1.15), clip
+    rows = table_rows(section(out / "world_accuracy.md", "focal_estimate"))
+    assert {"held-out mocap", "Human3.6M S9/S11, real cameras"} <= set(rows)
+    assert all(finite(*rows[k][:3]) for k in ("held-out mocap", "Human3.6M S9/S11, real cameras"))
 
 
 def test_world_accuracy_smoke(smoke_run):

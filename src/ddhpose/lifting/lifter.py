@@ -4,7 +4,9 @@
 its concept; every setting comes from one :class:`ddhpose.lifting.options.LiftOptions`:
 
 1. the camera (:func:`ddhpose.lifting.options.resolve_camera`): the given focal length and
-   principal point, else an assumed normal lens and the image centre;
+   principal point, else an assumed normal lens and the image centre; after stage 4 the focal
+   length the clip itself tells (:func:`ddhpose.lifting.focal.estimate_focal`) replaces the
+   assumed one where the clip can tell it;
 2. the keypoints (:func:`ddhpose.lifting.keypoints.lift_inputs`): the Human3.6M-17 order, checked
    against the image, left and right put back where a detector exchanged them
    (:mod:`ddhpose.lifting.swaps`), low-score / NaN keypoints interpolated;
@@ -24,6 +26,7 @@ Post-processing (stages 4-6) runs in float64 torch tensors on the CPU; the resul
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -35,8 +38,9 @@ from einops import rearrange
 from tqdm import tqdm
 
 from ddhpose.geometry import normalize_screen
+from ddhpose.lifting.focal import FocalEstimate, estimate_focal
 from ddhpose.lifting.keypoints import KeypointTrack, LiftInputs, get_layout, layout_for, lift_inputs
-from ddhpose.lifting.options import (AGGREGATIONS, BONE_LENGTHS, DEFAULT_FOCAL_RATIO, DEFAULT_FPS, DEFAULT_SMOOTHING,
+from ddhpose.lifting.options import (AGGREGATIONS, ASSUMED_FOCAL, BONE_LENGTHS, DEFAULT_FOCAL_RATIO, DEFAULT_FPS, DEFAULT_SMOOTHING,
                                      Camera, LiftOptions, frame_rate, resolve_camera)
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.postprocess import hypothesis_spread, pose_from_hypotheses, scale_to_height
@@ -134,8 +138,10 @@ class Lifter:
                   directions) or 'free' (the model's per-frame lengths).
                 - smooth: sigma in frames of a Gaussian filter over time of the pose and the root
                   trajectory (0: off); the hypotheses are kept as sampled (docs/lift_quality.md).
-                - focal_length: pixels, if known (default :data:`DEFAULT_FOCAL_RATIO` x width, an
-                  assumption the result records); principal_point: (cx, cy) pixels (default the
+                - focal_length: pixels, if known (default: a camera file's, else estimated from the
+                  clip where it can tell it (estimate_focal, :mod:`ddhpose.lifting.focal`; the
+                  provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x width with a
+                  warning, an assumption the result records); principal_point: (cx, cy) pixels (default the
                   image centre); focal_length_source: where a given focal length came from.
                 - height: the person's height in metres, if known: pose, hypotheses, bone lengths
                   and root trajectory are scaled together (the 2D projection is unchanged). Body
@@ -152,19 +158,43 @@ class Lifter:
         track = _as_track(keypoints, scores, layout, image_size)
         camera = resolve_camera(options, track.image_size)
         inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
-        samples = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
+        sampled = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
         filled = torch.from_numpy(inputs.filled)
         weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
-        pose, samples, lengths, used = pose_from_hypotheses(samples, filled, weights, camera, options, skeleton)
+        pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options, skeleton)
+        undetected = torch.from_numpy(inputs.missing).all(-1)
+        camera, estimate = self._focal_from_clip(camera, options, pose, filled, weights, track, undetected)
+        if estimate is not None and estimate.identifiable and options.aggregation == "j_agg":  # J-Agg reprojects
+            pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options,
+                                                                skeleton)
         root = solve_root(pose, filled, weights, camera, options.smooth,
-                          undetected=torch.from_numpy(inputs.missing).all(-1))
+                          undetected=undetected)
         if options.fit_2d and bool(torch.isfinite(root).all()) and bool((root[:, 2] > 0).all()):
             pose, root = refine_to_2d(pose, root, filled, weights, camera.focal, camera.centre, skeleton)
         if options.height is not None:
             pose, samples, root, lengths = scale_to_height(pose, samples, root, lengths, options.height, skeleton)
         result = self._result(track, inputs, options, camera, pose, samples, root, lengths, used)
+        result.provenance["focal_estimate"] = None if estimate is None else estimate.to_dict()
         return place_in_world([result], foot_lock=options.foot_lock)[0] if options.world else result
+
+    @staticmethod
+    def _focal_from_clip(camera: Camera, options: LiftOptions, pose: torch.Tensor, keypoints: torch.Tensor,
+                         weights: torch.Tensor, track: KeypointTrack, undetected: torch.Tensor
+                         ) -> tuple[Camera, FocalEstimate | None]:
+        """The camera stage's second half: where no focal length was given (none, no camera file,
+        no metadata) and ``options.estimate_focal``, the clip's own estimate
+        (:func:`ddhpose.lifting.focal.estimate_focal`) where it can tell it, else the default with a
+        one-line warning. -> (the camera, the estimate or None where none was made)."""
+        if not options.estimate_focal or camera.source != ASSUMED_FOCAL:
+            return camera, None
+        fps, _ = frame_rate(options, track.fps)
+        estimate = estimate_focal(pose, keypoints, weights, track.image_size, camera.centre, fps, undetected)
+        if estimate.identifiable:
+            return replace(camera, focal=estimate.focal, source="estimated from the clip"), estimate
+        warnings.warn(f"focal length: the clip cannot tell it ({estimate.reason}); assumed {DEFAULT_FOCAL_RATIO} x "
+                      "the image width: give --focal-length or --camera if the depth matters", stacklevel=3)
+        return camera, estimate
 
     def _result(self, track: KeypointTrack, inputs: LiftInputs, options: LiftOptions, camera: Camera,
                 pose: torch.Tensor, samples: torch.Tensor, root: torch.Tensor, lengths: torch.Tensor | None,

@@ -26,6 +26,8 @@ DEFAULT_SMOOTHING = 2.0
 DEFAULT_FPS = 25.0
 #: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
 DEFAULT_FOCAL_RATIO = 1.15
+#: A lift's ``focal_length_source`` where nothing gave the focal length.
+ASSUMED_FOCAL = f"assumed: {DEFAULT_FOCAL_RATIO} x the image width"
 #: Focal lengths (pixels, as multiples of the image width) that are accepted: from a 170-degree
 #: fisheye to a 1,000 mm lens on a phone sensor.
 FOCAL_RATIO_RANGE = (0.05, 50.0)
@@ -48,7 +50,8 @@ class LiftOptions:
     image centre) and ``focal_length_source`` (recorded); ``camera_file`` (an OpenCV YAML / JSON or
     Pose2Sim TOML calibration, :mod:`ddhpose.lifting.camera_files`; ``camera_name`` picks one of
     several) gives both, scaled to the frames; a focal length or principal point given as well
-    overrides the file's. Time: ``fps`` (default the input's, else
+    overrides the file's. ``estimate_focal``: where neither gives a focal length, estimate it from
+    the clip (:mod:`ddhpose.lifting.focal`), keeping the default where the clip cannot tell it. Time: ``fps`` (default the input's, else
     :data:`DEFAULT_FPS`). The world: ``world``, ``foot_lock``.
     """
 
@@ -71,6 +74,7 @@ class LiftOptions:
     focal_length_source: Optional[str] = None
     camera_file: Optional[str] = None
     camera_name: Optional[str] = None
+    estimate_focal: bool = True
     fps: Optional[float] = None
     world: bool = True
     foot_lock: bool = True
@@ -167,7 +171,7 @@ def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
     elif calibrated is not None:
         focal, source = sum(calibrated.focal) / 2, f"camera file {calibrated.source}"
     else:
-        focal, source = DEFAULT_FOCAL_RATIO * width, f"assumed: {DEFAULT_FOCAL_RATIO} x the image width"
+        focal, source = DEFAULT_FOCAL_RATIO * width, ASSUMED_FOCAL
     if not FOCAL_RATIO_RANGE[0] * width <= focal <= FOCAL_RATIO_RANGE[1] * width:
         raise ValueError(f"focal_length: {focal:g} pixels is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g} "
                          f"x the image width ({width} px); a focal length is in pixels, e.g. about "

@@ -27,8 +27,9 @@ DEFAULT_RENDER_SIZE = 384
 
 def summary(results: Sequence[LiftResult]) -> str:
     """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
-    the world frame (what up rests on, how sure), then per person the frames, the frames where
-    left and right were put back, and anyone the floor flagged."""
+    the world frame (what up rests on, how sure), then per person the frames, the focal length
+    where the clip was asked for it (estimated, or assumed because it could not tell), the frames
+    where left and right were put back, and anyone the floor flagged."""
     lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
     frame = next((r.world_frame for r in results if r.world_frame is not None), None)
     if frame is not None:
@@ -41,6 +42,10 @@ def summary(results: Sequence[LiftResult]) -> str:
         if r.world_poses is None:
             line += f"; camera frame only ({r.world_note})"
         provenance = r.provenance or {}
+        estimate = provenance.get("focal_estimate")
+        if estimate:
+            line += (f"; focal length {r.focal_length:.0f} px " + ("estimated from the clip" if estimate["identifiable"]
+                     else f"assumed, the clip could not tell it (best {estimate['focal']:.0f} px)"))
         for group, spans in provenance.get("left_right_repaired", {}).items():
             line += f"; left/right {group} put back in frames " + ", ".join(
                 f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
