@@ -33,12 +33,12 @@ def test_every_option_of_the_command_line_reaches_its_object(tmp_path):
         "--bvh-trajectory", "--trc", "--glb", "--render", "a.mp4", "--render-size", "480", "--min-score", "0.5",
         "--min-track-frames", "4", "--max-gap", "3", "--max-jump", "0.2", "--min-motion", "0.05",
         "--camera", str(camera), "--camera-name", "cam_01", "--keep-left-right",
-        "--no-focal-estimate"])
+        "--focal-estimate"])
     assert lift_options(args) == LiftOptions(
         hypotheses=3, iterations=2, flip=False, aggregation="j_agg", bone_lengths="free", smooth=0.0, height=1.8,
         fit_2d=True, focal_length=1400.0, principal_point=(950.0, 530.0), fps=30.0, world=False, foot_lock=False,
         camera_file=str(camera), camera_name="cam_01", repair_swaps=False,
-        estimate_focal=False)
+        estimate_focal=True)
     assert export_options(args) == ExportOptions(bvh=True, bvh_units="m", bvh_trajectory=True, trc=True, glb=True,
                                                  render="a.mp4", render_size=480)
     assert tracking_options(args) == TrackingOptions(min_score=0.5, min_frames=4, max_gap=3, max_jump=0.2,

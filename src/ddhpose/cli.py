@@ -59,10 +59,12 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     lift, tracking, export = _defaults()
     p.add_argument("--focal-length", type=float, default=lift.focal_length, metavar="PIXELS",
                    help="the camera's focal length in pixels, if known: places the person in depth "
-                        "(default: the camera file's or the video's metadata, else estimated from the clip where it can "
-                        f"tell it, else assumed {DEFAULT_FOCAL_RATIO} x the image width; the result records which)")
-    p.add_argument("--no-focal-estimate", action="store_true",
-                   help="without a focal length, assume the default instead of estimating it from the clip")
+                        "(default: the camera file's or the video's metadata, else estimated from the clip with "
+                        f"--focal-estimate where it can tell it, else assumed {DEFAULT_FOCAL_RATIO} x the image width; "
+                        "the result records which)")
+    p.add_argument("--focal-estimate", action="store_true",
+                   help="without a focal length, estimate it from the clip where the clip can tell it (experimental: "
+                        "right for wide lenses, worse than the default on Human3.6M; docs/world_accuracy.md)")
     p.add_argument("--principal-point", type=float, nargs=2, default=lift.principal_point, metavar=("CX", "CY"),
                    help="the camera's principal point in pixels, if known (default: the image centre)")
     p.add_argument("--camera", default=lift.camera_file, metavar="FILE",
@@ -129,7 +131,7 @@ def lift_options(args: argparse.Namespace):
                      height=args.height, fit_2d=args.fit_2d, focal_length=args.focal_length,
                      principal_point=None if args.principal_point is None else tuple(args.principal_point),
                      camera_file=args.camera, camera_name=args.camera_name,
-                     estimate_focal=not args.no_focal_estimate,
+                     estimate_focal=args.focal_estimate,
                      repair_swaps=not args.keep_left_right,
                      fps=args.fps, world=not args.no_world, foot_lock=not args.no_foot_lock)
     return LiftOptions(**given)

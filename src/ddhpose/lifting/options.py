@@ -74,7 +74,7 @@ class LiftOptions:
     focal_length_source: Optional[str] = None
     camera_file: Optional[str] = None
     camera_name: Optional[str] = None
-    estimate_focal: bool = True
+    estimate_focal: bool = False
     fps: Optional[float] = None
     world: bool = True
     foot_lock: bool = True
