@@ -232,6 +232,8 @@ def test_angles_accuracy_smoke(smoke_run):
         assert report[condition]["clips"] == report[condition]["world_found"] == 1
         for label in ("hip_flexion", "knee_flexion", "elbow_flexion", "trunk_to_floor"):
             assert rows[label]["frames"] > 0 and finite(rows[label]["rms"], rows[label]["truth_sd"]), label
+            assert abs(rows[label]["bias"]) <= rows[label]["rms"], label  # a mean error is at most the RMS
+        assert report[condition]["mpjpe_mm"] > 0 and len(report[condition]["mpjpe_mm_per_clip"]) == 1
     table = table_rows(section(out / "angles.md", "angles_accuracy"))
     assert "knee_flexion" in table and "ankle_dorsiflexion" not in table  # no toe joint: not measured
 

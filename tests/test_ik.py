@@ -105,3 +105,12 @@ def test_the_ik_command_writes_and_prints_the_comparison(walk_result, capsys, mo
     assert f"wrote {ik_paths(walk_result)['motion']}" in out
     assert re.search(r"knee_angle_r\s+right_knee_flexion\s+[\d.]+", out)
     assert not os.path.exists(walk_result.parent / "opensim.log")
+
+
+def test_the_ik_command_takes_a_path_relative_to_the_working_directory(walk_result, capsys, monkeypatch):
+    """``ddhpose ik result.npz`` as typed in the result's folder (OpenSim runs in a folder of its own)."""
+    pytest.importorskip("opensim", reason="OpenSim (the opensim extra) runs the inverse kinematics")
+    monkeypatch.chdir(walk_result.parent)
+    assert main(["ik", walk_result.name]) == 0
+    assert f"wrote {ik_paths(walk_result.name)['motion']}" in capsys.readouterr().out
+    assert all(p.exists() for p in ik_paths(walk_result).values())

@@ -1,7 +1,7 @@
 """Every file of a lift tells the same story: two people of one clip (ids 4 and 7, starting at video
 frame 30, 50 frames per second) written with every export, each file read back by a reader of its
 own format: metres, the frame rate, the video's clock (frame k at k / fps seconds where a file
-keeps time) and the person ids agree across the .npz / .json, BVH, TRC, GLB, .mot, CSV and the page."""
+keeps time) and the person ids agree across the .npz and .json results, BVH, TRC, GLB, .mot, CSV and the page."""
 from __future__ import annotations
 
 import csv
@@ -40,6 +40,15 @@ def written(tmp_path_factory):
     return people, out, paths
 
 
+@pytest.fixture(scope="module")
+def written_json(written, tmp_path_factory):
+    """The same two people written as .json results (the other result format)."""
+    people, _, _ = written
+    out = tmp_path_factory.mktemp("agree_json") / "clip.json"
+    write_all(planned_writes(people, out, ExportOptions()))
+    return people, out
+
+
 def test_every_file_is_written_under_its_persons_id(written):
     people, out, paths = written
     names = {p.name for p in paths}
@@ -60,6 +69,25 @@ def test_the_results_keep_ids_rate_frames_and_metres(written):
             assert list(data["angle_names"]) == list(ANGLE_NAMES)
             np.testing.assert_allclose(data["angles"][:, ANGLE_NAMES.index("right_knee_flexion")],
                                        person.angles["right_knee_flexion"], atol=1e-4)
+
+
+def test_the_json_results_keep_ids_rate_frames_metres_and_degrees(written_json):
+    """Read with Python's own json module (not ddhpose's reader), then with load_result."""
+    people, out = written_json
+    for person in people:
+        path = out.with_name(f"clip_track{person.track_id}.json")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["track_id"] == person.track_id and doc["fps"] == FPS and doc["units"] == "metres"
+        assert doc["angle_units"] == "degrees" and doc["angle_names"] == list(ANGLE_NAMES)
+        assert [f["frame"] for f in doc["frames"]] == list(person.frames)
+        world = np.asarray([f["world_pose"] for f in doc["frames"]], np.float64)
+        np.testing.assert_allclose(world, person.world_poses, atol=1e-5)
+        knee = np.asarray([np.nan if f["angles"][ANGLE_NAMES.index("left_knee_flexion")] is None
+                           else f["angles"][ANGLE_NAMES.index("left_knee_flexion")] for f in doc["frames"]])
+        np.testing.assert_allclose(knee, person.angles["left_knee_flexion"], atol=1e-3)
+        back = load_result(path)
+        assert back.track_id == person.track_id and back.fps == FPS and back.units == "metres"
+        np.testing.assert_array_equal(back.frames, person.frames)
 
 
 def test_bvh_frame_time_and_metres(written):
@@ -103,11 +131,17 @@ def test_glb_clock_and_metres(written):
         np.testing.assert_allclose(root, person.world_poses[:, 0], atol=1e-4)  # metres, the pelvis moving
 
 
+def read_name(path: Path) -> str:
+    """A .mot file's first line: the name OpenSim shows, which carries the person's id."""
+    return path.read_text(encoding="utf-8").splitlines()[0]
+
+
 def test_mot_and_csv_clock_degrees_and_values(written):
     people, out, _ = written
     for person in people:
         header, times, columns = read_mot(out.with_name(f"clip_track{person.track_id}_angles.mot"))
         assert header["inDegrees"] == "yes"
+        assert read_name(out.with_name(f"clip_track{person.track_id}_angles.mot")).endswith(f"person {person.track_id}")
         np.testing.assert_allclose(times, person.frames / FPS, atol=1e-6)
         np.testing.assert_allclose(columns["left_knee_flexion"], person.angles["left_knee_flexion"], atol=1e-5)
         with open(out.with_name(f"clip_track{person.track_id}_angles.csv"), newline="") as fh:

@@ -155,6 +155,7 @@ def inverse_kinematics(result_path: str | os.PathLike, *, mass: float = DEFAULT_
     span = (float(times[0]), float(times[-1]))
     final = ik_paths(result_path)
     with tempfile.TemporaryDirectory(prefix="ddhpose_ik_", dir=final["trc"].parent) as tmp:
+        tmp = os.path.abspath(tmp)  # OpenSim runs inside it: a path relative to here would not hold there
         work = {role: Path(tmp) / path.name for role, path in final.items()}
         work["trc"].write_text(format_trc(positions, result.fps or DEFAULT_FPS, names, final["trc"].name,
                                           start_frame=int(result.frames[0])), encoding="utf-8")
