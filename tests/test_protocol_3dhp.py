@@ -593,3 +593,29 @@ def test_prepare_ground_truth_from_annot_data_says_which_field_and_which_valid_f
                      {k: v for k, v in mat.items() if not k.startswith("__") and k != "activity_annotation"})
     _, labels, _ = P.prepare_ground_truth(load_3dhp_test(test_path), str(test_path), annot_dir)
     assert labels is None
+
+
+def test_pck_joints_are_the_official_14_only_on_the_3dhp_skeleton():
+    from ddhpose.skeleton import H36M
+    assert P.pck_joints(H36M) is None  # another skeleton: every joint counts
+
+
+def test_prepare_ground_truth_reads_only_the_sequences_given_and_names_a_foreign_data_3d(tmp_path):
+    """Two sequences need only their two annot_data.mat; a sequence without valid flags takes
+    annot_data.mat's without a 'valid frames' note; data_3d that is neither field is refused
+    naming the test file."""
+    import dataclasses
+    from mpi3dhp_files import make_test_set
+    from ddhpose.data.mpi3dhp import load_3dhp_test
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, anns = make_test_set(tmp_path, frames={"TS2": 6, "TS5": 8})
+    seqs = load_3dhp_test(test_path)
+    seqs[0] = dataclasses.replace(seqs[0], valid=None)
+    out, labels, provenance = P.prepare_ground_truth(seqs, str(test_path), annot_dir)
+    assert [s.subject for s in out] == ["TS2", "TS5"] and sorted(labels) == ["TS2", "TS5"]
+    assert np.array_equal(out[0].valid, anns["TS2"]["valid"]) and "valid frames" not in provenance
+    assert provenance["test file's data_3d"] == f"{test_path}: TS2 annot3 = univ_annot3, TS5 univ_annot3"
+    seqs[1] = dataclasses.replace(seqs[1], poses_3d=seqs[1].poses_3d * 1.2)  # 20 % larger: neither field
+    with pytest.raises(ValueError) as err:
+        P.prepare_ground_truth(seqs, str(test_path), annot_dir)
+    assert str(err.value).startswith(f"{test_path}: sequence 'TS5': data_3d is none of the 3D fields of ")
