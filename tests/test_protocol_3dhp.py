@@ -426,3 +426,197 @@ def test_released_checkpoint_evaluates_through_the_cli(tmp_path, capsys):
     assert main(args + ["--skeleton", "3dhp"]) == 0
     assert main(args + ["--skeleton", "3dhp", "--pose-step", "5"]) == 2
     assert "pose step 5: the sampler runs W=2 DDIM steps" in capsys.readouterr().err
+
+
+# --- what the protocol promises, one rule at a time (mutation testing: tools/mutation.py) ---
+
+def test_pck_counts_errors_strictly_below_150_mm_and_auc_steps_of_5_mm():
+    """'error < threshold' (mpii_compute_3d_pck.m): 150 mm exactly is a miss; AUC is the mean
+    over the 31 thresholds 0, 5, ..., 150, so an error of e mm hits the thresholds above e."""
+    def at(mm: float, frames: int = 1) -> dict[str, float]:
+        return P.scores(torch.full((frames, 17), mm, dtype=torch.float64))
+    assert at(150.0)["pck"] == 0.0 and at(149.99)["pck"] == 100.0 and at(150.01)["pck"] == 0.0
+    assert at(0.0)["auc"] == pytest.approx(30 / 31 * 100)  # 0 < 0 is false: every threshold but 0
+    assert at(5.0)["auc"] == pytest.approx(29 / 31 * 100) and at(4.99)["auc"] == pytest.approx(30 / 31 * 100)
+    assert at(145.0)["auc"] == pytest.approx(1 / 31 * 100) and at(150.0)["auc"] == 0.0
+    s = at(40.0, frames=3)
+    assert s == {"frames": 3.0, "mpjpe": pytest.approx(40.0), "pck": 100.0, "auc": pytest.approx(22 / 31 * 100)}
+    for shape in ((17,), (2, 3, 17)):
+        with pytest.raises(ValueError) as err:
+            P.scores(torch.zeros(shape))
+        assert str(err.value) == f"errors: expected (N, J) per-joint errors, got {shape}"
+
+
+def test_scores_of_float32_errors_on_the_thresholds():
+    """The thresholds are exact in float32 too: 5 mm is not below the 5 mm threshold."""
+    s = P.scores(torch.full((1, 17), 5.0, dtype=torch.float32))
+    assert s["auc"] == pytest.approx(29 / 31 * 100) and s["pck"] == 100.0
+
+
+def test_activity_labels_keep_a_sequence_s_first_frames_and_name_what_is_missing():
+    ts1 = _result("TS1", [100.0, 200.0], [True, True])
+    rows = P.activity_rows([ts1], {"TS1": np.array([[3], [5], [1], [1]])})  # MATLAB's N x 1, longer than TS1
+    assert rows["Sitting"]["pck"] == 100.0 and rows["Sitting"]["frames"] == 1
+    assert rows["On The Floor"]["pck"] == 0.0 and rows["On The Floor"]["frames"] == 1
+    assert rows["Standing/Walking"]["frames"] == 0
+    spine = _result("TS1", [100.0], [True], spine_head_mm=200.0)  # spine and head off by 200 mm
+    official = P.activity_rows([spine], {"TS1": np.array([1])})
+    assert official["Standing/Walking"]["pck"] == 100.0 and official["All"]["pck"] == 100.0
+    every = P.activity_rows([spine], {"TS1": np.array([1])}, joints=None)  # all 17 joints: 2 misses
+    assert every["Standing/Walking"]["pck"] == pytest.approx(15 / 17 * 100)
+    assert every["All"]["pck"] == pytest.approx(15 / 17 * 100)
+    assert P.activity_rows([], {"TS1": np.array([1])}) == {}
+    with pytest.raises(ValueError) as err:
+        P.activity_rows([ts1], {"TS2": np.array([1, 1]), "TS3": np.array([1])})
+    assert str(err.value) == "activity labels: no entry for test sequence 'TS1'; have ['TS2', 'TS3']"
+    with pytest.raises(ValueError) as err:
+        P.activity_rows([ts1], {"TS1": np.array([1])})
+    assert str(err.value) == "activity labels of 'TS1': 1 frames, the sequence has 2"
+
+
+def test_scene_rows_leave_out_a_scene_with_a_missing_sequence_only():
+    rows = {n: {"frames": 1000.0 + i, "mpjpe": float(i), "pck": 10.0 * i} for i, n in enumerate(P.TEST_SEQUENCES, 1)}
+    del rows["TS3"]
+    scenes = P.scene_rows(rows)
+    assert list(scenes) == ["Studio with green screen", "Outdoor"]  # the scene after the gap is still there
+    assert scenes["Outdoor"] == {"mpjpe": pytest.approx((5 * 276 + 6 * 452) / 728),
+                                 "pck": pytest.approx((50 * 276 + 60 * 452) / 728), "frames": 728.0}
+    assert scenes["Studio with green screen"]["frames"] == 1143.0  # the README's counts, not the rows'
+    assert P.scene_rows({}) == {}
+
+
+def test_mat_export_refusals_say_what_is_wrong(tmp_path):
+    P.check_mat_export(list(P.TEST_SEQUENCES))
+    P.check_mat_export(list(reversed(P.TEST_SEQUENCES)), truncated_to=0)
+    head = ("the .mat export needs the whole MPI-INF-3DHP test set: the official script "
+            "(mpii_test_predictions_ori_py.m) reads the variables TS1, TS2, TS3, TS4, TS5, TS6 and every frame of "
+            "each; ")
+    with pytest.raises(ValueError) as err:
+        P.check_mat_export([*P.TEST_SEQUENCES, "TS9", "S1"])
+    assert str(err.value) == head + "unknown sequences ['S1', 'TS9']; evaluate all six sequences, or leave out --export-mat"
+    with pytest.raises(ValueError) as err:
+        P.check_mat_export(["TS2", "TS1", "TS6"])
+    assert str(err.value) == head + "missing ['TS3', 'TS4', 'TS5']; evaluate all six sequences, or leave out --export-mat"
+    with pytest.raises(ValueError) as err:
+        P.check_mat_export(list(P.TEST_SEQUENCES), truncated_to=1)
+    assert str(err.value) == (
+        "the .mat export needs every frame: eval.max_frames=1 keeps only the first frames of each sequence, and "
+        "the official script indexes TSk(:, :, j) up to the last valid frame of annot_data.mat (past the end of a "
+        "truncated array); set eval.max_frames=0, or leave out --export-mat")
+
+
+def test_mat_export_refuses_other_names_and_shapes_before_writing(tmp_path):
+    pytest.importorskip("scipy.io")
+    good = {agg: torch.zeros(2, 1, 17, 3) for agg in P.MAT_AGGREGATIONS}
+    poses = {n: dict(good) for n in P.TEST_SEQUENCES}
+    for name in ("TS7", "TS0", "ts1", "TS12", "XTS1", "TS1 "):
+        with pytest.raises(ValueError) as err:
+            P.write_inference_mats(tmp_path, {**poses, name: good})
+        assert str(err.value) == ("the .mat export names variables after the MPI-INF-3DHP test sequences TS1..TS6; "
+                                  f"got a sequence named {name!r}")
+    for bad in (torch.zeros(2, 17, 3), torch.zeros(2, 1, 16, 3), torch.zeros(2, 1, 17, 2), torch.zeros(1, 2, 1, 17, 3)):
+        poses["TS3"] = {**good, "J_Best": bad}
+        with pytest.raises(ValueError) as err:
+            P.write_inference_mats(tmp_path, poses)
+        assert str(err.value) == f"TS3 J_Best: expected (N, W, 17, 3) poses, got {tuple(bad.shape)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inference_data_P_Agg.mat", "inference_data_P_Best.mat"]
+
+
+def test_without_scipy_the_message_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    with pytest.raises(ImportError) as err:
+        P.require_savemat()
+    assert str(err.value) == ("writing the official MPI-INF-3DHP .mat files needs scipy; install it with "
+                              "pip install 'ddhpose[mat]'")
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def _prepare(*args, **kwargs):
+    """Stands for evaluate_config: the ground-truth warning names the line that called it."""
+    return P.prepare_ground_truth(*args, **kwargs)
+
+
+def test_prepare_ground_truth_without_the_test_set_s_folder_warns_at_the_caller(tmp_path):
+    from mpi3dhp_files import make_test_set
+    from ddhpose.data.mpi3dhp import load_3dhp_test
+    pytest.importorskip("scipy.io")
+    test_path, _, _ = make_test_set(tmp_path)
+    seqs = load_3dhp_test(test_path)
+    note = (f"data_3d of {test_path} as it is, not checked: preprocessed test files carry annot3 (what the released "
+            "script scores against) or univ_annot3 under that name (8-20 mm apart on TS5 and TS6), and the file does "
+            "not say which; give the test set's folder with --annot-dir to check it and to score against "
+            "annot_data.mat")
+    with pytest.warns(UserWarning) as caught:
+        line = sys._getframe().f_lineno + 1
+        out, labels, provenance = _prepare(tuple(seqs), str(test_path))
+    assert [str(w.message) for w in caught] == [f"MPI-INF-3DHP ground truth: {note}"]
+    assert caught[0].filename == __file__ and caught[0].lineno == line
+    assert out == seqs and isinstance(out, list) and labels is None and provenance == {"ground truth": note}
+    with pytest.raises(ValueError) as err:
+        P.prepare_ground_truth(seqs, str(test_path), field="annot2")
+    assert str(err.value) == "ground truth must be one of ['annot3', 'univ_annot3'], got 'annot2'"
+
+
+def test_prepare_ground_truth_from_annot_data_says_which_field_and_which_valid_frames(tmp_path):
+    from mpi3dhp_files import make_test_set
+    from ddhpose.data.mpi3dhp import load_3dhp_test
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, anns = make_test_set(tmp_path)
+    seqs = load_3dhp_test(test_path)
+    seqs[0].valid[:3] = False  # annot_data.mat's valid_frame is [1, 0, 1, ...]: frames 0 and 2 differ
+    seqs[4].valid[5] = False
+    out, labels, provenance = P.prepare_ground_truth(seqs, str(test_path), annot_dir)
+    held = ("TS1 annot3 = univ_annot3, TS2 annot3 = univ_annot3, TS3 annot3 = univ_annot3, "
+            "TS4 annot3 = univ_annot3, TS5 univ_annot3, TS6 univ_annot3")
+    assert provenance == {
+        "ground truth": f"annot3 of TSk/annot_data.mat in {annot_dir}, with its valid_frame (the field the released "
+                        "script mpii_test_predictions_ori_py.m scores against)",
+        "test file's data_3d": f"{test_path}: {held}",
+        "valid frames": "annot_data.mat's valid_frame used; the test file's valid flags differ in TS1 (2 frames), "
+                        "TS5 (1 frames)"}
+    for seq, name in zip(out, P.TEST_SEQUENCES):
+        ann = anns[name]
+        assert seq.subject == name and np.array_equal(seq.valid, ann["valid"])
+        rel = (ann["annot3"] - ann["annot3"][:, ROOT:ROOT + 1]) / 1000
+        np.testing.assert_allclose(seq.poses_3d, rel, atol=1e-9)
+    assert list(labels) == list(P.TEST_SEQUENCES) and np.array_equal(labels["TS2"], anns["TS2"]["activity"])
+    univ, _, provenance = P.prepare_ground_truth(load_3dhp_test(test_path), str(test_path), annot_dir, "univ_annot3")
+    assert provenance["ground truth"] == (f"univ_annot3 of TSk/annot_data.mat in {annot_dir}, with its valid_frame "
+                                          "(the field of the test set's mpii_test_predictions.m)")
+    assert "valid frames" not in provenance
+    ann = anns["TS5"]
+    np.testing.assert_allclose(univ[4].poses_3d, (ann["univ_annot3"] - ann["univ_annot3"][:, ROOT:ROOT + 1]) / 1000,
+                               atol=1e-9)
+    # one annot_data.mat without activity_annotation: no activity table rather than a partial one
+    import scipy.io
+    mat = scipy.io.loadmat(annot_dir / "TS4" / "annot_data.mat")
+    scipy.io.savemat(annot_dir / "TS4" / "annot_data.mat",
+                     {k: v for k, v in mat.items() if not k.startswith("__") and k != "activity_annotation"})
+    _, labels, _ = P.prepare_ground_truth(load_3dhp_test(test_path), str(test_path), annot_dir)
+    assert labels is None
+
+
+def test_pck_joints_are_the_official_14_only_on_the_3dhp_skeleton():
+    from ddhpose.skeleton import H36M
+    assert P.pck_joints(H36M) is None  # another skeleton: every joint counts
+
+
+def test_prepare_ground_truth_reads_only_the_sequences_given_and_names_a_foreign_data_3d(tmp_path):
+    """Two sequences need only their two annot_data.mat; a sequence without valid flags takes
+    annot_data.mat's without a 'valid frames' note; data_3d that is neither field is refused
+    naming the test file."""
+    import dataclasses
+    from mpi3dhp_files import make_test_set
+    from ddhpose.data.mpi3dhp import load_3dhp_test
+    pytest.importorskip("scipy.io")
+    test_path, annot_dir, anns = make_test_set(tmp_path, frames={"TS2": 6, "TS5": 8})
+    seqs = load_3dhp_test(test_path)
+    seqs[0] = dataclasses.replace(seqs[0], valid=None)
+    out, labels, provenance = P.prepare_ground_truth(seqs, str(test_path), annot_dir)
+    assert [s.subject for s in out] == ["TS2", "TS5"] and sorted(labels) == ["TS2", "TS5"]
+    assert np.array_equal(out[0].valid, anns["TS2"]["valid"]) and "valid frames" not in provenance
+    assert provenance["test file's data_3d"] == f"{test_path}: TS2 annot3 = univ_annot3, TS5 univ_annot3"
+    seqs[1] = dataclasses.replace(seqs[1], poses_3d=seqs[1].poses_3d * 1.2)  # 20 % larger: neither field
+    with pytest.raises(ValueError) as err:
+        P.prepare_ground_truth(seqs, str(test_path), annot_dir)
+    assert str(err.value).startswith(f"{test_path}: sequence 'TS5': data_3d is none of the 3D fields of ")
