@@ -433,3 +433,96 @@ def test_two_bone_ik_goes_as_near_as_the_leg_reaches():
     new_knee, new_ankle = W._two_bone_ik(hip, knee, ankle, near)
     np.testing.assert_allclose(np.linalg.norm(new_ankle - hip, axis=-1), np.abs(thigh - shin) + 1e-6, atol=1e-9)
     np.testing.assert_allclose(np.linalg.norm(new_knee - hip, axis=-1), thigh, atol=1e-6)
+
+
+# --- clips built in the camera frame, whose up (-y) and floor are known by construction ---
+
+def _upright() -> np.ndarray:
+    """A body standing upright (y up), every segment's midpoint over its ankles' midpoint: the
+    standing axis, balance and the resting feet all say up exactly."""
+    from body_poses import standing
+    pose = standing()
+    pose[H36M.names.index("neck"), 2] = 0.0
+    return pose
+
+
+def _squat() -> np.ndarray:
+    """The knees 0.25 m forward: bent to about 120 degrees, no standing frame."""
+    pose = _upright()
+    pose[[H36M.names.index("left_knee"), H36M.names.index("right_knee")], 2] += 0.25
+    return pose
+
+
+def _at(pose, spots, frames):
+    """``pose`` (world, y up) standing still at each of ``spots`` for 5 frames in turn, ``frames``
+    frames in all, seen by a level camera 4 m away (camera frame: y down, z away)."""
+    spot = np.asarray(spots, float)[(np.arange(frames) // 5) % len(spots)]
+    return (pose[None] + spot[:, None]) * [1.0, -1.0, -1.0] + [0.0, 0.0, 4.0]
+
+
+def _frame_of(cam, **kwargs):
+    return find_world_frame(cam - cam[:, :1], cam[:, 0], 25.0, **kwargs)
+
+
+SPOTS = [(-0.6, 0, -0.5), (0.0, 0, 0.5), (0.6, 0, -0.5), (0.0, 0, -0.2), (0.3, 0, 0.3)]
+
+
+def test_the_ankle_speed_given_decides_rest_for_up_the_floor_and_the_drift():
+    cam = _at(_squat(), SPOTS, 150)  # thirds of 2 s, each with the feet resting at 5 spots apart
+    seen = _frame_of(cam)
+    assert seen.evidence[0] == "floor plane" and seen.floor_evidence == "resting feet"
+    assert seen.contact_frames == 150 and seen.drift_deg < 1e-6  # one floor, thirds agree exactly
+    # the 2D says the feet never rest: no floor, no standing body: up from balance and the camera,
+    # the floor's height from the lowest ankles, and no third to tell drift by
+    fast = _frame_of(cam, ankle_speed=np.full((150, 2), 2.0))
+    assert fast.evidence == ("balance", "camera level") and fast.contact_frames == 0
+    assert fast.floor_evidence == "lowest ankles" and math.isnan(fast.drift_deg)
+
+
+def test_people_share_the_floors_direction_also_in_each_third_of_the_drift():
+    # A's feet rest along x left of the camera, B's across it to the right, 0.3 m higher (a size
+    # misjudged): centred each on their own, their floor is level; the middle third holds both
+    a = _at(_upright(), [(-2.0, 0, 0), (-1.6, 0, 0), (-1.2, 0, 0), (-1.6, 0, 0.4), (-1.6, 0, -0.4)], 225)
+    b = _at(_upright(), [(1.5, 0.3, -0.4), (1.5, 0.3, 0.0), (1.5, 0.3, 0.4), (1.9, 0.3, 0.0), (1.1, 0.3, 0.0)], 225)
+    cam = np.concatenate([a, b])
+    frame = _frame_of(cam, people=np.r_[np.zeros(225, int), np.ones(225, int)], seconds=9.0)
+    assert "floor plane" in frame.evidence
+    assert _angle(frame.up, [0.0, -1.0, 0.0]) < 1e-6 and frame.drift_deg < 1e-6
+
+
+def test_the_floor_lies_the_ankles_height_under_the_10th_percentile_of_the_resting_or_lowest_ankles():
+    lift = np.linspace(0.0, 0.29, 30)  # the body bobs up and down: the ankles' heights spread
+    cam = _at(_upright(), [(0, 0, 0)], 30) + lift[:, None, None] * [0.0, -1.0, 0.0]
+    ankles = [H36M.names.index("left_ankle"), H36M.names.index("right_ankle")]
+    ankle = ANKLE_HEIGHT_RATIO * 0.9  # the leg: hip 1.0 -> knee 0.55 -> ankle 0.1
+    for slow, evidence in ((2, "lowest ankles"), (3, "resting feet")):
+        speed = np.full((30, 2), 2.0)
+        speed[[0, 10, 20][:slow]] = 0.0  # these frames' feet rest (three make a floor)
+        frame = _frame_of(cam, ankle_speed=speed)
+        assert frame.floor_evidence == evidence
+        heights = frame.apply(cam[:, ankles])[..., 1]
+        used = heights.ravel() if slow < 3 else heights[[0, 10, 20]].min(1)
+        assert np.percentile(used, 10) == pytest.approx(ankle, abs=1e-9)
+
+
+def test_no_position_or_no_feet_say_why_there_is_no_floor():
+    cam = _at(_upright(), [(0, 0, 0)], 30)
+    trajectory = cam[:, 0].copy()
+    trajectory[3] = np.nan
+    with pytest.raises(NoFloorError, match=r"^the person's position in the camera frame is unknown in some frames$"):
+        find_world_frame(cam - cam[:, :1], trajectory, 25.0)
+    missing = np.zeros((30, 17), bool)
+    missing[:16, [LEFT_ANKLE, RIGHT_ANKLE]] = True
+    with pytest.raises(NoFloorError, match=r"^the feet were not seen in most frames \(legs out of view\): "
+                                           r"no floor to stand on$"):
+        _frame_of(cam, missing=missing)
+
+
+def test_a_frame_recorded_before_evidence_and_floor_evidence_were_kept_reads_back_with_their_defaults():
+    frame = _frame_of(_at(_upright(), SPOTS, 30))
+    data = frame.to_dict()
+    for key in ("evidence", "floor_evidence", "uncertainty_deg"):
+        del data[key]
+    old = WorldFrame.from_dict(data)
+    assert old.evidence == () and old.floor_evidence == "resting feet" and math.isnan(old.uncertainty_deg)
+    np.testing.assert_array_equal(old.rotation, frame.rotation)
