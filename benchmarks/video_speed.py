@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         from ddhpose.export.writers import planned_writes, write_all
         _, t_write = timed(lambda: write_all(planned_writes(results, Path(tmp) / "out.npz")))
         from ddhpose.export.render import render_result
-        from ddhpose.pipelines.video import default_render_size
+        from ddhpose.export.render import default_render_size
         from ddhpose.video.frames import FrameStore
         store = FrameStore(default_render_size(info.size[1]))
         for i, rgb in enumerate(frames[:args.render_frames]):

@@ -196,6 +196,18 @@ def test_a_squat_at_rest_gives_up_by_balance_and_two_standing_frames_are_not_evi
     assert (est.standing_frames, est.balance_frames) == (0, 20)
 
 
+def test_the_second_balance_pass_finds_the_support_from_the_first_passs_up(monkeypatch):
+    # a squat at rest seen by a camera pitched 20 deg: the first pass starts from the camera's
+    # level guess, the second from the up that balance gave, which leans towards the truth
+    poses = _tilted(np.repeat(_squat(upright())[None], 20, 0), 20.0)
+    seen = []
+    real = G.balance_axes
+    monkeypatch.setattr(G, "balance_axes", lambda a, f, up, s=H36M: seen.append(up) or real(a, f, up, s))
+    G.estimate_up(poses, 25.0)
+    assert len(seen) == 2 and _angle(seen[0], UP) < 1e-9
+    assert _angle(seen[1], UP) > 5.0
+
+
 def _positions(offsets, frames=10):
     """A person standing still at each of ``offsets`` (world metres) for ``frames`` frames."""
     return np.concatenate([np.repeat((upright() + o)[None], frames, 0) for o in offsets])

@@ -1,6 +1,7 @@
 """The MPI-INF-3DHP protocol as the official MATLAB scripts compute it, and the released export."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -550,7 +551,8 @@ def test_prepare_ground_truth_without_the_test_set_s_folder_warns_at_the_caller(
         line = sys._getframe().f_lineno + 1
         out, labels, provenance = _prepare(tuple(seqs), str(test_path))
     assert [str(w.message) for w in caught] == [f"MPI-INF-3DHP ground truth: {note}"]
-    assert caught[0].filename == __file__ and caught[0].lineno == line
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds a frame between the two
+        assert caught[0].filename == __file__ and caught[0].lineno == line
     assert out == seqs and isinstance(out, list) and labels is None and provenance == {"ground truth": note}
     with pytest.raises(ValueError) as err:
         P.prepare_ground_truth(seqs, str(test_path), field="annot2")

@@ -266,7 +266,7 @@ def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monk
 
 
 def test_render_size_follows_the_video():
-    from ddhpose.pipelines.video import default_render_size
+    from ddhpose.export.render import default_render_size
     assert default_render_size(498) == 498 and default_render_size(2160) == 720 and default_render_size(240) == 384
 
 

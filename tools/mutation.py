@@ -81,6 +81,9 @@ def run_module(module: str, tests: list[str], children: int, show: bool) -> dict
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         survivors = sorted(k for k, code in codes.items() if code == 0)
         other = sorted(k for k, code in codes.items() if code not in (0, 1))  # timeouts, crashes
+        if codes and len(other) == len(codes):
+            sys.exit(f"no mutant of {module} ran (does the test selection pass unmutated?):\n"
+                     f"{run.stdout[-3000:]}\n{run.stderr[-2000:]}")
         diffs = {}
         if show:
             for name in survivors:

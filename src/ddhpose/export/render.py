@@ -21,13 +21,28 @@ from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from tqdm import tqdm
 
-from ddhpose.export.options import ANIMATION_EXTENSIONS
+from ddhpose.export.options import ANIMATION_EXTENSIONS, ExportOptions
 from ddhpose.export.results import load_result
-from ddhpose.files import atomic_path
+from ddhpose.files import PartlyWritten, atomic_path
 from ddhpose.geometry import CAMERA_TO_Y_UP, Y_UP_TO_Z_UP
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
+
+
+#: The height (pixels) of an animation of keypoints without a video unless asked otherwise.
+DEFAULT_RENDER_SIZE = 384
+#: The most an animation over a video is high by default (pixels): the video's own height up to this.
+MAX_RENDER_HEIGHT = 720
+
+
+def default_render_size(video_height: int | None = None) -> int:
+    """An animation's frame height: without a video :data:`DEFAULT_RENDER_SIZE`; over a video
+    its own height, at least that and at most :data:`MAX_RENDER_HEIGHT` pixels (even)."""
+    if video_height is None:
+        return DEFAULT_RENDER_SIZE
+    size = min(max(int(video_height), DEFAULT_RENDER_SIZE), MAX_RENDER_HEIGHT)
+    return size - size % 2
 
 
 LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = "#1f77b4", "#d62728", "#333333"
@@ -452,3 +467,20 @@ def render_result(result: LiftResult | Sequence[LiftResult] | str | os.PathLike,
     kw.setdefault("image_size", tuple(int(v) for v in np.asarray(results[0].image_size).reshape(-1)))
     kw.setdefault("fps", results[0].fps or DEFAULT_FPS)
     return render_people(people, out_path, world=world, **kw)
+
+
+def write_animation(results: Sequence[LiftResult], exports: ExportOptions, written: list[Path], *,
+                    video_height: int | None = None, frames_of: FrameSource | None = None,
+                    progress: bool = False) -> list[Path]:
+    """The animation ``exports.render`` asks for, of every person (:func:`render_result`: the world
+    frame when they have one; ``exports.render_size`` pixels high, else
+    :func:`default_render_size` of ``video_height``); ``frames_of(numbers)`` gives the video frames
+    to draw under the keypoints. Ctrl-C while rendering raises :class:`PartlyWritten` naming
+    ``written`` (the files already in place) and the animation."""
+    if not exports.render:
+        return []
+    try:
+        return [render_result(list(results), exports.render, progress=progress, frames_of=frames_of,
+                              size=exports.render_size or default_render_size(video_height))]
+    except KeyboardInterrupt:
+        raise PartlyWritten(written, [str(exports.render)]) from None

@@ -3,7 +3,7 @@ grid (three.js, bundled with its licence: nothing is fetched when the page is vi
 frames or the 2D keypoints beside them, a time slider, play / pause, an orbiting camera, a colour
 per person (the render's) and the joint-angle plots.
 
-The page is ``assets/viewer/viewer.html`` with its script ``viewer.js`` and three.js
+The page is ``assets/viewer/viewer.html`` with its script ``app.js`` and three.js
 (``three.module.min.js``, r170, MIT) inlined, and the data as one JSON block: per person its id,
 colour, first frame, joints (metres, y up, floor y = 0), 2D keypoints (pixels) and angles
 (degrees, null where missing). A frame ``k`` is at ``k / fps`` seconds, as in the TRC, CSV and .mot
@@ -130,7 +130,7 @@ def page_html(results: Sequence[LiftResult], frames_of: Optional[FrameSource] = 
     licence = _asset("LICENSE.three").replace("--", "- -")
     values = {"TITLE": html.escape(title), "VERSION": __version__,
               "THREE_VERSION": THREE_RELEASE, "THREE_LICENSE": licence, "DATA": _inline(data, "json"),
-              "APP": _inline(_asset("viewer.js"), "viewer.js"),
+              "APP": _inline(_asset("app.js"), "app.js"),
               "THREE": _inline(_asset("three.module.min.js"), "three.js")}
     # one pass, so nothing inserted is searched for placeholders again
     return re.sub(r"__([A-Z_]+?)__", lambda m: values.get(m.group(1), m.group(0)), _asset("viewer.html"))

@@ -10,20 +10,15 @@ from typing import Any, Sequence
 import torch
 
 from ddhpose.export.options import ExportOptions
-from ddhpose.export.render import FrameSource, render_result
+from ddhpose.export.render import write_animation
 from ddhpose.export.results import result_format
 from ddhpose.export.writers import planned_writes, write_all
-from ddhpose.files import PartlyWritten
 from ddhpose.lifting.inputs import read_keypoints
 from ddhpose.lifting.keypoints import KeypointTrack
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import LiftOptions, TrackingOptions
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.result import LiftResult
-
-#: The height (pixels) of ``ddhpose lift``'s animation unless asked otherwise.
-DEFAULT_RENDER_SIZE = 384
-
 
 def summary(results: Sequence[LiftResult]) -> str:
     """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
@@ -116,20 +111,5 @@ def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, opt
     written = write_all(planned_writes(results, output_path, exports))
     if progress:
         print(summary(results), file=sys.stderr)
-    return written + write_animation(results, exports, written, default_size=DEFAULT_RENDER_SIZE, progress=progress)
+    return written + write_animation(results, exports, written, progress=progress)
 
-
-def write_animation(results: Sequence[LiftResult], exports: ExportOptions, written: list[Path], *, default_size: int,
-                    frames_of: FrameSource | None = None, progress: bool = False) -> list[Path]:
-    """The animation ``exports.render`` asks for, of every person (:func:`ddhpose.export.render.render_result`:
-    the world frame when they have one; ``exports.render_size`` pixels high, else ``default_size``);
-    ``frames_of(numbers)`` gives the video frames to draw under the keypoints. Ctrl-C while
-    rendering raises :class:`PartlyWritten` naming ``written`` (the files already in place) and
-    the animation."""
-    if not exports.render:
-        return []
-    try:
-        return [render_result(list(results), exports.render, size=exports.render_size or default_size,
-                              progress=progress, frames_of=frames_of)]
-    except KeyboardInterrupt:
-        raise PartlyWritten(written, [str(exports.render)]) from None

@@ -1,8 +1,8 @@
 """2D keypoints of every person in every frame of a video, in one decoding pass.
 
-The path goes one way: :func:`detect_video` asks :mod:`ddhpose.video.decode` once for the video's
-facts and its frames (scaled down to :data:`DETECTION_WIDTH`), runs the detector
-(:func:`get_detector`) on each and returns the detections in the video's own pixels.
+The path goes one way: :mod:`ddhpose.video.decode` gives the video's facts and its frames (scaled
+down to :data:`DETECTION_WIDTH`), :func:`detect_decoded` runs the detector (:func:`get_detector`)
+on each and returns the detections in the video's own pixels; :func:`detect_video` does both.
 """
 from __future__ import annotations
 
@@ -88,19 +88,37 @@ def detect_frames(frames: Iterable[np.ndarray], detector: Detector, *, size: tup
 def detect_video(path: str | os.PathLike, detector: Detector | None = None, *, progress: bool = True,
                  max_width: int | None = DETECTION_WIDTH,
                  keep: Callable[[int, np.ndarray], None] | None = None) -> tuple[VideoInfo, Detections]:
-    """Decode a video once and detect the people in every frame.
-
-    Returns (the video's :class:`VideoInfo`, its :class:`Detections` in the video's pixels).
-    ``keep(index, rgb)`` receives every decoded frame (at the detection size).
+    """Decode a video once and detect the people in every frame (default detector:
+    :func:`get_detector`'s). Returns (the video's :class:`VideoInfo`, its :class:`Detections` in the
+    video's pixels); see :func:`detect_decoded`.
 
     Raises:
         ValueError: unreadable video, or no frames.
         DetectionFailed: the detector failed part way; it holds the detections of the frames before.
     """
-    detector = detector or get_detector(source=str(path))
+    try:
+        info, frames = read_frames(path, max_width=max_width)
+    except Exception:
+        if detector is not None:
+            detector.close()
+        raise
+    return info, detect_decoded(info, frames, detector or get_detector(source=str(path)), progress=progress, keep=keep)
+
+
+def detect_decoded(info: VideoInfo, frames: Iterable[np.ndarray], detector: Detector, *, progress: bool = True,
+                   keep: Callable[[int, np.ndarray], None] | None = None) -> Detections:
+    """The people in every frame of a video being decoded (``info``, ``frames`` from
+    :func:`ddhpose.video.decode.read_frames`), in the video's own pixels. ``keep(index, rgb)``
+    receives every decoded frame (at the detection size). The detector is closed at the end.
+
+    Raises:
+        ValueError: no frames, or a frame could not be decoded before any was detected.
+        DetectionFailed: the detector or the decoder failed part way; it holds the detections of
+            the frames before.
+    """
     found: list[Detection] = []
     done = 0  # frames whose detection finished
-    info = None
+    facts = info.describe()
 
     def counted(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         nonlocal done
@@ -109,23 +127,20 @@ def detect_video(path: str | os.PathLike, detector: Detector | None = None, *, p
             done += 1
 
     try:
-        info, frames = read_frames(path, max_width=max_width)
         found, count = detect_frames(counted(frames), detector, size=info.size, total=info.frames,
                                      progress=progress, keep=keep, found=found)
     except Exception as err:
-        if info is None or done == 0:
+        if done == 0:
             raise
         found = [d for d in found if d.frame < done]
-        partial = Detections(found, detector.layout, info.size, done, info.fps, detector.name, str(path),
-                             info.describe())
-        raise DetectionFailed(f"{path}: detection stopped after {done} of {info.frames} frames: "
+        partial = Detections(found, detector.layout, info.size, done, info.fps, detector.name, info.path, facts)
+        raise DetectionFailed(f"{info.path}: detection stopped after {done} of {info.frames} frames: "
                               f"{type(err).__name__}: {err}", partial) from err
     finally:
         detector.close()
     if count == 0:
-        raise ValueError(f"{path}: the video has no frames")
-    return info, Detections(found, detector.layout, info.size, count, info.fps, detector.name, str(path),
-                            info.describe())
+        raise ValueError(f"{info.path}: the video has no frames")
+    return Detections(found, detector.layout, info.size, count, info.fps, detector.name, info.path, facts)
 
 
 def get_detector(name: str = "mediapipe", *, max_people: int = 1, detect_every: int = 10, max_gap: int = 15,
