@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     per_frame = f"{detector.landmark_passes / n:.2f} landmark and {detector.detector_passes / n:.2f} detector passes"
     lines = [f"Measured with `python benchmarks/video_speed.py CLIP --repeats {args.repeats}` on "
              f"{info.size[0]}x{info.size[1]}, {n} frames at {info.fps:g} fps ({n / info.fps:.0f} s), "
-             f"{os.cpu_count()} CPU cores shared with other work; detection on frames scaled to {size[0]}x{size[1]}; "
+             f"{os.cpu_count()} CPU cores; detection on frames scaled to {size[0]}x{size[1]}; "
              f"{len(results)} people lifted; the every-person detector made {per_frame} per frame.", "",
              "| stage | seconds | frames / s |", "|---|---|---|"]
     lines += [f"| {name} | {t:.1f} | {frames_ / t:.0f} |" for name, t, frames_ in rows]
