@@ -265,6 +265,15 @@ def test_interrupted_render_says_which_files_were_written(lifter, tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.detections.json", "out.npz"]
 
 
+def test_an_unreadable_video_closes_the_detector_handed_in(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    detector = FakeDetector()
+    with pytest.raises(ValueError, match="bad.mp4"):
+        lift_video(tmp_path / "bad.mp4", tmp_path / "out.npz", detector=detector, lifter=object(), progress=False)
+    assert detector.closed and detector.calls == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]
+
+
 def test_render_size_follows_the_video():
     from ddhpose.export.render import default_render_size
     assert default_render_size(498) == 498 and default_render_size(2160) == 720 and default_render_size(240) == 384

@@ -259,14 +259,14 @@ def estimate_up(absolute: np.ndarray, fps: float, skeleton: Skeleton = H36M,
         guess = unit(np.median(axis[standing], axis=0))
         cost, evidence = cost + _axis_term(guess, AXIS_PRIOR_DEG), [STANDING, *evidence]
     resting = np.zeros(len(absolute), bool)
-    current = _solve(cost, guess)[0]
+    guess = _solve(cost, guess)[0]  # up by the evidence so far
     for _ in range(2):  # the support depends on up: once from the first guess, once from its result
-        at_rest, balance = balance_axes(absolute, fps, current, skeleton)
+        at_rest, balance = balance_axes(absolute, fps, guess, skeleton)
         resting = at_rest & (angle_deg(balance, CAMERA_UP) < MAX_CAMERA_TILT_DEG)
         if resting.sum() < 3:
             break
         with_balance = cost + _axis_term(unit(np.median(balance[resting], axis=0)), BALANCE_PRIOR_DEG)
-        current = guess = _solve(with_balance, guess)[0]
+        guess = _solve(with_balance, guess)[0]
     if resting.sum() >= 3:
         cost, evidence = with_balance, [*evidence[:-1], BALANCE, CAMERA]
     up, uncertainty = _solve(cost, guess)

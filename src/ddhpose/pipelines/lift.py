@@ -20,6 +20,7 @@ from ddhpose.lifting.options import LiftOptions, TrackingOptions
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.result import LiftResult
 
+
 def summary(results: Sequence[LiftResult]) -> str:
     """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
     the world frame (what up rests on, how sure), then per person the frames, the focal length

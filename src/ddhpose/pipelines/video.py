@@ -20,17 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from ddhpose.export.options import ExportOptions
+from ddhpose.export.render import MAX_RENDER_HEIGHT, write_animation
 from ddhpose.export.results import result_format
 from ddhpose.export.writers import Write, planned_writes, write_all
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import VIDEO_MAX_PEOPLE, LiftOptions, TrackingOptions
-from ddhpose.export.render import MAX_RENDER_HEIGHT, write_animation
 from ddhpose.pipelines.lift import lift_tracks, split_settings, summary
 from ddhpose.video.decode import read_frames
 from ddhpose.video.detect import DETECTION_WIDTH, DetectionFailed, detect_decoded, get_detector
 from ddhpose.video.detectors import Detector
 from ddhpose.video.frames import FrameStore
+
 
 def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, options: LiftOptions | None = None, *,
                exports: ExportOptions | None = None, tracking: TrackingOptions | None = None,
@@ -42,9 +43,10 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     detections as ``<OUTPUT stem>.detections.json``, the exports ``exports`` asks for beside each
     result (:mod:`ddhpose.export.writers`) and its ``render``: one animation of every person's
     detections over the frames beside the 3D (``render_size`` pixels high; default
-    :func:`ddhpose.export.render.default_render_size` of the video's height). ``options`` says how to lift (its ``fps`` overrides the video's
-    frame rate; without a focal length the video's metadata gives one where it states its lens);
-    ``settings`` are shortcuts for fields of ``options`` and ``exports``. Returns the written paths.
+    :func:`ddhpose.export.render.default_render_size` of the video's height). ``options`` says how
+    to lift (its ``fps`` overrides the video's frame rate; without a focal length the video's
+    metadata gives one where it states its lens); ``settings`` are shortcuts for fields of
+    ``options`` and ``exports``. Returns the written paths.
 
     Raises:
         PartlyWritten: interrupted (Ctrl-C) while rendering, after the results were written;
@@ -58,13 +60,19 @@ def lift_video(input_path: str | os.PathLike, output_path: str | os.PathLike, op
     lifter = lifter or Lifter.from_pretrained()
     store = FrameStore(exports.render_size or MAX_RENDER_HEIGHT) if exports.render or exports.html else None
     det_path = output_path.with_name(output_path.stem + ".detections.json")
-    info, frames = read_frames(input_path, max_width=DETECTION_WIDTH)
+    try:
+        info, frames = read_frames(input_path, max_width=DETECTION_WIDTH)
+    except Exception:
+        if detector is not None:  # a detector handed in is closed whatever happens, as detect_video does
+            detector.close()
+        raise
     if detector is None:
         tracking_ = tracking or TrackingOptions()
         detector = get_detector(max_people=tracking_.max_people or VIDEO_MAX_PEOPLE, max_gap=tracking_.max_gap,
                                 max_jump=tracking_.max_jump, source=str(input_path))
     try:
-        detections = detect_decoded(info, frames, detector, progress=progress, keep=None if store is None else store.add)
+        detections = detect_decoded(info, frames, detector, progress=progress,
+                                    keep=None if store is None else store.add)
     except DetectionFailed as failed:  # keep what was found: `ddhpose lift` lifts it
         partial = failed.detections.to_json()
         write_all([(det_path, lambda tmp: Path(tmp).write_text(json.dumps(partial), encoding="utf-8"))])
