@@ -73,7 +73,7 @@ MP_HIPS = [get_layout("mediapipe33").index(n) for n in ("left_hip", "right_hip")
 class WholeFrameTasks:
     """The Tasks PoseLandmarker on the whole frame (option (a) of the comparison)."""
 
-    name, layout, score_threshold = "tasks-whole-frame", "mediapipe33", 0.5
+    name, layout = "tasks-whole-frame", "mediapipe33"
 
     def __init__(self, num_poses: int = 4) -> None:
         import mediapipe as mp

@@ -140,7 +140,7 @@ def test_the_multi_person_detector_finds_both_people_of_the_real_clip():
     # tracked, they are two people who last the clip; whatever else was seen is short-lived
     frames_of = [i for i, ps in enumerate(people) for _ in ps]
     kps = [p.keypoints for ps in people for p in ps]
-    ids = associate_tracks(frames_of, kps, [p.scores for ps in people for p in ps], "mediapipe33",
+    ids = associate_tracks(frames_of, kps, [p.scores for ps in people for p in ps], MEDIAPIPE33,
                            max_gap=15, max_jump_px=0.1 * frames[0].shape[1])
     lengths = {t: ids.count(t) for t in set(ids)}
     with warnings.catch_warnings():

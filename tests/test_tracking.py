@@ -26,13 +26,13 @@ def test_associate_tracks_follows_people_and_starts_new_ones():
     frames = [0, 0, 1, 1, 2, 2, 2]
     kps = [_person(100, 100), _person(500, 100), _person(510, 105), _person(105, 100),
            _person(110, 100), _person(2000, 2000), _person(515, 110)]
-    ids = associate_tracks(frames, kps, [np.ones(17)] * 7, "coco")
+    ids = associate_tracks(frames, kps, [np.ones(17)] * 7, COCO17)
     assert ids == [0, 1, 1, 0, 0, 2, 1]
 
 
 def test_associate_tracks_rejects_empty_detection():
     with pytest.raises(ValueError, match=r"detection 1 \(frame 4\) has no finite keypoint"):
-        associate_tracks([3, 4], [_person(0, 0), np.full((17, 2), np.nan)], [np.ones(17)] * 2, "coco")
+        associate_tracks([3, 4], [_person(0, 0), np.full((17, 2), np.nan)], [np.ones(17)] * 2, COCO17)
 
 
 
@@ -76,11 +76,11 @@ def test_two_people_are_not_joined_across_a_gap(tmp_path):
 def test_jump_and_gap_limits():
     frames = [0, 1, 30]
     kps = [_person(100, 100), _person(110, 100), _person(120, 100)]
-    assert associate_tracks(frames, kps, [np.ones(17)] * 3, "coco") == [0, 0, 0]
-    assert associate_tracks(frames, kps, [np.ones(17)] * 3, "coco", max_gap=10) == [0, 0, 1]
+    assert associate_tracks(frames, kps, [np.ones(17)] * 3, COCO17) == [0, 0, 0]
+    assert associate_tracks(frames, kps, [np.ones(17)] * 3, COCO17, max_gap=10) == [0, 0, 1]
     far = [_person(100, 100), _person(180, 100)]  # 80 px in one frame, within the people's size
-    assert associate_tracks([0, 1], far, [np.ones(17)] * 2, "coco") == [0, 0]
-    assert associate_tracks([0, 1], far, [np.ones(17)] * 2, "coco", max_jump_px=50) == [0, 1]
+    assert associate_tracks([0, 1], far, [np.ones(17)] * 2, COCO17) == [0, 0]
+    assert associate_tracks([0, 1], far, [np.ones(17)] * 2, COCO17, max_jump_px=50) == [0, 1]
 
 
 def test_keep_tracks_rule():
@@ -145,14 +145,14 @@ def _switches(ids, truth):
 
 def test_identities_survive_a_crossing_with_an_occlusion():
     frames, kps, truth = _crossing(hidden=range(27, 35))  # B behind A for 8 frames
-    ids = associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15)
+    ids = associate_tracks(frames, kps, [np.ones(17)] * len(kps), COCO17, max_gap=15)
     assert ids == truth
     assert _switches(_greedy_pelvis(frames, kps), truth) > 0  # the old rule swaps them here
 
 
 def test_identities_survive_a_crossing_in_plain_view():
     frames, kps, truth = _crossing()
-    assert associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15) == truth
+    assert associate_tracks(frames, kps, [np.ones(17)] * len(kps), COCO17, max_gap=15) == truth
     assert _switches(_greedy_pelvis(frames, kps), truth) > 0
 
 
@@ -165,7 +165,7 @@ def test_people_who_cannot_be_told_apart_are_reported():
     kps = [k for f in range(40) for k in (a[f], b[f])]
     with pytest.warns(UserWarning, match=r"tracks 0 and 1 overlapped with the same motion in \d+ frame\(s\) "
                                          r"\(2[0-9]-3[0-9].*check that their identities did not swap"):
-        associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco")
+        associate_tracks(frames, kps, [np.ones(17)] * len(kps), COCO17)
 
 
 def test_max_people_keeps_the_largest_and_warns(tmp_path):
@@ -189,9 +189,9 @@ def test_limit_people_ranks_by_size_and_score():
     small_sure, big_unsure, big_sure = _person(0, 0, 20), _person(300, 0, 60), _person(600, 0, 60)
     with pytest.warns(UserWarning, match=r"1 frame\(s\) \(0\) had more than 1 people \(up to 3\)"):
         keep = limit_people([0, 0, 0], [small_sure, big_unsure, big_sure], [np.ones(17)] * 3, [0.9, 0.2, 0.9],
-                            "coco", 1)
+                            COCO17, 1)
     assert keep == [2]
-    assert limit_people([0, 0], [small_sure, big_sure], [np.ones(17)] * 2, [0.9, 0.9], "coco", None) == [0, 1]
+    assert limit_people([0, 0], [small_sure, big_sure], [np.ones(17)] * 2, [0.9, 0.9], COCO17, None) == [0, 1]
 
 
 def test_a_still_poster_is_dropped_beside_a_moving_person(tmp_path):
@@ -284,10 +284,10 @@ def test_a_doubled_detection_does_not_take_over_the_person(monkeypatch):
         if f == 22:
             frames.append(f), kps.append(walker[f] + [-90, 0])
     scores = [np.ones(17)] * len(kps)
-    ids = associate_tracks(frames, kps, scores, "coco", max_gap=15)
+    ids = associate_tracks(frames, kps, scores, COCO17, max_gap=15)
     assert ids.count(0) == 39 and ids.count(1) == 1
     monkeypatch.setattr("ddhpose.lifting.tracking.NEW_TRACK_COST", 0.0)  # new tracks on equal terms
-    split = associate_tracks(frames, kps, scores, "coco", max_gap=15)
+    split = associate_tracks(frames, kps, scores, COCO17, max_gap=15)
     assert split.count(0) < 39  # the double's track takes the person over
 
 
@@ -302,7 +302,7 @@ def test_a_new_track_keeps_its_person_when_an_established_one_is_missed_beside_i
             frames.append(f), kps.append(a[f]), truth.append(0)
         if f >= 30:
             frames.append(f), kps.append(b[f]), truth.append(1)
-    ids = associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15)
+    ids = associate_tracks(frames, kps, [np.ones(17)] * len(kps), COCO17, max_gap=15)
     assert ids == truth
 
 
@@ -324,7 +324,7 @@ def _tracked_without_warnings(frames, kps):
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nor is the crossing reported as ambiguous
-        return associate_tracks(frames, kps, [np.ones(17)] * len(kps), "coco", max_gap=15)
+        return associate_tracks(frames, kps, [np.ones(17)] * len(kps), COCO17, max_gap=15)
 
 
 def test_people_of_one_size_crossing_keep_their_identities_by_their_motion():

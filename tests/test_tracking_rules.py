@@ -43,17 +43,17 @@ def test_a_pair_exactly_one_size_or_one_max_jump_away_is_allowed():
     kp = np.full((17, 2), 100.0)
     kp[0] = [130, 140]
     scores = _ones([kp, kp])
-    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, "coco") == [0, 0]  # 50 px: within
-    assert associate_tracks([0, 1], [kp, kp + [30, 41]], scores, "coco") == [0, 1]  # past it
-    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, "coco", max_jump_px=50) == [0, 0]
-    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, "coco", max_jump_px=49.9) == [0, 1]
+    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, COCO17) == [0, 0]  # 50 px: within
+    assert associate_tracks([0, 1], [kp, kp + [30, 41]], scores, COCO17) == [0, 1]  # past it
+    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, COCO17, max_jump_px=50) == [0, 0]
+    assert associate_tracks([0, 1], [kp, kp + [30, 40]], scores, COCO17, max_jump_px=49.9) == [0, 1]
 
 
 def test_max_gap_counts_the_frames_a_track_went_unseen():
     kps = [_body(300), _body(302)]
-    assert associate_tracks([0, 3], kps, _ones(kps), "coco", max_gap=2) == [0, 0]  # 2 frames unseen
-    assert associate_tracks([0, 4], kps, _ones(kps), "coco", max_gap=2) == [0, 1]  # 3
-    assert associate_tracks([0, 1], kps, _ones(kps), "coco", max_gap=0) == [0, 0]
+    assert associate_tracks([0, 3], kps, _ones(kps), COCO17, max_gap=2) == [0, 0]  # 2 frames unseen
+    assert associate_tracks([0, 4], kps, _ones(kps), COCO17, max_gap=2) == [0, 1]  # 3
+    assert associate_tracks([0, 1], kps, _ones(kps), COCO17, max_gap=0) == [0, 0]
 
 
 def test_max_jump_limits_the_pelvis_not_the_arms():
@@ -62,7 +62,7 @@ def test_max_jump_limits_the_pelvis_not_the_arms():
     raised[[7, 8]] += [0, -160]  # elbows
     raised[[9, 10]] += [0, -285]  # wrists
     kps = [_body(500), raised, raised]
-    assert associate_tracks([0, 1, 2], kps, _ones(kps), "coco", max_jump_px=30) == [0, 0, 0]
+    assert associate_tracks([0, 1, 2], kps, _ones(kps), COCO17, max_jump_px=30) == [0, 0, 0]
 
 
 def test_the_pelvis_is_the_mean_keypoint_only_where_the_hips_are_unseen():
@@ -74,15 +74,15 @@ def test_the_pelvis_is_the_mean_keypoint_only_where_the_hips_are_unseen():
         if 10 <= f < 13:
             kp[HIPS], sc[HIPS] = 0.0, 0.0
         kps.append(kp), scores.append(sc)
-    assert associate_tracks(list(range(20)), kps, scores, "coco") == [0] * 20
+    assert associate_tracks(list(range(20)), kps, scores, COCO17) == [0] * 20
 
 
 def test_a_partly_undetected_person_is_tracked_on_the_keypoints_found():
     kps = [_body(300 + 4 * f) for f in range(6)]
     kps[3] = kps[3].copy()
     kps[3][9] = np.nan  # a wrist not detected
-    assert associate_tracks(list(range(6)), kps, _ones(kps), "coco") == [0] * 6
-    assert associate_tracks([], [], [], "coco") == []
+    assert associate_tracks(list(range(6)), kps, _ones(kps), COCO17) == [0] * 6
+    assert associate_tracks([], [], [], COCO17) == []
 
 
 # --- what a pair costs ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def _same_size_crossing_without_hips():
 
 def test_without_hips_the_mean_keypoint_carries_the_motion_that_tells_people_apart():
     frames, kps, scores, truth = _same_size_crossing_without_hips()
-    assert _quiet(associate_tracks, frames, kps, scores, "coco") == truth
+    assert _quiet(associate_tracks, frames, kps, scores, COCO17) == truth
 
 
 def test_people_at_one_spot_are_told_apart_by_their_keypoints():
@@ -116,7 +116,7 @@ def test_people_at_one_spot_are_told_apart_by_their_keypoints():
         people = [(0, left_up), (1, right_up)][:: -1 if f % 3 == 1 else 1]
         for who, pose in people:
             frames.append(f), kps.append(pose + [300 + 5 * f, 420] + rng.normal(0, 1.5, (17, 2))), truth.append(who)
-    assert _quiet(associate_tracks, frames, kps, _ones(kps), "coco") == truth
+    assert _quiet(associate_tracks, frames, kps, _ones(kps), COCO17) == truth
 
 
 def test_a_pair_without_keypoints_in_common_is_priced_by_the_pelvis():
@@ -125,7 +125,7 @@ def test_a_pair_without_keypoints_in_common_is_priced_by_the_pelvis():
     # priced by its distance from the predicted pelvis, not as free
     legs, upper = np.zeros(17), np.zeros(17)
     legs[LEGS], upper[UPPER] = 1.0, 1.0
-    ids = associate_tracks([0, 1, 1], [_body(300), _body(400), _body(320)], [legs, upper, legs], "coco")
+    ids = associate_tracks([0, 1, 1], [_body(300), _body(400), _body(320)], [legs, upper, legs], COCO17)
     assert ids == [0, 1, 0]
 
 
@@ -143,15 +143,15 @@ def test_a_pair_is_priced_by_the_mean_distance_of_the_keypoints_both_saw():
     # another person's legs 22 px on: the one keypoint in common (10 px) beats six at 22 px,
     # whatever the keypoints neither detection saw are set to
     (a, sa), (c, sc), (a2, sa2) = _seen(300, LEGS), _seen(322, LEGS), _seen(310, UPPER + [HIPS[0]])
-    assert associate_tracks([0, 1, 1], [a, c, a2], [sa, sc, sa2], "coco") == [0, 1, 0]
+    assert associate_tracks([0, 1, 1], [a, c, a2], [sa, sc, sa2], COCO17) == [0, 1, 0]
     # ... and one keypoint 60 px off is 60 px off: the legs 48 px on win over it
     (a2, sa2), (c, sc) = _seen(348, LEGS), _seen(360, UPPER + [HIPS[0]])
-    assert associate_tracks([0, 1, 1], [a, c, a2], [sa, sc, sa2], "coco") == [0, 1, 0]
+    assert associate_tracks([0, 1, 1], [a, c, a2], [sa, sc, sa2], COCO17) == [0, 1, 0]
 
 
 def test_a_detection_without_keypoint_scores_is_tracked_by_its_keypoints():
     kps = [_body(300 + 4 * f) for f in range(5)]
-    assert associate_tracks(list(range(5)), kps, [np.zeros(17)] * 5, "coco") == [0] * 5
+    assert associate_tracks(list(range(5)), kps, [np.zeros(17)] * 5, COCO17) == [0] * 5
 
 
 # --- confirmation and velocity -------------------------------------------------------------------
@@ -172,12 +172,12 @@ def _contested(sightings):
 
 def test_a_track_seen_fewer_than_three_times_loses_a_close_call():
     frames, kps = _contested(2)
-    assert associate_tracks(frames, kps, _ones(kps), "coco")[-1] == 0  # the established track
+    assert associate_tracks(frames, kps, _ones(kps), COCO17)[-1] == 0  # the established track
 
 
 def test_a_track_seen_three_times_competes_on_equal_terms():
     frames, kps = _contested(3)
-    assert associate_tracks(frames, kps, _ones(kps), "coco")[-1] == 1  # the nearer prediction
+    assert associate_tracks(frames, kps, _ones(kps), COCO17)[-1] == 1  # the nearer prediction
 
 
 def test_a_hidden_runner_is_found_where_their_smoothed_velocity_puts_them():
@@ -190,7 +190,7 @@ def test_a_hidden_runner_is_found_where_their_smoothed_velocity_puts_them():
         if f in runner:
             frames.append(f), kps.append(_body(runner[f], scale=0.28)), truth.append(0)
         frames.append(f), kps.append(_body(2000)), truth.append(1)
-    assert associate_tracks(frames, kps, _ones(kps), "coco") == truth
+    assert associate_tracks(frames, kps, _ones(kps), COCO17) == truth
 
 
 def test_people_who_stop_together_keep_the_motion_they_came_with():
@@ -206,7 +206,7 @@ def test_people_who_stop_together_keep_the_motion_they_came_with():
             for who, x in ((couple + 1, xb), (couple, xa)) if f >= 20 else ((couple, xa), (couple + 1, xb)):
                 frames.append(f), kps.append(_body(x, y) + rng.normal(0, 1.5, (17, 2))), truth.append(who)
     with pytest.warns(UserWarning, match="overlapped with the same motion"):
-        ids = associate_tracks(frames, kps, _ones(kps), "coco")
+        ids = associate_tracks(frames, kps, _ones(kps), COCO17)
     before, after = [i for i, f in enumerate(frames) if f < 10], [i for i, f in enumerate(frames) if f >= 20]
     assert [ids[i] for i in before] == [truth[i] for i in before]
     assert [ids[i] for i in after] == [truth[i] for i in after]
@@ -224,7 +224,7 @@ def _together():
 def test_the_ambiguity_warning_names_the_frames_and_the_source():
     frames, kps = _together()
     with pytest.warns(UserWarning) as caught:
-        associate_tracks(frames, kps, _ones(kps), "coco")
+        associate_tracks(frames, kps, _ones(kps), COCO17)
     (warning,) = caught
     message = str(warning.message)
     found = re.fullmatch(r"keypoints: tracks 0 and 1 overlapped with the same motion in (\d+) frame\(s\) "
@@ -234,7 +234,7 @@ def test_the_ambiguity_warning_names_the_frames_and_the_source():
     count, first, last, after = map(int, found.groups())
     assert count == last - first + 1 and after == last and 19 <= first <= last <= 39
     with pytest.warns(UserWarning, match=r"^clip\.json: tracks 0 and 1 overlapped"):
-        associate_tracks(frames, kps, _ones(kps), "coco", source="clip.json")
+        associate_tracks(frames, kps, _ones(kps), COCO17, source="clip.json")
 
 
 # --- the assignment ------------------------------------------------------------------------------
@@ -251,13 +251,13 @@ def test_limit_people_warns_only_where_more_than_max_people_were_seen():
     kps = [_body(300 * (i % 3)) for i in range(len(frames))]
     conf = [0.9] * len(frames)
     with pytest.warns(UserWarning) as caught:
-        keep = limit_people(frames, kps, _ones(kps), conf, "coco", 2)
+        keep = limit_people(frames, kps, _ones(kps), conf, COCO17, 2)
     (warning,) = caught
     assert str(warning.message).startswith("keypoints: 4 frame(s) (0-2, 5) had more than 2 people (up to 3); ")
     assert len(keep) == 2 * 4 + 2 + 1
-    assert _quiet(limit_people, frames[9:12], kps[9:12], _ones(kps[9:12]), conf[9:12], "coco", 2) == [0, 1, 2]
+    assert _quiet(limit_people, frames[9:12], kps[9:12], _ones(kps[9:12]), conf[9:12], COCO17, 2) == [0, 1, 2]
     with pytest.raises(ValueError, match=r"detection 1 \(frame 7\) has no finite keypoint"):
-        limit_people([7, 7], [_body(0), np.full((17, 2), np.nan)], _ones(kps[:2]), [0.9, 0.9], "coco", 1)
+        limit_people([7, 7], [_body(0), np.full((17, 2), np.nan)], _ones(kps[:2]), [0.9, 0.9], COCO17, 1)
 
 
 def test_limit_people_measures_people_by_the_keypoints_found():
@@ -267,7 +267,7 @@ def test_limit_people_measures_people_by_the_keypoints_found():
     scores[LEGS[2:]] = 0.0
     small[LEGS[2:]] = 0.0
     with pytest.warns(UserWarning, match="had more than 1 people"):
-        assert limit_people([0, 0], [small, big], [scores, np.ones(17)], [0.9, 0.9], "coco", 1) == [1]
+        assert limit_people([0, 0], [small, big], [scores, np.ones(17)], [0.9, 0.9], COCO17, 1) == [1]
 
 
 def _track(keypoints, track_id=0, scores=None):
@@ -280,14 +280,14 @@ def test_drop_static_boundaries():
     walker = _track([_body(100 + 6 * f) for f in range(20)], 0)
     seen_twice = _track([_body(800)] * 2, 1)  # a still detection seen in two frames is still
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: motion 0, shape change 0;"):
-        assert drop_static([walker, seen_twice], 0.01, "clip.json") == [walker]
-    assert _quiet(drop_static, [walker, seen_twice], 0.0) == [walker, seen_twice]  # 0 keeps everyone
+        assert drop_static([walker, seen_twice], 0.01, COCO17, "clip.json") == [walker]
+    assert _quiet(drop_static, [walker, seen_twice], 0.0, COCO17) == [walker, seen_twice]  # 0 keeps everyone
     rng = np.random.default_rng(21)
     slight = _track([_body(500) + rng.normal(0, 2.0, (17, 2)) for _ in range(20)], 2)
     still = _track([_body(800)] * 20, 3)
     at = track_motion(slight.keypoints, slight.scores)  # exactly the threshold: kept
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 3: motion 0, shape change 0;"):
-        assert drop_static([walker, slight, still], at, "clip.json") == [walker, slight]
+        assert drop_static([walker, slight, still], at, COCO17, "clip.json") == [walker, slight]
 
 
 def test_a_person_standing_still_whose_body_changes_shape_is_kept():
@@ -303,7 +303,7 @@ def test_a_person_standing_still_whose_body_changes_shape_is_kept():
     assert motion < 0.01 and change > 0.03  # hardly moves, but is a body
     assert track_shape_change(still.keypoints, still.scores) < 0.005
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: .*keep every track with --min-motion 0"):
-        assert drop_static([walker, still, gesture], 0.01, "clip.json") == [walker, gesture]
+        assert drop_static([walker, still, gesture], 0.01, COCO17, "clip.json") == [walker, gesture]
     # size-free: the same body twice as large changes shape by the same fraction
     assert track_shape_change(gesture.keypoints * 2, gesture.scores) == pytest.approx(change, rel=1e-9)
 

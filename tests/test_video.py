@@ -34,7 +34,7 @@ class FakeDetector:
     """A standing person in the middle of every frame (MediaPipe's 33 landmarks), none in
     ``empty`` frames; records that it was closed."""
 
-    name, layout, score_threshold = "fake", "mediapipe33", 0.5
+    name, layout = "fake", "mediapipe33"
 
     def __init__(self, empty: tuple[int, ...] = ()) -> None:
         self.empty, self.calls, self.closed = set(empty), 0, False

@@ -35,7 +35,7 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from ddhpose.lifting.keypoints import KeypointTrack, get_layout, layout_for, make_track
+from ddhpose.lifting.keypoints import KeypointTrack, Layout, get_layout, layout_for, make_track
 from ddhpose.lifting.options import TrackingOptions
 
 # weight of the size change (|log size ratio|) against the keypoint distance in the pair cost
@@ -70,10 +70,9 @@ class Detection(NamedTuple):
 
 
 def _centres(keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray], frames: Sequence[int],
-             layout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             lay: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pelvis (mid-hip, else the mean confident keypoint) (N, 2), size (N,) (the diagonal of the
     confident keypoints' box) and the confident-keypoint mask (N, K) of every detection."""
-    lay = get_layout(layout)
     hips = [lay.index(n) for n in ("left_hip", "right_hip")]
     centres, sizes = np.zeros((len(keypoints), 2)), np.zeros(len(keypoints))
     masks = np.zeros((len(keypoints), lay.num_joints), dtype=bool)
@@ -151,11 +150,10 @@ APPEARANCE_WEIGHT = 0.5
 APPEARANCE_SMOOTHING = 0.2
 
 
-def segment_shares(keypoints: np.ndarray, masks: np.ndarray, layout: str) -> np.ndarray:
+def segment_shares(keypoints: np.ndarray, masks: np.ndarray, lay: Layout) -> np.ndarray:
     """The build of each detection: every :data:`SEGMENTS` length as a share of the mean segment
     length (NaN where a segment's joints are not both confident). Keypoints (N, K, 2), masks
     (N, K) -> (N, S); scale-free, so near and far people of one build match."""
-    lay = get_layout(layout)
     pairs = np.array([(lay.index(a), lay.index(b)) for a, b in SEGMENTS if a in lay.names and b in lay.names],
                      dtype=int).reshape(-1, 2)
     if not len(pairs) or not len(keypoints):
@@ -180,13 +178,13 @@ class Tracker:
     apart.
 
     Args:
-        layout: the keypoints' layout name.
+        layout: the keypoints' layout (:data:`ddhpose.lifting.keypoints.LAYOUTS`).
         max_gap: frames a track may go unseen and still continue (None: no limit).
         max_jump_px: pixels the pelvis may move per frame of separation (None: only the size rule).
         source: the file or video, for the warnings.
     """
 
-    def __init__(self, layout: str, *, max_gap: int | None = None, max_jump_px: float | None = None,
+    def __init__(self, layout: Layout, *, max_gap: int | None = None, max_jump_px: float | None = None,
                  source: str = "") -> None:
         self.layout, self.max_gap, self.max_jump_px, self.source = layout, max_gap, max_jump_px, source
         self.frame: list[int] = []  # per track: the frame of its latest detection
@@ -293,7 +291,7 @@ def _build_difference(tracks: np.ndarray, detections: np.ndarray) -> np.ndarray:
 
 
 def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray],
-                     layout: str, *, max_gap: int | None = None, max_jump_px: float | None = None,
+                     layout: Layout, *, max_gap: int | None = None, max_jump_px: float | None = None,
                      source: str = "") -> list[int]:
     """A track id per detection (ids from 0 in order of first appearance), by the
     :class:`Tracker` run over the frames in order; warns, naming the frames, where two tracks
@@ -301,6 +299,7 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
 
     Args:
         frames: frame index of every detection; keypoints: (K, 2) each; scores: (K,) each.
+        layout: the keypoints' layout (:data:`ddhpose.lifting.keypoints.LAYOUTS`).
         max_gap: frames a track may go unseen and still continue (None: no limit).
         max_jump_px: pixels the pelvis may move per frame of separation (None: only the size rule:
             within the larger of the two people's keypoint bounding-box diagonals of where the
@@ -331,7 +330,7 @@ def _ranges(frames: Sequence[int]) -> str:
 
 
 def limit_people(frames: Sequence[int], keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray],
-                 confidences: Sequence[float], layout: str, max_people: int | None, source: str = "") -> list[int]:
+                 confidences: Sequence[float], layout: Layout, max_people: int | None, source: str = "") -> list[int]:
     """The indices of the detections to keep (ascending): in each frame the ``max_people`` with
     the largest box diagonal times confidence; a warning says in how many frames more were seen."""
     if max_people is None:
@@ -413,18 +412,19 @@ def track_shape_change(keypoints: np.ndarray, scores: np.ndarray, percentile: fl
     return float(np.percentile(per_frame, percentile)) if len(per_frame) > 1 else 0.0
 
 
-def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str = "",
+def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, layout: Layout, source: str = "",
                 min_shape_change: float = MIN_SHAPE_CHANGE) -> list[KeypointTrack]:
     """The tracks that are people: those that move (:func:`track_motion` at least
     ``min_motion``) or whose skeleton changes shape (:func:`track_shape_change` at least
     ``min_shape_change``): a person standing still still breathes, turns the head, shifts the
     arms, where a poster or a statue holds one shape. Only a track that does neither is dropped,
     and only beside a track that moves (one still person is still a person); a warning names
-    each dropped track and how to keep it. ``min_motion`` 0 keeps every track."""
+    each dropped track and how to keep it. ``min_motion`` 0 keeps every track. ``layout``: the
+    tracks' own, whose score threshold says which keypoints count for the shape."""
     if min_motion <= 0:
         return list(tracks)
     motion = [track_motion(t.keypoints, t.scores) if t.num_frames > 1 else np.inf for t in tracks]
-    shape = [track_shape_change(t.keypoints, t.scores, threshold=get_layout(t.layout).score_threshold)
+    shape = [track_shape_change(t.keypoints, t.scores, threshold=layout.score_threshold)
              if t.num_frames > 1 else np.inf for t in tracks]
     still = [m < min_motion and c < min_shape_change for m, c in zip(motion, shape)]
     moving = [t for t, s in zip(tracks, still) if not s]
@@ -488,7 +488,7 @@ def describe_tracks(tracks: Sequence[KeypointTrack]) -> str:
     return count + ("" if not summaries else ": " + "; ".join(str(s) for s in summaries))
 
 
-def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] | None, src: str,
+def tracks_of(dets: list[Detection], layout: str | Layout | None, size: tuple[int, int] | None, src: str,
               tracking: TrackingOptions) -> list[KeypointTrack]:
     """The people of a clip's detections, one :class:`KeypointTrack` each, sorted by id.
 
@@ -517,10 +517,10 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     given = not any(i is None for i in ids)  # the input named its people
     if any(i is None for i in ids):  # no ids in the file: the largest people of each frame, tracked by motion
         keep = limit_people([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
-                            [d.confidence for d in dets], lay.name, tracking.max_people, src)
+                            [d.confidence for d in dets], lay, tracking.max_people, src)
         dets = [dets[i] for i in keep]
         ids = associate_tracks([d.frame for d in dets], [d.keypoints for d in dets], [d.scores for d in dets],
-                               lay.name, max_gap=tracking.max_gap,
+                               lay, max_gap=tracking.max_gap,
                                max_jump_px=None if size is None else tracking.max_jump * size[0], source=src)
     people: dict[int, dict[int, Detection]] = {}
     for tid, d in zip(ids, dets):
@@ -532,7 +532,7 @@ def tracks_of(dets: list[Detection], layout: str | None, size: tuple[int, int] |
     tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
                          np.array(list(per)), tid, lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
-    tracks = drop_static(tracks, tracking.min_motion, src)
+    tracks = drop_static(tracks, tracking.min_motion, lay, src)
     # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
     # beside (input_track_id, in each result's provenance)
     tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))

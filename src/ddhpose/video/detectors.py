@@ -5,7 +5,8 @@ its 0.10.21 wheel ships the BlazePose person detector and the full landmark mode
 releases download them at run time, which fails offline). Each detector maps an RGB frame
 (H, W, 3) uint8 to a list of people, each a :class:`Person` (a (K, 2) array of pixels and a (K,)
 array of scores in the detector's own score semantics, which unpacks as that pair), and names
-the keypoint layout and the score threshold that fits those semantics.
+the keypoint layout; the layout holds the score threshold that fits those semantics
+(:data:`ddhpose.lifting.keypoints.LAYOUTS`).
 
 Two detectors of MediaPipe's own graphs, and what every detector shares (:class:`Person`, the
 merging and refusal rules of poses). :func:`ddhpose.video.detect.get_detector` picks
@@ -92,7 +93,6 @@ class Person:
 class Detector(Protocol):
     name: str
     layout: str
-    score_threshold: float
 
     def __call__(self, rgb: np.ndarray) -> list[Person]: ...
 
@@ -118,12 +118,12 @@ class MediaPipePose:
     """MediaPipe Pose (BlazePose full, one person per frame, its own temporal tracking).
 
     Scores are MediaPipe's landmark *visibility* (how likely the landmark is visible, not a
-    heat-map confidence as COCO detectors give), so the threshold below is MediaPipe's own.
+    heat-map confidence as COCO detectors give), so its layout's score threshold is MediaPipe's
+    own (0.5).
     """
 
     name = "mediapipe"
     layout = "mediapipe33"
-    score_threshold = 0.5
 
     def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
         mp = _import_mediapipe()
@@ -263,7 +263,6 @@ class MediaPipeMultiPose:
 
     name = "mediapipe-multi"
     layout = "mediapipe33"
-    score_threshold = 0.5
 
     def __init__(self, max_people: int = 4, *, search_every: int = 10, min_detection_confidence: float = 0.5) -> None:
         if max_people < 1 or search_every < 1:

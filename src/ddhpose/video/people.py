@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from ddhpose.lifting.keypoints import MEDIAPIPE33
 from ddhpose.lifting.tracking import Tracker
 from ddhpose.video.blazepose import BlazePoseModels, Candidate, Pose, PRESENCE, Roi
 from ddhpose.video.detectors import Person, _check_frame, pelvis_outside, same_person, search_windows
@@ -68,8 +69,7 @@ class PeopleDetector:
     """
 
     name = "blazepose"
-    layout = "mediapipe33"
-    score_threshold = 0.5
+    layout = MEDIAPIPE33.name
 
     def __init__(self, max_people: int = 4, *, detect_every: int = 10, max_gap: int = 15, max_jump: float = 0.1,
                  threads: int = 2, source: str = "", models: BlazePoseModels | None = None) -> None:
@@ -77,7 +77,7 @@ class PeopleDetector:
             raise ValueError(f"expected max_people >= 1 and detect_every >= 1, got {max_people} and {detect_every}")
         self.max_people, self.detect_every = max_people, detect_every
         self._models = models or BlazePoseModels(threads)
-        self._tracker = Tracker(self.layout, max_gap=max_gap, source=source)
+        self._tracker = Tracker(MEDIAPIPE33, max_gap=max_gap, source=source)
         self._max_jump = max_jump
         self._followed: dict[int, tuple[Roi, int]] = {}  # track id -> (crop for the next frame, misses)
         self._frame = 0
