@@ -4,10 +4,27 @@ gets them appended), and figures, each written whole or not at all."""
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 
 from ddhpose.files import atomic_write_text
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def command_line(script: str, argv: list[str]) -> str:
+    """``python SCRIPT ARGS`` as the docs print it: an absolute path inside the repository made
+    relative to it, one outside shortened to ``.../<folder>/<name>``, so no machine's own
+    folders end up in the docs."""
+    def portable(arg: str) -> str:
+        if not os.path.isabs(arg):
+            return arg
+        path = Path(arg).resolve()
+        if path.is_relative_to(REPOSITORY):
+            return str(path.relative_to(REPOSITORY))
+        return ".../" + "/".join(path.parts[-2:])
+    return " ".join(["python", script, *(portable(a) for a in argv)])
 
 
 def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks") -> None:

@@ -57,7 +57,7 @@ from ddhpose.lifting.tracking import (MIN_SHAPE_CHANGE, TrackingOptions, track_m
 from ddhpose.metrics import mpjpe, p_mpjpe  # noqa: E402
 from ddhpose.video import detectors as D  # noqa: E402
 from ddhpose.video.people import PeopleDetector  # noqa: E402
-from doc_section import write_section  # noqa: E402
+from doc_section import command_line, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "fixtures" / "sports2d_demo_3s.mp4"
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     previous.update(report)
     atomic_write_text(out.with_suffix(".json"), json.dumps(previous, indent=1, default=float))
-    command = "python benchmarks/multi_person.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("benchmarks/multi_person.py", argv if argv is not None else sys.argv[1:])
     text = f"Command: `{command.strip()}`\n\n" + markdown(report)
     write_section(out.with_suffix(".md"), "multi_person " + "+".join(args.parts), text,
                   title="# Several people in one video")

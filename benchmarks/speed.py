@@ -44,7 +44,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import smoke  # noqa: E402
-from doc_section import write_section  # noqa: E402
+from doc_section import command_line, write_section  # noqa: E402
 from released_port import ReleasedDDHPose, released_loss, to_ddhpose  # noqa: E402
 
 from ddhpose.files import atomic_write_text  # noqa: E402
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         cpu=_cpu_name(), threads=torch.get_num_threads(), omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
         load_before=[round(x, 2) for x in os.getloadavg()],
-        command="python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])),
+        command=command_line("benchmarks/speed.py", argv if argv is not None else sys.argv[1:])),
         agreement={}, cases={}, memory={})
     for name in [c for c in chosen if c in sizes]:
         kind, size, b = sizes[name]

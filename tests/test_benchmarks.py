@@ -57,6 +57,18 @@ def test_write_section_replaces_only_the_marked_part(tmp_path, monkeypatch):
     assert doc.read_text() == "intro\n<!-- x results: begin -->\nsecond\n<!-- x results: end -->\noutro\n"
 
 
+
+def test_commands_in_the_docs_name_no_folder_of_the_machine(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    from doc_section import REPOSITORY, command_line
+    inside = str(REPOSITORY / "docs" / "x.md")
+    assert command_line("benchmarks/a.py", ["--out", inside, "--demo", str(tmp_path / "clips" / "demo.mp4"), "-n", "3"]) \
+        == "python benchmarks/a.py --out docs/x.md --demo .../clips/demo.mp4 -n 3"
+    docs = REPOSITORY / "docs"
+    for doc in [*docs.glob("*.md"), REPOSITORY / "README.md"]:
+        found = re.findall(r"(?<![\w.])/(?:tmp|work|home|root|Users)/\S*", doc.read_text(encoding="utf-8"))
+        assert not found, f"{doc.name}: a path of this machine: {found[:3]}"
+
 # --- smoke runs -------------------------------------------------------------------------------------
 
 @pytest.fixture
