@@ -245,6 +245,6 @@ def test_help_shows_every_default_and_answers_without_loading_torch():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     text = sub.choices["video"].format_help()
     for option, default in (("--hypotheses", "1"), ("--iterations", "1"), ("--min-score", "0.3"),
-                            ("--max-gap", "15"), ("--max-jump", "0.1"), ("--smooth", "2.0")):
+                            ("--max-gap", "30"), ("--max-jump", "0.1"), ("--smooth", "2.0")):
         chunk = text[text.index("\n  " + option) + 1:]  # the option, not the usage line
         assert f"(default: {default})" in chunk[:chunk.index("\n  -")], option

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ddhpose.video.blazepose import Candidate, Pose, Roi, roi_from_points
-from ddhpose.video.people import FOLLOW_MISSES, PeopleDetector, tile_levels
+from ddhpose.video import people
+from ddhpose.video.people import FOLLOW_MISSES, QUARTER_TURNS, TURN_MISSES, PeopleDetector, tile_levels
 
 CLIP = Path(__file__).parent / "fixtures" / "sports2d_demo_3s.mp4"
 
@@ -92,8 +93,38 @@ def test_a_lost_person_is_looked_for_a_few_frames_then_searched_for():
     searched = sorted({f for f, _ in models.detect_calls})
     assert searched[:2] == [0, 6] and 13 in searched  # the frame after the loss, and while nobody is followed
     passes = models.landmark_calls
-    assert passes <= 1 + 4 + FOLLOW_MISSES + 1 + 3 + 1  # a lost person costs at most FOLLOW_MISSES passes
+    # a lost person costs at most FOLLOW_MISSES passes, and the other turns of their crop on the first
+    assert passes <= 1 + 4 + FOLLOW_MISSES + TURN_MISSES * len(QUARTER_TURNS) + 1 + 3 + 1
     assert {p.track_id for people in out for p in people} == {0}  # back within max_gap: the same id
+
+
+
+class Flipping(Scripted):
+    """A person who turns upside down at frame 3 (a flip) and stays so: the landmark model finds
+    them only in a crop turned within 45 degrees of their own turn, the person detector no longer
+    at all (BlazePose's detector looks for an upright face)."""
+
+    def detect(self, rgb, window=None, threshold=0.5):
+        return super().detect(rgb, window, threshold) if self.frame < 3 else []
+
+    def landmarks(self, rgb, roi: Roi) -> Pose:
+        turn = 0.0 if self.frame < 3 else np.pi
+        if abs((roi.rotation - turn + np.pi) % (2 * np.pi) - np.pi) > np.pi / 4:
+            self.landmark_calls += 1
+            return Pose(_body(*roi.centre), np.zeros(33), 0.0, roi)
+        pose = super().landmarks(rgb, roi)
+        if turn:  # upside down: the next crop from the landmarks points down
+            x, y = pose.keypoints[[23, 24]].mean(0)
+            pose = pose._replace(next_roi=roi_from_points([x, y], [x, y + 100]))
+        return pose
+
+
+def test_a_person_who_turns_upside_down_is_followed_through_the_turn(monkeypatch):
+    out = _run(Flipping(lambda f: [(600 + 5 * f, 400)]), 10, detect_every=100)
+    assert [len(p) for p in out] == [1] * 10
+    assert {p.track_id for people in out for p in people} == {0}
+    monkeypatch.setattr(people, "TURN_MISSES", 0)  # without the turned crops they are lost at the turn
+    assert [len(p) for p in _run(Flipping(lambda f: [(600 + 5 * f, 400)]), 10, detect_every=100)] == [1] * 3 + [0] * 7
 
 
 def test_two_crops_on_one_person_give_one_person():

@@ -132,7 +132,7 @@ class TrackingOptions:
 
     min_score: float = 0.3
     min_frames: int = 10
-    max_gap: int = 15
+    max_gap: int = 30  # ByteTrack's track buffer: a second at 30 frames/s
     max_jump: float = 0.1
     max_people: int | None = None
     min_motion: float = 0.01

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ddhpose.lifting.inputs import Detections
+from ddhpose.lifting.options import TrackingOptions
 from ddhpose.lifting.tracking import Detection
 from ddhpose.video.decode import VideoInfo, read_frames
 from ddhpose.video.detectors import Detector, MediaPipePose
@@ -143,8 +144,8 @@ def detect_decoded(info: VideoInfo, frames: Iterable[np.ndarray], detector: Dete
     return Detections(found, detector.layout, info.size, count, info.fps, detector.name, info.path, facts)
 
 
-def get_detector(name: str = "mediapipe", *, max_people: int = 1, detect_every: int = 10, max_gap: int = 15,
-                 max_jump: float = 0.1, source: str = "") -> Detector:
+def get_detector(name: str = "mediapipe", *, max_people: int = 1, detect_every: int = 10,
+                 max_gap: int = TrackingOptions.max_gap, max_jump: float = TrackingOptions.max_jump, source: str = "") -> Detector:
     """A detector by name ('mediapipe'): :class:`MediaPipePose` for ``max_people=1`` (MediaPipe's
     single-person solution, the fastest path), else :class:`PeopleDetector` (BlazePose's person
     detector every ``detect_every`` frames, each person followed by one landmark pass on their

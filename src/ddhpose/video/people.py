@@ -9,8 +9,10 @@ landmark pass per person follows them, and the tracker says who is who.
   found where nobody is followed gets a landmark pass on the detector's crop;
 - **follow**: on every frame each followed person gets one landmark pass on the crop their
   previous landmarks give (MediaPipe's own tracking between detections); a crop whose pass finds
-  no pose (presence below :data:`ddhpose.video.blazepose.PRESENCE`) is tried again for
-  :data:`FOLLOW_MISSES` frames, moved along the person's motion;
+  no pose (presence below :data:`ddhpose.video.blazepose.PRESENCE`) is tried at the other
+  quarter turns (:data:`QUARTER_TURNS`: a flip or a fall outturns the last frame's crop, and the
+  person detector, which looks for an upright face, does not find them upside down), then again
+  for :data:`FOLLOW_MISSES` frames, moved along the person's motion;
 - **who is who**: a frame's poses (two crops that found one person merged,
   :func:`ddhpose.video.detectors.same_person`) go to one :class:`ddhpose.lifting.tracking.Tracker`,
   the same rules ``ddhpose lift`` applies to a detections file; the ids it gives are the crops'
@@ -26,12 +28,18 @@ import warnings
 import numpy as np
 
 from ddhpose.lifting.keypoints import MEDIAPIPE33
+from ddhpose.lifting.options import TrackingOptions
 from ddhpose.lifting.tracking import Tracker
 from ddhpose.video.blazepose import BlazePoseModels, Candidate, Pose, PRESENCE, Roi
 from ddhpose.video.detectors import Person, _check_frame, pelvis_outside, same_person, search_windows
 
 #: Frames a followed person whose crop found nobody is still looked for.
 FOLLOW_MISSES = 3
+#: A followed person whose crop finds no pose is looked for in the crop turned by a quarter, half
+#: and three-quarter turn, while they have been missed for fewer than this many frames (the
+#: landmark model needs a crop turned about upright; a flip outturns the last frame's crop).
+TURN_MISSES = 1
+QUARTER_TURNS = (np.pi / 2, np.pi, -np.pi / 2)
 #: Squares of half the frame's shorter side searched per pass, in turn (all of them every
 #: ``len(tiles) / SMALL_TILES_PER_PASS`` passes).
 SMALL_TILES_PER_PASS = 3
@@ -71,7 +79,8 @@ class PeopleDetector:
     name = "blazepose"
     layout = MEDIAPIPE33.name
 
-    def __init__(self, max_people: int = 4, *, detect_every: int = 10, max_gap: int = 15, max_jump: float = 0.1,
+    def __init__(self, max_people: int = 4, *, detect_every: int = 10, max_gap: int = TrackingOptions.max_gap,
+                 max_jump: float = TrackingOptions.max_jump,
                  threads: int = 2, source: str = "", models: BlazePoseModels | None = None) -> None:
         if max_people < 1 or detect_every < 1:
             raise ValueError(f"expected max_people >= 1 and detect_every >= 1, got {max_people} and {detect_every}")
@@ -96,6 +105,12 @@ class PeopleDetector:
             return None
         return pose
 
+    def _turned(self, rgb: np.ndarray, roi: Roi) -> Pose | None:
+        """The surest pose of ``roi`` turned by each other quarter turn: a person rotating fast (a
+        flip, a cartwheel, a fall) outturns the crop their last landmarks gave."""
+        poses = [self._pose(rgb, Roi(roi.centre, roi.side, roi.rotation + turn)) for turn in QUARTER_TURNS]
+        return max((p for p in poses if p is not None), key=lambda p: p.presence, default=None)
+
     def _windows(self, width: int, height: int, *, large_only: bool) -> list[tuple[int, int, int, int]]:
         """The windows of this pass: the whole frame and the squares of its shorter side, or
         (every other pass) the next :data:`SMALL_TILES_PER_PASS` squares of half of it."""
@@ -112,8 +127,10 @@ class PeopleDetector:
         height, width = rgb.shape[:2]
         self._tracker.max_jump_px = self._max_jump * width
         found: list[tuple[Pose, int | None]] = []  # (pose, the id whose crop found it)
-        for tid, (roi, _) in self._followed.items():
+        for tid, (roi, misses) in self._followed.items():
             pose = self._pose(rgb, roi)
+            if pose is None and misses < TURN_MISSES:
+                pose = self._turned(rgb, roi)
             if pose is not None:
                 found.append((pose, tid))
         searching = self._frame % self.detect_every == 0 or self._lost or not self._followed
