@@ -140,6 +140,29 @@ def test_drift_is_a_slow_offset_per_joint_drawn_after_the_other_noise():
     assert torch.allclose(added, added[:1].expand_as(added), atol=1e-5) and added.abs().max() > 0
 
 
+
+def test_detector_offsets_are_constant_per_window_and_largest_at_hips_and_knees():
+    # a person 1.0 high in screen units: rows 0..1 over the joints, the same in every frame
+    x = torch.stack([torch.zeros(17), torch.linspace(0, 1, 17)], -1).expand(9, 17, 2).to(torch.float64)
+    weights = W.detector_offset_weights(H36M)
+    names = dict(zip(H36M.names, weights.tolist()))
+    assert names["left_hip"] == names["right_knee"] == 1.0 and names["left_ankle"] == 0.25
+    assert names["neck"] == W.OTHER_OFFSET_WEIGHT
+    draws = torch.stack([W.augment_2d(x, W.Noise2D(offset=0.02), torch.Generator().manual_seed(s), H36M) - x
+                         for s in range(800)])  # (S, F, J, 2)
+    assert torch.allclose(draws, draws[:, :1].expand_as(draws))  # one offset per joint for the window
+    spread = draws[:, 0].std(dim=(0, 2))  # (J,): 1600 draws each, so within about 2 % (4 % at 2 sigma)
+    assert torch.allclose(spread, 0.02 * weights, rtol=0.07)
+    plain = W.augment_2d(x, W.Noise2D(sigma=0.01), torch.Generator().manual_seed(3), H36M)
+    both = W.augment_2d(x, W.Noise2D(sigma=0.01, offset=0.02), torch.Generator().manual_seed(3), H36M)
+    moved = both - plain  # drawn last: the jitter is the same draws, the offset constant on top
+    assert torch.allclose(moved, moved[:1].expand_as(moved)) and moved.abs().max() > 0
+    with pytest.raises(ValueError, match="skeleton"):
+        W.augment_2d(x, W.Noise2D(offset=0.02), torch.Generator())
+    with pytest.raises(ValueError, match="offset"):
+        W.Noise2D(offset=-0.1)
+
+
 def test_dataset_collates_and_rejects_other_skeletons():
     batch = next(iter(DataLoader(W.TrainWindows([_sequence(20)], 8, H36M), batch_size=4, shuffle=True)))
     assert batch["x2d"].shape == (4, 8, 17, 2) and batch["intrinsics"].shape == (4, 9)

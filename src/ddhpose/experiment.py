@@ -42,7 +42,11 @@ class Noise2D:
     whose end-to-end change is N(0, drift). occlusion: chance per window that one limb (an end
     joint, alone or with its parent: a hand, a forearm, a foot, a shank, the head) is hidden for a
     run of 1 to F - 1 frames and filled as the lifter fills gaps (its offset from the root
-    interpolated over time, :func:`ddhpose.data.windows.occlude_limb`). All off by default
+    interpolated over time, :func:`ddhpose.data.windows.occlude_limb`). offset: where a detector's
+    keypoints sit on the body against the joint centres (hips and knees 30-50 mm off, ankles
+    1-15 mm, as Needham et al. 2021 measured for OpenPose, AlphaPose and DeepLabCut): a constant
+    offset per joint over a window, N(0, offset x the person's 2D height x the joint's weight of
+    :data:`ddhpose.data.windows.DETECTOR_OFFSET_WEIGHTS`) in each coordinate. All off by default
     (:attr:`active` is False).
     """
 
@@ -52,15 +56,18 @@ class Noise2D:
     drop_prob: float = 0.0
     drift: float = 0.0
     occlusion: float = 0.0
+    offset: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("outlier_prob", "drop_prob", "occlusion"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"data.noise_2d.{name} is a chance, expected in [0, 1], got {getattr(self, name)}")
+        if not self.offset >= 0:
+            raise ValueError(f"data.noise_2d.offset is a fraction of the person's height, expected >= 0, got {self.offset}")
 
     @property
     def active(self) -> bool:
-        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift or self.occlusion)
+        return bool(self.sigma or self.outlier_prob or self.drop_prob or self.drift or self.occlusion or self.offset)
 
 
 @dataclass

@@ -124,10 +124,27 @@ def occlude_limb(x: torch.Tensor, joints: Sequence[int], start: int, stop: int, 
     return carry_with_anchor(x, missing, root)
 
 
+#: How far a detector's keypoint sits from the joint centre, relative to the hips' offset, by the
+#: end of the joint's name (Needham et al. 2021: hips and knees 30-50 mm, ankles 1-15 mm); other
+#: joints :data:`OTHER_OFFSET_WEIGHT`.
+DETECTOR_OFFSET_WEIGHTS = {"pelvis": 1.0, "hip": 1.0, "knee": 1.0, "ankle": 0.25}
+OTHER_OFFSET_WEIGHT = 0.5
+
+
+def detector_offset_weights(skeleton: Skeleton) -> torch.Tensor:
+    """(J,) the weight of each joint's detector offset (:data:`DETECTOR_OFFSET_WEIGHTS`)."""
+    if len(skeleton.names) != skeleton.num_joints:
+        raise ValueError("noise_2d.offset: the skeleton has no joint names to weigh the offsets by; "
+                         "expected a named skeleton (h36m, mpi_inf_3dhp)")
+    return torch.tensor([next((w for end, w in DETECTOR_OFFSET_WEIGHTS.items() if name.endswith(end)),
+                              OTHER_OFFSET_WEIGHT) for name in skeleton.names], dtype=torch.float64)
+
+
 def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,
                skeleton: Skeleton | None = None) -> torch.Tensor:
     """Apply :class:`Noise2D` to keypoints (F, J, 2); deterministic given ``generator``.
-    ``skeleton`` (needed for ``noise.occlusion``) names the limbs an occlusion hides."""
+    ``skeleton`` (needed for ``noise.occlusion`` and ``noise.offset``) names the limbs an
+    occlusion hides and the joints whose keypoints sit off their centres."""
     f, j, _ = x.shape
     out = x + noise.sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
     outlier = torch.rand((f, j, 1), generator=generator) < noise.outlier_prob
@@ -151,6 +168,12 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,
             length = 1 + min(int(u[2] * (f - 1)), f - 2)  # 1 .. F-1 frames: one end stays seen
             start = min(int(u[3] * (f - length + 1)), f - length)
             out = occlude_limb(out, limb, start, start + length, skeleton.root)
+    if noise.offset > 0:  # drawn last: runs without offsets see the same draws
+        if skeleton is None:
+            raise ValueError("augment_2d: noise.offset needs the skeleton whose joints it moves")
+        height = (x[..., 1].amax(-1) - x[..., 1].amin(-1)).median()
+        scale = noise.offset * height * detector_offset_weights(skeleton).to(x.dtype)[:, None]  # (J, 1)
+        out = out + scale * torch.randn((j, 2), generator=generator, dtype=x.dtype)
     return out
 
 
