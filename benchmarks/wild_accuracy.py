@@ -13,7 +13,12 @@ real detectors:
   shank or head (``ddhpose.data.windows.occludable_limbs``) for 25 to 50 frames (1-2 s of the
   25 fps mocap, 0.5-1 s of Human3.6M's 50 fps), then filled;
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
-  no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``.
+  no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``;
+- offsets: where a detector puts each keypoint on the body against the joint centre, one offset
+  per joint for the clip: N(0, :data:`OFFSET` x the person's 2D height x the joint's weight of
+  ``ddhpose.data.windows.DETECTOR_OFFSET_WEIGHTS``) per coordinate (hips and knees 40 mm of a
+  1.7 m body, ankles a quarter of it);
+- detector: offsets, jitter and occlusion together.
 
 Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy]
 Errors are MPJPE and P-MPJPE in mm against the root-relative camera-frame ground truth. A second
@@ -24,7 +29,8 @@ true - 1| of the summed bone lengths), MPJPE when the person's true height is gi
 (focal length over the image's longer side: wide < 0.8 <= normal < 1.4 <= narrow). A third
 splits the same error by what the person is doing, frame by frame
 (``ddhpose.data.motion_classes``: standing/walking, sitting, lying/on the floor, kicks/jumps,
-reaching/crouching, from the true 3D and the camera's up direction).
+reaching/crouching, from the true 3D and the camera's up direction); a fourth splits every
+condition so.
 ``--smoke``: one stand-in sequence per set (benchmarks/smoke.py), 40 frames, a tiny random model,
 H=1 and 2, into a temporary folder.
 """
@@ -45,7 +51,7 @@ from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes  # noqa: E402
 from ddhpose.data.sources import load_split  # noqa: E402
-from ddhpose.data.windows import occludable_limbs  # noqa: E402
+from ddhpose.data.windows import detector_offset_weights, occludable_limbs  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.geometry import bone_lengths, image_coordinates  # noqa: E402
@@ -55,7 +61,12 @@ from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # n
 from ddhpose.metrics import joint_errors, mpjpe, n_mpjpe, p_joint_errors, p_mpjpe  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
 
-CONDITIONS = ("clean", "noise", "jitter", "dropped", "occluded", "coco")
+CONDITIONS = ("clean", "noise", "jitter", "dropped", "occluded", "coco", "offsets", "detector")
+#: the conditions added later draw from their own generator, so the others' draws stay as they were
+LATER = ("offsets", "detector")
+#: a detector's keypoint offset at the hips and knees, as a fraction of the person's 2D height:
+#: 40 mm of a 1.7 m body (Needham et al. 2021: 30-50 mm), other joints by their weights
+OFFSET = 0.024
 FIELDS_OF_VIEW = (("wide", 0.0, 0.8), ("normal", 0.8, 1.4), ("narrow", 1.4, float("inf")))
 
 
@@ -104,15 +115,29 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[n
             scores[start:start + 5, joint] = 0
         return uv, scores, "h36m"
     if condition == "occluded":
-        limbs = occludable_limbs(H36M)
-        for first in range(0, len(uv), 100):
-            length = int(rng.integers(25, 51))
-            start = first + int(rng.integers(0, max(1, 100 - length)))
-            scores[start:start + length, list(limbs[rng.integers(len(limbs))])] = 0
-        return uv, scores, "h36m"
+        return uv, occlude(scores, rng), "h36m"
     if condition == "coco":
         return to_coco(uv), scores, "coco"
+    if condition in ("offsets", "detector"):
+        weights = detector_offset_weights(H36M).numpy()[:, None]
+        moved = uv + rng.normal(0, 1, uv.shape[1:]) * OFFSET * person_height(uv) * weights
+        if condition == "offsets":
+            return moved, scores, "h36m"
+        jittered, _, _ = degrade(moved, "jitter", rng)
+        return jittered, occlude(scores, rng), "h36m"
     raise ValueError(condition)
+
+
+def occlude(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """In every 100 frames a hand, forearm, foot, shank or the head missing for 25-50 frames
+    (score 0). scores (F, 17) -> a copy."""
+    scores = scores.copy()
+    limbs = occludable_limbs(H36M)
+    for first in range(0, len(scores), 100):
+        length = int(rng.integers(25, 51))
+        start = first + int(rng.integers(0, max(1, 100 - length)))
+        scores[start:start + length, list(limbs[rng.integers(len(limbs))])] = 0
+    return scores
 
 
 def body_size(poses: torch.Tensor, skeleton) -> float:
@@ -164,28 +189,41 @@ def breakdown(clips: list[dict]) -> dict:
 
 def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations: int, frames: int, seed: int,
              clips: list | None = None, **lift_kwargs):
-    """Error totals per condition; the clean condition's per-sequence records go to ``clips``."""
-    rng = np.random.default_rng(seed)
+    """Error totals per condition, each also per motion class (``by_motion``: name -> frames,
+    mpjpe, p_mpjpe); the clean condition's per-sequence records go to ``clips``."""
+    rng, later = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     totals = {c: [0.0, 0.0, 0] for c in conditions}
+    by_class = {c: {name: [0, 0.0, 0.0] for name in MOTION_CLASSES} for c in conditions}
     for seq in sequences:
         n = min(frames, seq.num_frames)
         w, h = seq.image_size
         uv = image_coordinates(torch.from_numpy(seq.keypoints_2d[:n]), w, h).numpy()
         truth = torch.from_numpy(seq.poses_3d[:n])
         focal = float(seq.intrinsics[0]) * w / 2
+        classes = None if seq.up is None else motion_classes(
+            seq.poses_3d[:n] + seq.trajectory[:n], seq.up, lifter.model.skeleton)
         for condition in conditions:
-            keypoints, scores, layout = degrade(uv, condition, rng)
+            keypoints, scores, layout = degrade(uv, condition, later if condition in LATER else rng)
             settings = dict(scores=scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
                             iterations=iterations, focal_length=focal, seed=seed, **lift_kwargs)
             pred = torch.as_tensor(lifter.lift(keypoints, **settings).poses, dtype=torch.float32)
             totals[condition][0] += float(mpjpe(pred, truth)) * 1000 * n
             totals[condition][1] += float(p_mpjpe(pred, truth)) * 1000 * n
             totals[condition][2] += n
+            if classes is not None:
+                frame_mpjpe = joint_errors(pred, truth).mean(-1).numpy() * 1000
+                frame_p = p_joint_errors(pred, truth).mean(-1).numpy() * 1000
+                for k, name in enumerate(MOTION_CLASSES):
+                    sums = by_class[condition][name]
+                    sums[0] += int((classes == k).sum())
+                    sums[1] += float(frame_mpjpe[classes == k].sum())
+                    sums[2] += float(frame_p[classes == k].sum())
             if condition == "clean" and clips is not None:
-                classes = None if seq.up is None else motion_classes(
-                    seq.poses_3d[:n] + seq.trajectory[:n], seq.up, lifter.model.skeleton)
                 clips.append(clean_record(lifter, pred, truth, keypoints, focal / max(w, h), classes, **settings))
-    return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2]} for c, t in totals.items()}
+    return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2],
+                "by_motion": {name: {"frames": k, "mpjpe": e / k if k else None, "p_mpjpe": p / k if k else None}
+                              for name, (k, e, p) in by_class[c].items()}}
+            for c, t in totals.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -252,6 +290,16 @@ def main(argv: list[str] | None = None) -> None:
         cells = [f"{v['mpjpe']:.1f} / {v['p_mpjpe']:.1f} ({100 * v['frames'] / total:.0f} %)" if v["frames"] else "-"
                  for v in b["by_motion"].values()]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", "Every condition, split by what the person is doing (H=1): MPJPE / P-MPJPE in mm.", "",
+              "| test set | condition | " + " | ".join(MOTION_CLASSES) + " |",
+              "|---|---|" + "---|" * len(MOTION_CLASSES)]
+    for key, values in report.items():
+        if key not in splits:
+            continue
+        for condition in CONDITIONS:
+            motion = values[condition]["by_motion"]
+            cells = [f"{v['mpjpe']:.1f} / {v['p_mpjpe']:.1f}" if v["frames"] else "-" for v in motion.values()]
+            lines.append(f"| {key.split(' (')[0]} | {condition} | " + " | ".join(cells) + " |")
     write_section(Path(args.out + ".md"), "wild_accuracy", "\n".join(lines),
                   title="# Accuracy of the bundled model under detector-like degradations")
     atomic_write_text(Path(args.out + ".json"), json.dumps({**report, "split by cause": splits}, indent=2))
