@@ -15,7 +15,8 @@ real detectors:
 - coco: keypoints re-expressed in the COCO-17 layout (nose, eyes and ears placed on the head,
   no pelvis, spine, thorax or head top) and converted back by ``ddhpose.lifting.keypoints.to_h36m``;
 - offsets: where a detector puts each keypoint on the body against the joint centre, one offset
-  per joint for the clip: N(0, :data:`OFFSET` x the person's 2D height x the joint's weight of
+  per joint for the clip: N(0, :data:`OFFSET` x the person's 2D size (the longer side of the
+  keypoints' box, ``ddhpose.data.windows.body_extent``) x the joint's weight of
   ``ddhpose.data.windows.DETECTOR_OFFSET_WEIGHTS``) per coordinate (hips and knees 40 mm of a
   1.7 m body, ankles a quarter of it);
 - detector: offsets, jitter and occlusion together.
@@ -51,7 +52,7 @@ from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose.data.motion_classes import MOTION_CLASSES, motion_classes  # noqa: E402
 from ddhpose.data.sources import load_split  # noqa: E402
-from ddhpose.data.windows import detector_offset_weights, occludable_limbs  # noqa: E402
+from ddhpose.data.windows import body_extent, detector_offset_weights, occludable_limbs  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.geometry import bone_lengths, image_coordinates  # noqa: E402
@@ -120,7 +121,8 @@ def degrade(uv: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[n
         return to_coco(uv), scores, "coco"
     if condition in ("offsets", "detector"):
         weights = detector_offset_weights(H36M).numpy()[:, None]
-        moved = uv + rng.normal(0, 1, uv.shape[1:]) * OFFSET * person_height(uv) * weights
+        size = float(body_extent(torch.from_numpy(uv)))  # the longer side of the box, as in training
+        moved = uv + rng.normal(0, 1, uv.shape[1:]) * OFFSET * size * weights
         if condition == "offsets":
             return moved, scores, "h36m"
         jittered, _, _ = degrade(moved, "jitter", rng)
@@ -290,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         cells = [f"{v['mpjpe']:.1f} / {v['p_mpjpe']:.1f} ({100 * v['frames'] / total:.0f} %)" if v["frames"] else "-"
                  for v in b["by_motion"].values()]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines += ["", "Every condition, split by what the person is doing (H=1): MPJPE / P-MPJPE in mm.", "",
+    lines += ["", f"Every condition, split by what the person is doing (H={args.hypotheses[0]}): MPJPE / P-MPJPE "
+              "in mm.", "",
               "| test set | condition | " + " | ".join(MOTION_CLASSES) + " |",
               "|---|---|" + "---|" * len(MOTION_CLASSES)]
     for key, values in report.items():

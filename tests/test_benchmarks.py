@@ -57,7 +57,6 @@ def test_write_section_replaces_only_the_marked_part(tmp_path, monkeypatch):
     assert doc.read_text() == "intro\n<!-- x results: begin -->\nsecond\n<!-- x results: end -->\noutro\n"
 
 
-
 def test_commands_in_the_docs_name_no_folder_of_the_machine(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     from doc_section import REPOSITORY, command_line
@@ -68,6 +67,7 @@ def test_commands_in_the_docs_name_no_folder_of_the_machine(tmp_path, monkeypatc
     for doc in [*docs.glob("*.md"), REPOSITORY / "README.md"]:
         found = re.findall(r"(?<![\w.])/(?:tmp|work|home|root|Users)/\S*", doc.read_text(encoding="utf-8"))
         assert not found, f"{doc.name}: a path of this machine: {found[:3]}"
+
 
 # --- smoke runs -------------------------------------------------------------------------------------
 
@@ -180,6 +180,11 @@ def test_wild_accuracy_smoke(smoke_run):
     assert all(finite(c["mpjpe"], c["p_mpjpe"]) for r in report.values() for c in r.values())
     assert set(splits) == {f"{s}, H=1, W=1" for s in sets}
     assert all(finite(b["mpjpe"], b["n_mpjpe"], b["size_error"], b["mpjpe_given_height"]) for b in splits.values())
+    for s in sets:  # every condition split by motion class: the classes' frames add up to the condition's
+        for c in report[f"{s}, H=1, W=1"].values():
+            assert sum(v["frames"] for v in c["by_motion"].values()) in (0, c["frames"])
+    table = (out / "wild_accuracy.md").read_text()
+    assert all(f"| {c} |" in table for c in wild_accuracy.CONDITIONS)  # a row per condition in the motion table
 
 
 def test_focal_estimate_smoke(smoke_run):

@@ -98,7 +98,6 @@ def test_a_lost_person_is_looked_for_a_few_frames_then_searched_for():
     assert {p.track_id for people in out for p in people} == {0}  # back within max_gap: the same id
 
 
-
 class Flipping(Scripted):
     """A person who turns upside down at frame 3 (a flip) and stays so: the landmark model finds
     them only in a crop turned within 45 degrees of their own turn, the person detector no longer

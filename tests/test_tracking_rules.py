@@ -276,18 +276,26 @@ def _track(keypoints, track_id=0, scores=None):
     return make_track(keypoints, scores, np.arange(len(keypoints)), track_id, "coco", None, "clip.json")
 
 
+def test_a_layout_name_where_the_layout_object_is_expected_says_what_to_pass():
+    kp = [np.zeros((17, 2))]
+    with pytest.raises(TypeError, match=r"get_layout\('coco'\)"):
+        associate_tracks([0], kp, [np.ones(17)], "coco")
+    with pytest.raises(TypeError, match="expected a Layout"):
+        limit_people([0], kp, [np.ones(17)], [0.9], "coco", 1)
+
+
 def test_drop_static_boundaries():
     walker = _track([_body(100 + 6 * f) for f in range(20)], 0)
     seen_twice = _track([_body(800)] * 2, 1)  # a still detection seen in two frames is still
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: motion 0, shape change 0;"):
-        assert drop_static([walker, seen_twice], 0.01, COCO17, "clip.json") == [walker]
-    assert _quiet(drop_static, [walker, seen_twice], 0.0, COCO17) == [walker, seen_twice]  # 0 keeps everyone
+        assert drop_static([walker, seen_twice], 0.01, "clip.json", layout=COCO17) == [walker]
+    assert _quiet(drop_static, [walker, seen_twice], 0.0, layout=COCO17) == [walker, seen_twice]  # 0 keeps everyone
     rng = np.random.default_rng(21)
     slight = _track([_body(500) + rng.normal(0, 2.0, (17, 2)) for _ in range(20)], 2)
     still = _track([_body(800)] * 20, 3)
     at = track_motion(slight.keypoints, slight.scores)  # exactly the threshold: kept
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 3: motion 0, shape change 0;"):
-        assert drop_static([walker, slight, still], at, COCO17, "clip.json") == [walker, slight]
+        assert drop_static([walker, slight, still], at, "clip.json", layout=COCO17) == [walker, slight]
 
 
 def test_a_person_standing_still_whose_body_changes_shape_is_kept():
@@ -303,7 +311,7 @@ def test_a_person_standing_still_whose_body_changes_shape_is_kept():
     assert motion < 0.01 and change > 0.03  # hardly moves, but is a body
     assert track_shape_change(still.keypoints, still.scores) < 0.005
     with pytest.warns(UserWarning, match=r"dropped 1 still track\(s\) \(track 1: .*keep every track with --min-motion 0"):
-        assert drop_static([walker, still, gesture], 0.01, COCO17, "clip.json") == [walker, gesture]
+        assert drop_static([walker, still, gesture], 0.01, "clip.json", layout=COCO17) == [walker, gesture]
     # size-free: the same body twice as large changes shape by the same fraction
     assert track_shape_change(gesture.keypoints * 2, gesture.scores) == pytest.approx(change, rel=1e-9)
 

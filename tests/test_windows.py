@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from ddhpose.data import windows as W
 from ddhpose.data.sequence import PoseSequence
 from ddhpose.geometry import flip_pose, project
-from ddhpose.skeleton import H36M, H36M_NAMES
+from ddhpose.skeleton import H36M, H36M_NAMES, Skeleton
 from ddhpose.windowing import unwindow
 
 # screen-normalised intrinsics with distortion, so the flip test sees every coefficient
@@ -140,7 +140,6 @@ def test_drift_is_a_slow_offset_per_joint_drawn_after_the_other_noise():
     assert torch.allclose(added, added[:1].expand_as(added), atol=1e-5) and added.abs().max() > 0
 
 
-
 def test_detector_offsets_are_constant_per_window_and_largest_at_hips_and_knees():
     # a person 1.0 high in screen units: rows 0..1 over the joints, the same in every frame
     x = torch.stack([torch.zeros(17), torch.linspace(0, 1, 17)], -1).expand(9, 17, 2).to(torch.float64)
@@ -157,8 +156,14 @@ def test_detector_offsets_are_constant_per_window_and_largest_at_hips_and_knees(
     both = W.augment_2d(x, W.Noise2D(sigma=0.01, offset=0.02), torch.Generator().manual_seed(3), H36M)
     moved = both - plain  # drawn last: the jitter is the same draws, the offset constant on top
     assert torch.allclose(moved, moved[:1].expand_as(moved)) and moved.abs().max() > 0
+    lying = x.flip(-1) * 2  # twice the size, lying: the offsets follow the longer side of the box
+    twice = W.augment_2d(lying, W.Noise2D(offset=0.02), torch.Generator().manual_seed(0), H36M) - lying
+    assert torch.allclose(twice, 2 * draws[0])
     with pytest.raises(ValueError, match="skeleton"):
         W.augment_2d(x, W.Noise2D(offset=0.02), torch.Generator())
+    unnamed = Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right)
+    with pytest.raises(ValueError, match="no joint names"):
+        W.augment_2d(x, W.Noise2D(offset=0.02), torch.Generator(), unnamed)
     with pytest.raises(ValueError, match="offset"):
         W.Noise2D(offset=-0.1)
 

@@ -45,7 +45,7 @@ class Noise2D:
     interpolated over time, :func:`ddhpose.data.windows.occlude_limb`). offset: where a detector's
     keypoints sit on the body against the joint centres (hips and knees 30-50 mm off, ankles
     1-15 mm, as Needham et al. 2021 measured for OpenPose, AlphaPose and DeepLabCut): a constant
-    offset per joint over a window, N(0, offset x the person's 2D height x the joint's weight of
+    offset per joint over a window, N(0, offset x the person's 2D size x the joint's weight of
     :data:`ddhpose.data.windows.DETECTOR_OFFSET_WEIGHTS`) in each coordinate. All off by default
     (:attr:`active` is False).
     """

@@ -135,9 +135,16 @@ def detector_offset_weights(skeleton: Skeleton) -> torch.Tensor:
     """(J,) the weight of each joint's detector offset (:data:`DETECTOR_OFFSET_WEIGHTS`)."""
     if len(skeleton.names) != skeleton.num_joints:
         raise ValueError("noise_2d.offset: the skeleton has no joint names to weigh the offsets by; "
-                         "expected a named skeleton (h36m, mpi_inf_3dhp)")
+                         "expected a named skeleton ('h36m' or '3dhp')")
     return torch.tensor([next((w for end, w in DETECTOR_OFFSET_WEIGHTS.items() if name.endswith(end)),
                               OTHER_OFFSET_WEIGHT) for name in skeleton.names], dtype=torch.float64)
+
+
+def body_extent(x: torch.Tensor) -> torch.Tensor:
+    """The person's 2D size: the median over frames of the longer side of the keypoints' box
+    (their height standing, their length lying). x (F, J, 2) -> ()."""
+    extent = x.amax(-2) - x.amin(-2)  # (F, 2)
+    return extent.amax(-1).median()
 
 
 def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,
@@ -171,8 +178,8 @@ def augment_2d(x: torch.Tensor, noise: Noise2D, generator: torch.Generator,
     if noise.offset > 0:  # drawn last: runs without offsets see the same draws
         if skeleton is None:
             raise ValueError("augment_2d: noise.offset needs the skeleton whose joints it moves")
-        height = (x[..., 1].amax(-1) - x[..., 1].amin(-1)).median()
-        scale = noise.offset * height * detector_offset_weights(skeleton).to(x.dtype)[:, None]  # (J, 1)
+        size = body_extent(x)
+        scale = noise.offset * size * detector_offset_weights(skeleton).to(x.dtype)[:, None]  # (J, 1)
         out = out + scale * torch.randn((j, 2), generator=generator, dtype=x.dtype)
     return out
 

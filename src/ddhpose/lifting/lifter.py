@@ -157,7 +157,7 @@ class Lifter:
         options = (options or LiftOptions()).with_changes(**settings)
         track = _as_track(keypoints, scores, layout, image_size)
         camera = resolve_camera(options, track.image_size)
-        fps = frame_rate(options, track.fps)  # (frames per second, where it came from)
+        fps, fps_source = frame_rate(options, track.fps)
         inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
         sampled = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
         filled = torch.from_numpy(inputs.filled)
@@ -165,7 +165,7 @@ class Lifter:
         skeleton = self.model.skeleton
         pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options, skeleton)
         undetected = torch.from_numpy(inputs.missing).all(-1)
-        camera, estimate = self._focal_from_clip(camera, options, pose, filled, weights, track, fps[0], undetected)
+        camera, estimate = self._focal_from_clip(camera, options, pose, filled, weights, track, fps, undetected)
         if estimate is not None and estimate.identifiable and options.aggregation == "j_agg":  # J-Agg reprojects
             pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options,
                                                                 skeleton)
@@ -175,7 +175,8 @@ class Lifter:
             pose, root = refine_to_2d(pose, root, filled, weights, camera.focal, camera.centre, skeleton)
         if options.height is not None:
             pose, samples, root, lengths = scale_to_height(pose, samples, root, lengths, options.height, skeleton)
-        result = self._result(track, inputs, options, camera, fps, pose, samples, root, lengths, used)
+        result = self._result(track, inputs, options, camera, (fps, fps_source), pose, samples, root, lengths,
+                              used)
         result.provenance["focal_estimate"] = None if estimate is None else estimate.to_dict()
         return place_in_world([result], foot_lock=options.foot_lock)[0] if options.world else result
 
@@ -197,8 +198,8 @@ class Lifter:
         return camera, estimate
 
     def _result(self, track: KeypointTrack, inputs: LiftInputs, options: LiftOptions, camera: Camera,
-                fps_and_source: tuple[float, str], pose: torch.Tensor, samples: torch.Tensor, root: torch.Tensor, lengths: torch.Tensor | None,
-                aggregation: str) -> LiftResult:
+                fps_and_source: tuple[float, str], pose: torch.Tensor, samples: torch.Tensor, root: torch.Tensor,
+                lengths: torch.Tensor | None, aggregation: str) -> LiftResult:
         """The :class:`LiftResult` of the stages' output, with how it was made in its provenance."""
         from ddhpose._version import __version__
         fps, fps_source = fps_and_source

@@ -69,6 +69,15 @@ class Detection(NamedTuple):
         return float(self.score) if self.score is not None else float(np.nan_to_num(self.scores).mean())
 
 
+def _layout(layout: Layout) -> Layout:
+    """``layout`` itself, or a TypeError that says what to pass (these functions take the
+    layout object, which :func:`tracks_of` resolves once from a name)."""
+    if not isinstance(layout, Layout):
+        raise TypeError(f"layout: expected a Layout (ddhpose.lifting.keypoints.get_layout({layout!r})), got "
+                        f"{type(layout).__name__} {layout!r}")
+    return layout
+
+
 def _centres(keypoints: Sequence[np.ndarray], scores: Sequence[np.ndarray], frames: Sequence[int],
              lay: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pelvis (mid-hip, else the mean confident keypoint) (N, 2), size (N,) (the diagonal of the
@@ -186,7 +195,7 @@ class Tracker:
 
     def __init__(self, layout: Layout, *, max_gap: int | None = None, max_jump_px: float | None = None,
                  source: str = "") -> None:
-        self.layout, self.max_gap, self.max_jump_px, self.source = layout, max_gap, max_jump_px, source
+        self.layout, self.max_gap, self.max_jump_px, self.source = _layout(layout), max_gap, max_jump_px, source
         self.frame: list[int] = []  # per track: the frame of its latest detection
         self.centre: list[np.ndarray] = []  # per track: its latest pelvis (2,)
         self.size: list[float] = []  # per track: its latest size
@@ -305,7 +314,7 @@ def associate_tracks(frames: Sequence[int], keypoints: Sequence[np.ndarray], sco
             within the larger of the two people's keypoint bounding-box diagonals of where the
             track was or was predicted to be).
     """
-    _centres(keypoints, scores, frames, layout)  # every detection checked first, errors naming it
+    _centres(keypoints, scores, frames, _layout(layout))  # every detection checked first, errors naming it
     by_frame: dict[int, list[int]] = {}
     for i, f in enumerate(frames):
         by_frame.setdefault(int(f), []).append(i)
@@ -335,7 +344,7 @@ def limit_people(frames: Sequence[int], keypoints: Sequence[np.ndarray], scores:
     the largest box diagonal times confidence; a warning says in how many frames more were seen."""
     if max_people is None:
         return list(range(len(frames)))
-    _, sizes, _ = _centres(keypoints, scores, frames, layout)
+    _, sizes, _ = _centres(keypoints, scores, frames, _layout(layout))
     rank = sizes * np.asarray(confidences, dtype=np.float64)
     by_frame: dict[int, list[int]] = {}
     for i, f in enumerate(frames):
@@ -412,8 +421,8 @@ def track_shape_change(keypoints: np.ndarray, scores: np.ndarray, percentile: fl
     return float(np.percentile(per_frame, percentile)) if len(per_frame) > 1 else 0.0
 
 
-def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, layout: Layout, source: str = "",
-                min_shape_change: float = MIN_SHAPE_CHANGE) -> list[KeypointTrack]:
+def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, source: str = "",
+                min_shape_change: float = MIN_SHAPE_CHANGE, *, layout: Layout) -> list[KeypointTrack]:
     """The tracks that are people: those that move (:func:`track_motion` at least
     ``min_motion``) or whose skeleton changes shape (:func:`track_shape_change` at least
     ``min_shape_change``): a person standing still still breathes, turns the head, shifts the
@@ -424,7 +433,8 @@ def drop_static(tracks: Sequence[KeypointTrack], min_motion: float, layout: Layo
     if min_motion <= 0:
         return list(tracks)
     motion = [track_motion(t.keypoints, t.scores) if t.num_frames > 1 else np.inf for t in tracks]
-    shape = [track_shape_change(t.keypoints, t.scores, threshold=layout.score_threshold)
+    threshold = _layout(layout).score_threshold
+    shape = [track_shape_change(t.keypoints, t.scores, threshold=threshold)
              if t.num_frames > 1 else np.inf for t in tracks]
     still = [m < min_motion and c < min_shape_change for m, c in zip(motion, shape)]
     moving = [t for t, s in zip(tracks, still) if not s]
@@ -532,7 +542,7 @@ def tracks_of(dets: list[Detection], layout: str | Layout | None, size: tuple[in
     tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
                          np.array(list(per)), tid, lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
-    tracks = drop_static(tracks, tracking.min_motion, lay, src)
+    tracks = drop_static(tracks, tracking.min_motion, src, layout=lay)
     # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
     # beside (input_track_id, in each result's provenance)
     tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), t.track_id))

@@ -39,6 +39,7 @@ FOLLOW_MISSES = 3
 #: and three-quarter turn, while they have been missed for fewer than this many frames (the
 #: landmark model needs a crop turned about upright; a flip outturns the last frame's crop).
 TURN_MISSES = 1
+#: The turns (radians) a lost person's crop is tried at, besides its own.
 QUARTER_TURNS = (np.pi / 2, np.pi, -np.pi / 2)
 #: Squares of half the frame's shorter side searched per pass, in turn (all of them every
 #: ``len(tiles) / SMALL_TILES_PER_PASS`` passes).
