@@ -148,21 +148,13 @@ def body_size(poses: torch.Tensor, skeleton) -> float:
 
 
 def clean_record(lifter: Lifter, pred: torch.Tensor, truth: torch.Tensor, keypoints: np.ndarray, fov: float,
-                 classes: np.ndarray | None = None, **lift_kwargs) -> dict:
+                 **lift_kwargs) -> dict:
     """One sequence's clean error split by cause (see :func:`breakdown`); the lift is repeated
-    with the true standing height given. pred, truth (F, J, 3) metres; classes (F,) the motion
-    class of every frame, or None where the sequence's up direction is unknown."""
+    with the true standing height given. pred, truth (F, J, 3) metres."""
     skeleton = lifter.model.skeleton
     height = float(standing_height(track_bone_lengths(truth, skeleton), skeleton))
     sized = torch.as_tensor(lifter.lift(keypoints, height=height, **lift_kwargs).poses, dtype=torch.float32)
-    per_class = {}
-    if classes is not None:
-        frame_mpjpe = joint_errors(pred, truth).mean(-1).numpy() * 1000
-        frame_p = p_joint_errors(pred, truth).mean(-1).numpy() * 1000
-        per_class = {name: (int((classes == k).sum()), float(frame_mpjpe[classes == k].sum()),
-                            float(frame_p[classes == k].sum()))
-                     for k, name in enumerate(MOTION_CLASSES)}
-    return {"frames": len(truth), "per_class": per_class, "mpjpe": float(mpjpe(pred, truth)) * 1000,
+    return {"frames": len(truth), "mpjpe": float(mpjpe(pred, truth)) * 1000,
             "mpjpe_given_height": float(mpjpe(sized, truth)) * 1000, "n_mpjpe": float(n_mpjpe(pred, truth)) * 1000,
             "p_mpjpe": float(p_mpjpe(pred, truth)) * 1000,
             "size_error": abs(body_size(pred, skeleton) / body_size(truth, skeleton) - 1) * 100, "fov": fov}
@@ -182,10 +174,6 @@ def breakdown(clips: list[dict]) -> dict:
     for name, lo, hi in FIELDS_OF_VIEW:
         mask = (fov >= lo) & (fov < hi)
         out[f"mpjpe_{name}"], out[f"clips_{name}"] = mean("mpjpe", mask), int(mask.sum())
-    out["by_motion"] = {}
-    for name in MOTION_CLASSES:
-        n, err, p_err = (sum(c["per_class"].get(name, (0, 0.0, 0.0))[i] for c in clips) for i in range(3))
-        out["by_motion"][name] = {"frames": n, "mpjpe": err / n if n else None, "p_mpjpe": p_err / n if n else None}
     return out
 
 
@@ -221,7 +209,7 @@ def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations:
                     sums[1] += float(frame_mpjpe[classes == k].sum())
                     sums[2] += float(frame_p[classes == k].sum())
             if condition == "clean" and clips is not None:
-                clips.append(clean_record(lifter, pred, truth, keypoints, focal / max(w, h), classes, **settings))
+                clips.append(clean_record(lifter, pred, truth, keypoints, focal / max(w, h), **settings))
     return {c: {"mpjpe": t[0] / t[2], "p_mpjpe": t[1] / t[2], "frames": t[2],
                 "by_motion": {name: {"frames": k, "mpjpe": e / k if k else None, "p_mpjpe": p / k if k else None}
                               for name, (k, e, p) in by_class[c].items()}}
@@ -287,10 +275,11 @@ def main(argv: list[str] | None = None) -> None:
               "rules on the true 3D; the Human3.6M motion here keeps its root at one height, so it shows no "
               "jumps). MPJPE / P-MPJPE in mm (share of the set's frames).", "",
               "| test set | " + " | ".join(MOTION_CLASSES) + " |", "|---|" + "---|" * len(MOTION_CLASSES)]
-    for key, b in splits.items():
-        total = sum(v["frames"] for v in b["by_motion"].values()) or 1
+    for key in splits:
+        motion = report[key]["clean"]["by_motion"]
+        total = sum(v["frames"] for v in motion.values()) or 1
         cells = [f"{v['mpjpe']:.1f} / {v['p_mpjpe']:.1f} ({100 * v['frames'] / total:.0f} %)" if v["frames"] else "-"
-                 for v in b["by_motion"].values()]
+                 for v in motion.values()]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", f"Every condition, split by what the person is doing (H={args.hypotheses[0]}): MPJPE / P-MPJPE "
               "in mm.", "",
