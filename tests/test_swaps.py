@@ -13,16 +13,23 @@ from ddhpose.lifting.swaps import exchanged, find_swaps, repair_swaps, runs
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
 
 
-@pytest.fixture(scope="module")
-def side_view() -> np.ndarray:
-    """The walk's exact 2D seen from the side (across its path): the legs cross every step."""
+def _view(along: bool) -> np.ndarray:
+    """The walk's exact 2D from across its path (the legs cross every step) or from in front
+    (along it: the hips and shoulders seen wide)."""
     with np.load(WALK) as data:
         world = data["world"].astype(np.float64)
     centre = world[:, 0].mean(0)
     path = world[-1, 0] - world[0, 0]
-    side = np.array([-path[1], path[0], 0.0]) / np.linalg.norm(path[:2])
-    camera = look_at_camera(centre + 6.0 * side + [0, 0, 0.4], centre, image_size=(1920, 1080), focal=1500.0)
+    path = np.array([path[0], path[1], 0.0]) / np.linalg.norm(path[:2])
+    away = path if along else np.array([-path[1], path[0], 0.0])
+    camera = look_at_camera(centre + 6.0 * away + [0, 0, 0.4], centre, image_size=(1920, 1080), focal=1500.0)
     return observe(world, camera)[1].numpy()
+
+
+@pytest.fixture(scope="module")
+def side_view() -> np.ndarray:
+    """The walk's exact 2D seen from the side (across its path): the legs cross every step."""
+    return _view(along=False)
 
 
 def test_runs_of_exchanged_legs_arms_and_bodies_are_put_back(side_view):
@@ -39,11 +46,22 @@ def test_runs_of_exchanged_legs_arms_and_bodies_are_put_back(side_view):
     assert runs(found["arms"], np.arange(100, 100 + len(uv)))[0][0] in (139, 140, 141)
 
 
+def test_the_torso_tells_which_side_of_a_change_is_wrong():
+    """Arms exchanged from the clip's first frame to two thirds of it: the motion shows one
+    change, not which side of it is wrong (leaving the longer side alone is cheaper); the
+    shoulders pointing against the hips tell it."""
+    uv = _view(along=True)
+    arms = np.zeros(len(uv), bool)
+    arms[:2 * len(uv) // 3] = True
+    found = find_swaps(exchanged(uv, arms, "arms"), np.ones(uv.shape[:2], bool))
+    assert (found["arms"] == arms).mean() > 0.98 and not found["legs"].any()
+
+
 def test_a_clean_clip_is_left_alone(side_view):
     rng = np.random.default_rng(1)
     uv = side_view + rng.normal(0, 2.0, side_view.shape)
-    for group in ("legs", "arms"):
-        assert find_swaps(uv, np.ones(uv.shape[:2], bool), group).sum() <= 1
+    found = find_swaps(uv, np.ones(uv.shape[:2], bool))
+    assert set(found) == {"legs", "arms"} and all(flags.sum() <= 1 for flags in found.values())
 
 
 def test_the_lift_records_the_repaired_frames(side_view):

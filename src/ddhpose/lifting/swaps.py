@@ -3,20 +3,26 @@
 Detectors label the two legs (or arms, or the whole body) the wrong way round for runs of frames,
 most often seen from the side and when the limbs cross: lifted as they are, those frames become a
 mirrored body (on a real side view, 515 mm against 88 mm on the frames around them). The labels
-are repaired from the 2D alone, per limb group (the legs: hips, knees, ankles; the arms:
-shoulders, elbows, wrists; the whole body: both):
+are repaired from the 2D alone, for the two limb groups together (the legs: hips, knees, ankles;
+the arms: shoulders, elbows, wrists), each frame in one of four labellings (either group as
+detected or exchanged):
 
-- each frame's labelling is either as detected or exchanged; the labelling of the group's joints
-  must continue the motion of the frames before it (a constant-velocity prediction from the two
-  previous frames, in their own chosen labelling): at a crossing the positions alike, the
-  velocities are not;
-- exchanging costs :data:`SWITCH_COST` per change (runs, not flickering), and every exchanged frame
-  :data:`EXCHANGE_COST` (the detector is right most of the time);
+- the labelling of each group's joints must continue the motion of the frames before it (a
+  constant-velocity prediction from the two previous frames, in their own chosen labelling): at a
+  crossing the positions alike, the velocities are not;
+- the torso does not turn half round between hips and shoulders: where the hips' left-to-right
+  vector and the shoulders' point opposite ways, one group is exchanged (a cost
+  :data:`TORSO_WEIGHT` x minus their dot product, so it counts little where either looks short,
+  seen from the side); this tells which side of a crossing is the wrong one, which motion alone
+  cannot;
+- each change of labelling costs :data:`SWITCH_COST` (runs, not flickering), one group or both
+  at once alike (a whole-body exchange is one mistake of the detector), and every exchanged
+  group and frame :data:`EXCHANGE_COST` (the detector is right most of the time);
 - the cheapest labelling of the whole clip is found exactly by dynamic programming over the
-  pairs (previous, current) of labels (Viterbi).
+  pairs (previous, current) of labellings (Viterbi, 16 states).
 
 Costs are in units of the squared prediction error over (:data:`MOTION_NOISE` x the body's 2D
-size)^2, so they do not depend on the image's size or the person's distance. Frames where the
+size)^2, so they do not depend on the image's size or the person's distance. Frames where a
 group is not seen keep their labels.
 """
 from __future__ import annotations
@@ -33,6 +39,10 @@ MOTION_NOISE = 0.02
 RESIDUAL_SCALE = 1.0
 #: The cost of a change of labelling, and of each exchanged frame (units of squared noise).
 SWITCH_COST, EXCHANGE_COST = 12.0, 1.0
+#: The weight of minus the dot product of the hips' and the shoulders' 2D vectors (squared noise).
+TORSO_WEIGHT = 0.3
+#: The labellings: (legs exchanged, arms exchanged) for each of the four states.
+_STATES = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
 
 
 def _pairs(group: str) -> tuple[list[int], list[int]]:
@@ -58,14 +68,12 @@ def exchanged(keypoints: np.ndarray, swap: np.ndarray, group: str) -> np.ndarray
     return out
 
 
-def find_swaps(keypoints: np.ndarray, seen: np.ndarray, group: str) -> np.ndarray:
-    """The frames (F,) bool whose ``group`` labels are exchanged: keypoints (F, 17, 2) pixels,
-    seen (F, 17) bool (detected, not filled in). See the module docstring."""
+def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: float
+                  ) -> tuple[np.ndarray, float]:
+    """The group's motion cost (F, 2, 2, 2) of frame t in labelling c after t-1 in b and t-2 in a
+    (0 as detected, 1 exchanged; 0 for t < 2), and its noise (pixels)."""
     left, right = _pairs(group)
     joints = left + right
-    size = body_size(np.where(seen[..., None], keypoints, np.nan))
-    if len(keypoints) < 3 or not np.isfinite(size) or size <= 0:
-        return np.zeros(len(keypoints), bool)
     raw = np.where(seen[:, joints, None], keypoints[:, joints], np.nan)
     residual = np.linalg.norm(raw[2:] - 2 * raw[1:-1] + raw[:-2], axis=-1)  # as detected, swaps included
     typical = np.nanmedian(residual) if np.isfinite(residual).any() else 0.0
@@ -73,39 +81,60 @@ def find_swaps(keypoints: np.ndarray, seen: np.ndarray, group: str) -> np.ndarra
     x = np.nan_to_num(keypoints[:, joints] / noise)  # (F, 2G, 2) in noise units
     ok = seen[:, joints]
     flip = np.r_[len(left):len(joints), 0:len(left)]  # exchanged order
-    views = np.stack([x, x[:, flip]])  # (2, F, 2G, 2): labels as detected, exchanged
-    seen2 = np.stack([ok, ok[:, flip]])
-    frames = len(x)
-    # cost[a, b, c]: frame t in labelling c after t-1 in b and t-2 in a
-    best = np.zeros((2, 2))  # (label t-1, label t) for t = 1
-    best += EXCHANGE_COST * (np.arange(2)[:, None] + np.arange(2)[None, :])
-    best += SWITCH_COST * (np.arange(2)[:, None] != np.arange(2)[None, :])
-    back = np.zeros((frames, 2, 2), np.int8)
+    views, seen2 = np.stack([x, x[:, flip]]), np.stack([ok, ok[:, flip]])  # (2, F, 2G, ...)
+    pred = 2 * views[None, :, 1:-1] - views[:, None, :-2]  # (a, b, F-2, 2G, 2)
+    mask = seen2[None, :, 1:-1] & seen2[:, None, :-2]  # (a, b, F-2, 2G)
+    cost = np.zeros((len(x), 2, 2, 2))
+    for c in range(2):
+        err = ((views[c, 2:][None, None] - pred) ** 2).sum(-1) * (mask & seen2[c, 2:][None, None])
+        cost[2:, :, :, c] = np.moveaxis(err.sum(-1), 2, 0)
+    return cost, noise
+
+
+def _torso_costs(keypoints: np.ndarray, seen: np.ndarray, noise: float) -> np.ndarray:
+    """(F, 4): :data:`TORSO_WEIGHT` x minus the dot product (in squared noise units) of the hips'
+    and the shoulders' left-to-right 2D vectors in each labelling, where positive."""
+    j = H36M.joints(("left_hip", "right_hip", "left_shoulder", "right_shoulder"), "left/right repair")
+    hips = keypoints[:, j["left_hip"]] - keypoints[:, j["right_hip"]]
+    shoulders = keypoints[:, j["left_shoulder"]] - keypoints[:, j["right_shoulder"]]
+    dot = np.where(seen[:, list(j.values())].all(-1), (hips * shoulders).sum(-1), 0.0) / noise ** 2
+    sign = np.where(_STATES[:, 0] == _STATES[:, 1], 1.0, -1.0)  # exchanging one group turns its vector
+    return TORSO_WEIGHT * np.maximum(0.0, -dot[:, None] * sign[None])
+
+
+def find_swaps(keypoints: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+    """{group: (F,) bool, the frames whose group labels are exchanged}: keypoints (F, 17, 2)
+    pixels in the Human3.6M order, seen (F, 17) bool (detected, not filled in). See the module
+    docstring."""
+    frames = len(keypoints)
+    size = body_size(np.where(seen[..., None], keypoints, np.nan))
+    if frames < 3 or not np.isfinite(size) or size <= 0:
+        return {group: np.zeros(frames, bool) for group in GROUPS}
+    costs, noises = zip(*(_motion_costs(keypoints, seen, group, size) for group in GROUPS))
+    a, b, c = np.meshgrid(*[np.arange(len(_STATES))] * 3, indexing="ij")
+    motion = sum(cost[:, _STATES[a, k], _STATES[b, k], _STATES[c, k]] for k, cost in enumerate(costs))  # (F, 4, 4, 4)
+    unary = _torso_costs(keypoints, seen, float(np.sqrt(noises[0] * noises[1]))) \
+        + EXCHANGE_COST * _STATES.sum(1)[None]  # (F, 4)
+    switch = SWITCH_COST * (_STATES[:, None] != _STATES[None]).any(-1)  # (4, 4): one mistake, one or both groups
+    best = unary[0][:, None] + unary[1][None, :] + switch  # (label t-1, label t) for t = 1
+    back = np.zeros((frames, len(_STATES), len(_STATES)), np.int8)
     for t in range(2, frames):
-        pred = 2 * views[:, t - 1][None] - views[:, t - 2][:, None]  # (a, b, 2G, 2): from t-2 in a, t-1 in b
-        mask = seen2[:, t - 1][None] & seen2[:, t - 2][:, None]  # (a, b, 2G)
-        cost = np.empty((2, 2, 2))
-        for c in range(2):
-            err = ((views[c, t][None, None] - pred) ** 2).sum(-1) * (mask & seen2[c, t][None, None])
-            cost[:, :, c] = err.sum(-1)
-        total = best[:, :, None] + cost + EXCHANGE_COST * np.arange(2)[None, None, :] \
-            + SWITCH_COST * (np.arange(2)[None, :, None] != np.arange(2)[None, None, :])
-        back[t] = total.argmin(0)  # the best t-2 label for each (b, c)
+        total = best[:, :, None] + motion[t] + unary[t][None, None] + switch[None]  # (a, b, c)
+        back[t] = total.argmin(0)  # the best t-2 labelling for each (b, c)
         best = total.min(0)
-    labels = np.zeros(frames, np.int8)
+    labels = np.zeros(frames, np.int64)
     labels[-2], labels[-1] = np.unravel_index(best.argmin(), best.shape)
     for t in range(frames - 1, 1, -1):
         labels[t - 2] = back[t, labels[t - 1], labels[t]]
-    return labels.astype(bool)
+    return {group: _STATES[labels, k].astype(bool) for k, group in enumerate(GROUPS)}
 
 
 def repair_swaps(keypoints: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Human3.6M-ordered pixels (F, 17, 2) and seen (F, 17) bool -> (the keypoints with each
     group's exchanged runs put back, {group: (F,) bool frames repaired})."""
-    out, found = np.asarray(keypoints, np.float64), {}
-    for group in GROUPS:
-        swap = find_swaps(out, seen, group)
-        found[group] = swap
+    out = np.asarray(keypoints, np.float64)
+    found = find_swaps(out, seen)
+    for group, swap in found.items():
         if swap.any():
             out = exchanged(out, swap, group)
     return out, found
