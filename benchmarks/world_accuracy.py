@@ -50,6 +50,7 @@ from ddhpose.geometry import image_coordinates  # noqa: E402
 from ddhpose.lifting.lifter import DEFAULT_FOCAL_RATIO, Lifter  # noqa: E402
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # noqa: E402
 from ddhpose.lifting.trajectory import weak_perspective_root  # noqa: E402
+from ddhpose.lifting.gravity import CAMERA_UP, MAX_CAMERA_TILT_DEG  # noqa: E402
 from ddhpose.lifting.feet import foot_contacts, foot_sliding  # noqa: E402
 from ddhpose.lifting.world import standing_frames  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
@@ -90,6 +91,7 @@ def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: n
     frame = r.world_frame
     if world_to_cam is not None:
         out["tilt"] = _angle(frame.up, world_to_cam @ np.array([0.0, 0.0, 1.0]))
+        out["camera_tilt"] = _angle(CAMERA_UP, world_to_cam @ np.array([0.0, 0.0, 1.0]))  # how far from level
     if not feet or truth_world is None:
         return out
     true_yup = truth_world @ ZUP_TO_YUP.T
@@ -196,6 +198,11 @@ def summarise(records: list[dict]) -> dict:
                                 "slide_truth")}
     tilts = [r["tilt"] for r in records if "tilt" in r]
     out["tilt_median"] = float(np.median(tilts)) if tilts else None
+    level = [r for r in records if "tilt" in r and r["camera_tilt"] <= MAX_CAMERA_TILT_DEG]
+    out["level_clips"] = len(level)
+    out["tilt_level"] = float(np.average([r["tilt"] for r in level], weights=[r["frames"] for r in level])) \
+        if level else None
+    out["tilt_level_median"] = float(np.median([r["tilt"] for r in level])) if level else None
     floors = [abs(r["floor"]) for r in records if "floor" in r]
     out["floor_abs_median"] = float(np.median(floors)) if floors else None
     tp, pred, true = (sum(r.get(k, 0.0) for r in records) for k in ("contact_tp", "contact_pred", "contact_true"))
@@ -293,10 +300,12 @@ def lift_markdown(rows: dict[str, dict], args, command: str, seconds: float) -> 
              f"{weights_label(args.checkpoint)}, the lifter's defaults, "
              f"H=1, exact 2D; held-out clips of at least {MIN_CLIP_SECONDS:g} s).", "",
              "| test set | clips (world found) | root error, perspective (mm) | root error, weak perspective (mm) | "
-             "absolute MPJPE (mm) | tilt error mean / median (deg) |", "|---|---|---|---|---|---|"]
+             "absolute MPJPE (mm) | tilt error mean / median (deg) | the same, cameras within "
+             f"{MAX_CAMERA_TILT_DEG:g} deg of level (clips) |", "|---|---|---|---|---|---|---|"]
     for key, v in rows.items():
         lines.append(f"| {key} | {v['clips']} ({v['world_found']}) | {cell(v['root'])} | {cell(v['root_weak'])} | "
-                     f"{cell(v['abs_mpjpe'])} | {cell(v['tilt'])} / {cell(v['tilt_median'])} |")
+                     f"{cell(v['abs_mpjpe'])} | {cell(v['tilt'])} / {cell(v['tilt_median'])} | "
+                     f"{cell(v['tilt_level'])} / {cell(v['tilt_level_median'])} ({v['level_clips']}) |")
     lines += ["", "Floors and feet (held-out mocap only; the truth's contacts come from the same rule applied to "
               "the true world motion):", "",
               "| test set | floor height error at the feet, mean / median abs (mm) | contact precision / recall (%) | "
