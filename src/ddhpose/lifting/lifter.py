@@ -156,8 +156,8 @@ class Lifter:
         """
         options = (options or LiftOptions()).with_changes(**settings)
         track = _as_track(keypoints, scores, layout, image_size)
-        camera = resolve_camera(options, track.image_size)
         fps, fps_source = frame_rate(options, track.fps)
+        camera = resolve_camera(options, track.image_size)
         inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
         sampled = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
         filled = torch.from_numpy(inputs.filled)
