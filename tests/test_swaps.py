@@ -79,3 +79,70 @@ def test_the_lift_records_the_repaired_frames(side_view):
     np.testing.assert_allclose(r.keypoints_2d, side_view, atol=1e-3)
     kept = lifter.lift(bad, layout="h36m", image_size=(1920, 1080), world=False, repair_swaps=False)
     assert kept.provenance["left_right_repaired"] == {} and not np.allclose(kept.keypoints_2d, side_view)
+
+
+def test_runs_at_the_clips_ends_are_put_back_to_the_first_and_last_frame(side_view):
+    uv = side_view[:80]
+    legs, arms = np.zeros(len(uv), bool), np.zeros(len(uv), bool)
+    legs[-12:] = True  # to the last frame
+    arms[:9] = True  # from the first
+    found = find_swaps(exchanged(exchanged(uv, legs, "legs"), arms, "arms"), np.ones(uv.shape[:2], bool))
+    assert np.array_equal(found["legs"], legs) and np.array_equal(found["arms"], arms)
+
+
+def test_left_and_right_in_one_place_are_not_flickered():
+    """A still body whose left and right limbs coincide in the image: every labelling moves the
+    same, so only the cost of exchanging and of changing decides: nothing is changed."""
+    uv = _view(along=False)[:1].repeat(40, 0)
+    for group in ("legs", "arms"):
+        left = _pairs_of(group)
+        uv[:, left] = uv[:, _mirror(left)] = (uv[:, left] + uv[:, _mirror(left)]) / 2
+    found = find_swaps(uv, np.ones(uv.shape[:2], bool))
+    assert not found["legs"].any() and not found["arms"].any()
+
+
+def test_too_little_to_judge_changes_nothing(side_view):
+    seen = np.ones(side_view.shape[:2], bool)
+    for found, frames in ((find_swaps(side_view[:2], seen[:2]), 2),  # under three frames
+                          (find_swaps(side_view[:30], np.zeros((30, 17), bool)), 30)):  # nothing seen
+        assert set(found) == {"legs", "arms"}
+        assert all(f.dtype == bool and f.shape == (frames,) and not f.any() for f in found.values())
+
+
+def test_unseen_joints_are_no_evidence(side_view):
+    """The left leg undetected (its keypoints at the image's corner) for 10 frames of a clean clip:
+    their positions are not motion, so nothing is exchanged."""
+    uv, seen = side_view.copy(), np.ones(side_view.shape[:2], bool)
+    left_leg = list(_pairs_of("legs"))
+    uv[30:40, left_leg], seen[30:40, left_leg] = 0.0, False
+    found = find_swaps(uv, seen)
+    assert not found["legs"].any() and not found["arms"].any()
+
+
+def test_body_size_is_the_neck_to_ankles_height():
+    from ddhpose.lifting.swaps import body_size
+    from ddhpose.skeleton import H36M
+    j = H36M.joints(("neck", "left_ankle", "right_ankle"), "test")
+    kp = np.full((3, 17, 2), 50.0)
+    kp[:, j["neck"]] = [100.0, 20.0]
+    kp[:, j["left_ankle"]], kp[:, j["right_ankle"]] = [80.0, 220.0], [120.0, 220.0]
+    kp[2, j["neck"]] = np.nan  # a frame without the neck does not count
+    assert body_size(kp) == pytest.approx(200.0)
+    assert np.isnan(body_size(np.full((2, 17, 2), np.nan)))
+
+
+def test_runs_name_the_first_and_last_frame_of_each():
+    flags = np.array([1, 1, 0, 0, 1, 0, 1], bool)
+    assert runs(flags) == [[0, 1], [4, 4], [6, 6]]
+    assert runs(flags, np.arange(10, 17)) == [[10, 11], [14, 14], [16, 16]]
+
+
+def _pairs_of(group: str) -> list[int]:
+    from ddhpose.lifting.swaps import GROUPS
+    from ddhpose.skeleton import H36M
+    return list(H36M.joints(GROUPS[group], "test").values())
+
+
+def _mirror(joints: list[int]) -> list[int]:
+    from ddhpose.skeleton import H36M
+    return [H36M.flip_permutation[j] for j in joints]

@@ -36,6 +36,7 @@ MODULES: dict[str, list[str]] = {
     "lifting/trajectory.py": ["tests/test_trajectory.py"],
     "lifting/refine.py": ["tests/test_refine.py"],
     "lifting/checks.py": ["tests/test_checks.py"],
+    "lifting/swaps.py": ["tests/test_swaps.py"],
     "lifting/keypoints.py": ["tests/test_keypoints.py", "tests/test_inputs.py"],
     "lifting/inputs/fields.py": ["tests/test_inputs.py", "tests/test_fields.py"],
     "lifting/inputs/arrays.py": ["tests/test_inputs.py", "tests/test_arrays.py"],
