@@ -88,6 +88,7 @@ def test_runs_at_the_clips_ends_are_put_back_to_the_first_and_last_frame(side_vi
     arms[:9] = True  # from the first
     found = find_swaps(exchanged(exchanged(uv, legs, "legs"), arms, "arms"), np.ones(uv.shape[:2], bool))
     assert np.array_equal(found["legs"], legs) and np.array_equal(found["arms"], arms)
+    assert found["legs"].dtype == bool and found["arms"].dtype == bool
 
 
 def test_left_and_right_in_one_place_are_not_flickered():
