@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             "held-out mocap": (list(world_accuracy.mocap_clips(cfg, args.sequences, args.frames, args.seed, worlds)),
                                float(cfg.data.mocap_fps))}
     if args.repair_only:
-        return repair_only(sets, args, time.time() - started)
+        return repair_only(sets, args, started)
     lifter = Lifter.from_pretrained(args.checkpoint)
     rows = {}
     for name, (clips, fps) in sets.items():
@@ -150,19 +150,24 @@ def main(argv: list[str] | None = None) -> None:
             print(label, json.dumps(rows[label]), flush=True)
     command = (f"python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
                f"--frames {args.frames}")
-    out_md, out_json = Path(args.out + ".md"), Path(args.out + ".json")
-    write_section(out_md, "left_right", markdown(rows, command, time.time() - started, args.checkpoint),
-                  title="# Motion in the world")
+    save(args.out, "left_right", markdown(rows, command, time.time() - started, args.checkpoint),
+         "left and right", rows)
+
+
+def save(out: str, section: str, text: str, key: str, rows: dict) -> None:
+    """Write ``text`` into its section of OUT.md and ``rows`` under ``key`` of OUT.json."""
+    out_md, out_json = Path(out + ".md"), Path(out + ".json")
+    write_section(out_md, section, text, title="# Motion in the world")
     saved = json.loads(out_json.read_text()) if out_json.exists() else {}
-    saved["left and right"] = rows
+    saved[key] = rows
     atomic_write_text(out_json, json.dumps(saved, indent=2))
-    print(out_md.read_text())
+    print(text)
 
 
-def repair_only(sets: dict, args: argparse.Namespace, loading: float) -> None:
+def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
     """The repair's shares alone, for several seeds of the injected runs: a larger sample than the
     lifted table's, at no lifting cost (its own section of the document)."""
-    started, rows = time.time() - loading, {}
+    rows = {}
     for name, (clips, fps) in sets.items():
         for noise in (False, True):
             label = f"{name}, {'detector-like noise' if noise else 'exact'}"
@@ -180,12 +185,8 @@ def repair_only(sets: dict, args: argparse.Namespace, loading: float) -> None:
     for label, by_seed in rows.items():
         lines.append(f"| {label} | " + " | ".join(f"{v['repaired']:.1f} / {v['changed']:.2f} (of {v['swapped_frames']})"
                                                 for v in by_seed.values()) + " |")
-    out_md, out_json = Path(args.out + ".md"), Path(args.out + ".json")
-    write_section(out_md, "left_right_repair", "\n".join(lines), title="# Motion in the world")
-    saved = json.loads(out_json.read_text()) if out_json.exists() else {}
-    saved["left and right, repair alone"] = {label: {str(k): v for k, v in r.items()} for label, r in rows.items()}
-    atomic_write_text(out_json, json.dumps(saved, indent=2))
-    print("\n".join(lines))
+    save(args.out, "left_right_repair", "\n".join(lines), "left and right, repair alone",
+         {label: {str(k): v for k, v in r.items()} for label, r in rows.items()})
 
 
 if __name__ == "__main__":

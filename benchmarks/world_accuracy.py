@@ -90,8 +90,8 @@ def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: n
         return out
     frame = r.world_frame
     if world_to_cam is not None:
-        out["tilt"] = _angle(frame.up, world_to_cam @ np.array([0.0, 0.0, 1.0]))
-        out["camera_tilt"] = _angle(CAMERA_UP, world_to_cam @ np.array([0.0, 0.0, 1.0]))  # how far from level
+        true_up = world_to_cam @ np.array([0.0, 0.0, 1.0])
+        out["tilt"], out["camera_tilt"] = _angle(frame.up, true_up), _angle(CAMERA_UP, true_up)  # camera: from level
     if not feet or truth_world is None:
         return out
     true_yup = truth_world @ ZUP_TO_YUP.T

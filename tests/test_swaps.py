@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ddhpose.data.virtual_camera import look_at_camera, observe
-from ddhpose.lifting.swaps import exchanged, find_swaps, repair_swaps, runs
+from ddhpose.lifting.swaps import _pairs, exchanged, find_swaps, repair_swaps, runs
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
 
@@ -96,8 +96,8 @@ def test_left_and_right_in_one_place_are_not_flickered():
     same, so only the cost of exchanging and of changing decides: nothing is changed."""
     uv = _view(along=False)[:1].repeat(40, 0)
     for group in ("legs", "arms"):
-        left = _pairs_of(group)
-        uv[:, left] = uv[:, _mirror(left)] = (uv[:, left] + uv[:, _mirror(left)]) / 2
+        left, right = _pairs(group)
+        uv[:, left] = uv[:, right] = (uv[:, left] + uv[:, right]) / 2
     found = find_swaps(uv, np.ones(uv.shape[:2], bool))
     assert not found["legs"].any() and not found["arms"].any()
 
@@ -114,7 +114,7 @@ def test_unseen_joints_are_no_evidence(side_view):
     """The left leg undetected (its keypoints at the image's corner) for 10 frames of a clean clip:
     their positions are not motion, so nothing is exchanged."""
     uv, seen = side_view.copy(), np.ones(side_view.shape[:2], bool)
-    left_leg = list(_pairs_of("legs"))
+    left_leg = _pairs("legs")[0]
     uv[30:40, left_leg], seen[30:40, left_leg] = 0.0, False
     found = find_swaps(uv, seen)
     assert not found["legs"].any() and not found["arms"].any()
@@ -137,13 +137,3 @@ def test_runs_name_the_first_and_last_frame_of_each():
     assert runs(flags) == [[0, 1], [4, 4], [6, 6]]
     assert runs(flags, np.arange(10, 17)) == [[10, 11], [14, 14], [16, 16]]
 
-
-def _pairs_of(group: str) -> list[int]:
-    from ddhpose.lifting.swaps import GROUPS
-    from ddhpose.skeleton import H36M
-    return list(H36M.joints(GROUPS[group], "test").values())
-
-
-def _mirror(joints: list[int]) -> list[int]:
-    from ddhpose.skeleton import H36M
-    return [H36M.flip_permutation[j] for j in joints]
