@@ -39,6 +39,7 @@ from ddhpose.data.sources import load_split  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
+from ddhpose.training.plan import step_seconds  # noqa: E402
 from ddhpose.training.train import train  # noqa: E402
 
 # name -> overrides of the wild config. 'base' is the starting point; each other probe changes
@@ -60,24 +61,6 @@ SMOKE_OVERRIDES = smoke.TINY_MODEL + ["data.dataset=synthetic", "data.synthetic_
                                       "train.batch_size=4"]
 
 
-def step_time(config, seconds: float = 40.0) -> float:
-    """Median seconds per training step of ``config`` over about ``seconds`` (after warm-up)."""
-    import tempfile
-    stamps: list[float] = []
-
-    def callback(info: dict) -> bool:
-        stamps.append(time.perf_counter())
-        return len(stamps) > 5 and stamps[-1] - stamps[5] > seconds
-
-    with tempfile.TemporaryDirectory() as out:
-        try:
-            train(config, out, device="cpu", step_callback=callback)
-        except Exception as err:  # TrainingInterrupted is the expected way out
-            if type(err).__name__ != "TrainingInterrupted":
-                raise
-    return float(np.median(np.diff(stamps[5:])))
-
-
 def planned_steps(folder: Path, extra: list[str], minutes: float, timing_seconds: float = 40.0) -> tuple[float, int]:
     """(seconds per step, steps) of a probe: measured once and kept in ``folder/probe.json``.
 
@@ -96,7 +79,7 @@ def planned_steps(folder: Path, extra: list[str], minutes: float, timing_seconds
     probe_cfg = load_config("wild", extra + ["train.epochs=1", "train.max_steps_per_epoch=100000",
                                              "train.tensorboard=false", "eval.max_sequences=0"])
     probe_cfg.data.mocap_test = []  # timing only: no test data loaded
-    seconds = step_time(probe_cfg, timing_seconds)
+    seconds = step_seconds(probe_cfg, timing_seconds, device="cpu")
     steps = max(8, int(minutes * 60 / seconds))
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps({"step_s": seconds, "steps": steps, "minutes": minutes}))

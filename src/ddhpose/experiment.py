@@ -92,6 +92,9 @@ class DataConfig:
     oversample: repeat-factor threshold for rare motion classes (0: off): windows holding a class
         seen on fewer than this fraction of the training frames are used up to
         sqrt(oversample / fraction) times per epoch (:func:`ddhpose.data.windows.repeat_factors`).
+    motion_pack: a 'mocap' config's motion read from one compact file instead of its BVH / AMC
+        globs and ``path_3d`` (:mod:`ddhpose.data.motion_pack`, made by ``tools/gpu_train.py pack``
+        from the same config; a pack made for other globs, rate or subjects is refused).
     noise_2d: detector-like 2D augmentation, its own sub-section (:class:`Noise2D`; off by default),
         e.g. ``noise_2d: {sigma: 0.003, drift: 0.01}`` or ``data.noise_2d.sigma=0.003``.
     """
@@ -107,6 +110,7 @@ class DataConfig:
     mocap_train: list[str] = field(default_factory=list)
     mocap_test: list[str] = field(default_factory=list)
     mocap_fps: float = 50.0
+    motion_pack: str = ""
     cameras_per_clip: int = 4
     camera_distance: tuple[float, float] = (3.5, 6.5)
     camera_focal: tuple[float, float] = (1100.0, 1190.0)

@@ -152,7 +152,8 @@ def _select_actions(positions: dict, subjects: Sequence[str], actions: Sequence[
 def load_h36m(path_3d: str | os.PathLike, path_2d: str | os.PathLike | None = None, *,
               subjects: Sequence[str] | None = None, actions: Sequence[str] | None = None,
               cameras: Sequence[int | str] | None = None,
-              camera_params: dict[str, list[Camera]] | None = None) -> list[PoseSequence]:
+              camera_params: dict[str, list[Camera]] | None = None,
+              positions: dict[str, dict[str, np.ndarray]] | None = None) -> list[PoseSequence]:
     """Load Human3.6M takes as one :class:`PoseSequence` per (subject, take, camera).
 
     Args:
@@ -164,11 +165,14 @@ def load_h36m(path_3d: str | os.PathLike, path_2d: str | os.PathLike | None = No
         actions: take names ('Directions 1') or action groups ('Directions'); None loads all.
         cameras: camera indices (0-3) or ids ('54138969'); None loads all.
         camera_params: cameras to use instead of the shipped Human3.6M ones.
+        positions: the world motion ({subject: {take: array}}) instead of reading ``path_3d``
+            (which then only names the source), e.g. from a :mod:`ddhpose.data.motion_pack`.
     Returns:
         Sequences ordered by subject, take (file order), camera.
     """
     src3 = os.fspath(path_3d)
-    positions = _member(load_npz(src3), "positions_3d", src3)
+    if positions is None:
+        positions = _member(load_npz(src3), "positions_3d", src3)
     keypoints, src2 = None, None
     if path_2d is not None:
         src2 = os.fspath(path_2d)
