@@ -3,14 +3,14 @@
 The device machine gets only the working tree (64 MiB, no ../shared, no network) and gives back
 at most 8 files of 16 MiB each. So, in three steps (docs/training.md, "On a lent GPU"):
 
-1. here: ``python tools/gpu_train.py pack -c wild_stage2 --out .pack/motion.npz`` packs the
+1. here: ``python tools/gpu_train.py pack -c wild --out .pack/motion.npz`` packs the
    config's motion (:mod:`ddhpose.data.motion_pack`, about 16 MB; ``.pack/`` is git-ignored and
    holds Human3.6M motion: never commit it), plus the ``roma`` wheel the machine lacks in
    ``.pack/wheels``;
 2. there (the device tool, ``carry: [".pack"]``)::
 
        pip install -q --no-index --no-deps --target /tmp/site .pack/wheels/*.whl && \\
-       PYTHONPATH=/tmp/site:src python3 tools/gpu_train.py run -c wild_stage2 --pack .pack/motion.npz \\
+       PYTHONPATH=/tmp/site:src python3 tools/gpu_train.py run -c wild --pack .pack/motion.npz \\
            --minutes 7 --run /tmp/run --out $OUT model.channels=128 model.depth=6
 
    measures the step time there, sizes the schedule to ``--minutes``, trains, and writes the run
@@ -75,7 +75,6 @@ def run(args: argparse.Namespace) -> None:
     else:
         timing = load_config(args.config, overrides + ["train.epochs=1", "train.max_steps_per_epoch=100000",
                                                        "train.tensorboard=false", "eval.max_sequences=0"])
-        timing.data.mocap_test, timing.data.test_subjects = [], []  # timing only: no test data
         started = time.perf_counter()
         step_s = step_seconds(timing, args.timing_seconds, device=device)
         left = args.minutes - (time.perf_counter() - started) / 60 - args.reserve
@@ -119,11 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack", help="pack a config's motion (and the wheels) for the device machine")
-    p.add_argument("-c", "--config", default="wild_stage2")
+    p.add_argument("-c", "--config", default="wild")
     p.add_argument("--out", default=".pack/motion.npz")
     p.add_argument("overrides", nargs="*")
     r = sub.add_parser("run", help="train there within --minutes and write the run into --out")
-    r.add_argument("-c", "--config", default="wild_stage2")
+    r.add_argument("-c", "--config", default="wild")
     r.add_argument("--pack", default=".pack/motion.npz")
     r.add_argument("--minutes", type=float, default=7.0, help="whole budget, timing included")
     r.add_argument("--reserve", type=float, default=1.0, help="minutes kept for the monitor and the copies")
