@@ -21,11 +21,17 @@ detected or exchanged):
 - the cheapest labelling of the whole clip is found exactly by dynamic programming over the
   pairs (previous, current) of labellings (Viterbi, 16 states).
 
-Costs are in units of the squared prediction error over (:data:`MOTION_NOISE` x the body's 2D
-size)^2, so they do not depend on the image's size or the person's distance. Frames where a
-group is not seen keep their labels.
+Costs are in units of the squared prediction error over the noise squared: :data:`MOTION_NOISE` x
+the body's 2D size, or the median prediction error within :data:`LOCAL_FRAMES` frames where
+larger (a jump moves faster than a walk), so they do not depend on the image's size or the
+person's distance. A joint's motion cost is capped at :data:`OUTLIER_COST`: a move far beyond the
+noise (a sharp stop, a detector's glitch) says only that the joint moved unpredictably, in either
+labelling; uncapped, such moves on a real jumping-jack clip outweighed the real exchange and
+exchanged the arms for 90 frames. Frames where a group is not seen keep their labels.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -35,8 +41,12 @@ from ddhpose.skeleton import H36M
 GROUPS = {"legs": ("left_hip", "left_knee", "left_ankle"), "arms": ("left_shoulder", "left_elbow", "left_wrist")}
 #: The prediction's expected error per joint and frame as a fraction of the body's 2D size.
 MOTION_NOISE = 0.02
-#: ... or this many times the clip's median prediction error, where larger (fast motion, noisy 2D).
-RESIDUAL_SCALE = 1.0
+#: ... or this many times the median prediction error within :data:`LOCAL_FRAMES` frames, where
+#: larger (fast motion, noisy 2D).
+RESIDUAL_SCALE, LOCAL_FRAMES = 1.0, 15
+#: A joint's motion cost is at most this (squared noise units): a prediction off by far more than
+#: the noise says only that the joint moved unpredictably, in either labelling.
+OUTLIER_COST = 16.0
 #: The cost of a change of labelling, and of each exchanged frame (units of squared noise).
 SWITCH_COST, EXCHANGE_COST = 12.0, 1.0
 #: The weight of minus the dot product of the hips' and the shoulders' 2D vectors (squared noise).
@@ -71,14 +81,16 @@ def exchanged(keypoints: np.ndarray, swap: np.ndarray, group: str) -> np.ndarray
 def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: float
                   ) -> tuple[np.ndarray, float]:
     """The group's motion cost (F, 2, 2, 2) of frame t in labelling c after t-1 in b and t-2 in a
-    (0 as detected, 1 exchanged; 0 for t < 2), and its noise (pixels)."""
+    (0 as detected, 1 exchanged; 0 for t < 2), and its median noise (pixels)."""
     left, right = _pairs(group)
     joints = left + right
     raw = np.where(seen[:, joints, None], keypoints[:, joints], np.nan)
     residual = np.linalg.norm(raw[2:] - 2 * raw[1:-1] + raw[:-2], axis=-1)  # as detected, swaps included
-    typical = np.nanmedian(residual) if np.isfinite(residual).any() else 0.0
-    noise = max(MOTION_NOISE * size, RESIDUAL_SCALE * float(typical))
-    x = np.nan_to_num(keypoints[:, joints] / noise)  # (F, 2G, 2) in noise units
+    noise = np.full(len(keypoints), MOTION_NOISE * size)
+    if np.isfinite(residual).any():  # the motion's own pace near each frame: fast moves predict worse
+        local = _window_median(residual, LOCAL_FRAMES)
+        noise[2:] = np.maximum(noise[2:], RESIDUAL_SCALE * np.nan_to_num(local))
+    x = np.nan_to_num(keypoints[:, joints])  # (F, 2G, 2) pixels
     ok = seen[:, joints]
     flip = np.r_[len(left):len(joints), 0:len(left)]  # exchanged order
     views, seen2 = np.stack([x, x[:, flip]]), np.stack([ok, ok[:, flip]])  # (2, F, 2G, ...)
@@ -86,9 +98,21 @@ def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: flo
     mask = seen2[None, :, 1:-1] & seen2[:, None, :-2]  # (a, b, F-2, 2G)
     cost = np.zeros((len(x), 2, 2, 2))
     for c in range(2):
-        err = ((views[c, 2:][None, None] - pred) ** 2).sum(-1) * (mask & seen2[c, 2:][None, None])
+        err = ((views[c, 2:][None, None] - pred) ** 2).sum(-1) / noise[None, None, 2:, None] ** 2
+        err = np.minimum(err, OUTLIER_COST) * (mask & seen2[c, 2:][None, None])
         cost[2:, :, :, c] = np.moveaxis(err.sum(-1), 2, 0)
-    return cost, noise
+    return cost, float(np.median(noise))
+
+
+def _window_median(residual: np.ndarray, half: int) -> np.ndarray:
+    """(F,) median of the finite (F, J) residuals within ``half`` frames of each frame (NaN where none)."""
+    frames = len(residual)
+    padded = np.full((frames + 2 * half, residual.shape[1]), np.nan)
+    padded[half:half + frames] = residual
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)  # (F, J, W)
+    with warnings.catch_warnings():  # an all-NaN window (nothing seen) is NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(windows.reshape(frames, -1), axis=1)
 
 
 def _torso_costs(keypoints: np.ndarray, seen: np.ndarray, noise: float) -> np.ndarray:
