@@ -9,9 +9,9 @@ at most 8 files of 16 MiB each. So, in three steps (docs/training.md, "On a lent
    ``.pack/wheels``;
 2. there (the device tool, ``carry: [".pack"]``)::
 
-       pip install -q --no-index --no-deps --target /tmp/site .pack/wheels/*.whl && \\
-       PYTHONPATH=/tmp/site:src python3 tools/gpu_train.py run -c wild --pack .pack/motion.npz \\
-           --minutes 7 --run /tmp/run --out $OUT model.channels=128 model.depth=6
+       pip install -q --no-index --no-deps --target .site .pack/wheels/*.whl && \\
+       PYTHONPATH=.site:src python3 tools/gpu_train.py run -c wild --pack .pack/motion.npz \\
+           --minutes 7 --run runs/gpu --out $OUT model.channels=128 model.depth=6
 
    measures the step time there, sizes the schedule to ``--minutes``, trains, and writes the run
    folder's files into ``--out`` (``last.pt`` in parts under 16 MiB);
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--timing-seconds", type=float, default=15.0)
     r.add_argument("--evals", type=int, default=4, help="monitor points (epochs)")
     r.add_argument("--workers", type=int, default=8, help="data loader processes")
-    r.add_argument("--run", default="/tmp/run", help="the run folder there")
+    r.add_argument("--run", default="runs/gpu", help="the run folder there")
     r.add_argument("--out", required=True, help="where the returned files go ($OUT)")
     r.add_argument("overrides", nargs="*")
     j = sub.add_parser("join", help="put a returned run folder together here")
