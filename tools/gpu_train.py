@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         step_s = step_seconds(timing, args.timing_seconds, device=device)
         left = args.minutes - (time.perf_counter() - started) / 60 - args.reserve
+        if left <= 0:
+            raise SystemExit(f"the timing run and --reserve took the whole --minutes {args.minutes}: give more")
         epochs, per_epoch = plan_epochs(step_s, left, args.evals)
         plan = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "step_s": step_s,
                 "epochs": epochs, "steps_per_epoch": per_epoch, "minutes": left}

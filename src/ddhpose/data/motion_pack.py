@@ -6,7 +6,9 @@ gets only the working tree (a lent GPU machine takes 64 MiB in all). A pack hold
 already retargeted and resampled, as whole millimetres coded frame to frame, compressed: about a
 fifth of the size, read in seconds. ``data.motion_pack`` points a config at it
 (:func:`ddhpose.data.sources.load_split`); the sequences filmed from it are those of the source
-files to within 0.5 mm, with the same cameras and order.
+files (the same clips, names, order and camera draws) with every coordinate within 0.5 mm; a
+virtual camera placed from the motion moves with it by as little (docs/training.md has the
+measured differences).
 
 Layout (an ``.npz`` of plain arrays, read with :func:`ddhpose.safe_pickle.load_npz`):
 
