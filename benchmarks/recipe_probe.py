@@ -39,7 +39,7 @@ from ddhpose.data.sources import load_split  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
-from ddhpose.training.plan import step_seconds  # noqa: E402
+from ddhpose.training.plan import TIMING_OVERRIDES, budget_steps, step_seconds  # noqa: E402
 from ddhpose.training.train import train  # noqa: E402
 
 # name -> overrides of the wild config. 'base' is the starting point; each other probe changes
@@ -76,11 +76,10 @@ def planned_steps(folder: Path, extra: list[str], minutes: float, timing_seconds
         saved = load_config(folder / "config.yaml").train
         steps = saved.epochs * saved.max_steps_per_epoch
         return minutes * 60 / steps, steps
-    probe_cfg = load_config("wild", extra + ["train.epochs=1", "train.max_steps_per_epoch=100000",
-                                             "train.tensorboard=false", "eval.max_sequences=0"])
+    probe_cfg = load_config("wild", extra + TIMING_OVERRIDES)
     probe_cfg.data.mocap_test = []  # timing only: no test data loaded
     seconds = step_seconds(probe_cfg, timing_seconds, device="cpu")
-    steps = max(8, int(minutes * 60 / seconds))
+    steps = budget_steps(seconds, minutes)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps({"step_s": seconds, "steps": steps, "minutes": minutes}))
     return seconds, steps

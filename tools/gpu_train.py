@@ -34,7 +34,7 @@ import torch
 from ddhpose.data.sources import write_motion_pack
 from ddhpose.experiment import load_config
 from ddhpose.files import atomic_path, atomic_write_text
-from ddhpose.training.plan import plan_epochs, step_seconds
+from ddhpose.training.plan import TIMING_OVERRIDES, plan_epochs, step_seconds
 from ddhpose.training.train import TrainingInterrupted, train
 
 #: parts of last.pt stay under the device tool's 16 MiB per returned file
@@ -73,8 +73,7 @@ def run(args: argparse.Namespace) -> None:
     if plan_file.exists():  # a resumed run keeps its plan, so its schedule stays the one it started with
         plan = json.loads(plan_file.read_text())
     else:
-        timing = load_config(args.config, overrides + ["train.epochs=1", "train.max_steps_per_epoch=100000",
-                                                       "train.tensorboard=false", "eval.max_sequences=0"])
+        timing = load_config(args.config, overrides + TIMING_OVERRIDES)
         started = time.perf_counter()
         step_s = step_seconds(timing, args.timing_seconds, device=device)
         left = args.minutes - (time.perf_counter() - started) / 60 - args.reserve

@@ -31,6 +31,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ddhpose.files import atomic_path
+from ddhpose.safe_pickle import load_npz
 
 FORMAT = "ddhpose-motion-pack/1"
 _GROUPS = ("mocap_train", "mocap_test", "h36m")
@@ -69,7 +70,6 @@ class MotionPack:
     """A pack read back: ``meta`` and ``clips(group)`` -> {name: (T, J, 3) metres}."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        from ddhpose.safe_pickle import load_npz
         self.path = os.fspath(path)
         raw = load_npz(self.path)
         try:

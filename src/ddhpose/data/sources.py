@@ -88,12 +88,15 @@ def mocap_sequences(patterns: Sequence[str], data: DataConfig, seed: int,
     return film_clips(mocap_clips(patterns, data.mocap_fps, exclude), data, seed)
 
 
-def h36m_positions(path_3d: str) -> dict:
-    """The ``positions_3d`` dict ({subject: {take: (T, 17 or 32, 3)}}) of a VideoPose3D file."""
+def h36m_positions(path_3d: str, subjects: Sequence[str]) -> dict:
+    """{subject: {take: (T, 17 or 32, 3)}} of ``subjects`` from a VideoPose3D file's ``positions_3d``."""
     positions = load_npz(path_3d).get("positions_3d")
     if not isinstance(positions, dict):
         raise ValueError(f"{path_3d}: expected a 'positions_3d' dict (VideoPose3D layout)")
-    return positions
+    for subject in subjects:
+        if subject not in positions:
+            raise ValueError(f"{path_3d}: no subject {subject!r}; the file has {sorted(positions)}")
+    return {subject: positions[subject] for subject in subjects}
 
 
 def h36m_virtual_sequences(path_3d: str, subjects: Sequence[str], data: DataConfig, seed: int,
@@ -101,12 +104,10 @@ def h36m_virtual_sequences(path_3d: str, subjects: Sequence[str], data: DataConf
     """Human3.6M world motion of ``subjects`` filmed by random virtual cameras (downsampled to
     ``data.mocap_fps`` from 50 fps by taking every n-th frame); ``positions`` instead of reading
     ``path_3d`` (which then only names the source)."""
-    positions = h36m_positions(path_3d) if positions is None else positions
+    positions = h36m_positions(path_3d, subjects) if positions is None else positions
     step = max(1, round(50 / data.mocap_fps))
     rng, out = np.random.default_rng(seed), []
     for subject in subjects:
-        if subject not in positions:
-            raise ValueError(f"{path_3d}: no subject {subject!r}; the file has {sorted(positions)}")
         for action, value in sorted(positions[subject].items()):
             world = world_positions(value, f"{path_3d}:{subject}/{action}")[::step]
             out += _virtual_views(world, data, rng, subject=subject, action=action)
@@ -145,12 +146,9 @@ def write_motion_pack(data: DataConfig, path: str | os.PathLike) -> int:
     clips += [(f"mocap_test/{p}", w) for p, w in mocap_clips(data.mocap_test, data.mocap_fps)]
     subjects = list(dict.fromkeys(data.train_subjects + data.test_subjects)) if data.path_3d else []
     if subjects:
-        positions = h36m_positions(data.path_3d)
-        for s in subjects:
-            if s not in positions:
-                raise ValueError(f"{data.path_3d}: no subject {s!r}; the file has {sorted(positions)}")
+        for s, takes in h36m_positions(data.path_3d, subjects).items():
             clips += [(f"h36m/{s}/{take}", world_positions(v, f"{data.path_3d}:{s}/{take}"))
-                      for take, v in positions[s].items()]  # file order, as load_h36m reads it
+                      for take, v in takes.items()]  # file order, as load_h36m reads it
     meta = {"mocap_train": list(data.mocap_train), "mocap_test": list(data.mocap_test),
             "mocap_fps": data.mocap_fps, "subjects": subjects}
     return write_pack(path, clips, meta)

@@ -14,6 +14,10 @@ import torch
 
 from ddhpose.experiment import ExperimentConfig
 
+#: overrides that turn a config into its timing run: one long epoch, no monitor, no event files
+TIMING_OVERRIDES = ["train.epochs=1", "train.max_steps_per_epoch=100000", "train.tensorboard=false",
+                    "eval.max_sequences=0"]
+
 
 def step_seconds(config: ExperimentConfig, seconds: float = 40.0, device: str | torch.device | None = None,
                  warmup: int = 5) -> float:
@@ -36,10 +40,16 @@ def step_seconds(config: ExperimentConfig, seconds: float = 40.0, device: str | 
     return float(np.median(np.diff(stamps[warmup:])))
 
 
+def budget_steps(step_s: float, minutes: float) -> int:
+    """The steps that fill ``minutes`` at ``step_s`` seconds each (at least 8)."""
+    if step_s <= 0 or minutes <= 0:
+        raise ValueError(f"a step budget needs step_s > 0 and minutes > 0; got {step_s}, {minutes}")
+    return max(8, int(minutes * 60 / step_s))
+
+
 def plan_epochs(step_s: float, minutes: float, evals: int) -> tuple[int, int]:
     """(epochs, steps per epoch) that fill ``minutes`` at ``step_s`` with ``evals`` monitor points
     (at least 8 steps in all)."""
-    if step_s <= 0 or minutes <= 0 or evals < 1:
-        raise ValueError(f"plan_epochs needs step_s > 0, minutes > 0, evals >= 1; got {step_s}, {minutes}, {evals}")
-    steps = max(8, int(minutes * 60 / step_s))
-    return evals, math.ceil(steps / evals)
+    if evals < 1:
+        raise ValueError(f"plan_epochs needs evals >= 1; got {evals}")
+    return evals, math.ceil(budget_steps(step_s, minutes) / evals)
