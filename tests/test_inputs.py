@@ -247,7 +247,7 @@ def test_bad_arrays(tmp_path):
     cases = [
         ("empty.npy", "empty.npy: empty file"),
         ("zero.npy", r"zero.npy: 'keypoints' has no frames; expected \(F, K, 2\|3\|4\) with F >= 1"),
-        ("allnan.npy", "allnan.npy: keypoints of track 0 are all NaN"),
+        ("allnan.npy", "allnan.npy: keypoints of track 0 are all NaN or infinite"),
         ("k18.npy", r"k18.npy: 18 keypoints per person; expected one of \[17, 25, 33\]"),
         ("flat.npy", r"flat.npy: 'keypoints' has shape \(3, 34\)"),
         ("c4.npy", r"c4.npy: 4 channels \(x, y, z, visibility\) are MediaPipe's"),

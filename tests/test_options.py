@@ -90,6 +90,11 @@ def test_the_camera_of_a_lift():
     assert meta.source == "the video's metadata"
     with pytest.raises(ValueError, match="outside 0.05-50 x the image width"):
         resolve_camera(LiftOptions(focal_length=26.0), (1920, 1080))  # millimetres, not pixels
+    # a principal point off the image is a typo or pixels of another size, not a camera
+    assert resolve_camera(LiftOptions(principal_point=(1920, 0)), (1920, 1080)).centre == (1920.0, 0.0)
+    for point in [(1e9, 5), (-1, 540), (960, 1081)]:
+        with pytest.raises(ValueError, match=r"principal_point: .* is outside the 1920 x 1080 image"):
+            resolve_camera(LiftOptions(principal_point=point), (1920, 1080))
 
 
 def test_the_frame_rate_of_a_lift():

@@ -302,7 +302,7 @@ class KeypointTrack:
 def make_track(kp: np.ndarray, scores: np.ndarray, frames: np.ndarray, track_id: int, layout: str,
                 size: tuple[int, int] | None, src: str) -> KeypointTrack:
     if not np.isfinite(kp).any():
-        raise ValueError(f"{src}: keypoints of track {track_id} are all NaN; expected detected keypoints")
+        raise ValueError(f"{src}: keypoints of track {track_id} are all NaN or infinite; expected detected keypoints")
     if kp.shape[1] != LAYOUTS[layout].num_joints:
         raise ValueError(f"{src}: keypoints have {kp.shape[1]} joints; layout {layout!r} expects "
                          f"{LAYOUTS[layout].num_joints}")

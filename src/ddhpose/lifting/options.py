@@ -162,7 +162,7 @@ def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
     length, else the camera file's (scaled to the frames; the mean of fx and fy), else
     :data:`DEFAULT_FOCAL_RATIO` x width, refused outside :data:`FOCAL_RATIO_RANGE` x width (a focal
     length in millimetres, or a typo); the given principal point, else the file's, else the
-    image centre."""
+    image centre, refused outside the image (a typo, or pixels of another image size)."""
     width, height = image_size
     calibrated = None if options.camera_file is None else read_camera(options.camera_file, options.camera_name)
     calibrated = None if calibrated is None else calibrated.scaled_to(image_size)
@@ -177,11 +177,15 @@ def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
                          f"x the image width ({width} px); a focal length is in pixels, e.g. about "
                          f"{DEFAULT_FOCAL_RATIO * width:.0f} for a normal lens")
     if options.principal_point is not None:
-        centre = options.principal_point
+        centre, given = options.principal_point, "principal_point"
     elif calibrated is not None:
-        centre = calibrated.centre
+        centre, given = calibrated.centre, f"camera file {calibrated.source}: principal point"
     else:
-        centre = (width / 2, height / 2)
+        centre, given = (width / 2, height / 2), ""
+    if not (0 <= centre[0] <= width and 0 <= centre[1] <= height):
+        raise ValueError(f"{given}: ({centre[0]:g}, {centre[1]:g}) pixels is outside the {width} x {height} "
+                         f"image; a principal point is in pixels of the frames, about ({width / 2:g}, "
+                         f"{height / 2:g}) for most cameras")
     return Camera(focal, (float(centre[0]), float(centre[1])), source)
 
 
