@@ -132,6 +132,41 @@ def test_a_person_far_off_the_floor_is_flagged_not_rescaled(scene):
     assert "note" not in placed[0].provenance["placement"]
 
 
+def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
+    from dataclasses import replace
+    from ddhpose.pipelines.lift import summary
+    twice = np.concatenate([walk, walk])  # 2.9 s on the floor, then the same walk again ...
+    raised = twice + (np.arange(len(twice)) >= len(walk))[:, None, None] * [0.0, 0.0, 1.0]  # ... on a 1 m platform
+    people = [_lifted(twice + [-2.5, 0.0, 0.0]), replace(_lifted(raised, track_id=1), frames=np.arange(len(twice)) + 10)]
+    placed, caught = _place(people)
+    on_floor, on_platform = (r.provenance["placement"] for r in placed)
+    assert "raised" not in on_floor and "note" not in on_floor
+    [span] = on_platform["raised"]
+    first, last = span["frames"]
+    assert 10 + len(walk) <= first <= 10 + len(walk) + 12 and last >= 10 + len(twice) - 12  # video frame numbers
+    assert span["height_m"] == pytest.approx(1.0, abs=0.05)
+    # the feet rest on the platform too (and are locked there): as often as on the floor before
+    contacts = placed[1].foot_contacts.any(1)
+    assert contacts[len(walk):].mean() > 0.8 * contacts[:len(walk)].mean() > 0.4
+    # the floor sized the person from the floor's contacts alone: a perfect lift stays as it is
+    assert on_platform["floor_scale"] == pytest.approx(1.0, abs=0.01)
+    note = (f"the feet rest {span['height_m']:.2f} m above the floor in frames {first}-{last} "
+            "(on something: a box, a stair, a stage?)")
+    assert on_platform["note"] == note and caught == [f"track 1: {note}"]
+    assert note in summary(placed).splitlines()[-1]
+
+
+def test_a_support_is_where_the_lower_ankle_rests_near_each_frame():
+    from ddhpose.lifting.feet import support_height
+    heights = np.zeros((100, 2))
+    heights[50:, 0] = 1.0  # one foot on a box from frame 50
+    heights[20:25, 0] = 0.6  # and a hop of 5 frames
+    heights[:, 1] = heights[:, 0] + 0.3  # the other foot in the air above it
+    support = support_height(heights, fps=10.0, window=1.0)  # 10 frames before and after
+    np.testing.assert_allclose(support[:49], 0.0)  # a hop is not a support
+    np.testing.assert_allclose(support[50:], 1.0)  # a step up is one from that step on
+
+
 def test_without_resting_feet_a_person_is_placed_by_their_size(walk):
     glide = walk[:1] + (np.arange(len(walk))[:, None, None] / 25.0) * [0.0, -1.2, 0.0]  # a still pose moving 1.2 m/s
     placed, caught = _place([_lifted(walk), _lifted(glide + [-2.0, 0, 0], track_id=1)])

@@ -7,6 +7,8 @@ y = 0, metres).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -17,6 +19,14 @@ from ddhpose.skeleton import H36M, Skeleton
 
 #: The joints the feet's functions need.
 LEG_JOINTS = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+#: A foot rests near the lowest its owner's ankles go within this many seconds before or after
+#: (so a person standing on a box rests on the box, and a floor found a little off over a long
+#: clip does not lose the contacts of one part of it).
+SUPPORT_SECONDS = 1.0
+#: A support this far (metres) above or below the floor, for at least :data:`RAISED_SECONDS`, is
+#: reported (on something, or a person the floor could not place): a jump lasts under a second,
+#: and the floor's own error at the feet is a few centimetres to a decimetre or two.
+RAISED_HEIGHT, RAISED_SECONDS = 0.25, 1.0
 
 
 def _joints(skeleton: Skeleton) -> dict[str, int]:
@@ -37,23 +47,74 @@ def ankle_speed(keypoints: np.ndarray, depth: np.ndarray, focal: float, fps: flo
 
 
 def foot_contacts(world: np.ndarray, fps: float, skeleton: Skeleton = H36M,
-                  speed: np.ndarray | None = None) -> np.ndarray:
-    """Per frame whether the left and the right foot rest on the floor.
+                  speed: np.ndarray | None = None, window: float | None = SUPPORT_SECONDS) -> np.ndarray:
+    """Per frame whether the left and the right foot rest on what the person stands on.
 
     world (F, J, 3) absolute joints in the world frame (y up, floor y = 0) -> (F, 2) bool
-    (left, right): the ankle within :data:`CONTACT_HEIGHT` of its resting height (the lower
-    ankle's 10th-percentile height over the clip, so a floor set a little off, or a skeleton
-    whose ankle joint sits higher, does not matter) and slower than :data:`CONTACT_SPEED` (its
-    speed in the 3D, or ``speed`` (F, 2) m/s where given: :func:`ankle_speed`); contacts and gaps
-    of a single frame are removed.
+    (left, right): the ankle within :data:`CONTACT_HEIGHT` of its resting height and slower than
+    :data:`CONTACT_SPEED` (its speed in the 3D, or ``speed`` (F, 2) m/s where given:
+    :func:`ankle_speed`); contacts and gaps of a single frame are removed. The resting height is
+    what the person stands on near the frame (:func:`support_height`, ``window`` seconds), or the
+    lower ankle's 10th-percentile height over the whole clip with ``window=None`` (the lowest
+    support only); a floor set a little off, or a skeleton whose ankle joint sits higher, does
+    not matter.
     """
     j = _joints(skeleton)
     ankles = world[:, [j["left_ankle"], j["right_ankle"]]]  # (F, 2, 3)
-    rest = float(np.percentile(ankles[..., 1].min(1), 10))  # the ankles' height when a foot is down
-    low = ankles[..., 1] < rest + CONTACT_HEIGHT
+    if window is None:
+        rest = np.full(len(ankles), np.percentile(ankles[..., 1].min(1), 10))
+    else:
+        rest = support_height(ankles[..., 1], fps, window)
+    low = ankles[..., 1] < rest[:, None] + CONTACT_HEIGHT
     speed = frame_speed(ankles, fps) if speed is None else np.nan_to_num(speed, nan=np.inf)
     contact = low & (speed < CONTACT_SPEED)
     return _close_single_frames(contact)
+
+
+def support_height(heights: np.ndarray, fps: float, window: float = SUPPORT_SECONDS) -> np.ndarray:
+    """(F, 2) ankle heights (metres) -> (F,) the height a foot rests at near each frame: the higher
+    of the lower ankle's 10th-percentile heights over the ``window`` seconds up to the frame and
+    from it on, so a step onto a box is a support from that step on and a hop is never one."""
+    low = np.asarray(heights, np.float64).min(1)
+    half = max(1, int(round(window * fps)))
+    padded = np.concatenate([np.full(half, np.nan), low, np.full(half, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, half + 1)  # (F + half, half + 1)
+    with warnings.catch_warnings():  # a window with nothing finite is NaN (no contact), not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        before, after = np.nanpercentile(windows[:len(low)], 10, axis=1), np.nanpercentile(windows[half:], 10, axis=1)
+    return np.fmax(before, after)
+
+
+def raised_spans(world: np.ndarray, contacts: np.ndarray, fps: float, skeleton: Skeleton = H36M
+                 ) -> list[tuple[int, int, float]]:
+    """Where a person rests on something other than the floor: world (F, J, 3) (y up, floor y = 0)
+    and contacts (F, 2) from :func:`foot_contacts` -> [(first, last, height)]: frame indices
+    (inclusive) of each stretch of at least :data:`RAISED_SECONDS` whose resting feet stand more
+    than :data:`RAISED_HEIGHT` above (height > 0) or below (< 0) the floor, and their median height
+    (metres, the sole's: the ankle's own height above it taken off). Frames without a contact
+    (steps, jumps) belong to the stretch around them."""
+    j = _joints(skeleton)
+    ankles = world[:, [j["left_ankle"], j["right_ankle"]], 1]
+    sole = ANKLE_HEIGHT_RATIO * leg_length(world - world[:, :1], skeleton)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames without a contact: NaN
+        level = np.nanmean(np.where(contacts, ankles, np.nan), axis=1) - sole  # (F,)
+    rested = np.flatnonzero(np.isfinite(level))
+    side = np.sign(level[rested]) * (np.abs(level[rested]) > RAISED_HEIGHT)  # +1 above, -1 below, 0 on it
+    spans = []
+    for start, end in _runs(side):
+        first, last = int(rested[start]), int(rested[end - 1])
+        if side[start] != 0 and last - first + 1 >= RAISED_SECONDS * fps:
+            spans.append((first, last, float(np.median(level[rested[start:end]]))))
+    return spans
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) index ranges (end exclusive) of the runs of equal values of a (N,) array."""
+    if not len(values):
+        return []
+    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    return list(zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(values)].tolist()))
 
 
 def _close_single_frames(flags: np.ndarray) -> np.ndarray:

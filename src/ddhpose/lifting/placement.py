@@ -25,8 +25,14 @@ a foot rests, the floor says where it is: on its camera ray, at the ankle's heig
    along its ray was tried and doubled the root error (Human3.6M S9/S11, true intrinsics: 85.6 ->
    170.4 mm): a few degrees of error in up move a floor seen at a grazing angle by decimetres.
 
+3. Where a person rests on something else for a while (a box, a stage: the feet still and level
+   more than :data:`ddhpose.lifting.feet.RAISED_HEIGHT` above the floor for a second or more, or
+   below it: misplaced), the contacts follow that support (the feet are locked there too) and the
+   stretches are recorded and said (:func:`ddhpose.lifting.feet.raised_spans`).
+
 What was done is in each result's provenance under ``placement`` (the scale, how far the resting
-feet were from the floor before, the resting frames, and a note where the person was flagged).
+feet were from the floor before, the resting frames, the ``raised`` stretches, and a note where
+the person was flagged).
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
-from ddhpose.lifting.feet import ankle_speed, foot_contacts, lock_feet
+from ddhpose.lifting.feet import ankle_speed, foot_contacts, lock_feet, raised_spans
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 from ddhpose.lifting.world import (ANKLE_HEIGHT_RATIO, DRIFT_WARNING_DEG, NoFloorError, WorldFrame, find_world_frame,
@@ -99,6 +105,7 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
         r = standing_by_id[id(r)]
         world = frame.apply(r.poses + r.root_trajectory[:, None])
         contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r))
+        r = _with_raised(r, raised_spans(world, contacts, r.fps or DEFAULT_FPS))
         if foot_lock:
             world = lock_feet(world, contacts)
         placed.append(replace(r, world_poses=world, foot_contacts=contacts, world_frame=frame))
@@ -106,6 +113,21 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
         if flag:
             warnings.warn(f"track {r.track_id}: {flag}", stacklevel=2)
     return placed
+
+
+def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]]) -> LiftResult:
+    """The result with the stretches where it rests off the floor (:func:`raised_spans`, frame
+    indices) in its placement record, as video frame numbers, and said in its note."""
+    if not spans:
+        return r
+    info = dict(r.provenance.get("placement", {}))
+    info["raised"] = [{"frames": [int(r.frames[a]), int(r.frames[b])], "height_m": round(h, 2)} for a, b, h in spans]
+    said = "; ".join(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames "
+                     f"{int(r.frames[a])}-{int(r.frames[b])} ("
+                     + ("on something: a box, a stair, a stage?" if h > 0 else "misplaced: the body's size or the floor")
+                     + ")" for a, b, h in spans)
+    info.setdefault("note", said)  # a person flagged already (the lowest support off the floor) keeps that note
+    return replace(r, provenance={**r.provenance, "placement": info})
 
 
 def _speed(r: LiftResult) -> np.ndarray:
@@ -128,7 +150,7 @@ def on_the_floor(results: Sequence[LiftResult], frame: WorldFrame) -> tuple[list
     for r in results:
         absolute = r.poses.astype(np.float64) + r.root_trajectory[:, None]
         world = frame.apply(absolute)
-        contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r))
+        contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r), window=None)  # the lowest support
         rest = ANKLE_HEIGHT_RATIO * leg_length(r.poses.astype(np.float64))
         heights = world[:, _FEET, 1][contacts]  # resting ankles' heights above the frame's floor
         drops = camera_height - heights  # how far below the camera they are
