@@ -154,6 +154,13 @@ def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
             "(on something: a box, a stair, a stage?)")
     assert on_platform["note"] == note and caught == [f"track 1: {note}"]
     assert note in summary(placed).splitlines()[-1]
+    # locked, the feet stay on the platform (not pulled down to the floor) and on the floor before it
+    with pytest.warns(UserWarning, match="above the floor"):
+        locked = place_in_world(people, foot_lock=True)[1]
+    rest = ANKLE_HEIGHT_RATIO * leg_length(locked.world_poses - locked.world_poses[:, :1])
+    resting = np.where(locked.foot_contacts, locked.world_poses[:, FEET, 1] - rest, np.nan)
+    assert np.nanmedian(resting[:len(walk)]) == pytest.approx(0.0, abs=0.01)
+    assert np.nanmedian(resting[len(walk):]) == pytest.approx(span["height_m"], abs=0.02)
 
 
 def test_a_support_is_where_the_lower_ankle_rests_near_each_frame():
