@@ -1,6 +1,8 @@
 """Animations: file formats, sizes, orientation of both panels, validation, atomic writes."""
 from __future__ import annotations
 
+import dataclasses
+
 import imageio.v2 as iio2
 import imageio.v3 as iio
 import numpy as np
@@ -220,6 +222,28 @@ def test_several_people_in_one_animation_in_the_world_frame(tmp_path):
     assert has(last, red) > 10 and has(last, blue) == 0
     camera = render_result(results, tmp_path / "camera.gif", size=128, progress=False, world=False)
     assert not np.array_equal(iio.imread(camera)[4][:, 128:], frames[4][:, 128:])  # another 3D view
+
+
+def test_what_a_person_stood_on_is_drawn_under_them(tmp_path):
+    from ddhpose.lifting.result import LiftResult
+    keypoints, poses, _ = clip(6)
+    world = poses * [1, -1, -1] + [0.0, 0.95 + 1.0, 0.0]  # upright, on a box 1 m high
+    contacts = np.ones((6, 2), bool)
+    person = LiftResult(poses=poses, hypotheses=poses[None], uncertainty=np.zeros((6, 17)), keypoints_2d=keypoints,
+                        missing=np.zeros((6, 17), bool), scores=np.ones((6, 17)), frames=np.arange(6),
+                        image_size=(1000, 1000), world_poses=world, foot_contacts=contacts,
+                        provenance={"placement": {"raised": [{"frames": [0, 5], "height_m": 1.0}]}})
+    [drawn], world_view = render.people_of([person])
+    assert world_view and len(drawn.supports) == 1
+    assert np.allclose(np.sort(drawn.supports[0][:, 2]), [0.0, 1.0])  # display z is up: floor to the box's top
+    colour = np.array([int(render.SUPPORT_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+
+    def box_pixels(result):
+        frame = iio.imread(render_result([result], tmp_path / "box.gif", size=256, progress=False))[0]
+        return (np.abs(frame[:, 256:].astype(int) - colour).sum(-1) < 40).sum()
+
+    assert box_pixels(person) > 50
+    assert box_pixels(dataclasses.replace(person, provenance={})) == 0
 
 
 def test_only_seen_or_briefly_bridged_keypoints_are_drawn():

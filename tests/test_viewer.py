@@ -4,6 +4,7 @@ it cannot skip), it loads without console errors with the network unreachable an
 at a given frame shows every skeleton where the result puts it."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from ddhpose.cli import build_parser, export_options
 from ddhpose.export.options import ExportOptions
-from ddhpose.export.render import PERSON_COLOURS
+from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR
 from ddhpose.export.viewer import MAX_FRAMES, page_data, page_frames, page_html
 from ddhpose.export.writers import planned_writes, write_all
 
@@ -55,6 +56,24 @@ def test_the_page_is_one_file_that_fetches_nothing():
     assert [p["id"] for p in data["people"]] == [1, 2] and data["people"][1]["first"] == 10
     assert [p["colour"] for p in data["people"]] == list(PERSON_COLOURS[:2])
     assert data["video"] == {} and data["first"] == 0 and data["last"] == 71
+
+
+def _on_a_box(height: float = 0.5):
+    """The walk of :func:`_two_people` on a box ``height`` metres high, as the placement records it."""
+    first, _ = _two_people()
+    walk = first.world_poses + [0.0, height, 0.0]
+    contacts = np.zeros((len(walk), 2), bool)
+    contacts[::3] = True
+    raised = {"raised": [{"frames": [int(first.frames[0]), int(first.frames[-1])], "height_m": height}]}
+    return dataclasses.replace(first, world_poses=walk, foot_contacts=contacts, provenance={"placement": raised})
+
+
+def test_what_a_person_stood_on_travels_as_a_box():
+    data = page_data([_on_a_box(0.5)])
+    [box] = data["people"][0]["supports"]
+    assert box[1] == 0.0 and box[4] == 0.5 and box[0] < box[3] and box[2] < box[5]
+    assert data["support_colour"] == SUPPORT_COLOUR
+    assert page_data([_two_people()[0]])["people"][0]["supports"] == []
 
 
 def test_missing_angles_are_null_and_their_reason_travels():
@@ -149,3 +168,26 @@ def test_the_page_loads_without_errors_and_draws_each_skeleton_where_the_result_
         assert np.mean(np.asarray(near) < 60) >= 0.9, (person.track_id, near)  # a joint may hide behind a bone
         painted = (np.abs(canvas - colour).sum(-1) < 60).mean()
         assert 0 < painted < 0.05  # the figure, not the whole view, in the person's colour
+
+
+def test_the_page_draws_what_a_person_stood_on(tmp_path):
+    chromium = _chromium()
+    person = _on_a_box(0.5)
+    [page] = write_all(planned_writes([person], tmp_path / "box.npz", ExportOptions(html=True)))[-1:]
+    url = f"{page.resolve().as_uri()}#frame=20"
+    dom = _browse(chromium, url, tmp_path / "profile1", "--dump-dom")
+    status = json.loads(re.search(r'<pre id="status">(.*?)</pre>', dom.stdout, re.S).group(1).replace("&quot;", '"'))
+    assert status["ready"] and status["errors"] == []
+    shot = tmp_path / "shot.png"
+    _browse(chromium, url, tmp_path / "profile2", f"--screenshot={shot}")
+    from PIL import Image
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    [box] = page_data([person])["people"][0]["supports"]
+    lo, hi = np.array(box[:3]), np.array(box[3:])
+    corners = np.array([[(lo, hi)[i >> k & 1][k] for k in range(3)] for i in range(8)])
+    x, y = _project(status, corners).round().astype(int).T
+    inside = image[y.min():y.max() + 1, x.min():x.max() + 1]
+    colour = np.array([int(SUPPORT_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+    edges = (np.abs(inside - colour).sum(-1) < 40).sum()
+    assert edges > 50 and (np.abs(image - colour).sum(-1) < 40).sum() < 1.2 * edges  # the box's edges, where it stands
+

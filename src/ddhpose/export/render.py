@@ -26,6 +26,7 @@ from ddhpose.export.results import load_result
 from ddhpose.files import PartlyWritten, atomic_path
 from ddhpose.geometry import CAMERA_TO_Y_UP, Y_UP_TO_Z_UP
 from ddhpose.lifting.options import DEFAULT_FPS
+from ddhpose.lifting.placement import support_boxes
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
 
@@ -137,9 +138,10 @@ class AnimatedPerson:
     """One person of an animation: frames (F,) of the clip's timeline, keypoints (F, J, 2)
     pixels, poses (F, J, 3) display coordinates (z up), optional hypotheses (F, H, J, 3), missing
     (F, J) bool, a trace (F, 3) of the pelvis on the floor (world view), a label, a colour
-    (None: the left / right / centre colours) and ``drawn`` (F, J) bool, the keypoints to draw
-    (default: :func:`drawn_joints` of ``missing`` over :data:`BRIDGE_SECONDS`); the person is
-    drawn in the frames where any is."""
+    (None: the left / right / centre colours), ``drawn`` (F, J) bool, the keypoints to draw
+    (default: :func:`drawn_joints` of ``missing`` over :data:`BRIDGE_SECONDS`; the person is
+    drawn in the frames where any is) and ``supports``, boxes (2, 3) of opposite display corners
+    the person stood on off the floor (drawn throughout, in :data:`SUPPORT_COLOUR`)."""
 
     frames: np.ndarray
     keypoints: np.ndarray
@@ -150,11 +152,14 @@ class AnimatedPerson:
     label: str = ""
     colour: str | None = None
     drawn: np.ndarray | None = None
+    supports: Sequence[np.ndarray] = ()
 
 
 #: ``frames_of(numbers)``: the video frames (RGB) of those frame numbers, in order.
 FrameSource = Callable[[np.ndarray], Iterator[np.ndarray]]
 
+#: The colour of what someone stood on off the floor (:func:`ddhpose.lifting.placement.support_boxes`).
+SUPPORT_COLOUR = "#9c8b6e"
 PERSON_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -226,6 +231,9 @@ class _Scene:
             ticks = [np.arange(np.ceil(lo[k] * 2) / 2, hi[k] + 1e-9, 0.5) for k in (0, 1)]
             lines = [[(x, lo[1], 0), (x, hi[1], 0)] for x in ticks[0]] + [[(lo[0], y, 0), (hi[0], y, 0)] for y in ticks[1]]
             ax3.add_collection3d(Line3DCollection(lines, colors="#bbbbbb", linewidths=0.6), autolim=False)
+            edges = [edge for person in people for box in person.supports for edge in box_edges(box)]
+            if edges:  # what someone stood on off the floor (a box, a stage): drawn once, with the floor
+                ax3.add_collection3d(Line3DCollection(edges, colors=SUPPORT_COLOUR, linewidths=1.0), autolim=False)
 
         self.artists = []
         for person in people:
@@ -426,6 +434,13 @@ def render_people(people: list[AnimatedPerson], out_path: str | os.PathLike, *, 
     return out_path
 
 
+def box_edges(box: np.ndarray) -> list[np.ndarray]:
+    """The 12 edges ((2, 3) each) of the axis-aligned box with opposite corners ``box`` (2, 3)."""
+    lo, hi = np.min(box, 0), np.max(box, 0)
+    corners = np.array([[(lo, hi)[i >> k & 1][k] for k in range(3)] for i in range(8)])
+    return [corners[[i, i | 1 << k]] for i in range(8) for k in range(3) if not i >> k & 1]
+
+
 def world_to_display(points: np.ndarray) -> np.ndarray:
     """World frame (x right, y up, z towards the camera) to the z-up display frame: (x, -z, y)."""
     return np.asarray(points) @ np.asarray(Y_UP_TO_Z_UP).T
@@ -439,15 +454,18 @@ def people_of(results: Sequence[LiftResult], world: bool | None = None) -> tuple
     several = len(results) > 1
     people = []
     for k, r in enumerate(results):
+        supports = []
         if world:
             poses = world_to_display(r.world_poses)
             trace, hypotheses = poses[:, 0], None
+            supports = [world_to_display(box) for box in support_boxes(r)]
         else:
             poses, trace = camera_to_display(r.poses), None
             hypotheses = None if several else camera_to_display(r.hypotheses.transpose(1, 0, 2, 3))
         people.append(AnimatedPerson(r.frames, r.keypoints_2d, poses, r.missing, hypotheses, trace,
-                             label=f"id {r.track_id}" if several else "",
-                             colour=PERSON_COLOURS[k % len(PERSON_COLOURS)] if several else None))
+                                     label=f"id {r.track_id}" if several else "",
+                                     colour=PERSON_COLOURS[k % len(PERSON_COLOURS)] if several else None,
+                                     supports=supports))
     return people, world
 
 

@@ -5,9 +5,11 @@ per person (the render's) and the joint-angle plots.
 
 The page is ``assets/viewer/viewer.html`` with its script ``app.js`` and three.js
 (``three.module.min.js``, r170, MIT) inlined, and the data as one JSON block: per person its id,
-colour, first frame, joints (metres, y up, floor y = 0), 2D keypoints (pixels) and angles
-(degrees, null where missing). A frame ``k`` is at ``k / fps`` seconds, as in the TRC, CSV and .mot
-files. Video frames, when given, are embedded as JPEG (at most :data:`MAX_FRAMES`, every n-th,
+colour, first frame, joints (metres, y up, floor y = 0), 2D keypoints (pixels), angles
+(degrees, null where missing) and what the person stood on off the floor (boxes: x, y, z of
+opposite corners, metres; :func:`ddhpose.lifting.placement.support_boxes`, in the render's
+colour). A frame ``k`` is at ``k / fps`` seconds, as in the TRC, CSV and .mot files. Video
+frames, when given, are embedded as JPEG (at most :data:`MAX_FRAMES`, every n-th,
 :data:`FRAME_HEIGHT` pixels high).
 """
 from __future__ import annotations
@@ -24,10 +26,11 @@ import numpy as np
 
 from ddhpose._version import __version__
 from ddhpose.export.angles import ANGLE_GROUPS
-from ddhpose.export.render import PERSON_COLOURS
+from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR
 from ddhpose.geometry import CAMERA_TO_Y_UP
 from ddhpose.lifting.angles import unavailable
 from ddhpose.lifting.options import DEFAULT_FPS
+from ddhpose.lifting.placement import support_boxes
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import Skeleton
 
@@ -94,7 +97,8 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
         people.append({"id": r.track_id, "colour": PERSON_COLOURS[k % len(PERSON_COLOURS)], "world": world,
                        "first": int(r.frames[0]), "frames": r.num_frames, "joints": _rounded(positions, 3),
                        "keypoints": _rounded(r.keypoints_2d, 1),
-                       "angles": {n: _rounded(v, 1) for n, v in r.angles.items()}})
+                       "angles": {n: _rounded(v, 1) for n, v in r.angles.items()},
+                       "supports": [_rounded(box, 3) for box in support_boxes(r)] if world else []})
     pelvis = np.concatenate(roots)
     centre = np.nanmean(pelvis, 0)
     extent = float(np.nanmax(np.ptp(pelvis[:, [0, 2]], 0))) if len(pelvis) else 0.0
@@ -103,7 +107,8 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
             "last": max(p["first"] + p["frames"] - 1 for p in people), "names": list(names),
             "parents": list(parents), "image_size": list(results[0].image_size), "people": people,
             "floor": [float(centre[0]), float(centre[2]), extent], "centre_height": float(centre[1]),
-            "joint_radius": JOINT_RADIUS, "bone_radius": BONE_RADIUS, "groups": {g: list(n) for g, n in ANGLE_GROUPS.items()},
+            "support_colour": SUPPORT_COLOUR, "joint_radius": JOINT_RADIUS, "bone_radius": BONE_RADIUS,
+            "groups": {g: list(n) for g, n in ANGLE_GROUPS.items()},
             "default_group": "knee flexion",
             "unavailable": unavailable(skeleton, world=all(p["world"] for p in people)), "video": video or {}}
 

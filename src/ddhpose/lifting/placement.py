@@ -60,6 +60,8 @@ SIZE_ERROR, MIN_TILT_DEG = 0.08, 1.0
 #: A ray to a resting ankle must descend at least this steeply (degrees) to say where the floor
 #: meets it (a camera at the feet's height sees the floor edge-on).
 MIN_RAY_DESCENT_DEG = 2.0
+#: How far (metres) a drawn support reaches beyond the resting ankles over it (:func:`support_boxes`).
+SUPPORT_MARGIN = 0.2
 _FEET = [H36M.names.index("left_ankle"), H36M.names.index("right_ankle")]
 
 
@@ -128,6 +130,28 @@ def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]]) -> LiftResu
                      + ")" for a, b, h in spans)
     info.setdefault("note", said)  # a person flagged already (the lowest support off the floor) keeps that note
     return replace(r, provenance={**r.provenance, "placement": info})
+
+
+def support_boxes(r: LiftResult, margin: float = SUPPORT_MARGIN) -> list[np.ndarray]:
+    """What a placed person stood on off the floor, as boxes to draw: one (2, 3) array of world
+    corners (the lowest x, 0, z; the highest x, the support's height, z) per stretch of
+    ``placement.raised`` above the floor, spanning where the person's resting ankles were over it
+    plus ``margin`` metres. A stretch below the floor (a misplaced person) has none."""
+    raised = (r.provenance or {}).get("placement", {}).get("raised", [])
+    if r.world_poses is None or r.foot_contacts is None:
+        return []
+    boxes = []
+    for stretch in raised:
+        first, last = stretch["frames"]
+        if stretch["height_m"] <= 0:
+            continue
+        inside = (r.frames >= first) & (r.frames <= last)
+        feet = r.world_poses[:, _FEET][inside][r.foot_contacts[inside]]  # (N, 3) resting ankles
+        if not len(feet):
+            continue
+        lo, hi = feet.min(0) - margin, feet.max(0) + margin
+        boxes.append(np.array([[lo[0], 0.0, lo[2]], [hi[0], stretch["height_m"], hi[2]]]))
+    return boxes
 
 
 def _speed(r: LiftResult) -> np.ndarray:

@@ -34,6 +34,16 @@ const [cx, cz, extent] = data.floor;
 const grid = new THREE.GridHelper(Math.ceil(extent + 4), Math.ceil(extent + 4) * 2, 0x888888, 0xcccccc);
 grid.position.set(cx, 0, cz);
 scene.add(grid);
+// what someone stood on off the floor (a box, a stage): see-through, there throughout
+const supportFill = new THREE.MeshBasicMaterial({ color: data.support_colour, transparent: true, opacity: 0.25, depthWrite: false });
+const supportEdge = new THREE.LineBasicMaterial({ color: data.support_colour });
+data.people.forEach((p) => p.supports.forEach(([x0, y0, z0, x1, y1, z1]) => {
+  const box = new THREE.BoxGeometry(x1 - x0, y1 - y0, z1 - z0);
+  for (const part of [new THREE.Mesh(box, supportFill), new THREE.LineSegments(new THREE.EdgesGeometry(box), supportEdge)]) {
+    part.position.set((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2);
+    scene.add(part);
+  }
+}));
 const sphere = new THREE.SphereGeometry(data.joint_radius, 12, 8);
 const cylinder = new THREE.CylinderGeometry(data.bone_radius, data.bone_radius, 1, 8);
 const add = (mesh) => { scene.add(mesh); return mesh; };
