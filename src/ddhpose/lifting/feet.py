@@ -177,15 +177,17 @@ def _two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: n
 
 def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M, *, blend: int = 3
               ) -> np.ndarray:
-    """Remove foot sliding: a foot in contact stays where it landed, on the floor.
+    """Remove foot sliding: a foot in contact stays where it landed, on the floor (or on what it
+    rests on).
 
     For every contact of a foot its target is the ankle's mean floor position over the contact,
     at the ankle's resting height above the floor, or at its own mean height where that is more
-    than :data:`RAISED_HEIGHT` off the floor (it rests on something: :func:`raised_spans`). The whole body first moves by the mean correction of the feet
-    in contact (the root trajectory is the least certain part, its depth above all; the shift is
-    smoothed over time), then each leg in contact reaches its target by two-bone IK (thigh and
-    shin lengths kept, the knee in its own plane). Corrections fade in and out over ``blend``
-    frames around each contact, so nothing jumps.
+    than :data:`RAISED_HEIGHT` off the floor (it rests on something: :func:`raised_spans`). The
+    whole body first moves by the mean correction of the feet in contact (the root trajectory is
+    the least certain part, its depth above all; the shift is smoothed over time), then each leg
+    in contact reaches its target by two-bone IK (thigh and shin lengths kept, the knee in its
+    own plane). Corrections fade in and out over ``blend`` frames around each contact, so nothing
+    jumps.
 
     Args:
         world: (F, J, 3) absolute joints, world frame (y up, floor y = 0); contacts: (F, 2) bool
