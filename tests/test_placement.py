@@ -179,6 +179,8 @@ def test_a_support_is_where_the_lower_ankle_rests_near_each_frame():
     support = support_height(heights, fps=10.0, window=1.0)  # 10 frames before and after
     np.testing.assert_allclose(support[:49], 0.0)  # a hop is not a support
     np.testing.assert_allclose(support[50:], 1.0)  # a step up is one from that step on
+    heights[[30, 70]] = np.nan  # frames where the ankles were not seen: the same supports around them
+    np.testing.assert_allclose(support_height(heights, fps=10.0, window=1.0), support)
 
 
 def test_without_resting_feet_a_person_is_placed_by_their_size(walk):

@@ -77,12 +77,22 @@ def support_height(heights: np.ndarray, fps: float, window: float = SUPPORT_SECO
     from it on, so a step onto a box is a support from that step on and a hop is never one."""
     low = np.asarray(heights, np.float64).min(1)
     half = max(1, int(round(window * fps)))
-    padded = np.concatenate([np.full(half, np.nan), low, np.full(half, np.nan)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, half + 1)  # (F + half, half + 1)
-    with warnings.catch_warnings():  # a window with nothing finite is NaN (no contact), not a warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        before, after = np.nanpercentile(windows[:len(low)], 10, axis=1), np.nanpercentile(windows[half:], 10, axis=1)
-    return np.fmax(before, after)
+    if not np.isfinite(low).all():  # unseen ankles: the slower percentile that skips them
+        padded = np.concatenate([np.full(half, np.nan), low, np.full(half, np.nan)])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, half + 1)  # (F + half, half + 1)
+        with warnings.catch_warnings():  # a window with nothing finite is NaN (no contact), not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.fmax(np.nanpercentile(windows[:len(low)], 10, axis=1), np.nanpercentile(windows[half:], 10, axis=1))
+    frames = len(low)
+    before, after = np.empty(frames), np.empty(frames)
+    if frames > half:  # whole windows at once; the ones cut short by the clip's ends one by one
+        whole = np.percentile(np.lib.stride_tricks.sliding_window_view(low, half + 1), 10, axis=1)
+        before[half:], after[:frames - half] = whole, whole
+    for t in range(min(half, frames)):
+        before[t] = np.percentile(low[:t + 1], 10)
+    for t in range(max(frames - half, 0), frames):
+        after[t] = np.percentile(low[t:], 10)
+    return np.maximum(before, after)
 
 
 def raised_spans(world: np.ndarray, contacts: np.ndarray, fps: float, skeleton: Skeleton = H36M
