@@ -154,7 +154,6 @@ def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
             "(on something: a box, a stair, a stage?)")
     assert on_platform["note"] == note and caught == [f"track 1: {note}"]
     assert note in summary(placed).splitlines()[-1]
-    # locked, the feet stay on the platform (not pulled down to the floor) and on the floor before it
     # what the person stood on, as a box to draw: from the floor to the support, under the resting feet
     [box] = P.support_boxes(placed[1])
     assert box[0, 1] == 0.0 and box[1, 1] == span["height_m"] and P.support_boxes(placed[0]) == []
@@ -162,6 +161,7 @@ def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
     assert np.all(feet[:, [0, 2]] >= box[0, [0, 2]] + 0.19) and np.all(feet[:, [0, 2]] <= box[1, [0, 2]] - 0.19)
     below = replace(placed[1], provenance={"placement": {**on_platform, "raised": [{**span, "height_m": -0.4}]}})
     assert P.support_boxes(below) == []  # a person misplaced below the floor stood on nothing
+    # locked, the feet stay on the platform (not pulled down to the floor) and on the floor before it
     with pytest.warns(UserWarning, match="above the floor"):
         locked = place_in_world(people, foot_lock=True)[1]
     rest = ANKLE_HEIGHT_RATIO * leg_length(locked.world_poses - locked.world_poses[:, :1])

@@ -17,7 +17,7 @@ import pytest
 
 from ddhpose.cli import build_parser, export_options
 from ddhpose.export.options import ExportOptions
-from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR
+from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR, box_edges
 from ddhpose.export.viewer import MAX_FRAMES, page_data, page_frames, page_html
 from ddhpose.export.writers import planned_writes, write_all
 
@@ -183,8 +183,7 @@ def test_the_page_draws_what_a_person_stood_on(tmp_path):
     from PIL import Image
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     [box] = page_data([person])["people"][0]["supports"]
-    lo, hi = np.array(box[:3]), np.array(box[3:])
-    corners = np.array([[(lo, hi)[i >> k & 1][k] for k in range(3)] for i in range(8)])
+    corners = np.concatenate(box_edges(np.reshape(box, (2, 3))))
     x, y = _project(status, corners).round().astype(int).T
     inside = image[y.min():y.max() + 1, x.min():x.max() + 1]
     colour = np.array([int(SUPPORT_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
