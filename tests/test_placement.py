@@ -170,19 +170,6 @@ def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
     assert np.nanmedian(resting[len(walk):]) == pytest.approx(span["height_m"], abs=0.02)
 
 
-def test_a_support_is_where_the_lower_ankle_rests_near_each_frame():
-    from ddhpose.lifting.feet import support_height
-    heights = np.zeros((100, 2))
-    heights[50:, 0] = 1.0  # one foot on a box from frame 50
-    heights[20:25, 0] = 0.6  # and a hop of 5 frames
-    heights[:, 1] = heights[:, 0] + 0.3  # the other foot in the air above it
-    support = support_height(heights, fps=10.0, window=1.0)  # 10 frames before and after
-    np.testing.assert_allclose(support[:49], 0.0)  # a hop is not a support
-    np.testing.assert_allclose(support[50:], 1.0)  # a step up is one from that step on
-    heights[[30, 70]] = np.nan  # frames where the ankles were not seen: the same supports around them
-    np.testing.assert_allclose(support_height(heights, fps=10.0, window=1.0), support)
-
-
 def test_without_resting_feet_a_person_is_placed_by_their_size(walk):
     glide = walk[:1] + (np.arange(len(walk))[:, None, None] / 25.0) * [0.0, -1.2, 0.0]  # a still pose moving 1.2 m/s
     placed, caught = _place([_lifted(walk), _lifted(glide + [-2.0, 0, 0], track_id=1)])

@@ -31,7 +31,7 @@ MODULES: dict[str, list[str]] = {
     "lifting/tracking.py": ["tests/test_tracking.py", "tests/test_tracking_rules.py"],
     "lifting/world.py": ["tests/test_world.py", "tests/test_world_rules.py"],
     "lifting/gravity.py": ["tests/test_world.py", "tests/test_world_rules.py", "tests/test_gravity.py"],
-    "lifting/feet.py": ["tests/test_world.py", "tests/test_world_rules.py"],
+    "lifting/feet.py": ["tests/test_world.py", "tests/test_world_rules.py", "tests/test_feet.py", "tests/test_placement.py"],
     "lifting/placement.py": ["tests/test_world.py", "tests/test_world_rules.py", "tests/test_placement.py"],
     "lifting/trajectory.py": ["tests/test_trajectory.py"],
     "lifting/refine.py": ["tests/test_refine.py"],

@@ -192,7 +192,8 @@ def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M
 
     For every contact of a foot its target is the ankle's mean floor position over the contact,
     at the ankle's resting height above the floor, or at its own mean height where that is more
-    than :data:`RAISED_HEIGHT` off the floor (it rests on something: :func:`raised_spans`). The
+    than :data:`RAISED_HEIGHT` above the floor (it rests on something: :func:`raised_spans`; a
+    foot under the floor is misplaced and comes up onto it). The
     whole body first moves by the mean correction of the feet in contact (the root trajectory is
     the least certain part, its depth above all; the shift is smoothed over time), then each leg
     in contact reaches its target by two-bone IK (thigh and shin lengths kept, the knee in its
@@ -216,7 +217,7 @@ def lock_feet(world: np.ndarray, contacts: np.ndarray, skeleton: Skeleton = H36M
         near = np.full(len(out), np.inf)  # per frame: frames to the contact whose spot is its target
         for start, end in contact_segments(contacts[:, k]):
             spot = out[start:end, ankle].mean(0)
-            if abs(spot[1] - rest) <= RAISED_HEIGHT:  # on the floor: exactly on it; on a box: on the box
+            if spot[1] - rest <= RAISED_HEIGHT:  # on the floor, or under it (misplaced): on it; on a box: on the box
                 spot[1] = rest
             # the contact's frames and, around it, those nearer to it than to another contact
             frames = np.arange(max(0, start - blend), min(len(out), end + blend))
