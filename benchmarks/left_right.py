@@ -37,7 +37,7 @@ from doc_section import weights_label, write_section  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
-from ddhpose.lifting.swaps import GROUPS, exchanged, repair_swaps  # noqa: E402
+from ddhpose.lifting.swaps import GROUPS, exchanged, pairs, repair_swaps  # noqa: E402
 
 #: How detectors exchange labels: group -> share of the runs ('body' is both groups).
 KINDS = {"legs": 0.5, "body": 0.3, "arms": 0.2}
@@ -46,12 +46,18 @@ FRAMES_PER_RUN = 60
 NOISE = 0.003  # of the image width
 
 
-def inject(uv: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(F, 17, 2) -> (the keypoints with runs of exchanged labels, {group: (F,) bool exchanged})."""
+def inject(uv: np.ndarray, rng: np.random.Generator, slide: float = 0.0
+           ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(F, 17, 2) -> (the keypoints with runs of exchanged labels, {group: (F,) bool exchanged},
+    {group: (F,) bool sliding}). With probability ``slide`` a run's edge is not a jump but a slide
+    over 1-3 frames before it (the two sides moving through each other, the way MediaPipe
+    exchanges a pair); those frames count as neither exchanged nor clean (their labels are
+    ambiguous). ``slide`` 0 draws exactly the runs of the benchmark without slides."""
     frames = len(uv)
     hips = np.linalg.norm(uv[:, 1] - uv[:, 4], axis=-1)
     weight = (1 - hips / max(hips.max(), 1e-9)) ** 2 + 1e-3
     truth = {g: np.zeros(frames, bool) for g in GROUPS}
+    slides = []  # (group, frames, the fraction of the way each frame has slid)
     for _ in range(max(1, round(frames / FRAMES_PER_RUN))):
         length = int(rng.integers(RUN_FRAMES[0], RUN_FRAMES[1] + 1))
         if length >= frames:
@@ -60,10 +66,27 @@ def inject(uv: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[s
         kind = rng.choice(list(KINDS), p=list(KINDS.values()))
         for g in (GROUPS if kind == "body" else [kind]):
             truth[g][start:start + length] ^= True
+        if slide > 0:
+            for edge, step in ((start, -1), (start + length - 1, 1)):  # before the run, after it
+                if rng.random() < slide:
+                    k = int(rng.integers(1, 4))
+                    idx = edge + step * np.arange(1, k + 1)
+                    keep = (idx >= 0) & (idx < frames)
+                    share = 1 - np.arange(1, k + 1) / (k + 1)  # nearer the run: further through
+                    for g in (GROUPS if kind == "body" else [kind]):
+                        slides.append((g, idx[keep], share[keep]))
     out = uv
     for g, flags in truth.items():
         out = exchanged(out, flags, g)
-    return out, truth
+    ambiguous = {g: np.zeros(frames, bool) for g in GROUPS}
+    for g, idx, share in slides:
+        left, right = pairs(g)
+        a, b = out[np.ix_(idx, left)], out[np.ix_(idx, right)]
+        out = np.array(out, copy=True)
+        w = share[:, None, None]
+        out[np.ix_(idx, left)], out[np.ix_(idx, right)] = (1 - w) * a + w * b, (1 - w) * b + w * a
+        ambiguous[g][idx] = True
+    return out, truth, ambiguous
 
 
 def mpjpe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,20 +94,23 @@ def mpjpe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=-1).mean(-1) * 1000
 
 
-def measure(lifter: Lifter | None, clips: list, fps: float, noise: bool, rng: np.random.Generator) -> dict:
-    """The repair's shares over the clips, and with a lifter the error on the exchanged frames."""
+def measure(lifter: Lifter | None, clips: list, fps: float, noise: bool, rng: np.random.Generator,
+            slide: float = 0.0) -> dict:
+    """The repair's shares over the clips, and with a lifter the error on the exchanged frames
+    (``slide``: see :func:`inject`)."""
     swapped_total = repaired = clean_total = changed = 0
     errors = {"without swaps": [], "as detected": [], "repaired": []}
     for _, uv, size, intr, truth, _, _ in clips:
         uv = uv + (rng.normal(0, NOISE * size[0], uv.shape) if noise else 0)
-        bad, flags = inject(uv, rng)
+        bad, flags, ambiguous = inject(uv, rng, slide)
         seen = np.ones(uv.shape[:2], bool)
         _, found = repair_swaps(bad, seen)
         for g in GROUPS:
             swapped_total += int(flags[g].sum())
             repaired += int((flags[g] & found[g]).sum())
-            clean_total += int((~flags[g]).sum())
-            changed += int((~flags[g] & found[g]).sum())
+            clean = ~flags[g] & ~ambiguous[g]
+            clean_total += int(clean.sum())
+            changed += int((clean & found[g]).sum())
         hit = np.any(list(flags.values()), axis=0)
         if lifter is None or not hit.any():
             continue
@@ -126,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="docs/world_accuracy")
     parser.add_argument("--repair-only", type=int, nargs="+", metavar="SEED",
                         help="measure the repair alone (no lifting) with these seeds of the injected runs")
+    parser.add_argument("--slide", type=float, default=0.0, metavar="P",
+                        help="the share of run edges that slide over 1-3 frames instead of jumping")
     parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     args = parser.parse_args(argv)
     overrides, worlds = [], None
@@ -146,12 +174,17 @@ def main(argv: list[str] | None = None) -> None:
     for name, (clips, fps) in sets.items():
         for noise in (False, True):
             label = f"{name}, {'detector-like noise' if noise else 'exact'}"
-            rows[label] = measure(lifter, clips, fps, noise, np.random.default_rng(args.seed))
+            rows[label] = measure(lifter, clips, fps, noise, np.random.default_rng(args.seed), args.slide)
             print(label, json.dumps(rows[label]), flush=True)
     command = (f"python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
-               f"--frames {args.frames}")
-    save(args.out, "left_right", markdown(rows, command, time.time() - started, args.checkpoint),
-         "left and right", rows)
+               f"--frames {args.frames}" + _slide_flag(args))
+    section = "left_right" + ("_slide" if args.slide else "")
+    save(args.out, section, markdown(rows, command, time.time() - started, args.checkpoint),
+         "left and right" + (f", slide {args.slide}" if args.slide else ""), rows)
+
+
+def _slide_flag(args: argparse.Namespace) -> str:
+    return f" --slide {args.slide:g}" if args.slide else ""
 
 
 def save(out: str, section: str, text: str, key: str, rows: dict) -> None:
@@ -171,12 +204,12 @@ def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
     for name, (clips, fps) in sets.items():
         for noise in (False, True):
             label = f"{name}, {'detector-like noise' if noise else 'exact'}"
-            rows[label] = {seed: measure(None, clips, fps, noise, np.random.default_rng(seed))
+            rows[label] = {seed: measure(None, clips, fps, noise, np.random.default_rng(seed), args.slide)
                            for seed in args.repair_only}
             print(label, json.dumps(rows[label]), flush=True)
     seeds = " ".join(map(str, args.repair_only))
     lines = [f"Measured with `python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames} --repair-only {seeds}` ({time.time() - started:.0f} s; the 2D repair alone, "
+             f"--frames {args.frames} --repair-only {seeds}{_slide_flag(args)}` ({time.time() - started:.0f} s; the 2D repair alone, "
              f"no lifting; {len(sets['held-out mocap'][0])} held-out mocap clips and "
              f"{len(sets['Human3.6M S9/S11'][0])} Human3.6M clips). Repaired / clean frames changed (%), per seed "
              "of the injected runs.", "",
@@ -185,7 +218,11 @@ def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
     for label, by_seed in rows.items():
         lines.append(f"| {label} | " + " | ".join(f"{v['repaired']:.1f} / {v['changed']:.2f} (of {v['swapped_frames']})"
                                                 for v in by_seed.values()) + " |")
-    save(args.out, "left_right_repair", "\n".join(lines), "left and right, repair alone",
+    slid = " Run edges sliding over 1-3 frames: {:.0%} (those frames counted neither way).".format(args.slide)
+    if args.slide:
+        lines[0] += slid
+    save(args.out, "left_right_repair" + ("_slide" if args.slide else ""), "\n".join(lines),
+         "left and right, repair alone" + (f", slide {args.slide}" if args.slide else ""),
          {label: {str(k): v for k, v in r.items()} for label, r in rows.items()})
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ddhpose.data.virtual_camera import look_at_camera, observe
-from ddhpose.lifting.swaps import _pairs, exchanged, find_swaps, repair_swaps, runs
+from ddhpose.lifting.swaps import collapsed, exchanged, find_swaps, pairs, repair_swaps, runs
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
 
@@ -96,7 +96,7 @@ def test_left_and_right_in_one_place_are_not_flickered():
     same, so only the cost of exchanging and of changing decides: nothing is changed."""
     uv = _view(along=False)[:1].repeat(40, 0)
     for group in ("legs", "arms"):
-        left, right = _pairs(group)
+        left, right = pairs(group)
         uv[:, left] = uv[:, right] = (uv[:, left] + uv[:, right]) / 2
     found = find_swaps(uv, np.ones(uv.shape[:2], bool))
     assert not found["legs"].any() and not found["arms"].any()
@@ -114,7 +114,7 @@ def test_unseen_joints_are_no_evidence(side_view):
     """The left leg undetected (its keypoints at the image's corner) for 10 frames of a clean clip:
     their positions are not motion, so nothing is exchanged."""
     uv, seen = side_view.copy(), np.ones(side_view.shape[:2], bool)
-    left_leg = _pairs("legs")[0]
+    left_leg = pairs("legs")[0]
     uv[30:40, left_leg], seen[30:40, left_leg] = 0.0, False
     found = find_swaps(uv, seen)
     assert not found["legs"].any() and not found["arms"].any()
@@ -154,3 +154,47 @@ def test_a_real_mediapipe_exchange_is_put_back_and_fast_motion_is_not_one():
     assert [r for r in arms if r[1] >= 60 and r[0] <= 80] in ([[67, 72]], [[67, 73]]), arms
     assert sum(b - a + 1 for a, b in arms if b < 60 or a > 80) <= 1, arms  # at most a glitch frame elsewhere
     assert found["legs"][70:73].all()  # hips, knees and ankles exchanged too
+
+
+def _slid(uv: np.ndarray, first: int, last: int, group: str) -> np.ndarray:
+    """The group exchanged over frames first..last, sliding in over the two frames before and out
+    over the two after (a third and two thirds of the way), as MediaPipe exchanges a pair."""
+    flags = np.zeros(len(uv), bool)
+    flags[first:last + 1] = True
+    out = exchanged(uv, flags, group)
+    left, right = pairs(group)
+    for frame, share in ((first - 2, 1 / 3), (first - 1, 2 / 3), (last + 1, 2 / 3), (last + 2, 1 / 3)):
+        a, b = out[frame, left].copy(), out[frame, right].copy()
+        out[frame, left], out[frame, right] = (1 - share) * a + share * b, (1 - share) * b + share * a
+    return out
+
+
+@pytest.mark.parametrize("along, group, first, last", [(False, "legs", 20, 31), (False, "legs", 60, 65),
+                                                       (True, "arms", 40, 51), (True, "arms", 8, 15)])
+def test_an_exchange_that_slides_in_and_out_is_put_back(along, group, first, last):
+    """Sliding over two frames, the detected joints move smoothly from one side to the other: the
+    constant-velocity prediction through the slide found none of these four exchanges. The
+    slide's frames are left out of the prediction (:func:`collapsed`), and the labels on either
+    side of it disagree; the slide's own frames may go either way."""
+    uv = _view(along) + np.random.default_rng(1).normal(0, 2.0, (72, 17, 2))
+    seen = np.ones(uv.shape[:2], bool)
+    bad = _slid(uv, first, last, group)
+    found = find_swaps(bad, seen)
+    run, = runs(found[group])
+    assert first - 2 <= run[0] <= first and last <= run[1] <= last + 2, run
+    other = "arms" if group == "legs" else "legs"
+    assert not found[other].any()
+    assert collapsed(bad, seen)[group][[first - 1, last + 1]].all()
+
+
+def test_limbs_held_together_are_not_a_slide(side_view):
+    """A pair drawn close for ten frames (arms by the sides, seen from the side) is how the limbs
+    are, not a detector's slide: those frames are kept; for two frames, between frames where the
+    arms are apart, it is one."""
+    uv = side_view.copy()
+    left, right = pairs("arms")
+    uv[30:40, left] = uv[30:40, right] + 1.0  # the arms together for 10 frames
+    seen = np.ones(uv.shape[:2], bool)
+    assert not collapsed(uv, seen)["arms"][30:40].any()
+    uv[30:38] = side_view[30:38]  # ... and for 2 frames: a slide's length
+    assert collapsed(uv, seen)["arms"][38:40].all()

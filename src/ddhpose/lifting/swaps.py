@@ -28,6 +28,15 @@ person's distance. A joint's motion cost is capped at :data:`OUTLIER_COST`: a mo
 noise (a sharp stop, a detector's glitch) says only that the joint moved unpredictably, in either
 labelling; uncapped, such moves on a real jumping-jack clip outweighed the real exchange and
 exchanged the arms for 90 frames. Frames where a group is not seen keep their labels.
+
+Real detectors often do not jump from one labelling to the other but slide the two sides through
+each other over one to three frames (MediaPipe on the Sports2D demo: both wrists at one pixel):
+the detected tracks then move smoothly from one limb to the other, and the constant-velocity
+prediction through them found none of such exchanges (55-62 % of the exchanged frames repaired
+where half the runs slide, against 97-100 % where none do; docs/world_accuracy.md). Frames where a
+pair is drawn much closer together than just before and after (:func:`collapsed`, at most
+:data:`COLLAPSE_FRAMES` of them) are left out of the prediction, which reaches over them; they take
+the labels of the frames around them, or where those differ the labelling nearer the line between.
 """
 from __future__ import annotations
 
@@ -49,13 +58,20 @@ RESIDUAL_SCALE, LOCAL_FRAMES = 1.0, 15
 OUTLIER_COST = 16.0
 #: The cost of a change of labelling, and of each exchanged frame (units of squared noise).
 SWITCH_COST, EXCHANGE_COST = 12.0, 1.0
+#: A frame whose pair is drawn closer than this share of its spread within
+#: :data:`COLLAPSE_FRAMES` frames before and after is a detector's slide (:func:`collapsed`).
+COLLAPSE_RATIO, COLLAPSE_FRAMES = 0.65, 3
+#: A prediction over left-out frames is less sure: its noise grows as the step's length over the
+#: step before it (the velocity's reach) to this power.
+REACH_NOISE = 0.5
 #: The weight of minus the dot product of the hips' and the shoulders' 2D vectors (squared noise).
 TORSO_WEIGHT = 0.3
 #: The labellings: (legs exchanged, arms exchanged) for each of the four states.
 _STATES = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
 
 
-def _pairs(group: str) -> tuple[list[int], list[int]]:
+def pairs(group: str) -> tuple[list[int], list[int]]:
+    """The group's left joints and their right twins, in the Human3.6M order."""
     left = list(H36M.joints(GROUPS[group], "left/right repair").values())
     return left, [H36M.flip_permutation[j] for j in left]
 
@@ -71,21 +87,29 @@ def body_size(keypoints: np.ndarray) -> float:
 
 def exchanged(keypoints: np.ndarray, swap: np.ndarray, group: str) -> np.ndarray:
     """(F, 17, C) with the group's left and right joints exchanged where ``swap`` (F,) is True."""
-    left, right = _pairs(group)
+    left, right = pairs(group)
     out = np.array(keypoints, copy=True)
     rows = np.flatnonzero(swap)
     out[np.ix_(rows, left)], out[np.ix_(rows, right)] = keypoints[np.ix_(rows, right)], keypoints[np.ix_(rows, left)]
     return out
 
 
-def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: float
+def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: float, times: np.ndarray
                   ) -> tuple[np.ndarray, float]:
     """The group's motion cost (F, 2, 2, 2) of frame t in labelling c after t-1 in b and t-2 in a
-    (0 as detected, 1 exchanged; 0 for t < 2), and its median noise (pixels)."""
-    left, right = _pairs(group)
+    (0 as detected, 1 exchanged; 0 for t < 2), and its median noise (pixels). ``times`` (F,): each
+    frame's number: frames left out between two (:func:`collapsed`) are predicted over at the
+    same velocity, with the noise grown by :data:`REACH_NOISE`."""
+    left, right = pairs(group)
     joints = left + right
+    steps = np.diff(times).astype(float)
+    ratio = (steps[1:] / steps[:-1])[:, None, None]  # (F-2, 1, 1): frames t-1 -> t over t-2 -> t-1
+
+    def predict(before: np.ndarray, last: np.ndarray) -> np.ndarray:  # constant velocity
+        return last + (last - before) * ratio
+
     raw = np.where(seen[:, joints, None], keypoints[:, joints], np.nan)
-    residual = np.linalg.norm(raw[2:] - 2 * raw[1:-1] + raw[:-2], axis=-1)  # as detected, swaps included
+    residual = np.linalg.norm(raw[2:] - predict(raw[:-2], raw[1:-1]), axis=-1)
     noise = np.full(len(keypoints), MOTION_NOISE * size)
     if np.isfinite(residual).any():  # the motion's own pace near each frame: fast moves predict worse
         local = _window_median(residual, LOCAL_FRAMES)
@@ -94,14 +118,41 @@ def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: flo
     ok = seen[:, joints]
     flip = np.r_[len(left):len(joints), 0:len(left)]  # exchanged order
     views, seen2 = np.stack([x, x[:, flip]]), np.stack([ok, ok[:, flip]])  # (2, F, 2G, ...)
-    pred = 2 * views[None, :, 1:-1] - views[:, None, :-2]  # (a, b, F-2, 2G, 2)
+    pred = predict(views[:, None, :-2], views[None, :, 1:-1])  # (a, b, F-2, 2G, 2)
     mask = seen2[None, :, 1:-1] & seen2[:, None, :-2]  # (a, b, F-2, 2G)
+    sure = noise[2:] * np.maximum(1.0, ratio[:, 0, 0]) ** REACH_NOISE  # (F-2,) pixels
     cost = np.zeros((len(x), 2, 2, 2))
     for c in range(2):
-        err = ((views[c, 2:][None, None] - pred) ** 2).sum(-1) / noise[None, None, 2:, None] ** 2
+        err = ((views[c, 2:][None, None] - pred) ** 2).sum(-1) / sure[None, None, :, None] ** 2
         err = np.minimum(err, OUTLIER_COST) * (mask & seen2[c, 2:][None, None])
         cost[2:, :, :, c] = np.moveaxis(err.sum(-1), 2, 0)
     return cost, float(np.median(noise))
+
+
+def collapsed(keypoints: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+    """{group: (F,) bool}: frames where the group's left and right joints are drawn much closer together than
+    in the frames around them (within :data:`COLLAPSE_FRAMES` on either side, both sides): how a
+    detector slides a pair through each other when it exchanges them. Their positions say nothing
+    of which label is which, so the repair predicts over them."""
+    frames = len(keypoints)
+    out = {}
+    for group in GROUPS:
+        left, right = pairs(group)
+        gap = np.linalg.norm(keypoints[:, left] - keypoints[:, right], axis=-1).sum(-1)
+        gap = np.where(seen[:, left + right].all(-1), gap, np.nan)
+        pad = np.full(frames + 2 * COLLAPSE_FRAMES, np.nan)
+        pad[COLLAPSE_FRAMES:COLLAPSE_FRAMES + frames] = gap
+        win = np.lib.stride_tricks.sliding_window_view(pad, COLLAPSE_FRAMES + 1)  # (F + K, K + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            wide = np.nanmax(win, axis=1)
+        before, after = wide[:frames], wide[COLLAPSE_FRAMES:COLLAPSE_FRAMES + frames]
+        near = np.fmin(before, after)  # the wider of the frames before, and of those after: the smaller
+        close = gap < COLLAPSE_RATIO * near
+        for first, last in runs(close):  # longer: limbs held together, not a slide
+            close[first:last + 1] &= last - first < COLLAPSE_FRAMES
+        out[group] = close
+    return out
 
 
 def _window_median(residual: np.ndarray, half: int) -> np.ndarray:
@@ -134,7 +185,44 @@ def find_swaps(keypoints: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]
     size = body_size(np.where(seen[..., None], keypoints, np.nan))
     if frames < 3 or not np.isfinite(size) or size <= 0:
         return {group: np.zeros(frames, bool) for group in GROUPS}
-    costs, noises = zip(*(_motion_costs(keypoints, seen, group, size) for group in GROUPS))
+    kept = np.flatnonzero(~np.any(list(collapsed(keypoints, seen).values()), axis=0))
+    if len(kept) < 3:
+        return {group: np.zeros(frames, bool) for group in GROUPS}
+    found = _STATES[_viterbi(keypoints[kept], seen[kept], size, kept)].astype(bool)  # (K, 2)
+    return {group: _fill_left_out(keypoints, kept, found[:, k], group) for k, group in enumerate(GROUPS)}
+
+
+def _fill_left_out(keypoints: np.ndarray, kept: np.ndarray, swap: np.ndarray, group: str) -> np.ndarray:
+    """(F,) bool: the kept frames' labels ``swap`` (K,) and the left-out frames': those of the kept
+    frames around them where these agree (a change and a change back within a few frames is
+    improbable); where they differ, the labelling nearer the straight line between the two (each
+    in its own labelling); before the first kept frame or after the last, the nearest one's."""
+    frames = len(keypoints)
+    out = np.zeros(frames, bool)
+    out[kept] = swap
+    out[:kept[0]], out[kept[-1] + 1:] = swap[0], swap[-1]
+    after = np.searchsorted(kept, np.arange(frames))
+    inside = (after > 0) & (after < len(kept)) & ~np.isin(np.arange(frames), kept)
+    out[inside] = swap[after[inside] - 1]
+    gaps = np.flatnonzero(inside)
+    gaps = gaps[swap[after[gaps] - 1] != swap[after[gaps]]]  # the change falls in the gap
+    if len(gaps) == 0:
+        return out
+    fixed = exchanged(keypoints, out, group)  # the kept frames in their labelling
+    a, b = kept[after[gaps] - 1], kept[after[gaps]]
+    share = ((gaps - a) / (b - a))[:, None, None]
+    joints = sum(pairs(group), [])
+    line = ((1 - share) * fixed[a] + share * fixed[b])[:, joints]
+    as_is = np.nansum((keypoints[gaps][:, joints] - line) ** 2, axis=(1, 2))
+    flipped = np.nansum((exchanged(keypoints[gaps], np.ones(len(gaps), bool), group)[:, joints] - line) ** 2, axis=(1, 2))
+    out[gaps] = flipped < as_is
+    return out
+
+
+def _viterbi(keypoints: np.ndarray, seen: np.ndarray, size: float, times: np.ndarray) -> np.ndarray:
+    """(F,) the cheapest labelling (an index into :data:`_STATES`) of each frame."""
+    frames = len(keypoints)
+    costs, noises = zip(*(_motion_costs(keypoints, seen, group, size, times) for group in GROUPS))
     a, b, c = np.meshgrid(*[np.arange(len(_STATES))] * 3, indexing="ij")
     motion = sum(cost[:, _STATES[a, k], _STATES[b, k], _STATES[c, k]] for k, cost in enumerate(costs))  # (F, 4, 4, 4)
     unary = _torso_costs(keypoints, seen, float(np.sqrt(noises[0] * noises[1]))) \
@@ -150,7 +238,7 @@ def find_swaps(keypoints: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]
     labels[-2], labels[-1] = np.unravel_index(best.argmin(), best.shape)
     for t in range(frames - 1, 1, -1):
         labels[t - 2] = back[t, labels[t - 1], labels[t]]
-    return {group: _STATES[labels, k].astype(bool) for k, group in enumerate(GROUPS)}
+    return labels
 
 
 def repair_swaps(keypoints: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
