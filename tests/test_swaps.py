@@ -188,13 +188,38 @@ def test_an_exchange_that_slides_in_and_out_is_put_back(along, group, first, las
 
 
 def test_limbs_held_together_are_not_a_slide(side_view):
-    """A pair drawn close for ten frames (arms by the sides, seen from the side) is how the limbs
-    are, not a detector's slide: those frames are kept; for two frames, between frames where the
-    arms are apart, it is one."""
+    """Legs that cross as the walk goes by, a pair drawn close for ten frames (arms by the sides,
+    seen from the side): how the limbs are, not a detector's slide; those frames are kept. Two
+    frames, between frames where the arms are apart: a slide."""
+    seen = np.ones(side_view.shape[:2], bool)
+    assert not collapsed(side_view, seen)["legs"].any()  # legs crossing every step close in over several frames
     uv = side_view.copy()
     left, right = pairs("arms")
     uv[30:40, left] = uv[30:40, right] + 1.0  # the arms together for 10 frames
-    seen = np.ones(uv.shape[:2], bool)
     assert not collapsed(uv, seen)["arms"][30:40].any()
     uv[30:38] = side_view[30:38]  # ... and for 2 frames: a slide's length
     assert collapsed(uv, seen)["arms"][38:40].all()
+
+
+def test_left_out_frames_take_the_labels_around_them_or_the_nearer_line():
+    """Frames left out of the prediction: where the kept frames on both sides agree, their
+    labelling; where they differ (the change falls in the gap), each frame the labelling whose
+    positions lie nearer the straight line between the two kept frames (each in its own
+    labelling); before the first kept frame and after the last, the nearest one's."""
+    from ddhpose.lifting.swaps import _fill_left_out
+    frames = 14
+    t = np.arange(frames, dtype=float)[:, None]
+    uv = np.zeros((frames, 17, 2))
+    left, right = pairs("legs")
+    uv[:, left] = np.stack([10 * t[:, 0], np.zeros(frames)], -1)[:, None] + np.arange(3)[:, None] * [0, 50]
+    uv[:, right] = uv[:, left] + [100.0, 0.0]
+    truth = np.zeros(frames, bool)
+    truth[6:11] = True  # exchanged from frame 6 to 10 ...
+    bad = exchanged(uv, truth, "legs")
+    kept = np.array([1, 2, 3, 7, 8, 12])  # ... and 0, 4-6, 9-11 and 13 left out
+    out = _fill_left_out(bad, kept, truth[kept], "legs")
+    np.testing.assert_array_equal(out, truth)
+    before = _fill_left_out(bad, kept, np.r_[True, truth[kept][1:]], "legs")
+    assert before[0] and before[1] and not before[4]  # before the first kept frame: its labelling
+    agree = _fill_left_out(bad, kept[[0, 1, 2, 5]], np.zeros(4, bool), "legs")
+    assert not agree.any()  # both sides as detected: the gap too, whatever it holds

@@ -32,10 +32,10 @@ exchanged the arms for 90 frames. Frames where a group is not seen keep their la
 Real detectors often do not jump from one labelling to the other but slide the two sides through
 each other over one to three frames (MediaPipe on the Sports2D demo: both wrists at one pixel):
 the detected tracks then move smoothly from one limb to the other, and the constant-velocity
-prediction through them found none of such exchanges (55-62 % of the exchanged frames repaired
-where half the runs slide, against 97-100 % where none do; docs/world_accuracy.md). Frames where a
-pair is drawn much closer together than just before and after (:func:`collapsed`, at most
-:data:`COLLAPSE_FRAMES` of them) are left out of the prediction, which reaches over them; they take
+prediction through them found none of such exchanges (51-73 % of the exchanged frames repaired
+where half the runs slide, against 97-100 % where none do; docs/world_accuracy.md). Runs of a few
+frames where a pair is drawn much closer together than just before and just after
+(:func:`collapsed`) are left out of the prediction, which reaches over them; they take
 the labels of the frames around them, or where those differ the labelling nearer the line between.
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ RESIDUAL_SCALE, LOCAL_FRAMES = 1.0, 15
 OUTLIER_COST = 16.0
 #: The cost of a change of labelling, and of each exchanged frame (units of squared noise).
 SWITCH_COST, EXCHANGE_COST = 12.0, 1.0
-#: A frame whose pair is drawn closer than this share of its spread within
-#: :data:`COLLAPSE_FRAMES` frames before and after is a detector's slide (:func:`collapsed`).
+#: A run of at most :data:`COLLAPSE_FRAMES` frames whose pair is drawn closer than this share of
+#: its distance in the frames just before and after the run is a detector's slide (:func:`collapsed`).
 COLLAPSE_RATIO, COLLAPSE_FRAMES = 0.65, 3
 #: A prediction over left-out frames is less sure: its noise grows as the step's length over the
 #: step before it (the velocity's reach) to this power.
@@ -130,27 +130,26 @@ def _motion_costs(keypoints: np.ndarray, seen: np.ndarray, group: str, size: flo
 
 
 def collapsed(keypoints: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
-    """{group: (F,) bool}: frames where the group's left and right joints are drawn much closer together than
-    in the frames around them (within :data:`COLLAPSE_FRAMES` on either side, both sides): how a
-    detector slides a pair through each other when it exchanges them. Their positions say nothing
-    of which label is which, so the repair predicts over them."""
+    """{group: (F,) bool}: runs of 1 to :data:`COLLAPSE_FRAMES` frames where the group's left and
+    right joints are drawn closer together than :data:`COLLAPSE_RATIO` x their distance in the
+    frame just before the run and in the frame just after it: how a detector slides a pair through
+    each other when it exchanges them. Their positions say nothing of which label is which, so the
+    repair predicts over them. Limbs that pass each other (a turn, an arm swing) close in and part
+    over more frames than that, and are kept."""
     frames = len(keypoints)
     out = {}
     for group in GROUPS:
         left, right = pairs(group)
         gap = np.linalg.norm(keypoints[:, left] - keypoints[:, right], axis=-1).sum(-1)
-        gap = np.where(seen[:, left + right].all(-1), gap, np.nan)
-        pad = np.full(frames + 2 * COLLAPSE_FRAMES, np.nan)
-        pad[COLLAPSE_FRAMES:COLLAPSE_FRAMES + frames] = gap
-        win = np.lib.stride_tricks.sliding_window_view(pad, COLLAPSE_FRAMES + 1)  # (F + K, K + 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            wide = np.nanmax(win, axis=1)
-        before, after = wide[:frames], wide[COLLAPSE_FRAMES:COLLAPSE_FRAMES + frames]
-        near = np.fmin(before, after)  # the wider of the frames before, and of those after: the smaller
-        close = gap < COLLAPSE_RATIO * near
-        for first, last in runs(close):  # longer: limbs held together, not a slide
-            close[first:last + 1] &= last - first < COLLAPSE_FRAMES
+        gap = np.where(seen[:, left + right].all(-1), gap, np.nan)  # NaN compares False
+        close = np.zeros(frames, bool)
+        for length in range(1, COLLAPSE_FRAMES + 1):
+            starts = np.arange(1, frames - length)
+            bound = COLLAPSE_RATIO * np.minimum(gap[starts - 1], gap[starts + length])  # NaN where either is unseen
+            inside = np.stack([gap[starts + k] for k in range(length)])  # (length, S)
+            hit = (inside < bound).all(0)
+            for k in range(length):
+                close[starts[hit] + k] = True
         out[group] = close
     return out
 
