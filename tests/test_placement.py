@@ -364,4 +364,22 @@ def test_feet_seen_edge_on_do_not_size_anyone(walk):
                    missing=np.zeros((f, 17), bool), scores=np.ones((f, 17)), frames=np.arange(f), image_size=SIZE,
                    focal_length=FOCAL, root_trajectory=cam[:, 0], fps=25.0)
     placed, _ = _place([r])
-    assert placed[0].provenance["placement"]["note"] == "no resting feet seen: placed by the body's size alone"
+    assert placed[0].provenance["placement"]["note"] == ("the resting feet are seen edge-on, level with the camera: "
+                                                         "placed by the body's size alone")
+
+
+def test_resting_only_off_the_floor_is_said_with_where_the_feet_rest(walk):
+    """Placed by size because the floor seen clip-wide is not under the feet (the Sports2D demo's
+    man on a box: on the floor for two frames at the end) yet resting 1.9 m up for most of the
+    clip: the note says where the feet rest, and that the size placed them; a person flagged for
+    standing off the floor the others share keeps that note."""
+    from dataclasses import replace
+    r = _lifted(walk)
+    by_size = f"{P.NO_FEET}: {P.BY_SIZE}"
+    r = replace(r, provenance={"placement": {"resting_frames": 2, "note": by_size}})
+    said = P._with_raised(r, [(3, 40, 1.92)]).provenance["placement"]
+    assert said["note"] == (f"the feet rest 1.92 m above the floor in frames {int(r.frames[3])}-{int(r.frames[40])} "
+                            "(on something: a box, a stair, a stage?); placed by the body's size alone")
+    assert said["raised"] == [{"frames": [int(r.frames[3]), int(r.frames[40])], "height_m": 1.92}]
+    flagged = replace(r, provenance={"placement": {"note": "the resting feet stay 0.80 m above the floor ..."}})
+    assert P._with_raised(flagged, [(3, 40, 1.92)]).provenance["placement"]["note"].startswith("the resting feet stay")

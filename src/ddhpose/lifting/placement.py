@@ -51,6 +51,9 @@ from ddhpose.skeleton import H36M
 
 #: Why a result without a root trajectory has no world frame.
 NO_ROOT = "the person's position could not be solved in the camera frame"
+#: Why a person is placed by their size alone, not by the floor.
+BY_SIZE = "placed by the body's size alone"
+NO_FEET, EDGE_ON = "no resting feet seen", "the resting feet are seen edge-on, level with the camera"
 #: The largest change of a person's size (either way) the floor may make; beyond it the person is
 #: flagged instead (they stand on something, or the model misjudged them beyond repair).
 MAX_FLOOR_SCALE = 1.35
@@ -128,6 +131,8 @@ def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]]) -> LiftResu
                      f"{int(r.frames[a])}-{int(r.frames[b])} ("
                      + ("on something: a box, a stair, a stage?" if h > 0 else "misplaced: the body's size or the floor")
                      + ")" for a, b, h in spans)
+    if info.get("note", "").endswith(BY_SIZE):  # their feet rest, but not on the floor seen clip-wide
+        info["note"] = f"{said}; {BY_SIZE}"
     info.setdefault("note", said)  # a person flagged already (the lowest support off the floor) keeps that note
     return replace(r, provenance={**r.provenance, "placement": info})
 
@@ -202,7 +207,7 @@ def on_the_floor(results: Sequence[LiftResult], frame: WorldFrame) -> tuple[list
                                 "floor the others stand on: on something (a box, a stair), or a body size the "
                                 "model misjudged; placed by its size")
         else:
-            info["note"] = "no resting feet seen: placed by the body's size alone"
+            info["note"] = f"{EDGE_ON if contacts.any(1).sum() >= 3 else NO_FEET}: {BY_SIZE}"
         info["floor_scale"] = round(scale, 4)
         r = _scaled(r, scale)
         out.append(replace(r, provenance={**(r.provenance or {}), "placement": info}))
