@@ -128,11 +128,13 @@ def measure(lifter: Lifter | None, clips: list, fps: float, noise: bool, rng: np
     return out
 
 
-def markdown(rows: dict, command: str, seconds: float, checkpoint) -> str:
+def markdown(rows: dict, command: str, seconds: float, checkpoint, slide: float = 0.0) -> str:
     def cell(v, fmt="{:.1f}"):
         return "-" if v is None else fmt.format(v)
     lines = [f"Measured with `{command}` ({seconds:.0f} s; {weights_label(checkpoint)}, the lifter's defaults, H=1; "
-             f"runs of {RUN_FRAMES[0]}-{RUN_FRAMES[1]} exchanged frames, one per {FRAMES_PER_RUN} frames).", "",
+             f"runs of {RUN_FRAMES[0]}-{RUN_FRAMES[1]} exchanged frames, one per {FRAMES_PER_RUN} frames"
+             + (f"; {slide:.0%} of their edges sliding over 1-3 frames, counted neither way" if slide else "")
+             + ").", "",
              "| test set, 2D | exchanged frames (group x frame) | repaired (%) | clean frames changed (%) | "
              "MPJPE on the exchanged frames: without swaps / as detected / repaired (mm) |", "|---|---|---|---|---|"]
     for label, v in rows.items():
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     command = (f"python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
                f"--frames {args.frames}" + _slide_flag(args))
     section = "left_right" + ("_slide" if args.slide else "")
-    save(args.out, section, markdown(rows, command, time.time() - started, args.checkpoint),
+    save(args.out, section, markdown(rows, command, time.time() - started, args.checkpoint, args.slide),
          "left and right" + (f", slide {args.slide}" if args.slide else ""), rows)
 
 

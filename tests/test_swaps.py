@@ -55,6 +55,7 @@ def test_the_torso_tells_which_side_of_a_change_is_wrong():
     arms[:2 * len(uv) // 3] = True
     found = find_swaps(exchanged(uv, arms, "arms"), np.ones(uv.shape[:2], bool))
     assert (found["arms"] == arms).mean() > 0.98 and not found["legs"].any()
+    assert found["arms"][:2].all()  # from the clip's first frames
 
 
 def test_a_clean_clip_is_left_alone(side_view):
@@ -207,19 +208,45 @@ def test_left_out_frames_take_the_labels_around_them_or_the_nearer_line():
     positions lie nearer the straight line between the two kept frames (each in its own
     labelling); before the first kept frame and after the last, the nearest one's."""
     from ddhpose.lifting.swaps import _fill_left_out
-    frames = 14
-    t = np.arange(frames, dtype=float)[:, None]
+    frames = 16
+    t = np.arange(frames, dtype=float)
     uv = np.zeros((frames, 17, 2))
     left, right = pairs("legs")
-    uv[:, left] = np.stack([10 * t[:, 0], np.zeros(frames)], -1)[:, None] + np.arange(3)[:, None] * [0, 50]
+    uv[:, left] = np.stack([10 * t + 0.3 * t ** 2, np.zeros(frames)], -1)[:, None] + np.arange(3)[:, None] * [0, 50]
     uv[:, right] = uv[:, left] + [100.0, 0.0]
     truth = np.zeros(frames, bool)
-    truth[6:11] = True  # exchanged from frame 6 to 10 ...
+    truth[2:10] = truth[14:] = True
     bad = exchanged(uv, truth, "legs")
-    kept = np.array([1, 2, 3, 7, 8, 12])  # ... and 0, 4-6, 9-11 and 13 left out
-    out = _fill_left_out(bad, kept, truth[kept], "legs")
-    np.testing.assert_array_equal(out, truth)
-    before = _fill_left_out(bad, kept, np.r_[True, truth[kept][1:]], "legs")
-    assert before[0] and before[1] and not before[4]  # before the first kept frame: its labelling
-    agree = _fill_left_out(bad, kept[[0, 1, 2, 5]], np.zeros(4, bool), "legs")
+    kept = np.array([1, 3, 7, 8, 11, 13, 14])  # 0 before them, 15 after; 2, 9-10 where the labels change
+    np.testing.assert_array_equal(_fill_left_out(bad, kept, truth[kept], "legs"), truth)
+    agree = _fill_left_out(bad, kept[[0, 4, 5]], np.zeros(3, bool), "legs")
     assert not agree.any()  # both sides as detected: the gap too, whatever it holds
+
+
+def _pinched(uv: np.ndarray, frames, group: str = "arms") -> np.ndarray:
+    """The group's left and right joints drawn together (half a pixel apart) in ``frames``."""
+    out = uv.copy()
+    left, right = pairs(group)
+    middle = (out[frames][:, left] + out[frames][:, right]) / 2
+    out[np.ix_(frames, left)], out[np.ix_(frames, right)] = middle, middle + 0.5
+    return out
+
+
+@pytest.mark.parametrize("frames, expected", [([30], [30]), ([1], [1]), ([30, 31, 32], [30, 31, 32]),
+                                              ([0], []), ([30, 31, 32, 33], [])])
+def test_which_pinched_frames_are_a_slide(frames, expected):
+    """A slide is 1 to 3 frames between frames where the pair is apart: one frame, the clip's
+    second, three; not the clip's first (no frame before it to compare with), nor four."""
+    uv = _view(along=True)
+    seen = np.ones(uv.shape[:2], bool)
+    found = collapsed(_pinched(uv, frames), seen)
+    assert found["arms"].dtype == bool and np.flatnonzero(found["arms"]).tolist() == expected
+    seen[50, 0] = False  # a joint unseen elsewhere changes nothing here
+    assert np.flatnonzero(collapsed(_pinched(uv, frames), seen)["arms"]).tolist() == expected
+
+
+def test_a_clip_that_is_mostly_slide_is_left_as_detected():
+    """Four frames, the middle two a slide: too few kept frames to predict anything."""
+    uv = _pinched(_view(along=True)[:4], [1, 2])
+    found = find_swaps(uv, np.ones(uv.shape[:2], bool))
+    assert {g: v.tolist() for g, v in found.items()} == {"legs": [False] * 4, "arms": [False] * 4}
