@@ -211,8 +211,8 @@ def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
             print(label, json.dumps(rows[label]), flush=True)
     seeds = " ".join(map(str, args.repair_only))
     lines = [f"Measured with `python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames} --repair-only {seeds}{_slide_flag(args)}` ({time.time() - started:.0f} s; the 2D repair alone, "
-             f"no lifting; {len(sets['held-out mocap'][0])} held-out mocap clips and "
+             f"--frames {args.frames} --repair-only {seeds}{_slide_flag(args)}` ({time.time() - started:.0f} s; "
+             f"the 2D repair alone, no lifting; {len(sets['held-out mocap'][0])} held-out mocap clips and "
              f"{len(sets['Human3.6M S9/S11'][0])} Human3.6M clips). Repaired / clean frames changed (%), per seed "
              "of the injected runs.", "",
              "| test set, 2D | " + " | ".join(f"seed {s}" for s in args.repair_only) + " |",

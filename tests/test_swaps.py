@@ -212,7 +212,8 @@ def test_left_out_frames_take_the_labels_around_them_or_the_nearer_line():
     t = np.arange(frames, dtype=float)
     uv = np.zeros((frames, 17, 2))
     left, right = pairs("legs")
-    uv[:, left] = np.stack([10 * t + 0.3 * t ** 2, np.zeros(frames)], -1)[:, None] + np.arange(3)[:, None] * [0, 50]
+    uv[:, left] = np.stack([600 + 10 * t + 0.3 * t ** 2, np.full(frames, 400.0)], -1)[:, None] \
+        + np.arange(3)[:, None] * [0, 50]
     uv[:, right] = uv[:, left] + [100.0, 0.0]
     truth = np.zeros(frames, bool)
     truth[2:10] = truth[14:] = True
@@ -221,6 +222,10 @@ def test_left_out_frames_take_the_labels_around_them_or_the_nearer_line():
     np.testing.assert_array_equal(_fill_left_out(bad, kept, truth[kept], "legs"), truth)
     agree = _fill_left_out(bad, kept[[0, 4, 5]], np.zeros(3, bool), "legs")
     assert not agree.any()  # both sides as detected: the gap too, whatever it holds
+    ends = _fill_left_out(bad, np.array([1, 11, 14]), truth[[1, 11, 14]], "legs")
+    assert ends[15] and not ends[0]  # after the last kept frame its labelling, before the first the first's
+    one = np.delete(np.arange(frames), [0, 2])  # one frame where the labels change
+    np.testing.assert_array_equal(_fill_left_out(bad, one, truth[one], "legs")[1:], truth[1:])
 
 
 def _pinched(uv: np.ndarray, frames, group: str = "arms") -> np.ndarray:
@@ -241,7 +246,7 @@ def test_which_pinched_frames_are_a_slide(frames, expected):
     seen = np.ones(uv.shape[:2], bool)
     found = collapsed(_pinched(uv, frames), seen)
     assert found["arms"].dtype == bool and np.flatnonzero(found["arms"]).tolist() == expected
-    seen[50, 0] = False  # a joint unseen elsewhere changes nothing here
+    seen[50, pairs("arms")[0][0]] = False  # a shoulder unseen elsewhere changes nothing here
     assert np.flatnonzero(collapsed(_pinched(uv, frames), seen)["arms"]).tolist() == expected
 
 
@@ -249,4 +254,4 @@ def test_a_clip_that_is_mostly_slide_is_left_as_detected():
     """Four frames, the middle two a slide: too few kept frames to predict anything."""
     uv = _pinched(_view(along=True)[:4], [1, 2])
     found = find_swaps(uv, np.ones(uv.shape[:2], bool))
-    assert {g: v.tolist() for g, v in found.items()} == {"legs": [False] * 4, "arms": [False] * 4}
+    assert {g: (v.dtype, v.tolist()) for g, v in found.items()} == {g: (bool, [False] * 4) for g in ("legs", "arms")}

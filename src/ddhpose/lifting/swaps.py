@@ -212,9 +212,9 @@ def _fill_left_out(keypoints: np.ndarray, kept: np.ndarray, swap: np.ndarray, gr
     share = ((gaps - a) / (b - a))[:, None, None]
     joints = sum(pairs(group), [])
     line = ((1 - share) * fixed[a] + share * fixed[b])[:, joints]
-    as_is = np.nansum((keypoints[gaps][:, joints] - line) ** 2, axis=(1, 2))
-    flipped = np.nansum((exchanged(keypoints[gaps], np.ones(len(gaps), bool), group)[:, joints] - line) ** 2, axis=(1, 2))
-    out[gaps] = flipped < as_is
+    flipped = exchanged(keypoints[gaps], np.ones(len(gaps), bool), group)
+    as_is, other = (np.nansum((x[:, joints] - line) ** 2, axis=(1, 2)) for x in (keypoints[gaps], flipped))
+    out[gaps] = other < as_is
     return out
 
 
