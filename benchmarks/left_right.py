@@ -5,7 +5,8 @@ through the wild config's virtual cameras), exact 2D and with detector-like nois
 0.3 % of the image width), get runs of exchanged labels the way real detectors make them: runs of
 3-30 frames, the legs in half of them, the whole body in 30 %, the arms in 20 %, starting where the
 body is seen from the side or turns (a run's start drawn with weight (1 - the hips' 2D width / its
-largest over the clip)^2), one run per 60 frames on average. Measured
+largest over the clip)^2), one run per 60 frames on average; with ``--slide P`` a share P of the
+runs' edges slide over 1-3 frames instead of jumping (those frames count neither way). Measured
 (``ddhpose.lifting.swaps``):
 
 - repaired: of the frames (and groups) exchanged, the share put back; changed: of the clean
@@ -13,7 +14,7 @@ largest over the clip)^2), one run per 60 frames on average. Measured
 - the lifted pose's error (MPJPE, mm, root-relative) on the exchanged frames: the clip without
   swaps, with them as detected (no repair), and repaired (the lifter's default).
 
-Usage: python benchmarks/left_right.py [-c wild] [--sequences 16] [--frames 300] [--seed 0]
+Usage: python benchmarks/left_right.py [-c wild] [--sequences 16] [--frames 300] [--seed 0] [--slide 0.5]
 (run from the repository root with the data linked at ./data); writes its section of
 docs/world_accuracy.md (``--out``). ``--smoke``: the same code on stand-in data, into a temporary
 folder.
@@ -50,8 +51,8 @@ def inject(uv: np.ndarray, rng: np.random.Generator, slide: float = 0.0
            ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(F, 17, 2) -> (the keypoints with runs of exchanged labels, {group: (F,) bool exchanged},
     {group: (F,) bool sliding}). With probability ``slide`` a run's edge is not a jump but a slide
-    over 1-3 frames before it (the two sides moving through each other, the way MediaPipe
-    exchanges a pair); those frames count as neither exchanged nor clean (their labels are
+    over the 1-3 frames just outside the run (the two sides moving linearly through each other,
+    the way MediaPipe exchanges a pair); those frames count as neither exchanged nor clean (their labels are
     ambiguous). ``slide`` 0 draws exactly the runs of the benchmark without slides."""
     frames = len(uv)
     hips = np.linalg.norm(uv[:, 1] - uv[:, 4], axis=-1)
