@@ -195,7 +195,8 @@ def _fill_left_out(keypoints: np.ndarray, kept: np.ndarray, swap: np.ndarray, gr
     """(F,) bool: the kept frames' labels ``swap`` (K,) and the left-out frames': those of the kept
     frames around them where these agree (a change and a change back within a few frames is
     improbable); where they differ, the labelling nearer the straight line between the two (each
-    in its own labelling); before the first kept frame or after the last, the nearest one's."""
+    in its own labelling), which is the one whose left-to-right vectors point along the line's;
+    before the first kept frame or after the last, the nearest one's."""
     frames = len(keypoints)
     out = np.zeros(frames, bool)
     out[kept] = swap
@@ -207,14 +208,14 @@ def _fill_left_out(keypoints: np.ndarray, kept: np.ndarray, swap: np.ndarray, gr
     gaps = gaps[swap[after[gaps] - 1] != swap[after[gaps]]]  # the change falls in the gap
     if len(gaps) == 0:
         return out
-    fixed = exchanged(keypoints, out, group)  # the kept frames in their labelling
+    left, right = pairs(group)
+    across = exchanged(keypoints, out, group)  # the kept frames in their labelling
+    across = across[:, right] - across[:, left]  # (F, 3, 2) each pair's left-to-right vector
     a, b = kept[after[gaps] - 1], kept[after[gaps]]
     share = ((gaps - a) / (b - a))[:, None, None]
-    joints = sum(pairs(group), [])
-    line = ((1 - share) * fixed[a] + share * fixed[b])[:, joints]
-    flipped = exchanged(keypoints[gaps], np.ones(len(gaps), bool), group)
-    as_is, other = (np.nansum((x[:, joints] - line) ** 2, axis=(1, 2)) for x in (keypoints[gaps], flipped))
-    out[gaps] = other < as_is
+    line = (1 - share) * across[a] + share * across[b]
+    detected = keypoints[gaps][:, right] - keypoints[gaps][:, left]
+    out[gaps] = np.nansum(detected * line, axis=(1, 2)) < 0  # nearer the line exchanged
     return out
 
 
