@@ -52,8 +52,8 @@ def inject(uv: np.ndarray, rng: np.random.Generator, slide: float = 0.0
     """(F, 17, 2) -> (the keypoints with runs of exchanged labels, {group: (F,) bool exchanged},
     {group: (F,) bool sliding}). With probability ``slide`` a run's edge is not a jump but a slide
     over the 1-3 frames just outside the run (the two sides moving linearly through each other,
-    the way MediaPipe exchanges a pair); those frames count as neither exchanged nor clean (their labels are
-    ambiguous). ``slide`` 0 draws exactly the runs of the benchmark without slides."""
+    the way MediaPipe exchanges a pair); those frames count as neither exchanged nor clean (their
+    labels are ambiguous). ``slide`` 0 draws exactly the runs of the benchmark without slides."""
     frames = len(uv)
     hips = np.linalg.norm(uv[:, 1] - uv[:, 4], axis=-1)
     weight = (1 - hips / max(hips.max(), 1e-9)) ** 2 + 1e-3
@@ -65,7 +65,8 @@ def inject(uv: np.ndarray, rng: np.random.Generator, slide: float = 0.0
             continue
         start = int(rng.choice(frames - length, p=weight[:frames - length] / weight[:frames - length].sum()))
         kind = rng.choice(list(KINDS), p=list(KINDS.values()))
-        for g in (GROUPS if kind == "body" else [kind]):
+        groups = GROUPS if kind == "body" else [kind]
+        for g in groups:
             truth[g][start:start + length] ^= True
         if slide > 0:
             for edge, step in ((start, -1), (start + length - 1, 1)):  # before the run, after it
@@ -74,16 +75,14 @@ def inject(uv: np.ndarray, rng: np.random.Generator, slide: float = 0.0
                     idx = edge + step * np.arange(1, k + 1)
                     keep = (idx >= 0) & (idx < frames)
                     share = 1 - np.arange(1, k + 1) / (k + 1)  # nearer the run: further through
-                    for g in (GROUPS if kind == "body" else [kind]):
-                        slides.append((g, idx[keep], share[keep]))
+                    slides += [(g, idx[keep], share[keep]) for g in groups]
     out = uv
-    for g, flags in truth.items():
+    for g, flags in truth.items():  # each a copy: the slides below write into the last
         out = exchanged(out, flags, g)
     ambiguous = {g: np.zeros(frames, bool) for g in GROUPS}
     for g, idx, share in slides:
         left, right = pairs(g)
         a, b = out[np.ix_(idx, left)], out[np.ix_(idx, right)]
-        out = np.array(out, copy=True)
         w = share[:, None, None]
         out[np.ix_(idx, left)], out[np.ix_(idx, right)] = (1 - w) * a + w * b, (1 - w) * b + w * a
         ambiguous[g][idx] = True
@@ -180,14 +179,17 @@ def main(argv: list[str] | None = None) -> None:
             rows[label] = measure(lifter, clips, fps, noise, np.random.default_rng(args.seed), args.slide)
             print(label, json.dumps(rows[label]), flush=True)
     command = (f"python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
-               f"--frames {args.frames}" + _slide_flag(args))
-    section = "left_right" + ("_slide" if args.slide else "")
-    save(args.out, section, markdown(rows, command, time.time() - started, args.checkpoint, args.slide),
-         "left and right" + (f", slide {args.slide}" if args.slide else ""), rows)
+               f"--frames {args.frames}" + _slid(args)[0])
+    save(args.out, "left_right" + _slid(args)[1],
+         markdown(rows, command, time.time() - started, args.checkpoint, args.slide),
+         "left and right" + _slid(args)[2], rows)
 
 
-def _slide_flag(args: argparse.Namespace) -> str:
-    return f" --slide {args.slide:g}" if args.slide else ""
+def _slid(args: argparse.Namespace) -> tuple[str, str, str]:
+    """With ``--slide``: the command's flag, the document section's suffix, the JSON key's suffix."""
+    if not args.slide:
+        return "", "", ""
+    return f" --slide {args.slide:g}", "_slide", f", slide {args.slide}"
 
 
 def save(out: str, section: str, text: str, key: str, rows: dict) -> None:
@@ -212,7 +214,7 @@ def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
             print(label, json.dumps(rows[label]), flush=True)
     seeds = " ".join(map(str, args.repair_only))
     lines = [f"Measured with `python benchmarks/left_right.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames} --repair-only {seeds}{_slide_flag(args)}` ({time.time() - started:.0f} s; "
+             f"--frames {args.frames} --repair-only {seeds}{_slid(args)[0]}` ({time.time() - started:.0f} s; "
              f"the 2D repair alone, no lifting; {len(sets['held-out mocap'][0])} held-out mocap clips and "
              f"{len(sets['Human3.6M S9/S11'][0])} Human3.6M clips). Repaired / clean frames changed (%), per seed "
              "of the injected runs.", "",
@@ -224,8 +226,8 @@ def repair_only(sets: dict, args: argparse.Namespace, started: float) -> None:
     slid = " Run edges sliding over 1-3 frames: {:.0%} (those frames counted neither way).".format(args.slide)
     if args.slide:
         lines[0] += slid
-    save(args.out, "left_right_repair" + ("_slide" if args.slide else ""), "\n".join(lines),
-         "left and right, repair alone" + (f", slide {args.slide}" if args.slide else ""),
+    save(args.out, "left_right_repair" + _slid(args)[1], "\n".join(lines),
+         "left and right, repair alone" + _slid(args)[2],
          {label: {str(k): v for k, v in r.items()} for label, r in rows.items()})
 
 

@@ -207,7 +207,7 @@ def on_the_floor(results: Sequence[LiftResult], frame: WorldFrame) -> tuple[list
                                 "floor the others stand on: on something (a box, a stair), or a body size the "
                                 "model misjudged; placed by its size")
         else:
-            info["note"] = f"{EDGE_ON if contacts.any(1).sum() >= 3 else NO_FEET}: {BY_SIZE}"
+            info["note"] = f"{EDGE_ON if info['resting_frames'] >= 3 else NO_FEET}: {BY_SIZE}"
         info["floor_scale"] = round(scale, 4)
         r = _scaled(r, scale)
         out.append(replace(r, provenance={**(r.provenance or {}), "placement": info}))
