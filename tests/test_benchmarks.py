@@ -27,7 +27,7 @@ SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 #: Every script's smoke test below; a new script needs one.
 SMOKE_TESTED = ("lift_quality", "lift_speed", "multi_person", "precision_speed", "recipe_probe", "refine_2d",
                 "scaling", "speed", "train_speed", "video_speed", "wild_accuracy", "world_accuracy", "world_scenes",
-                "left_right", "angles_accuracy", "focal_estimate")
+                "left_right", "angles_accuracy", "focal_estimate", "real_footage")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
@@ -202,6 +202,39 @@ def test_focal_estimate_smoke(smoke_run):
     assert all(finite(*rows[k][:3]) for k in ("held-out mocap", "Human3.6M S9/S11, real cameras"))
 
 
+def test_real_footage_smoke(smoke_run):
+    out = smoke_run("real_footage")
+    runs = json.loads((out / "real_footage.json").read_text())
+    run = runs["stand-in walk"]
+    assert run["people"] == [60]  # exact 2D of four views: every frame triangulated
+    for view, by_condition in run["views"].items():
+        assert set(by_condition) == {"calibrated", "default", "estimated"}
+        row = by_condition["calibrated"][0]
+        assert row["focal_used"] == row["focal_true"] == pytest.approx(1600.0)
+        # the stand-in exchanged cam02's legs in frames 20-29, and nothing else: the truth's labels
+        # (the other views outvote it) find exactly those, and the repair puts them back
+        assert row["exchanged"] == (10 if view == "cam02" else 0), view
+        assert row["repaired"] == row["exchanged"] and row["changed"] == 0
+        assert finite(row["mpjpe"], row["p_mpjpe"], row["root"], row["tilt"])
+    rows = table_rows(section(out / "real_footage.md", "real_footage"))
+    assert finite(*rows["stand-in walk"][:3])
+
+
+def test_real_footage_calibration_reads_back_and_triangulates_exactly(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import numpy as np
+    import real_footage
+    calibration, tracks_of = real_footage.stand_in_recording(tmp_path)
+    cams = real_footage.read_qca(calibration)
+    world = real_footage.smoke.held_out_worlds()["cmu_02_01_walk"][:60]
+    views = [tracks_of(name)[0] for name in sorted(cams)]
+    for cam, track in zip((cams[n] for n in sorted(cams)), views[:1]):  # the written file reprojects the 2D
+        np.testing.assert_allclose(real_footage.project(cam, world), track.keypoints, atol=1e-3)
+    kps = [real_footage.h36m_2d(t, 60)[0] for t in views]
+    X = real_footage.triangulate([cams[n] for n in sorted(cams)], kps, [np.ones((60, 17)) for _ in kps])
+    np.testing.assert_allclose(X, world, atol=1e-4)  # metres: the exchanged view outvoted and relabelled
+
+
 def test_world_accuracy_smoke(smoke_run):
     out = smoke_run("world_accuracy")
     rows = json.loads((out / "world_accuracy.json").read_text())
@@ -329,3 +362,25 @@ def test_video_speed_smoke(smoke_run):
     assert finite(ratios["detection"], ratios["end to end"])
     assert len(runs["every person"]) == len(runs["one person"]) == 1  # side by side, alternating
     assert "of the single-person speed" in section(out / "video_speed.md", "video_speed")
+
+
+def test_real_footage_truth_takes_its_left_from_the_face(monkeypatch, tmp_path):
+    # every view with left and right exchanged agrees with itself: only the face tells which side
+    # is left (the nose in front, the left ear on the left)
+    monkeypatch.syspath_prepend(str(BENCH))
+    import numpy as np
+    import real_footage
+    calibration, tracks_of = real_footage.stand_in_recording(tmp_path)
+    cams = [real_footage.read_qca(calibration)[n] for n in ("cam01", "cam03")]
+    world = real_footage.smoke.held_out_worlds()["cmu_02_01_walk"][:60]
+    up = np.array([0.0, 0.0, 1.0])
+    right = world[:, 1] - world[:, 4]  # Human3.6M: 1 right hip, 4 left hip
+    forward = np.cross(up, right)
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    head, side = world[:, 10], right / np.linalg.norm(right, axis=-1, keepdims=True)
+    face = np.stack([head + 0.1 * forward, head - 0.07 * side, head + 0.07 * side], 1)  # nose, left ear, right ear
+    mirrored = [real_footage.relabel(real_footage.project(c, world), ("legs", "arms")) for c in cams]
+    ones = [np.ones((60, 17)) for _ in cams]
+    np.testing.assert_allclose(real_footage.triangulate(cams, mirrored, ones, face), world, atol=1e-4)
+    without = real_footage.triangulate(cams, mirrored, ones)  # no face: the labels as the views give them
+    np.testing.assert_allclose(without, real_footage.relabel(world, ("legs", "arms")), atol=1e-4)
