@@ -92,6 +92,59 @@ def test_pose2sim_calibration_picks_the_named_camera(tmp_path):
         read_camera(path, "cam_9")
 
 
+#: A Qualisys calibration as Pose2Sim's demos ship it (two cameras; intrinsics in 1/64 pixel, the
+#: video window at its own offset for the second).
+QUALISYS = """<?xml version='1.0' encoding='ASCII'?>
+<calibration created="sometimes ago" type="regular">
+  <cameras>
+    <camera active="1" serial="cam01" viewrotation="0">
+      <fov_video bottom="1919" left="0" right="1087" top="0"/>
+      <transform r11="1" r12="0" r13="0" r21="0" r22="1" r23="0" r31="0" r32="0" r33="1" x="0" y="0" z="0"/>
+      <intrinsic centerPointU="34816" centerPointV="61440" focalLengthU="107520" focalLengthV="107584"
+       radialDistortion1="-0.04" radialDistortion2="0.13" radialDistortion3="0" tangentalDistortion1="0.0006"
+       tangentalDistortion2="0.0007"/>
+    </camera>
+    <camera active="1" serial="cam02" viewrotation="0">
+      <fov_video bottom="1079" left="100" right="2019" top="20"/>
+      <intrinsic centerPointU="64000" centerPointV="36480" focalLengthU="96000" focalLengthV="96000"/>
+    </camera>
+  </cameras>
+</calibration>
+"""
+
+
+def test_qualisys_calibration_reads_as_pose2sim_converts_it(tmp_path):
+    path = tmp_path / "Calib.qca.txt"
+    path.write_text(QUALISYS)
+    with pytest.raises(ValueError, match=r"Calib.qca.txt: holds 2 cameras \(cam01, cam02\); say which"):
+        read_camera(path)
+    cam = read_camera(path, "cam01")  # 1/64 pixel: 107520 / 64 = 1680
+    assert cam.focal == (1680.0, 1681.0) and cam.centre == (544.0, 960.0) and cam.size == (1088, 1920)
+    assert cam.distortion == (-0.04, 0.13, 0.0, 0.0006, 0.0007) and cam.source.endswith("(cam01)")
+    other = read_camera(path, "cam02")  # the centre measured from the video window's corner
+    assert other.centre == (1000.0 - 100, 570.0 - 20) and other.size == (1920, 1060) and other.distortion == ()
+    camera = resolve_camera(LiftOptions(camera_file=str(path), camera_name="cam01"), (544, 960))  # half size
+    assert camera.focal == pytest.approx((1680.0 + 1681.0) / 4) and camera.centre == pytest.approx((272.0, 480.0))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<calibration><cameras/></calibration>", r"no camera: expected <calibration><cameras><camera"),
+    ('<calibration><cameras><camera serial="c"><fov_video left="0" top="0" right="9" bottom="9"/></camera>'
+     "</cameras></calibration>", r"camera 'c': expected <fov_video> and <intrinsic>"),
+    ('<calibration><cameras><camera serial="c"><fov_video left="0" top="0" right="9" bottom="9"/>'
+     '<intrinsic focalLengthU="640" focalLengthV="x" centerPointU="1" centerPointV="1"/></camera></cameras>'
+     "</calibration>", r"field \"camera 'c' <intrinsic> focalLengthU / .*: expected 4 finite numbers"),
+    ("<calibration><cameras>", r"not valid XML"),
+    ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><calibration>&lol;</calibration>',
+     r"a document type or entity declaration"),
+])
+def test_malformed_qualisys_files_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.qca.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"bad.qca.txt: " + message):
+        read_camera(path, "c")
+
+
 @pytest.mark.parametrize("name, text, message", [
     ("a.yaml", "image_width: 10\nimage_height: 10\n", r"a.yaml: no camera matrix: expected a field camera_matrix / K"),
     ("b.yaml", "K: [1, 0, 2, 0, 1, 2, 0, 0]\nimage_size: [4, 4]\n", r"b.yaml: field 'K': expected 9 finite numbers"),

@@ -10,7 +10,11 @@
   ``dist_coeffs``, ``D``);
 - Pose2Sim's calibration TOML (``Calib*.toml``): one table per camera with ``name``, ``size``
   [width, height], ``matrix`` (3x3), ``distortions``; a file with several cameras needs the name
-  of the one that filmed the clip.
+  of the one that filmed the clip;
+- Qualisys' calibration (``*.qca.txt``, XML, what Pose2Sim's demos ship and convert): per
+  ``camera`` (its ``serial`` the name) the ``fov_video`` window and the ``intrinsic`` focal
+  lengths and centre in 1/64 pixel, as Pose2Sim reads them. A document type or entity
+  declaration is refused before parsing (no entity expansion of an untrusted file).
 
 Every malformed file is refused with a message naming the file, the field and what was expected.
 The lens distortion is recorded, not applied: the lifter's camera is a pinhole.
@@ -26,6 +30,10 @@ from typing import Any, Optional
 #: Where a camera matrix may be stored, in the order looked for.
 MATRIX_KEYS = ("camera_matrix", "K", "cameraMatrix")
 DISTORTION_KEYS = ("distortion_coefficients", "dist_coeffs", "distortions", "D")
+#: Qualisys calibration files, by the end of their name.
+QUALISYS_SUFFIXES = (".qca.txt", ".qca")
+#: Qualisys stores the intrinsics in 1/64 pixel.
+QUALISYS_SUBPIXELS = 64.0
 #: Image sizes whose aspect ratios differ by more than this do not belong to one camera.
 ASPECT_TOLERANCE = 0.01
 
@@ -65,8 +73,9 @@ class CameraFile:
 
 
 def read_camera(path: str | Path, name: Optional[str] = None) -> CameraFile:
-    """The camera of an OpenCV YAML / JSON or Pose2Sim TOML file (by its suffix: .yaml / .yml /
-    .json / .toml). ``name``: which camera of a file holding several (Pose2Sim).
+    """The camera of an OpenCV YAML / JSON, Pose2Sim TOML or Qualisys file (by its suffix: .yaml /
+    .yml / .json / .toml / .qca.txt). ``name``: which camera of a file holding several (Pose2Sim,
+    Qualisys).
 
     Raises:
         ValueError: no such file, an unknown suffix, or a field missing or malformed (named).
@@ -78,7 +87,7 @@ def read_camera(path: str | Path, name: Optional[str] = None) -> CameraFile:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file; expected an OpenCV YAML / JSON or a Pose2Sim TOML "
+        raise ValueError(f"{path}: not a text file; expected an OpenCV YAML / JSON, a Pose2Sim TOML or a Qualisys "
                          "camera file") from None
     if suffix in (".yaml", ".yml"):
         data = _yaml(text, path)
@@ -89,9 +98,11 @@ def read_camera(path: str | Path, name: Optional[str] = None) -> CameraFile:
             raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
     elif suffix == ".toml":
         return _pose2sim(_toml(text, path), path, name)
+    elif path.name.lower().endswith(QUALISYS_SUFFIXES):
+        return _qualisys(text, path, name)
     else:
-        raise ValueError(f"{path}: unknown camera file type {suffix!r}; expected .yaml / .yml / .json (OpenCV) or "
-                         ".toml (Pose2Sim)")
+        raise ValueError(f"{path}: unknown camera file type {suffix!r}; expected .yaml / .yml / .json (OpenCV), "
+                         ".toml (Pose2Sim) or .qca.txt (Qualisys)")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of fields (camera_matrix, image_width, ...), got "
                          f"{type(data).__name__}")
@@ -187,20 +198,55 @@ def _pose2sim(data: dict, path: Path, name: Optional[str]) -> CameraFile:
     if not cameras:
         raise ValueError(f"{path}: no camera: expected Pose2Sim tables with a 'matrix' field ([cam_01] ...), found "
                          f"{sorted(data)}")
-    names = {str(value.get("name", key)): key for key, value in cameras.items()}
-    if name is None:
-        if len(cameras) > 1:
-            raise ValueError(f"{path}: holds {len(cameras)} cameras ({', '.join(names)}); say which filmed the clip "
-                             "(--camera-name / camera_name)")
-        key = next(iter(cameras))
-    elif name in names:
-        key = names[name]
-    elif name in cameras:
-        key = name
-    else:
-        raise ValueError(f"{path}: no camera named {name!r}; it holds {', '.join(names)}")
+    key = _pick({str(value.get("name", key)): key for key, value in cameras.items()}, path, name)
     table = cameras[key]
     if "size" not in table:
         raise ValueError(f"{path}: [{key}] has no field 'size' ([width, height] pixels)")
     return _intrinsics(table["matrix"], table["size"], table.get("distortions"), path, f"[{key}] matrix",
                        f"{path} ({table.get('name', key)})")
+
+
+def _pick(names: dict[str, str], path: Path, name: Optional[str]) -> str:
+    """The key of the camera called ``name`` among ``names`` (name -> key; a key is a name too), or
+    of the only one."""
+    if name is None:
+        if len(names) > 1:
+            raise ValueError(f"{path}: holds {len(names)} cameras ({', '.join(names)}); say which filmed the clip "
+                             "(--camera-name / camera_name)")
+        return next(iter(names.values()))
+    if name in names:
+        return names[name]
+    if name in names.values():
+        return name
+    raise ValueError(f"{path}: no camera named {name!r}; it holds {', '.join(names)}")
+
+
+def _qualisys(text: str, path: Path, name: Optional[str]) -> CameraFile:
+    import xml.etree.ElementTree as ET
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError(f"{path}: a document type or entity declaration; a Qualisys calibration has none "
+                         "(refused unparsed)")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as err:
+        raise ValueError(f"{path}: not valid XML ({err})") from None
+    cameras = {str(c.get("serial")): c for c in root.findall("cameras/camera")}
+    if not cameras:
+        raise ValueError(f"{path}: no camera: expected <calibration><cameras><camera serial=...> elements")
+    key = _pick({k: k for k in cameras}, path, name)
+    camera = cameras[key]
+    fov, intrinsic = camera.find("fov_video"), camera.find("intrinsic")
+    if fov is None or intrinsic is None:
+        raise ValueError(f"{path}: camera {key!r}: expected <fov_video> and <intrinsic> elements")
+
+    def numbers(element, fields: tuple[str, ...]) -> list[float]:
+        return _numbers([element.get(f) for f in fields], len(fields), path,
+                        f"camera {key!r} <{element.tag}> {' / '.join(fields)}")
+    left, top, right, bottom = numbers(fov, ("left", "top", "right", "bottom"))
+    fu, fv, cu, cv = (v / QUALISYS_SUBPIXELS for v in numbers(
+        intrinsic, ("focalLengthU", "focalLengthV", "centerPointU", "centerPointV")))
+    distortion = [intrinsic.get(f) for f in ("radialDistortion1", "radialDistortion2", "radialDistortion3",
+                                             "tangentalDistortion1", "tangentalDistortion2")]
+    return _intrinsics([[fu, 0, cu - left], [0, fv, cv - top], [0, 0, 1]], [right - left + 1, bottom - top + 1],
+                       None if None in distortion else distortion, path, f"camera {key!r} intrinsic",
+                       f"{path} ({key})")
