@@ -48,6 +48,11 @@ def test_one_person_seen_twice_is_merged_and_two_people_are_not():
     assert D.same_person(a, _standing(100, 180, 50))  # a second guess at part of the person, inside the box
     assert not D.same_person(a, _standing(190, 200, 100))  # side by side
     assert not D.same_person(a, _standing(140, 200, 100))  # overlapping a little
+    behind = _standing(100, 222, 56)  # smaller, its box inside a's, but its head (keypoint 0) 40 px lower
+    assert D._overlap(behind.box, a.box)[1] > D.SAME_BOX_INSIDE
+    assert D.same_person(a, behind)  # by default: a guess at part of the person (the region search)
+    assert not D.same_person(a, behind, head=0.25)  # a person further away, seen over the nearer one's body
+    assert D.same_person(a, _standing(100, 180, 50), head=0.25)  # the part's head is the person's
 
 
 def test_a_pose_cut_by_a_window_edge_inside_the_frame_is_refused():

@@ -154,3 +154,15 @@ def test_every_person_of_the_real_clip_with_the_real_models():
     assert max(man) < 0.35 and min(woman) > 0.6  # the man on the box, the woman on the grass: never swapped
     # one landmark pass per person per frame (and the first frame's), the detector on a few frames only
     assert detector.landmark_passes < 2.3 * 30 and detector.detector_passes < 30
+
+
+def test_a_person_standing_behind_another_is_found_and_kept():
+    # the one behind stands higher in the image, their hips inside the front person's box: the
+    # detector's candidate is a second person (its hips far from the first's), and the two poses
+    # are two people (their heads apart), not one detection
+    models = Scripted(lambda f: [(600, 500), (610, 385)])
+    out = _run(models, 5, detect_every=10)
+    for people_ in out:
+        hips = sorted(float(p.keypoints[[23, 24]].mean(0)[1]) for p in people_)
+        assert hips == pytest.approx([385, 500])
+    assert len({p.track_id for people_ in out for p in people_}) == 2

@@ -177,16 +177,20 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return (inter / union if union > 0 else 0.0), (inter / min(areas) if min(areas) > 0 else 0.0)
 
 
-def same_person(a: Person, b: Person) -> bool:
+def same_person(a: Person, b: Person, *, head: float | None = None) -> bool:
     """Two poses of one frame are one person: their boxes overlap, one box lies mostly inside the
     other (the detector's second guess at part of a person), or most of their keypoints coincide
     (the median keypoint distance, so two guesses of a raised arm still match). Two people who
     overlap that much in the image are one detection until they part; the tracker carries the
-    hidden one across."""
+    hidden one across. With ``head`` (a fraction of the larger box's diagonal), a box inside the
+    other whose head (keypoint 0) lies further than that from the other's is a second person
+    (one standing behind another: :class:`ddhpose.video.people.PeopleDetector`, whose poses each
+    come from a person of their own, not from a guess at part of one)."""
     iou, inside = _overlap(a.box, b.box)
-    if iou > SAME_BOX_IOU or inside > SAME_BOX_INSIDE:
-        return True
     size = max(np.linalg.norm(a.box[2:] - a.box[:2]), np.linalg.norm(b.box[2:] - b.box[:2]), 1.0)
+    heads_apart = head is not None and np.linalg.norm(a.keypoints[0] - b.keypoints[0]) >= head * size
+    if iou > SAME_BOX_IOU or (inside > SAME_BOX_INSIDE and not heads_apart):
+        return True
     return float(np.median(np.linalg.norm(a.keypoints - b.keypoints, axis=-1))) < SAME_KEYPOINTS * size
 
 

@@ -33,6 +33,11 @@ from ddhpose.lifting.tracking import Tracker
 from ddhpose.video.blazepose import BlazePoseModels, Candidate, Pose, PRESENCE, Roi
 from ddhpose.video.detectors import Person, _check_frame, pelvis_outside, same_person, search_windows
 
+#: Two poses, one's box inside the other's, are two people where their heads lie further apart than
+#: this fraction of the larger box's diagonal (:func:`ddhpose.video.detectors.same_person`).
+SAME_HEAD = 0.25
+#: MediaPipe's left and right hip.
+MEDIAPIPE_HIPS = (23, 24)
 #: Frames a followed person whose crop found nobody is still looked for.
 FOLLOW_MISSES = 3
 #: A followed person whose crop finds no pose is looked for in the crop turned by a quarter, half
@@ -44,9 +49,9 @@ QUARTER_TURNS = (np.pi / 2, np.pi, -np.pi / 2)
 #: Squares of half the frame's shorter side searched per pass, in turn (all of them every
 #: ``len(tiles) / SMALL_TILES_PER_PASS`` passes).
 SMALL_TILES_PER_PASS = 3
-#: A detector candidate whose centre lies within this fraction of a found person's box (grown
-#: by it on each side) is that person.
-SAME_CANDIDATE_MARGIN = 0.1
+#: A detector candidate whose hips' centre lies within this fraction of a found person's box
+#: diagonal from that person's hips is that person (a person behind another gets their own pass).
+SAME_CANDIDATE_HIPS = 0.2
 
 
 def tile_levels(width: int, height: int) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]:
@@ -58,9 +63,11 @@ def tile_levels(width: int, height: int) -> tuple[list[tuple[int, int, int, int]
     return large, [w for w in windows if w not in large]
 
 
-def _inside(point: np.ndarray, box: np.ndarray, margin: float = SAME_CANDIDATE_MARGIN) -> bool:
-    grow = margin * (box[2:] - box[:2])
-    return bool(((point >= box[:2] - grow) & (point <= box[2:] + grow)).all())
+def _found(candidate: Candidate, pose: Pose) -> bool:
+    """The detector's candidate is a person already found: their hips' centres coincide."""
+    box = Person(pose.keypoints, pose.scores).box
+    hips = pose.keypoints[list(MEDIAPIPE_HIPS)].mean(0)
+    return bool(np.linalg.norm(candidate.keypoints[0] - hips) < SAME_CANDIDATE_HIPS * np.linalg.norm(box[2:] - box[:2]))
 
 
 class PeopleDetector:
@@ -141,7 +148,7 @@ class PeopleDetector:
                 self.detector_passes += 1
                 candidates += self._models.detect(rgb, window)
             for c in sorted(candidates, key=lambda c: -c.score):
-                if any(_inside(c.keypoints[0], Person(p.keypoints, p.scores).box) for p, _ in found):
+                if any(_found(c, p) for p, _ in found):
                     continue
                 pose = self._pose(rgb, c.roi)
                 if pose is not None:
@@ -157,7 +164,7 @@ class PeopleDetector:
         kept: list[tuple[Pose, int | None]] = []
         for pose, tid in sorted(found, key=lambda f: -float(np.mean(f[0].scores))):
             person = Person(pose.keypoints, pose.scores)
-            if not any(same_person(person, Person(k.keypoints, k.scores)) for k, _ in kept):
+            if not any(same_person(person, Person(k.keypoints, k.scores), head=SAME_HEAD) for k, _ in kept):
                 kept.append((pose, tid))
         if len(kept) > self.max_people:
             if not self._warned:
