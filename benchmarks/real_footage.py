@@ -25,7 +25,8 @@ with none but the clip's own estimate (``estimate_focal``):
 
 Usage: python benchmarks/real_footage.py [--demo DIR] [--work DIR] [--out docs/real_footage]
 (``--demo``: a folder holding Demo_SinglePerson and Demo_MultiPerson; without it the wheel is
-fetched with pip into ``--work`` (a cache kept between runs, with the detections).)
+fetched with pip into ``--work``, a folder kept between runs, where the detections are written too;
+``--reuse-detections`` reads them back instead of detecting again.)
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ import smoke  # noqa: E402
 from doc_section import weights_label, write_section  # noqa: E402
 
 from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.lifting.camera_files import read_camera  # noqa: E402
 from ddhpose.lifting.inputs import read_keypoints, tracks_from_detections  # noqa: E402
 from ddhpose.lifting.keypoints import KeypointTrack, lift_inputs  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
@@ -67,6 +69,9 @@ MIN_SCORE = 0.5
 #: A view's left/right labelling is told against the truth where one labelling is nearer by over this
 #: share of the left-to-right distance in the image.
 CLEAR_SHARE = 0.25
+#: A person needs this many frames with every joint triangulated to be measured (a bystander seen
+#: in part by two views has none).
+MIN_TRUTH_FRAMES = 10
 #: The truth's ankle rests where it moves slower than this (metres / second).
 REST_SPEED = 0.3
 CONDITIONS = {"calibrated": "calibrated intrinsics", "default": "no intrinsics (default focal)",
@@ -87,30 +92,33 @@ def fetch_demos(work: Path) -> Path:
 def read_qca(path: Path) -> dict[str, dict]:
     """A Qualisys calibration (.qca.txt) -> {camera: {'K' (3, 3) pixels, 'R' (3, 3), 't' (3,) metres}}
     with ``x_camera = R @ x_world + t`` in OpenCV's axes (x right, y down, z forward), as Pose2Sim
-    converts it (intrinsics in 1/64 pixel; the world-to-camera rotation by rows and the camera's
-    centre in millimetres, the camera's y and z flipped). The lens distortion (|k1| < 1e-3 after the same scaling) is left out."""
+    converts it: the intrinsics as ``ddhpose.lifting.camera_files`` reads them; the world-to-camera
+    rotation by rows and the camera's centre in millimetres, the camera's y and z flipped. The lens
+    distortion (|k1| < 1e-3 after Pose2Sim's scaling) is left out."""
     cameras = {}
     for cam in ET.parse(path).getroot().findall("cameras/camera"):
-        intr, tr, fov = cam.find("intrinsic"), cam.find("transform"), cam.find("fov_video")
-        f = [float(intr.get(k)) / 64 for k in ("focalLengthU", "focalLengthV", "centerPointU", "centerPointV")]
-        K = np.array([[f[0], 0, f[2] - float(fov.get("left"))], [0, f[1], f[3] - float(fov.get("top"))], [0, 0, 1]])
+        name, tr = cam.get("serial"), cam.find("transform")
+        intr = read_camera(path, name)
+        K = np.array([[intr.focal[0], 0, intr.centre[0]], [0, intr.focal[1], intr.centre[1]], [0, 0, 1]])
         pose = np.array([[float(tr.get(f"r{i}{j}")) for j in (1, 2, 3)] for i in (1, 2, 3)])
         centre = np.array([float(tr.get(k)) for k in "xyz"]) / 1000
         R = np.diag([1.0, -1.0, -1.0]) @ pose
-        cameras[cam.get("serial")] = {"K": K, "R": R, "t": -R @ centre}
+        cameras[name] = {"K": K, "R": R, "t": -R @ centre}
     return cameras
 
 
-def detect(video: Path, cache: Path) -> list:
-    """The people MediaPipe finds in ``video`` as ``ddhpose video`` finds them (tracks), detected once
-    and kept in ``cache``."""
-    if not cache.exists():
-        info, frames = read_frames(video, max_width=DETECTION_WIDTH)
-        detections = detect_decoded(info, frames, get_detector(max_people=VIDEO_MAX_PEOPLE, source=str(video)), progress=False)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cache, json.dumps(detections.to_json()))
-        return tracks_from_detections(detections)
-    return read_keypoints(cache)
+def detect(video: Path, cache: Path, reuse: bool = False) -> list:
+    """The people MediaPipe finds in ``video`` as ``ddhpose video`` finds them (tracks); the detections
+    are written to ``cache``, and read back from it instead with ``reuse`` (a detector changed since
+    is then not measured)."""
+    if reuse and cache.exists():
+        return read_keypoints(cache)
+    info, frames = read_frames(video, max_width=DETECTION_WIDTH)
+    detections = detect_decoded(info, frames, get_detector(max_people=VIDEO_MAX_PEOPLE, source=str(video)),
+                                progress=False)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps(detections.to_json()))
+    return tracks_from_detections(detections)
 
 
 def face_2d(track, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -391,7 +399,8 @@ def _merged(parts: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]) 
 def run_demo(calibration: Path, tracks_of, lifter: Lifter) -> dict:
     """Every view of one recording, each condition: {'people': frames of truth per person,
     'views': {view: {condition: [per lifted person dicts]}}}. ``tracks_of(view)``: the people of
-    that view's video (:func:`detect`); those seen in one view only get no truth."""
+    that view's video (:func:`detect`); those seen in one view only, or too little
+    (:data:`MIN_TRUTH_FRAMES`), get no truth."""
     cams = read_qca(calibration)
     names = sorted(cams)
     tracks = {n: tracks_of(n) for n in names}
@@ -399,7 +408,7 @@ def run_demo(calibration: Path, tracks_of, lifter: Lifter) -> dict:
     two_d = {n: [h36m_2d(tr, frames) for tr in t] for n, t in tracks.items()}
     people = associate([cams[n] for n in names], [two_d[n] for n in names])
     faces = {n: [face_2d(tr, frames) for tr in t] for n, t in tracks.items()}
-    truths = []
+    truths, kept = [], []
     for person in people:
         kps, scs = zip(*[_merged([two_d[n][t] for t in person.get(v, [])], (frames, 17)) for v, n in enumerate(names)])
         face = None
@@ -408,7 +417,11 @@ def run_demo(calibration: Path, tracks_of, lifter: Lifter) -> dict:
                                        for v, n in enumerate(names)])
             face = np.array([[_point([cams[n] for n in names], np.stack([k[f, j] for k in face_kps]),
                                      _weights(face_kps, face_scs, f, j)) for j in range(3)] for f in range(frames)])
-        truths.append(triangulate([cams[n] for n in names], list(kps), list(scs), face))
+        X = triangulate([cams[n] for n in names], list(kps), list(scs), face)
+        if np.isfinite(X).all((1, 2)).sum() >= MIN_TRUTH_FRAMES:
+            truths.append(X)
+            kept.append(person)
+    people = kept
     axis = np.concatenate([X[:, 8] - X[:, 0] for X in truths])
     up_world = np.array([0.0, 0.0, 1.0]) * np.sign(np.nanmedian(axis[:, 2]))
     fps = tracks[names[0]][0].fps or 60.0
@@ -522,6 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", type=Path, default=None, help="a folder with Pose2Sim's Demo_* folders")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "ddhpose" / "real_footage",
                         help="where the wheel and the detections are kept")
+    parser.add_argument("--reuse-detections", action="store_true",
+                        help="read the detections of an earlier run from --work instead of detecting again")
     parser.add_argument("--out", default="docs/real_footage")
     parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     args = parser.parse_args(argv)
@@ -536,7 +551,8 @@ def main(argv: list[str] | None = None) -> None:
         cache = args.work / "detections"
         recordings = {name: (demos / folder / "calibration" / "Calib.qca.txt",
                              lambda view, f=demos / folder: detect(f / "videos" / f"{view}.mp4",
-                                                                    cache / f.name / f"{view}.json"))
+                                                                    cache / f.name / f"{view}.json",
+                                                                    args.reuse_detections))
                       for name, folder in DEMOS.items()}
     lifter = Lifter.from_pretrained(args.checkpoint)
     runs = {name: run_demo(calibration, tracks_of, lifter) for name, (calibration, tracks_of) in recordings.items()}
