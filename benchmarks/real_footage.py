@@ -50,12 +50,13 @@ from doc_section import weights_label, write_section  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.lifting.camera_files import read_camera  # noqa: E402
 from ddhpose.lifting.inputs import read_keypoints, tracks_from_detections  # noqa: E402
-from ddhpose.lifting.keypoints import KeypointTrack, lift_inputs  # noqa: E402
+from ddhpose.lifting.keypoints import MEDIAPIPE33, KeypointTrack, lift_inputs  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.lifting.options import VIDEO_MAX_PEOPLE, LiftOptions  # noqa: E402
 from ddhpose.lifting.swaps import GROUPS, exchanged, pairs  # noqa: E402
 from ddhpose.metrics import p_mpjpe  # noqa: E402
 from ddhpose.pipelines.lift import lift_tracks  # noqa: E402
+from ddhpose.skeleton import H36M  # noqa: E402
 from ddhpose.video.decode import read_frames  # noqa: E402
 from ddhpose.video.detect import DETECTION_WIDTH, detect_decoded, get_detector  # noqa: E402
 
@@ -74,6 +75,11 @@ CLEAR_SHARE = 0.25
 MIN_TRUTH_FRAMES = 10
 #: The truth's ankle rests where it moves slower than this (metres / second).
 REST_SPEED = 0.3
+#: Joints by name: the ankles (resting feet), the body's axis (which way the world's z points), the
+#: face of MediaPipe's layout (which side is left).
+ANKLES = [H36M.names.index("right_ankle"), H36M.names.index("left_ankle")]
+PELVIS, THORAX = H36M.names.index("pelvis"), H36M.names.index("thorax")
+FACE = [MEDIAPIPE33.index(n) for n in ("nose", "left_ear", "right_ear")]
 CONDITIONS = {"calibrated": "calibrated intrinsics", "default": "no intrinsics (default focal)",
               "estimated": "no intrinsics, focal estimated"}
 
@@ -127,7 +133,7 @@ def face_2d(track, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
     if track.layout != "mediapipe33":
         return None
     kp, sc = np.full((frames, 3, 2), np.nan), np.zeros((frames, 3))
-    kp[track.frames], sc[track.frames] = track.keypoints[:, [0, 7, 8]], np.nan_to_num(track.scores[:, [0, 7, 8]])
+    kp[track.frames], sc[track.frames] = track.keypoints[:, FACE], np.nan_to_num(track.scores[:, FACE])
     return kp, sc
 
 
@@ -181,7 +187,9 @@ def _point(cams: list[dict], uv: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _weights(kps: list[np.ndarray], scores: list[np.ndarray], f: int, j: int) -> np.ndarray:
-    return np.array([s[f, j] if s[f, j] >= MIN_SCORE and np.isfinite(k[f, j]).all() else 0.0 for k, s in zip(kps, scores)])
+    """(V,) the views' weights of joint j in frame f: the score, 0 below :data:`MIN_SCORE` or unseen."""
+    return np.array([s[f, j] if s[f, j] >= MIN_SCORE and np.isfinite(k[f, j]).all() else 0.0
+                     for k, s in zip(kps, scores)])
 
 
 def _labellings(cams, kps, scores, f: int, group: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -362,9 +370,8 @@ def measure_view(result, track, cam: dict, X: np.ndarray, up_world: np.ndarray, 
     if result.world_frame is not None:
         up_cam = cam["R"] @ up_world
         out["tilt"] = float(np.degrees(np.arccos(np.clip(result.world_frame.up @ up_cam, -1, 1))))
-        ankles = [3, 6]  # right, left ankle
-        lifted = resting_height(result.world_poses[:, ankles], np.array([0.0, 1.0, 0.0]), result.fps)
-        true = resting_height(X[frames][:, ankles], up_world, result.fps) - floor
+        lifted = resting_height(result.world_poses[:, ANKLES], np.array([0.0, 1.0, 0.0]), result.fps)
+        true = resting_height(X[frames][:, ANKLES], up_world, result.fps) - floor
         out["ankles"] = float(np.median(lifted) * 1000) if len(lifted) else None
         out["ankles_truth"] = float(np.median(true) * 1000) if len(true) else None
         out["note"] = result.world_note
@@ -422,10 +429,10 @@ def run_demo(calibration: Path, tracks_of, lifter: Lifter) -> dict:
             truths.append(X)
             kept.append(person)
     people = kept
-    axis = np.concatenate([X[:, 8] - X[:, 0] for X in truths])
+    axis = np.concatenate([X[:, THORAX] - X[:, PELVIS] for X in truths])
     up_world = np.array([0.0, 0.0, 1.0]) * np.sign(np.nanmedian(axis[:, 2]))
     fps = tracks[names[0]][0].fps or 60.0
-    floor = min(float(np.median(resting_height(X[:, [3, 6]], up_world, fps))) for X in truths)
+    floor = min(float(np.median(resting_height(X[:, ANKLES], up_world, fps))) for X in truths)
     out = {"people": [int(np.isfinite(X).all((1, 2)).sum()) for X in truths], "views": {}}
     for v, n in enumerate(names):
         cam = cams[n]
@@ -495,9 +502,11 @@ def markdown(runs: dict, command: str, seconds: float, checkpoint: str | None) -
     lines = [f"Measured with `{command}` ({seconds:.0f} s; {weights_label(checkpoint)}, the lifter's defaults, H=1, "
              "MediaPipe as `ddhpose video` runs it). Root and depth errors: calibrated / default / estimated focal "
              "length; the rest with the calibrated intrinsics.", "",
-             "| recording | view | person (frames with truth) | MPJPE / P-MPJPE (mm) | root error (mm) | depth error (%) "
-             "| tilt error (deg) | resting ankles above the found floor (truth: above the lowest person's) (mm) "
-             "| left/right: exchanged, repaired, clean changed (group-frames) | focal (px): calibrated, estimated (told) |",
+             "| recording | view | person (frames with truth) | MPJPE / P-MPJPE (mm) | root error (mm) "
+             "| depth error (%) | tilt error (deg) "
+             "| resting ankles above the found floor (truth: above the lowest person's) (mm) "
+             "| left/right: exchanged, repaired, clean changed (group-frames) "
+             "| focal (px): calibrated, estimated (told) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, run in runs.items():
         for view, by_cond in run["views"].items():
@@ -506,10 +515,12 @@ def markdown(runs: dict, command: str, seconds: float, checkpoint: str | None) -
                 est = by_cond["estimated"][i]
                 told = "-" if "focal_estimate" not in est else \
                     f"{est['focal_estimate']:.0f} ({'yes' if est['focal_told'] else 'no'})"
+                ankles = f"{_cell([row.get('ankles')])} ({_cell([row.get('ankles_truth')])})"
                 lines.append(
-                    f"| {name} | {view} | {row['person']} ({row['frames']}) | {row['mpjpe']:.0f} / {row['p_mpjpe']:.0f} "
+                    f"| {name} | {view} | {row['person']} ({row['frames']}) "
+                    f"| {row['mpjpe']:.0f} / {row['p_mpjpe']:.0f} "
                     f"| {_cell([c.get('root') for c in conds])} | {_cell([c.get('depth') for c in conds])} "
-                    f"| {_cell([row.get('tilt')], '{:.1f}')} | {_cell([row.get('ankles')])} ({_cell([row.get('ankles_truth')])}) "
+                    f"| {_cell([row.get('tilt')], '{:.1f}')} | {ankles} "
                     f"| {row['exchanged']}, {row['repaired']}, {row['changed']} of {row['clean']} "
                     f"| {row['focal_true']:.0f}, {told} |")
     lines += ["", "Means over the views (every lifted person with a truth):", "",
@@ -519,13 +530,16 @@ def markdown(runs: dict, command: str, seconds: float, checkpoint: str | None) -
     for name, run in runs.items():
         rows = {c: [r for v in run["views"].values() for r in v[c]] for c in CONDITIONS}
         cal = rows["calibrated"]
-        mean = lambda key, rs: float(np.mean([r[key] for r in rs if r.get(key) is not None]))  # noqa: E731
+
+        def mean(key: str, rs: list[dict]) -> float:
+            return float(np.mean([r[key] for r in rs if r.get(key) is not None]))
         ex, rep = sum(r["exchanged"] for r in cal), sum(r["repaired"] for r in cal)
         clean, changed = sum(r["clean"] for r in cal), sum(r["changed"] for r in cal)
         lines.append(f"| {name} | {mean('mpjpe', cal):.0f} / {mean('p_mpjpe', cal):.0f} "
                      f"| {_cell([mean('root', rows[c]) for c in CONDITIONS])} "
                      f"| {_cell([mean('depth', rows[c]) for c in CONDITIONS], '{:.1f}')} | {mean('tilt', cal):.1f} "
-                     f"| {100 * rep / ex if ex else float('nan'):.0f} (of {ex}) | {100 * changed / max(clean, 1):.1f} |")
+                     f"| {100 * rep / ex if ex else float('nan'):.0f} (of {ex}) "
+                     f"| {100 * changed / max(clean, 1):.1f} |")
     return "\n".join(lines)
 
 

@@ -69,10 +69,11 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                    help="the camera's principal point in pixels, if known (default: the image centre)")
     p.add_argument("--camera", default=lift.camera_file, metavar="FILE",
                    help="the camera's calibration: OpenCV YAML / JSON (camera_matrix or K, image size), Pose2Sim's "
-                        "Calib TOML or Qualisys' .qca.txt; gives the focal length and principal point (scaled to the frames; "
-                        "--focal-length / --principal-point override it)")
+                        "Calib TOML or Qualisys' .qca.txt; gives the focal length and principal point (scaled to "
+                        "the frames; --focal-length / --principal-point override it)")
     p.add_argument("--camera-name", default=lift.camera_name, metavar="NAME",
-                   help="which camera of a calibration file holding several (Pose2Sim: e.g. cam_02; Qualisys: its serial)")
+                   help="which camera of a calibration file holding several (Pose2Sim: e.g. cam_02; Qualisys: "
+                        "its serial)")
     p.add_argument("--keep-left-right", action="store_true",
                    help="keep the detector's left and right labels (by default runs of frames where it exchanged "
                         "them are found from the motion and put back; the result lists them)")

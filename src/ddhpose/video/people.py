@@ -37,7 +37,7 @@ from ddhpose.video.detectors import Person, _check_frame, pelvis_outside, same_p
 #: this fraction of the larger box's diagonal (:func:`ddhpose.video.detectors.same_person`).
 SAME_HEAD = 0.25
 #: MediaPipe's left and right hip.
-MEDIAPIPE_HIPS = (23, 24)
+MEDIAPIPE_HIPS = (MEDIAPIPE33.index("left_hip"), MEDIAPIPE33.index("right_hip"))
 #: Frames a followed person whose crop found nobody is still looked for.
 FOLLOW_MISSES = 3
 #: A followed person whose crop finds no pose is looked for in the crop turned by a quarter, half
