@@ -123,7 +123,9 @@ def test_qualisys_calibration_reads_as_pose2sim_converts_it(tmp_path):
     assert cam.distortion == (-0.04, 0.13, 0.0, 0.0006, 0.0007) and cam.source.endswith("(cam01)")
     other = read_camera(path, "cam02")  # the centre measured from the video window's corner
     assert other.centre == (1000.0 - 100, 570.0 - 20) and other.size == (1920, 1060) and other.distortion == ()
-    camera = resolve_camera(LiftOptions(camera_file=str(path), camera_name="cam01"), (544, 960))  # half size
+    half = cam.scaled_to((544, 960))  # the same camera at half the size, its distortion kept
+    assert half.focal == (840.0, 840.5) and half.size == (544, 960) and half.distortion == cam.distortion
+    camera = resolve_camera(LiftOptions(camera_file=str(path), camera_name="cam01"), (544, 960))
     assert camera.focal == pytest.approx((1680.0 + 1681.0) / 4) and camera.centre == pytest.approx((272.0, 480.0))
 
 
@@ -136,7 +138,7 @@ def test_qualisys_calibration_reads_as_pose2sim_converts_it(tmp_path):
      "</calibration>", r"field \"camera 'c' <intrinsic> focalLengthU / .*: expected 4 finite numbers"),
     ("<calibration><cameras>", r"not valid XML"),
     ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><calibration>&lol;</calibration>',
-     r"a document type or entity declaration"),
+     r"a document type declaration"),
 ])
 def test_malformed_qualisys_files_are_refused(tmp_path, text, message):
     path = tmp_path / "bad.qca.txt"
@@ -187,3 +189,89 @@ def test_an_opencv_file_storage_file_reads(tmp_path):
     store.release()
     cam = read_camera(path)
     assert cam.focal == (900.0, 905.0) and cam.centre == (630.0, 350.0) and cam.size == (1280, 720)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"K": [[900, 1, 500], [0, 900, 400], [0, 0, 1]]}, r"field 'K': expected a camera matrix"),  # skew
+    ({"K": [[900, 0, 500], [1, 900, 400], [0, 0, 1]]}, r"field 'K': expected a camera matrix"),
+    ({"K": [[900, 0, 500], [0, 900, 400], [0, 0, 2]]}, r"field 'K': expected a camera matrix"),  # not normalised
+    ({"K": [[900, 0, 500], [0, 0, 400], [0, 0, 1]]}, r"field 'K': expected a camera matrix"),  # fy 0
+    ({"K": [[900, 0, 500], [0, 900, 400], [0, 0, 1]], "image_size": [0, 4]}, r"image size: expected whole pixels"),
+    ({"K": [[900, 0, 500], [0, 900, 400], [0, 0, 1]], "image_size": ["a", 4]}, r"field 'image size': expected 2"),
+    ({"K": [[900, 0, 500], [0, 900, 400], [0, 0, 1]], "image_size": [4, 4], "D": ["x"]}, r"field 'distortions'"),
+])
+def test_every_malformed_matrix_size_and_distortion_is_named_with_its_file(tmp_path, fields, message):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"image_size": [4, 4], **fields}))
+    with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\") + r": " + message):
+        read_camera(path)
+
+
+def test_the_smallest_valid_camera_reads(tmp_path):
+    # a focal length of 1 pixel and a 1 x 1 image are odd but well formed: the bounds are > 0 and >= 1
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"K": [[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], "image_size": [1, 1]}))
+    assert read_camera(path).focal == (1.0, 1.0) and read_camera(path).size == (1, 1)
+
+
+def test_yaml_headers_tags_and_shapes_opencv_writes(tmp_path):
+    body = "image_width: 640\nimage_height: 480\ncamera_matrix: {tag}\n   rows: 3\n   cols: 3\n   dt: d\n" \
+           "   data: [ 500., 0., 320., 0., 500., 240., 0., 0., 1. ]\n"
+    for header in ("%YAML:1.0\n---\n", "%YAML:1.0\n", ""):
+        for tag in ("!!opencv-matrix", "!opencv-matrix"):
+            path = tmp_path / "c.yaml"
+            path.write_text(header + body.format(tag=tag))
+            assert read_camera(path).focal == (500.0, 500.0), (header, tag)
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match=r"c.yaml: expected a mapping of fields \(camera_matrix, image_width, \.\.\.\), "
+                                         r"got list"):
+        read_camera(path)
+
+
+def test_binary_files_and_names_for_one_camera_files_are_refused(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(ValueError, match=r"b.yaml: not a text file; expected an OpenCV YAML / JSON, a Pose2Sim TOML"):
+        read_camera(path)
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"K": [[9, 0, 2], [0, 9, 2], [0, 0, 1]], "image_size": [4, 4]}))
+    with pytest.raises(ValueError, match=r"one.json: holds one camera; a camera name \('cam_01'\) is for"):
+        read_camera(path, "cam_01")
+
+
+def test_a_qualisys_file_with_an_external_document_type_is_refused_and_bad_values_named(tmp_path):
+    path = tmp_path / "dtd.qca.txt"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE calibration SYSTEM "calibration.dtd">' + QUALISYS.split("?>", 1)[1])
+    with pytest.raises(ValueError, match=r"dtd.qca.txt: a document type declaration"):
+        read_camera(path, "cam01")
+    path = tmp_path / "zero.qca.txt"
+    path.write_text(QUALISYS.replace('focalLengthU="107520"', 'focalLengthU="0"'))
+    with pytest.raises(ValueError, match=r"zero.qca.txt: field \"camera 'cam01' intrinsic\": expected a camera matrix"):
+        read_camera(path, "cam01")
+
+
+def test_opencv_sizes_in_every_spelling_and_half_a_size_refused(tmp_path):
+    matrix = [[900, 0, 500], [0, 900, 400], [0, 0, 1]]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"K": matrix, "imageSize": [1000, 800]}))
+    assert read_camera(path).size == (1000, 800)
+    path.write_text(json.dumps({"K": matrix, "image_width": 1000, "image_size": [1000, 800]}))
+    with pytest.raises(ValueError, match=r"s.json: field 'image size': expected 2 finite numbers"):
+        read_camera(path)  # a width without its height is an error, not a reason to look elsewhere
+    path.write_text(json.dumps({"K": matrix, "image_height": 800, "image_size": [1000, 800]}))
+    with pytest.raises(ValueError, match=r"s.json: field 'image size': expected 2 finite numbers"):
+        read_camera(path)
+
+
+def test_pose2sim_tables_named_apart_from_their_keys(tmp_path):
+    path = tmp_path / "Calib.toml"
+    path.write_text(POSE2SIM.replace('name = "cam_02"', 'name = "side"').replace('name = "cam_01"\n', ""))
+    assert read_camera(path, "side").focal == (1300.0, 1300.0)  # by its name
+    assert read_camera(path, "side").source.endswith("Calib.toml (side)")
+    assert read_camera(path, "cam_02").focal == (1300.0, 1300.0)  # or by its table's key
+    assert read_camera(path, "cam_01").source.endswith("Calib.toml (cam_01)")  # no name: the key names it
+    with pytest.raises(ValueError, match=r"Calib.toml: holds 2 cameras \(cam_01, side\)"):
+        read_camera(path)
+    path.write_text("[cam]\nsize = [4, 4]\nmatrix = [[9, 0, 2], [0, 9, 2]]\n")
+    with pytest.raises(ValueError, match=r"Calib.toml: field '\[cam\] matrix': expected 9 finite numbers"):
+        read_camera(path)

@@ -13,8 +13,8 @@
   of the one that filmed the clip;
 - Qualisys' calibration (``*.qca.txt``, XML, what Pose2Sim's demos ship and convert): per
   ``camera`` (its ``serial`` the name) the ``fov_video`` window and the ``intrinsic`` focal
-  lengths and centre in 1/64 pixel, as Pose2Sim reads them. A document type or entity
-  declaration is refused before parsing (no entity expansion of an untrusted file).
+  lengths and centre in 1/64 pixel, as Pose2Sim reads them. A document type declaration (where
+  entities are declared) is refused before parsing: no entity of an untrusted file is expanded.
 
 Every malformed file is refused with a message naming the file, the field and what was expected.
 The lens distortion is recorded, not applied: the lifter's camera is a pinhole.
@@ -223,9 +223,9 @@ def _pick(names: dict[str, str], path: Path, name: Optional[str]) -> str:
 
 def _qualisys(text: str, path: Path, name: Optional[str]) -> CameraFile:
     import xml.etree.ElementTree as ET
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise ValueError(f"{path}: a document type or entity declaration; a Qualisys calibration has none "
-                         "(refused unparsed)")
+    if "<!DOCTYPE" in text:  # where XML declares entities; outside it they are a parse error
+        raise ValueError(f"{path}: a document type declaration; a Qualisys calibration has none (refused unparsed: "
+                         "no entity of an untrusted file is expanded)")
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
