@@ -461,11 +461,11 @@ def write_qca(cams: dict[str, dict], size: tuple[int, int], path: Path) -> None:
         ET.SubElement(node, "fov_video", left="0", top="0", right=str(size[0] - 1), bottom=str(size[1] - 1))
         pose = np.diag([1.0, -1.0, -1.0]) @ cam["R"]
         centre = -cam["R"].T @ cam["t"] * 1000
-        ET.SubElement(node, "transform", **{f"r{i + 1}{j + 1}": repr(pose[i, j]) for i in range(3) for j in range(3)},
-                      **{k: repr(v) for k, v in zip("xyz", centre)})
+        rows = {f"r{i + 1}{j + 1}": repr(float(pose[i, j])) for i in range(3) for j in range(3)}
+        ET.SubElement(node, "transform", **rows, **{k: repr(float(v)) for k, v in zip("xyz", centre)})
         K = cam["K"] * 64
-        ET.SubElement(node, "intrinsic", focalLengthU=repr(K[0, 0]), focalLengthV=repr(K[1, 1]),
-                      centerPointU=repr(K[0, 2]), centerPointV=repr(K[1, 2]))
+        ET.SubElement(node, "intrinsic", focalLengthU=repr(float(K[0, 0])), focalLengthV=repr(float(K[1, 1])),
+                      centerPointU=repr(float(K[0, 2])), centerPointV=repr(float(K[1, 2])))
     ET.ElementTree(root).write(path)
 
 
