@@ -17,7 +17,9 @@ with none but the clip's own estimate (``estimate_focal``):
   depth's mean error (%);
 - up: the angle (degrees) between the world frame's up and the calibration's;
 - the floor: how high each person's resting ankles stand above the floor the lift found (median,
-  mm), against the same in the truth above its own floor (the lowest resting ankles);
+  mm), against the same in the truth above its own floor (the lowest resting ankles); and how high
+  they stand against the truth's along the true up in the camera frame, as placed and with the
+  person scaled about the camera to the truth's depth (the body size's share taken out);
 - left and right: of the frames where a view's labels are exchanged against the truth, the share
   the repair put back, and the clean frames it changed (frames where neither labelling is clearly
   nearer the truth's projection, :data:`CLEAR_SHARE`, count neither way);
@@ -352,6 +354,21 @@ def resting_height(ankles: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray
     return height[lower & (speed < REST_SPEED)]
 
 
+def _height_errors(result, truth: np.ndarray, ok: np.ndarray, up: np.ndarray) -> tuple[float | None, float | None]:
+    """How high (mm) the person's resting ankles stand against the truth's, along the true ``up`` in
+    the camera frame: as placed (the result's camera-frame motion) and scaled about the camera to the
+    truth's depth (the same 2D; what is left is the pose's and up's share, not the body size's).
+    truth (F, 17, 3) camera frame on the result's frames, ok (F,) the frames it covers."""
+    placed = (result.poses + result.root_trajectory[:, None])[ok].astype(np.float64)
+    depth = float(np.median(truth[ok, PELVIS, 2] / placed[:, PELVIS, 2]))
+    true = resting_height(truth[ok][:, ANKLES], up, result.fps)
+    out = []
+    for motion in (placed, placed * depth):
+        lifted = resting_height(motion[:, ANKLES], up, result.fps)
+        out.append(float((np.median(lifted) - np.median(true)) * 1000) if len(lifted) and len(true) else None)
+    return out[0], out[1]
+
+
 def measure_view(result, track, cam: dict, X: np.ndarray, up_world: np.ndarray, floor: float) -> dict:
     """One person's lift in one view against the truth X (F, 17, 3) world (``floor``: the truth's
     floor height along ``up_world``)."""
@@ -375,6 +392,7 @@ def measure_view(result, track, cam: dict, X: np.ndarray, up_world: np.ndarray, 
         out["ankles"] = float(np.median(lifted) * 1000) if len(lifted) else None
         out["ankles_truth"] = float(np.median(true) * 1000) if len(true) else None
         out["note"] = result.world_note
+        out["height_error"], out["height_error_true_depth"] = _height_errors(result, truth, ok, up_cam)
     est = (result.provenance or {}).get("focal_estimate")
     out["focal_used"] = float(result.focal_length)
     out["focal_true"] = float(cam["K"][0, 0])
@@ -505,9 +523,10 @@ def markdown(runs: dict, command: str, seconds: float, checkpoint: str | None) -
              "| recording | view | person (frames with truth) | MPJPE / P-MPJPE (mm) | root error (mm) "
              "| depth error (%) | tilt error (deg) "
              "| resting ankles above the found floor (truth: above the lowest person's) (mm) "
+             "| resting ankles' height against the truth's: as placed / at the truth's depth (mm) "
              "| left/right: exchanged, repaired, clean changed (group-frames) "
              "| focal (px): calibrated, estimated (told) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, run in runs.items():
         for view, by_cond in run["views"].items():
             for i, row in enumerate(by_cond["calibrated"]):
@@ -521,6 +540,7 @@ def markdown(runs: dict, command: str, seconds: float, checkpoint: str | None) -
                     f"| {row['mpjpe']:.0f} / {row['p_mpjpe']:.0f} "
                     f"| {_cell([c.get('root') for c in conds])} | {_cell([c.get('depth') for c in conds])} "
                     f"| {_cell([row.get('tilt')], '{:.1f}')} | {ankles} "
+                    f"| {_cell([row.get('height_error'), row.get('height_error_true_depth')], '{:+.0f}')} "
                     f"| {row['exchanged']}, {row['repaired']}, {row['changed']} of {row['clean']} "
                     f"| {row['focal_true']:.0f}, {told} |")
     lines += ["", "Means over the views (every lifted person with a truth):", "",
