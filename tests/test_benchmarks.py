@@ -216,6 +216,7 @@ def test_real_footage_smoke(smoke_run):
         assert row["exchanged"] == (10 if view == "cam02" else 0), view
         assert row["repaired"] == row["exchanged"] and row["changed"] == 0
         assert finite(row["mpjpe"], row["p_mpjpe"], row["root"], row["tilt"])
+        assert {"height_error", "height_error_true_depth", "ankles", "ankles_truth"} <= set(row)
     rows = table_rows(section(out / "real_footage.md", "real_footage"))
     assert finite(*rows["stand-in walk"][:3])
 
