@@ -22,7 +22,7 @@ import torch
 pytestmark = pytest.mark.filterwarnings("ignore:no world frame:UserWarning")
 
 BENCH = Path(__file__).parent.parent / "benchmarks"
-LIBRARIES = ("released_port.py", "doc_section.py", "smoke.py")
+LIBRARIES = ("released_port.py", "doc_section.py", "smoke.py", "multiview.py")
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 #: Every script's smoke test below; a new script needs one.
 SMOKE_TESTED = ("lift_quality", "lift_speed", "multi_person", "precision_speed", "recipe_probe", "refine_2d",
@@ -223,16 +223,17 @@ def test_real_footage_smoke(smoke_run):
 
 def test_real_footage_calibration_reads_back_and_triangulates_exactly(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(BENCH))
+    import multiview
     import numpy as np
     import real_footage
     calibration, tracks_of = real_footage.stand_in_recording(tmp_path)
-    cams = real_footage.read_qca(calibration)
+    cams = multiview.read_qca(calibration)
     world = real_footage.smoke.held_out_worlds()["cmu_02_01_walk"][:60]
     views = [tracks_of(name)[0] for name in sorted(cams)]
     for cam, track in zip((cams[n] for n in sorted(cams)), views[:1]):  # the written file reprojects the 2D
-        np.testing.assert_allclose(real_footage.project(cam, world), track.keypoints, atol=1e-3)
+        np.testing.assert_allclose(multiview.project(cam, world), track.keypoints, atol=1e-3)
     kps = [real_footage.h36m_2d(t, 60)[0] for t in views]
-    X = real_footage.triangulate([cams[n] for n in sorted(cams)], kps, [np.ones((60, 17)) for _ in kps])
+    X = multiview.triangulate([cams[n] for n in sorted(cams)], kps, [np.ones((60, 17)) for _ in kps])
     np.testing.assert_allclose(X, world, atol=1e-4)  # metres: the exchanged view outvoted and relabelled
 
 
@@ -369,10 +370,11 @@ def test_real_footage_truth_takes_its_left_from_the_face(monkeypatch, tmp_path):
     # every view with left and right exchanged agrees with itself: only the face tells which side
     # is left (the nose in front, the left ear on the left)
     monkeypatch.syspath_prepend(str(BENCH))
+    import multiview
     import numpy as np
     import real_footage
-    calibration, tracks_of = real_footage.stand_in_recording(tmp_path)
-    cams = [real_footage.read_qca(calibration)[n] for n in ("cam01", "cam03")]
+    calibration, _ = real_footage.stand_in_recording(tmp_path)
+    cams = [multiview.read_qca(calibration)[n] for n in ("cam01", "cam03")]
     world = real_footage.smoke.held_out_worlds()["cmu_02_01_walk"][:60]
     up = np.array([0.0, 0.0, 1.0])
     right = world[:, 1] - world[:, 4]  # Human3.6M: 1 right hip, 4 left hip
@@ -380,8 +382,8 @@ def test_real_footage_truth_takes_its_left_from_the_face(monkeypatch, tmp_path):
     forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
     head, side = world[:, 10], right / np.linalg.norm(right, axis=-1, keepdims=True)
     face = np.stack([head + 0.1 * forward, head - 0.07 * side, head + 0.07 * side], 1)  # nose, left ear, right ear
-    mirrored = [real_footage.relabel(real_footage.project(c, world), ("legs", "arms")) for c in cams]
+    mirrored = [multiview.relabel(multiview.project(c, world), ("legs", "arms")) for c in cams]
     ones = [np.ones((60, 17)) for _ in cams]
-    np.testing.assert_allclose(real_footage.triangulate(cams, mirrored, ones, face), world, atol=1e-4)
-    without = real_footage.triangulate(cams, mirrored, ones)  # no face: the labels as the views give them
-    np.testing.assert_allclose(without, real_footage.relabel(world, ("legs", "arms")), atol=1e-4)
+    np.testing.assert_allclose(multiview.triangulate(cams, mirrored, ones, face), world, atol=1e-4)
+    without = multiview.triangulate(cams, mirrored, ones)  # no face: the labels as the views give them
+    np.testing.assert_allclose(without, multiview.relabel(world, ("legs", "arms")), atol=1e-4)
