@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddhpose.lifting.camera_files import read_camera
+from ddhpose.lifting.camera_files import QUALISYS_SUBPIXELS, read_camera
 from ddhpose.lifting.swaps import GROUPS, exchanged, pairs
 
 #: A view whose reprojection is further than this (pixels) from the others' triangulation is left
@@ -54,7 +54,7 @@ def write_qca(cams: dict[str, dict], size: tuple[int, int], path: Path) -> None:
         centre = -cam["R"].T @ cam["t"] * 1000
         rows = {f"r{i + 1}{j + 1}": repr(float(pose[i, j])) for i in range(3) for j in range(3)}
         ET.SubElement(node, "transform", **rows, **{k: repr(float(v)) for k, v in zip("xyz", centre)})
-        K = cam["K"] * 64
+        K = cam["K"] * QUALISYS_SUBPIXELS
         ET.SubElement(node, "intrinsic", focalLengthU=repr(float(K[0, 0])), focalLengthV=repr(float(K[1, 1])),
                       centerPointU=repr(float(K[0, 2])), centerPointV=repr(float(K[1, 2])))
     ET.ElementTree(root).write(path)
@@ -147,7 +147,8 @@ def _choose(cams, kps, scores, group: str, face: np.ndarray | None) -> list[tupl
     """Per frame the labelling of :func:`_labellings` that keeps the 3D left and right joints
     continuous from frame to frame (the nearer of the two), each stretch of frames oriented as a
     whole: the way the face looks (``face`` (F, 3, 3) world nose, left and right ear, z up: the
-    left side is on the left of the face), or without a face the way that exchanges fewer views."""
+    left side is on the left of the face; frames without a face seen do not vote), or without a
+    face the way that exchanges fewer views."""
     F = len(kps[0])
     options = [_labellings(cams, kps, scores, f, group) for f in range(F)]
     sides = [_sides(cams, kps, scores, f, group, o[0]) for f, o in enumerate(options)]
@@ -216,11 +217,11 @@ def associate(cams: list[dict], views: list[list[tuple]], max_px: float = 2 * OU
     would then hold two tracks seen in one frame (a person's track may break in one view).
     Returns the people seen in at least two views: {view: [track indices]}."""
     nodes = [(v, t) for v, tracks in enumerate(views) for t in range(len(tracks))]
-    pairs = sorted((_pair_error([cams[va], cams[vb]], views[va][ta], views[vb][tb]), i, j)
+    links = sorted((_pair_error([cams[va], cams[vb]], views[va][ta], views[vb][tb]), i, j)
                    for i, (va, ta) in enumerate(nodes) for j, (vb, tb) in enumerate(nodes) if va < vb)
     group = list(range(len(nodes)))
     seen = [views[v][t][1].max(1) > 0 for v, t in nodes]  # (F,) frames each track covers
-    for cost, i, j in pairs:
+    for cost, i, j in links:
         if cost > max_px or group[i] == group[j]:
             continue
         a = [k for k in range(len(nodes)) if group[k] == group[i]]
