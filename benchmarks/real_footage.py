@@ -104,23 +104,27 @@ def detect(video: Path, cache: Path, reuse: bool = False) -> list:
     return tracks_from_detections(detections)
 
 
+def _on_clip(track, keypoints: np.ndarray, scores: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A track's (F, P, 2) keypoints and (F, P) scores on the clip's frame axis: (frames, P, 2)
+    pixels (NaN where unseen) and scores (frames, P) (0 where unseen)."""
+    kp, sc = np.full((frames, *keypoints.shape[1:]), np.nan), np.zeros((frames, keypoints.shape[1]))
+    kp[track.frames], sc[track.frames] = keypoints, np.nan_to_num(scores)
+    return kp, sc
+
+
 def face_2d(track, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
     """MediaPipe's nose, left and right ear on the clip's frame axis ((frames, 3, 2), (frames, 3)),
     None for another layout."""
     if track.layout != "mediapipe33":
         return None
-    kp, sc = np.full((frames, 3, 2), np.nan), np.zeros((frames, 3))
-    kp[track.frames], sc[track.frames] = track.keypoints[:, FACE], np.nan_to_num(track.scores[:, FACE])
-    return kp, sc
+    return _on_clip(track, track.keypoints[:, FACE], track.scores[:, FACE], frames)
 
 
 def h36m_2d(track, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """A track's keypoints as detected, Human3.6M order, on the clip's frame axis: (frames, 17, 2)
     pixels (NaN where unseen) and scores (frames, 17)."""
     inputs = lift_inputs(track, repair=False)
-    kp, sc = np.full((frames, 17, 2), np.nan), np.zeros((frames, 17))
-    kp[track.frames], sc[track.frames] = inputs.keypoints, np.nan_to_num(inputs.scores)
-    return kp, sc
+    return _on_clip(track, inputs.keypoints, inputs.scores, frames)
 
 
 def truth_swaps(kp: np.ndarray, cam: dict, X: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -164,9 +168,10 @@ def _height_errors(result, truth: np.ndarray, ok: np.ndarray, up: np.ndarray) ->
     return out[0], out[1]
 
 
-def measure_view(result, track, cam: dict, X: np.ndarray, up_world: np.ndarray, floor: float) -> dict:
+def measure_view(result, detected: np.ndarray, cam: dict, X: np.ndarray, up_world: np.ndarray, floor: float) -> dict:
     """One person's lift in one view against the truth X (F, 17, 3) world (``floor``: the truth's
-    floor height along ``up_world``)."""
+    floor height along ``up_world``); ``detected`` (F, 17, 2) their 2D as detected (:func:`h36m_2d`).
+    The frames the lift's left/right repair exchanged are read from the result's provenance."""
     frames = result.frames
     truth = X[frames] @ cam["R"].T + cam["t"]
     ok = np.isfinite(truth).all((1, 2))
@@ -193,16 +198,17 @@ def measure_view(result, track, cam: dict, X: np.ndarray, up_world: np.ndarray, 
     out["focal_true"] = float(cam["K"][0, 0])
     if est:
         out["focal_estimate"], out["focal_told"] = float(est["focal"]), bool(est["identifiable"])
-    repaired = lift_inputs(track, repair=True).swapped  # on the track's own frames
-    detected, _ = h36m_2d(track, len(X))
     exchanged_truth = truth_swaps(detected, cam, X)
     n = {"exchanged": 0, "repaired": 0, "clean": 0, "changed": 0}
     for g in GROUPS:
-        exchanged_, clear = (x[track.frames] for x in exchanged_truth[g])
+        repaired = np.zeros(len(X), bool)
+        for first, last in result.provenance["left_right_repaired"].get(g, []):
+            repaired[first:last + 1] = True
+        exchanged_, clear, repaired = (x[frames] for x in (*exchanged_truth[g], repaired))
         n["exchanged"] += int((exchanged_ & clear).sum())
-        n["repaired"] += int((exchanged_ & clear & repaired[g]).sum())
+        n["repaired"] += int((exchanged_ & clear & repaired).sum())
         n["clean"] += int((~exchanged_ & clear).sum())
-        n["changed"] += int((~exchanged_ & clear & repaired[g]).sum())
+        n["changed"] += int((~exchanged_ & clear & repaired).sum())
     out.update(n)
     return out
 
@@ -255,10 +261,11 @@ def run_demo(calibration: Path, tracks_of, lifter: Lifter) -> dict:
         for cond, extra in given.items():
             results = lift_tracks(tracks[n], lifter, LiftOptions(**extra), source=n)
             rows = []
-            for t, (r, track) in enumerate(zip(results, tracks[n])):
+            for t, r in enumerate(results):
                 who = [p for p, person in enumerate(people) if t in person.get(v, [])]
                 if who:
-                    rows.append({"person": who[0], **measure_view(r, track, cam, truths[who[0]], up_world, floor)})
+                    rows.append({"person": who[0], **measure_view(r, two_d[n][t][0], cam, truths[who[0]], up_world,
+                                                                  floor)})
             out["views"][n][cond] = rows
             print(calibration.parent.parent.name, n, cond, json.dumps(rows), flush=True)
     return out
