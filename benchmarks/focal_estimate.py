@@ -5,7 +5,7 @@ Test sets (never trained on), the clips of benchmarks/world_accuracy.py:
 
 - held-out mocap clips (CMU, Bandai Namco, HDM05) through the wild config's virtual cameras (focal
   500-3,000 px on image formats from 480 to 3,840 px wide: 0.17-4.5 x the width);
-- Human3.6M S9/S11 motion through its 4 real cameras (1.15 x the width: the default's own lens).
+- Human3.6M S9/S11 motion through its 4 real cameras (1.15 x the width, longer than the default).
 
 Per set: how many clips told their focal length, the estimate's error (all clips, and the ones that
 told it), the root error mean with the default assumption and with the estimate (mm), and the
@@ -44,7 +44,7 @@ DEEP = 1.0
 def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: np.ndarray, truth: np.ndarray,
             fps: float) -> dict:
     """One clip lifted with no focal length given, with the estimate and with the default."""
-    out = {"frames": len(uv), "true_ratio": float(intrinsics[0]) / size[0],
+    out = {"frames": len(uv), "image_size": [int(size[0]), int(size[1])], "true_ratio": float(intrinsics[0]) / size[0],
            "depth_span": float(np.ptp(truth[:, 0, 2]))}
     for label, estimate in (("default", False), ("estimated", True)):
         started = time.perf_counter()

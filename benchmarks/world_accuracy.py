@@ -47,7 +47,7 @@ from ddhpose.data.virtual_camera import camera_for_sequence, make_training_pair 
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
 from ddhpose.geometry import image_coordinates  # noqa: E402
-from ddhpose.lifting.lifter import DEFAULT_FOCAL_RATIO, Lifter  # noqa: E402
+from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # noqa: E402
 from ddhpose.lifting.trajectory import weak_perspective_root  # noqa: E402
 from ddhpose.lifting.gravity import CAMERA_UP, MAX_CAMERA_TILT_DEG  # noqa: E402
@@ -70,7 +70,6 @@ def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: n
     rotation of the z-up truth world, truth_world (F, 17, 3) z-up metres."""
     known = {} if intrinsics is None else {"focal_length": float(intrinsics[0]),
                                            "principal_point": tuple(map(float, intrinsics[2:4]))}
-    focal = None if intrinsics is None else float(intrinsics[0])
     if height:  # the person's true standing height given, as --height does
         relative = torch.from_numpy(truth_cam - truth_cam[:, :1])
         known["height"] = float(standing_height(track_bone_lengths(relative, H36M), H36M))
@@ -81,7 +80,7 @@ def measure(lifter: Lifter, uv: np.ndarray, size: tuple[int, int], intrinsics: n
         out["root"] = float(np.linalg.norm(r.root_trajectory - root_true, axis=-1).mean()) * 1000
         absolute = r.poses + r.root_trajectory[:, None]
         out["abs_mpjpe"] = float(np.linalg.norm(absolute - truth_cam, axis=-1).mean()) * 1000
-        f_norm = 2 * (focal or DEFAULT_FOCAL_RATIO * size[0]) / size[0]
+        f_norm = 2 * r.focal_length / size[0]  # the lift's: the given one, else the default
         x = torch.from_numpy(uv / size[0] * 2 - np.array([1.0, size[1] / size[0]]))
         weak = weak_perspective_root(torch.from_numpy(r.poses).double(), x, f_norm).numpy()
         out["root_weak"] = float(np.nanmean(np.linalg.norm(weak - root_true, axis=-1))) * 1000

@@ -145,8 +145,10 @@ def test_fit_2d_reprojects_closer_with_the_same_bones_and_hypotheses(lifter):
     from ddhpose.geometry import bone_lengths
     from ddhpose.skeleton import H36M
     kp = coco_person(20, 500)[..., :2]
-    plain = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False)
-    fitted = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False, fit_2d=True)
+    # a random model's poses are deep enough that a short lens puts their near joints behind the camera
+    lens = dict(focal_length=1150.0)
+    plain = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False, **lens)
+    fitted = lifter.lift(kp, layout="coco", image_size=SIZE, hypotheses=2, world=False, fit_2d=True, **lens)
 
     def reprojection(r):
         cam = r.poses + r.root_trajectory[:, None]

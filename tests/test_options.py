@@ -84,6 +84,10 @@ def test_the_camera_of_a_lift():
     assumed = resolve_camera(LiftOptions(), (1920, 1080))
     assert assumed.focal == DEFAULT_FOCAL_RATIO * 1920 and assumed.centre == (960.0, 540.0)
     assert assumed.source.startswith("assumed")
+    # the same lens whichever way the camera is held: a portrait video assumes the same focal length
+    upright = resolve_camera(LiftOptions(), (1080, 1920))
+    assert upright.focal == assumed.focal and upright.centre == (540.0, 960.0)
+    assert 0.8 <= DEFAULT_FOCAL_RATIO <= 1.0  # phones and webcams, 53-64 degrees across the longer side
     given = resolve_camera(LiftOptions(focal_length=1500, principal_point=(900, 500)), (1920, 1080))
     assert (given.focal, given.centre, given.source) == (1500.0, (900.0, 500.0), "given")
     meta = resolve_camera(LiftOptions(focal_length=1500, focal_length_source="the video's metadata"), (1920, 1080))

@@ -140,7 +140,7 @@ class Lifter:
                   trajectory (0: off); the hypotheses are kept as sampled (docs/lift_quality.md).
                 - focal_length: pixels, if known (default: a camera file's, else estimated from the
                   clip where it can tell it (estimate_focal, :mod:`ddhpose.lifting.focal`; the
-                  provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x width with a
+                  provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the longer side with a
                   warning, an assumption the result records); principal_point: (cx, cy) pixels (default the
                   image centre); focal_length_source: where a given focal length came from.
                 - height: the person's height in metres, if known: pose, hypotheses, bone lengths
@@ -194,7 +194,7 @@ class Lifter:
         if estimate.identifiable:
             return replace(camera, focal=estimate.focal, source="estimated from the clip"), estimate
         warnings.warn(f"focal length: the clip cannot tell it ({estimate.reason}); assumed {DEFAULT_FOCAL_RATIO} x "
-                      "the image width: give --focal-length or --camera if the depth matters", stacklevel=3)
+                      "the image's longer side: give --focal-length or --camera if the depth matters", stacklevel=3)
         return camera, estimate
 
     def _result(self, track: KeypointTrack, inputs: LiftInputs, options: LiftOptions, camera: Camera,

@@ -24,10 +24,14 @@ STARTS = ("noise", "zero")
 DEFAULT_SMOOTHING = 2.0
 #: Frame rate assumed for keypoints that do not state one (results, BVH and animations).
 DEFAULT_FPS = 25.0
-#: Default assumed focal length as a multiple of the image width (Human3.6M: ~1145 px / 1000 px).
-DEFAULT_FOCAL_RATIO = 1.15
+#: Default assumed focal length as a multiple of the image's longer side, the same whichever way the
+#: camera is held: the lenses of the footage people film (phones' main cameras in video mode,
+#: webcams, 58 degrees across the longer side). Calibrated cameras, focal / longer side: four
+#: phones (Pose2Sim's demo, 1080 x 1920) 0.87-0.88, MPI-INF-3DHP outdoor 0.88 and studio 0.73,
+#: Human3.6M 1.14 (docs/world_accuracy.md).
+DEFAULT_FOCAL_RATIO = 0.9
 #: A lift's ``focal_length_source`` where nothing gave the focal length.
-ASSUMED_FOCAL = f"assumed: {DEFAULT_FOCAL_RATIO} x the image width"
+ASSUMED_FOCAL = f"assumed: {DEFAULT_FOCAL_RATIO} x the image's longer side"
 #: Focal lengths (pixels, as multiples of the image width) that are accepted: from a 170-degree
 #: fisheye to a 1,000 mm lens on a phone sensor.
 FOCAL_RATIO_RANGE = (0.05, 50.0)
@@ -46,7 +50,7 @@ class LiftOptions:
     ``score_threshold`` (default: the layout's), ``repair_swaps`` (put back left and right where
     the detector exchanged them, :mod:`ddhpose.lifting.swaps`). The pose: ``aggregation``, ``bone_lengths``,
     ``smooth`` (sigma, frames), ``height`` (metres), ``fit_2d``. The camera: ``focal_length``
-    (pixels; default :data:`DEFAULT_FOCAL_RATIO` x width), ``principal_point`` (pixels; default the
+    (pixels; default :func:`default_focal`), ``principal_point`` (pixels; default the
     image centre) and ``focal_length_source`` (recorded); ``camera_file`` (an OpenCV YAML / JSON or
     Pose2Sim TOML calibration, :mod:`ddhpose.lifting.camera_files`; ``camera_name`` picks one of
     several) gives both, scaled to the frames; a focal length or principal point given as well
@@ -157,10 +161,16 @@ class Camera:
     source: str
 
 
+def default_focal(image_size: tuple[int, int]) -> float:
+    """The focal length (pixels) assumed for frames of ``image_size`` (width, height) where nothing
+    gives it: :data:`DEFAULT_FOCAL_RATIO` x the longer side."""
+    return DEFAULT_FOCAL_RATIO * float(max(image_size))
+
+
 def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
     """The camera of a lift of frames ``image_size`` (width, height) pixels: the given focal
     length, else the camera file's (scaled to the frames; the mean of fx and fy), else
-    :data:`DEFAULT_FOCAL_RATIO` x width, refused outside :data:`FOCAL_RATIO_RANGE` x width (a focal
+    :func:`default_focal`, refused outside :data:`FOCAL_RATIO_RANGE` x width (a focal
     length in millimetres, or a typo); the given principal point, else the file's, else the
     image centre, refused outside the image (a typo, or pixels of another image size)."""
     width, height = image_size
@@ -171,11 +181,11 @@ def resolve_camera(options: LiftOptions, image_size: tuple[int, int]) -> Camera:
     elif calibrated is not None:
         focal, source = sum(calibrated.focal) / 2, f"camera file {calibrated.source}"
     else:
-        focal, source = DEFAULT_FOCAL_RATIO * width, ASSUMED_FOCAL
+        focal, source = default_focal(image_size), ASSUMED_FOCAL
     if not FOCAL_RATIO_RANGE[0] * width <= focal <= FOCAL_RATIO_RANGE[1] * width:
         raise ValueError(f"focal_length: {focal:g} pixels is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g} "
                          f"x the image width ({width} px); a focal length is in pixels, e.g. about "
-                         f"{DEFAULT_FOCAL_RATIO * width:.0f} for a normal lens")
+                         f"{default_focal(image_size):.0f} for a normal lens")
     if options.principal_point is not None:
         centre, given = options.principal_point, "principal_point"
     elif calibrated is not None:
