@@ -60,8 +60,8 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
     p.add_argument("--focal-length", type=float, default=lift.focal_length, metavar="PIXELS",
                    help="the camera's focal length in pixels, if known: places the person in depth "
                         "(default: the camera file's or the video's metadata, else estimated from the clip with "
-                        f"--focal-estimate where it can tell it, else assumed {DEFAULT_FOCAL_RATIO} x the image's longer side; "
-                        "the result records which)")
+                        f"--focal-estimate where it can tell it, else assumed {DEFAULT_FOCAL_RATIO} x the image's "
+                        "longer side; the result records which)")
     p.add_argument("--focal-estimate", action="store_true",
                    help="without a focal length, estimate it from the clip where the clip can tell it (experimental: "
                         "right for wide lenses, worse than the default on Human3.6M; docs/world_accuracy.md)")

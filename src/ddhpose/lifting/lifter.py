@@ -140,9 +140,10 @@ class Lifter:
                   trajectory (0: off); the hypotheses are kept as sampled (docs/lift_quality.md).
                 - focal_length: pixels, if known (default: a camera file's, else estimated from the
                   clip where it can tell it (estimate_focal, :mod:`ddhpose.lifting.focal`; the
-                  provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the longer side with a
-                  warning, an assumption the result records); principal_point: (cx, cy) pixels (default the
-                  image centre); focal_length_source: where a given focal length came from.
+                  provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the image's
+                  longer side with a warning, an assumption the result records); principal_point: (cx,
+                  cy) pixels (default the image centre); focal_length_source: where a given focal length
+                  came from.
                 - height: the person's height in metres, if known: pose, hypotheses, bone lengths
                   and root trajectory are scaled together (the 2D projection is unchanged). Body
                   size cannot be seen in 2D: the model's guess is typically 5-10 % off.
