@@ -383,3 +383,28 @@ def test_resting_only_off_the_floor_is_said_with_where_the_feet_rest(walk):
     assert said["raised"] == [{"frames": [int(r.frames[3]), int(r.frames[40])], "height_m": 1.92}]
     flagged = replace(r, provenance={"placement": {"note": "the resting feet stay 0.80 m above the floor ..."}})
     assert P._with_raised(flagged, [(3, 40, 1.92)]).provenance["placement"]["note"].startswith("the resting feet stay")
+
+
+def test_feet_raised_by_what_a_misjudged_size_could_do_are_said_to_be_either(walk):
+    """Feet resting 0.39 m above the floor, under a camera 2.15 m above a resting ankle on it: a
+    person 22 % farther (and larger) would rest on the floor, a size error the model makes (two
+    people on one platform, one of them judged too large, sink the floor under the other); 1.9 m
+    up, under a camera 1.86 m above, no size can: they stand on something."""
+    from dataclasses import replace
+    assert P.size_could_explain(0.39, 2.15) == pytest.approx(2.15 / 1.76)
+    assert P.size_could_explain(-0.3, 2.15) == pytest.approx(2.15 / 2.45)  # below: nearer and smaller
+    assert P.size_could_explain(1.9, 1.86) is None  # above the camera: on something, whatever the size
+    assert P.size_could_explain(0.6, 2.15) is None  # 1.39 x: beyond MAX_FLOOR_SCALE
+    assert 2.15 / 1.55 > MAX_FLOOR_SCALE > 2.15 / 1.76
+    assert P.size_could_explain(0.39, float("nan")) is None and P.size_could_explain(0.39, -1.0) is None
+    r = _lifted(walk)
+    r = replace(r, provenance={"placement": {"resting_frames": 40}})
+    frames = f"{int(r.frames[3])}-{int(r.frames[40])}"
+    either = P._with_raised(r, [(3, 40, 0.39)], 2.15).provenance["placement"]
+    assert either["note"] == (f"the feet rest 0.39 m above the floor in frames {frames} (on something: a box, a "
+                              "stair, a stage? or placed 22 % too near: a body size the model misjudged, theirs or "
+                              "that of the people the floor was found from)")
+    assert either["raised"] == [{"frames": [int(r.frames[3]), int(r.frames[40])], "height_m": 0.39,
+                                 "size_scale": round(2.15 / 1.76, 3)}]
+    boxed = P._with_raised(r, [(3, 40, 1.9)], 1.86).provenance["placement"]
+    assert boxed["note"].endswith("(on something: a box, a stair, a stage?)") and "size_scale" not in boxed["raised"][0]

@@ -110,7 +110,8 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
         r = standing_by_id[id(r)]
         world = frame.apply(r.poses + r.root_trajectory[:, None])
         contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r))
-        r = _with_raised(r, raised_spans(world, contacts, r.fps or DEFAULT_FPS))
+        rest = ANKLE_HEIGHT_RATIO * leg_length(r.poses.astype(np.float64))
+        r = _with_raised(r, raised_spans(world, contacts, r.fps or DEFAULT_FPS), frame.camera_height - rest)
         if foot_lock:
             world = lock_feet(world, contacts)
         placed.append(replace(r, world_poses=world, foot_contacts=contacts, world_frame=frame))
@@ -120,21 +121,47 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
     return placed
 
 
-def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]]) -> LiftResult:
+def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]], drop: float = float("nan")) -> LiftResult:
     """The result with the stretches where it rests off the floor (:func:`raised_spans`, frame
-    indices) in its placement record, as video frame numbers, and said in its note."""
+    indices) in its placement record, as video frame numbers, and said in its note. ``drop``: how
+    far below the camera a resting ankle on the floor is (metres): a stretch that a body size
+    misjudged within :data:`MAX_FLOOR_SCALE` would also put there is said to be either
+    (:func:`size_could_explain`)."""
     if not spans:
         return r
     info = dict(r.provenance.get("placement", {}))
-    info["raised"] = [{"frames": [int(r.frames[a]), int(r.frames[b])], "height_m": round(h, 2)} for a, b, h in spans]
-    said = "; ".join(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames "
-                     f"{int(r.frames[a])}-{int(r.frames[b])} ("
-                     + ("on something: a box, a stair, a stage?" if h > 0 else "misplaced: the body's size or the floor")
-                     + ")" for a, b, h in spans)
+    info["raised"] = []
+    said = []
+    for a, b, h in spans:
+        frames = f"{int(r.frames[a])}-{int(r.frames[b])}"
+        stretch = {"frames": [int(r.frames[a]), int(r.frames[b])], "height_m": round(h, 2)}
+        scale = size_could_explain(h, drop)
+        if h <= 0:
+            why = "misplaced: the body's size or the floor"
+        elif scale is None:
+            why = "on something: a box, a stair, a stage?"
+        else:
+            stretch["size_scale"] = round(scale, 3)
+            why = (f"on something: a box, a stair, a stage? or placed {100 * (scale - 1):.0f} % too near: a body size "
+                   "the model misjudged, theirs or that of the people the floor was found from")
+        info["raised"].append(stretch)
+        said.append(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames {frames} ({why})")
+    said = "; ".join(said)
     if info.get("note", "").endswith(BY_SIZE):  # their feet rest, but not on the floor seen clip-wide
         info["note"] = f"{said}; {BY_SIZE}"
     info.setdefault("note", said)  # a person flagged already (the lowest support off the floor) keeps that note
     return replace(r, provenance={**r.provenance, "placement": info})
+
+
+def size_could_explain(height: float, drop: float) -> float | None:
+    """The scale about the camera (> 1: farther and larger) that would bring feet resting
+    ``height`` metres above the floor onto it, for a camera ``drop`` metres above a resting ankle
+    on the floor; None where it would take more than :data:`MAX_FLOOR_SCALE` (the feet are on
+    something, whatever the size) or the camera is not above them."""
+    if not (math.isfinite(drop) and drop > 0 and drop - height > 0):
+        return None
+    scale = drop / (drop - height)
+    return scale if abs(math.log(scale)) <= math.log(MAX_FLOOR_SCALE) else None
 
 
 def support_boxes(r: LiftResult, margin: float = SUPPORT_MARGIN) -> list[np.ndarray]:
