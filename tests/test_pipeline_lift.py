@@ -108,3 +108,17 @@ def test_results_record_how_they_were_made(lifter, checkpoint, tmp_path):
     assert p["checkpoint"] == str(checkpoint) and p["precision"] == "fp32" and p["hypotheses"] == 2
     assert (p["smooth"], p["aggregation"], p["bone_lengths"], p["focal_length"]) == (1.5, "p_agg", "track", 900.0)
     assert p["input"] == src and p["tracking"]["min_frames"] == 10 and r.fps == 30 and r.focal_length == 900
+
+
+def test_the_summary_says_when_the_focal_length_was_assumed(lifter):
+    """The people's distances follow the focal length: where nothing gave it, the summary says the
+    one assumed, and how to give it; given, or estimated from the clip, it says nothing of it."""
+    from ddhpose.lifting.options import DEFAULT_FOCAL_RATIO
+    from ddhpose.pipelines.lift import summary
+    kp = coco_person(11, 500)[..., :2]
+    assumed = lifter.lift(kp, layout="coco", image_size=(800, 1000), hypotheses=1, world=False)
+    line = f"  camera: focal length {0.9 * 1000:.0f} px, assumed: {DEFAULT_FOCAL_RATIO} x the image's longer side"
+    assert DEFAULT_FOCAL_RATIO == 0.9 and summary([assumed]).splitlines()[1].startswith(line)
+    assert "--focal-length or --camera" in summary([assumed])
+    given = lifter.lift(kp, layout="coco", image_size=(800, 1000), hypotheses=1, world=False, focal_length=1000.0)
+    assert "camera:" not in summary([given]) and "camera:" not in summary([given, given])

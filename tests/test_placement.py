@@ -402,8 +402,8 @@ def test_feet_raised_by_what_a_misjudged_size_could_do_are_said_to_be_either(wal
     frames = f"{int(r.frames[3])}-{int(r.frames[40])}"
     either = P._with_raised(r, [(3, 40, 0.39)], 2.15).provenance["placement"]
     assert either["note"] == (f"the feet rest 0.39 m above the floor in frames {frames} (on something: a box, a "
-                              "stair, a stage? or placed 22 % too near: a body size the model misjudged, theirs or "
-                              "that of the people the floor was found from)")
+                              "stair, a stage? or 22 % farther (and larger) than placed: a body size the model "
+                              "misjudged, theirs or that of the people the floor was found from)")
     assert either["raised"] == [{"frames": [int(r.frames[3]), int(r.frames[40])], "height_m": 0.39,
                                  "size_scale": round(2.15 / 1.76, 3)}]
     boxed = P._with_raised(r, [(3, 40, 1.9)], 1.86).provenance["placement"]

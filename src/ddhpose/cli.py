@@ -64,7 +64,7 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "longer side; the result records which)")
     p.add_argument("--focal-estimate", action="store_true",
                    help="without a focal length, estimate it from the clip where the clip can tell it (experimental: "
-                        "right for wide lenses, worse than the default on Human3.6M; docs/world_accuracy.md)")
+                        "right for wide lenses, tells few clips and costs time; docs/world_accuracy.md)")
     p.add_argument("--principal-point", type=float, nargs=2, default=lift.principal_point, metavar=("CX", "CY"),
                    help="the camera's principal point in pixels, if known (default: the image centre)")
     p.add_argument("--camera", default=lift.camera_file, metavar="FILE",

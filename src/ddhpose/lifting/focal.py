@@ -161,7 +161,6 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
     ratio = interval[1] / interval[0]
     depth_range = float(depth.quantile(0.95) - depth.quantile(0.05)) if len(depth) else 0.0
     identifiable = not at_end and ratio <= MAX_INTERVAL_RATIO
-    reason = (f"best {math.exp(log_f) / width:.2f} x the image width, {interval[0] / width:.2f}-"
-              f"{interval[1] / width:.2f} x fitting as well; {frames} frames, the body moving {depth_range:.1f} m "
-              "in depth")
+    reason = (f"best {math.exp(log_f):.0f} px, {interval[0]:.0f}-{interval[1]:.0f} px fitting as well; {frames} "
+              f"frames, the body moving {depth_range:.1f} m in depth")
     return FocalEstimate(math.exp(log_f), interval, identifiable, depth_range, frames, reason)

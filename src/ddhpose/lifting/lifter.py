@@ -141,7 +141,8 @@ class Lifter:
                 - focal_length: pixels, if known (default: a camera file's, else estimated from the
                   clip where it can tell it (estimate_focal, :mod:`ddhpose.lifting.focal`; the
                   provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the image's
-                  longer side with a warning, an assumption the result records); principal_point: (cx,
+                  longer side, an assumption the result records in ``focal_length_source`` and
+                  :func:`ddhpose.pipelines.lift.summary` says); principal_point: (cx,
                   cy) pixels (default the image centre); focal_length_source: where a given focal length
                   came from.
                 - height: the person's height in metres, if known: pose, hypotheses, bone lengths

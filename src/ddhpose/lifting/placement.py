@@ -31,8 +31,9 @@ a foot rests, the floor says where it is: on its camera ray, at the ankle's heig
    stretches are recorded and said (:func:`ddhpose.lifting.feet.raised_spans`).
 
 What was done is in each result's provenance under ``placement`` (the scale, how far the resting
-feet were from the floor before, the resting frames, the ``raised`` stretches, and a note where
-the person was flagged).
+feet were from the floor before, the resting frames, the ``raised`` stretches with, where a body
+size misjudged within :data:`MAX_FLOOR_SCALE` would also put the feet there, that scale
+(``size_scale``), and a note where the person was flagged).
 """
 from __future__ import annotations
 
@@ -142,8 +143,8 @@ def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]], drop: float
             why = "on something: a box, a stair, a stage?"
         else:
             stretch["size_scale"] = round(scale, 3)
-            why = (f"on something: a box, a stair, a stage? or placed {100 * (scale - 1):.0f} % too near: a body size "
-                   "the model misjudged, theirs or that of the people the floor was found from")
+            why = (f"on something: a box, a stair, a stage? or {100 * (scale - 1):.0f} % farther (and larger) than "
+                   "placed: a body size the model misjudged, theirs or that of the people the floor was found from")
         info["raised"].append(stretch)
         said.append(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames {frames} ({why})")
     said = "; ".join(said)
@@ -157,7 +158,8 @@ def size_could_explain(height: float, drop: float) -> float | None:
     """The scale about the camera (> 1: farther and larger) that would bring feet resting
     ``height`` metres above the floor onto it, for a camera ``drop`` metres above a resting ankle
     on the floor; None where it would take more than :data:`MAX_FLOOR_SCALE` (the feet are on
-    something, whatever the size) or the camera is not above them."""
+    something, whatever the size) or the camera is not above them. The scale is on top of the
+    one :func:`on_the_floor` gave the person (at most :data:`MAX_FLOOR_SCALE` ** trust)."""
     if not (math.isfinite(drop) and drop > 0 and drop - height > 0):
         return None
     scale = drop / (drop - height)

@@ -16,22 +16,28 @@ from ddhpose.export.writers import planned_writes, write_all
 from ddhpose.lifting.inputs import read_keypoints
 from ddhpose.lifting.keypoints import KeypointTrack
 from ddhpose.lifting.lifter import Lifter
-from ddhpose.lifting.options import LiftOptions, TrackingOptions
+from ddhpose.lifting.options import ASSUMED_FOCAL, LiftOptions, TrackingOptions
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.result import LiftResult
 
 
 def summary(results: Sequence[LiftResult]) -> str:
     """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
-    the world frame (what up rests on, how sure), then per person the frames, the focal length
-    where the clip was asked for it (estimated, or assumed because it could not tell), the frames
-    where left and right were put back, and anyone the floor flagged."""
+    the world frame (what up rests on, how sure), the focal length where nothing gave it, then per
+    person the frames, the focal length where the clip was asked for it (estimated, or assumed
+    because it could not tell), the frames where left and right were put back, and anyone the
+    floor flagged."""
     lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
     frame = next((r.world_frame for r in results if r.world_frame is not None), None)
     if frame is not None:
         lines.append(f"  world frame from {frame.method} (up within about {frame.uncertainty_deg:.0f} degrees; floor "
                      f"from the {frame.floor_evidence}; camera {frame.camera_height:.2f} m high, pitch "
                      f"{frame.camera_pitch_deg:.0f} degrees)")
+    assumed = [r for r in results if (r.provenance or {}).get("focal_length_source") == ASSUMED_FOCAL
+               and not (r.provenance or {}).get("focal_estimate")]
+    if assumed:
+        lines.append(f"  camera: focal length {assumed[0].focal_length:.0f} px, {ASSUMED_FOCAL}: the people's "
+                     "distances scale with it (give --focal-length or --camera if they matter)")
     for r in results:
         line = (f"  track {r.track_id}: frames {int(r.frames[0])}-{int(r.frames[-1])} "
                 f"({int((~r.missing.all(1)).sum())} of {r.num_frames} detected)")
