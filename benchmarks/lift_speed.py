@@ -15,6 +15,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="docs/lift_speed")
     parser.add_argument("--world-off", action="store_true",
                         help="also time each setting without the world frame (world=False), interleaved")
+    parser.add_argument("--focal-estimate", action="store_true",
+                        help="also time each precision with the clip's focal estimate on (world on)")
     parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -57,14 +60,17 @@ def main(argv: list[str] | None = None) -> None:
         h, w = (int(v) for v in setting.split("x"))
         for lifter in lifters.values():  # warm-up
             lifter.lift(keypoints[:min(100, args.frames)], image_size=size, layout="h36m", hypotheses=h, iterations=w)
-        variants = [(p, True) for p in lifters] + ([(p, False) for p in lifters] if args.world_off else [])
-        times: dict[str, list[float]] = {_name(p, world): [] for p, world in variants}
+        variants = ([(p, True, False) for p in lifters] + ([(p, False, False) for p in lifters] if args.world_off else [])
+                    + ([(p, True, True) for p in lifters] if args.focal_estimate else []))
+        times: dict[str, list[float]] = {_name(*v): [] for v in variants}
         for _ in range(args.repeats):  # precisions interleaved, so load drift hits all alike
-            for p, world in variants:
+            for p, world, estimate in variants:
                 start = time.perf_counter()
-                lifters[p].lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w, world=world,
-                                fps=50.0)
-                times[_name(p, world)].append(time.perf_counter() - start)
+                with warnings.catch_warnings():  # the estimate's fallback warning, once per run
+                    warnings.simplefilter("ignore")
+                    lifters[p].lift(keypoints, image_size=size, layout="h36m", hypotheses=h, iterations=w,
+                                    world=world, fps=50.0, estimate_focal=estimate)
+                times[_name(p, world, estimate)].append(time.perf_counter() - start)
         for p, t in times.items():
             median = statistics.median(t)
             rows[f"{setting} {p}"] = {"seconds": median, "fps": args.frames / median, "all_seconds": t}
@@ -74,21 +80,24 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/lift_speed.py " + " ".join(
         (["--smoke"] if args.smoke else [])
         + [f"--frames {args.frames}", f"--repeats {args.repeats}", "--settings " + " ".join(args.settings),
-           "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else []))
+           "--precisions " + " ".join(args.precisions)] + (["--world-off"] if args.world_off else [])
+        + (["--focal-estimate"] if args.focal_estimate else []))
     lines = [f"`{command}`", "",
              f"Lifting speed of {weights_label(args.checkpoint)} (F={cfg.frames}, C={cfg.channels}, depth {cfg.depth}) on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}; "
              f"{args.frames} frames, flip augmentation on, the defaults of `Lifter.lift` otherwise, median of "
              f"{args.repeats} runs (precisions interleaved); 'world' rows include the root trajectory, the "
-             "world frame, foot contacts and foot locking (the default), 'world off' rows stop at the camera frame.", "",
+             "world frame, foot contacts and foot locking (the default), 'world off' rows stop at the camera frame"
+             + (", 'focal estimate' rows estimate the focal length from the clip (``estimate_focal``)"
+                if args.focal_estimate else "") + ".", "",
              "| hypotheses x iterations, precision | frames/s | seconds |", "|---|---|---|"]
     lines += [f"| {s} | {r['fps']:.0f} | {r['seconds']:.2f} |" for s, r in rows.items()]
     write_section(Path(args.out + ".md"), "lift_speed", "\n".join(lines), title="# Lifting speed of the bundled model")
     atomic_write_text(Path(args.out + ".json"), json.dumps(rows, indent=2))
 
 
-def _name(precision: str, world: bool) -> str:
-    return f"{precision}, {'world' if world else 'world off'}"
+def _name(precision: str, world: bool, estimate: bool = False) -> str:
+    return f"{precision}, {'world' if world else 'world off'}" + (", focal estimate" if estimate else "")
 
 
 if __name__ == "__main__":

@@ -151,9 +151,9 @@ def test_precision_speed_smoke(smoke_run):
 
 
 def test_lift_speed_smoke(smoke_run):
-    out = smoke_run("lift_speed", "--threads", "1", "--world-off")
+    out = smoke_run("lift_speed", "--threads", "1", "--world-off", "--focal-estimate")
     rows = json.loads((out / "lift_speed.json").read_text())
-    assert set(rows) == {f"{s} fp32, {w}" for s in ("1x1", "2x2") for w in ("world", "world off")}
+    assert set(rows) == {f"{s} fp32, {w}" for s in ("1x1", "2x2") for w in ("world", "world off", "world, focal estimate")}
     assert all(finite(r["fps"], r["seconds"]) and r["fps"] > 0 for r in rows.values())
     assert "Lifting speed of tiny.safetensors (sha256" in section(out / "lift_speed.md", "lift_speed")
 
