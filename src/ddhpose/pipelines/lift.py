@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,9 +14,10 @@ from ddhpose.export.options import ExportOptions
 from ddhpose.export.render import write_animation
 from ddhpose.export.results import result_format
 from ddhpose.export.writers import planned_writes, write_all
+from ddhpose.lifting.focal import shared_focal
 from ddhpose.lifting.inputs import read_keypoints
 from ddhpose.lifting.keypoints import KeypointTrack
-from ddhpose.lifting.lifter import Lifter
+from ddhpose.lifting.lifter import FOCAL_UNTOLD, Lifter
 from ddhpose.lifting.options import ASSUMED_FOCAL, LiftOptions, TrackingOptions
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.result import LiftResult
@@ -44,10 +46,10 @@ def summary(results: Sequence[LiftResult]) -> str:
         if r.world_poses is None:
             line += f"; camera frame only ({r.world_note})"
         provenance = r.provenance or {}
-        estimate = provenance.get("focal_estimate")
+        estimate, source = provenance.get("focal_estimate"), str(provenance.get("focal_length_source", ""))
         if estimate:
-            line += (f"; focal length {r.focal_length:.0f} px " + ("estimated from the clip" if estimate["identifiable"]
-                     else f"assumed, the clip could not tell it (best {estimate['focal']:.0f} px)"))
+            line += (f"; focal length {r.focal_length:.0f} px " + (source if source.startswith("estimated") else
+                     f"assumed, the clip could not tell it (best {estimate['focal']:.0f} px)"))
         for group, spans in provenance.get("left_right_repaired", {}).items():
             line += f"; left/right {group} put back in frames " + ", ".join(
                 f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
@@ -73,15 +75,39 @@ def lift_tracks(tracks: Sequence[KeypointTrack], lifter: Lifter, options: LiftOp
                 source: str, tracking: TrackingOptions | None = None, progress: bool = False) -> list[LiftResult]:
     """Lift every person of one clip; with ``options.world`` the people share one world frame (one
     floor, their relative positions kept: :func:`ddhpose.lifting.placement.place_in_world`).
-    ``source`` (the user's file) and ``tracking`` are recorded in every result's provenance."""
+    With ``options.estimate_focal`` and no focal length given, the people share one camera too:
+    where any of them told the focal length, every person is lifted again under the clip's one
+    estimate (:func:`ddhpose.lifting.focal.shared_focal`; each person's own estimate stays in
+    their provenance). ``source`` (the user's file) and ``tracking`` are recorded in every
+    result's provenance."""
     options = options or LiftOptions()
     extra = dict(input=source, tracking=dataclasses.asdict(tracking or TrackingOptions()))
-    results = []
-    for track in tracks:
-        r = lifter.lift(track, options=dataclasses.replace(options, world=False), progress=progress)
-        given = {} if track.input_track_id is None else {"input_track_id": int(track.input_track_id)}
-        results.append(dataclasses.replace(r, provenance={**r.provenance, **extra, **given, "world": options.world}))
+    with warnings.catch_warnings(record=True) as caught:  # held until the clip's camera is known
+        warnings.simplefilter("always")
+        results = [_lift_one(lifter, track, dataclasses.replace(options, world=False), extra, options.world,
+                             progress) for track in tracks]
+    own = [r.provenance.get("focal_estimate") for r in results]
+    focal = shared_focal(own) if len(results) > 1 else None
+    for w in caught:  # a person's 'cannot tell it' is moot where another person told it
+        if focal is None or not str(w.message).startswith(FOCAL_UNTOLD):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if focal is not None:
+        told = sum(1 for e in own if e and e["identifiable"])
+        camera = dataclasses.replace(options, world=False, estimate_focal=False, focal_length=focal,
+                                     focal_length_source=f"estimated from the clip ({told} of {len(results)} people "
+                                                         "told it)")
+        results = [_lift_one(lifter, track, camera, {**extra, "focal_estimate": e}, options.world, progress)
+                   for track, e in zip(tracks, own)]
     return place_in_world(results, foot_lock=options.foot_lock) if options.world and results else results
+
+
+def _lift_one(lifter: Lifter, track: KeypointTrack, options: LiftOptions, extra: dict, world: bool,
+              progress: bool) -> LiftResult:
+    """One person of :func:`lift_tracks`, camera frame only, ``extra`` and where it came from in
+    the provenance."""
+    r = lifter.lift(track, options=options, progress=progress)
+    given = {} if track.input_track_id is None else {"input_track_id": int(track.input_track_id)}
+    return dataclasses.replace(r, provenance={**r.provenance, **extra, **given, "world": world})
 
 
 def lift_file(input_path: str | os.PathLike, output_path: str | os.PathLike, options: LiftOptions | None = None, *,
