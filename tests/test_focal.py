@@ -76,16 +76,3 @@ def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match=r"expected pose \(F, J, 3\) and keypoints \(F, J, 2\)"):
         estimate_focal(torch.zeros(10, 17, 3), torch.zeros(10, 17, 3), torch.ones(10, 17), SIZE, CENTRE, 25.0)
 
-
-def test_one_focal_length_for_a_clip_s_people_weighs_the_surer_estimates_more():
-    from ddhpose.lifting.focal import shared_focal
-    told = {"focal": 1000.0, "interval": [800.0, 1250.0], "identifiable": True}
-    wide = {"focal": 2000.0, "interval": [1200.0, 2400.0], "identifiable": True}  # told, less sure
-    untold = {"focal": 5000.0, "interval": [500.0, 9000.0], "identifiable": False}
-    assert shared_focal([None, untold]) is None and shared_focal([]) is None
-    assert shared_focal([told, untold, None]) == pytest.approx(1000.0)  # only the told ones count
-    # a weighted geometric mean: between the two, nearer the narrower interval
-    w1, w2 = 1 / np.log(1250 / 800) ** 2, 1 / np.log(2400 / 1200) ** 2
-    both = shared_focal([told, wide])
-    assert both == pytest.approx(np.exp((w1 * np.log(1000) + w2 * np.log(2000)) / (w1 + w2)))
-    assert 1000 < both < np.sqrt(1000 * 2000)

@@ -1,6 +1,5 @@
 """``lift_file`` (``ddhpose lift``): one result per person, BVH beside it, all or nothing."""
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -117,48 +116,15 @@ def test_the_summary_says_when_the_focal_length_was_assumed(lifter):
     from ddhpose.lifting.options import DEFAULT_FOCAL_RATIO
     from ddhpose.pipelines.lift import summary
     kp = coco_person(11, 500)[..., :2]
-    assumed = lifter.lift(kp, layout="coco", image_size=(800, 1000), hypotheses=1, world=False)
+    assumed = lifter.lift(kp, layout="coco", image_size=(800, 1000), hypotheses=1, world=False,
+                          estimate_focal=False)
     line = f"  camera: focal length {0.9 * 1000:.0f} px, assumed: {DEFAULT_FOCAL_RATIO} x the image's longer side"
     assert DEFAULT_FOCAL_RATIO == 0.9 and summary([assumed]).splitlines()[1].startswith(line)
     assert "--focal-length or --camera" in summary([assumed])
     given = lifter.lift(kp, layout="coco", image_size=(800, 1000), hypotheses=1, world=False, focal_length=1000.0)
-    assert "camera:" not in summary([given]) and "camera:" not in summary([given, given])
+    assert summary([given, given]).splitlines()[1] == "  camera: focal length 1000 px, given"
+    assert "--focal-length" not in summary([given])
+    # two cameras (results of two clips): each person's line says theirs
+    both = summary([assumed, given]).splitlines()
+    assert both[1].startswith("  track 0") and both[1].endswith("if they matter)") and both[2].endswith("px, given")
 
-
-def test_a_clip_s_people_share_one_estimated_focal_length(lifter, monkeypatch):
-    """Where one person of a clip tells the focal length and another cannot, both are lifted under
-    it (one camera for the clip); each keeps their own estimate in the provenance. Without any
-    told, each keeps the default."""
-    import ddhpose.lifting.lifter as lifter_module
-    from ddhpose.lifting.focal import FocalEstimate
-    from ddhpose.lifting.keypoints import make_track
-    from ddhpose.lifting.options import LiftOptions, default_focal
-    from ddhpose.pipelines.lift import lift_tracks, summary
-    calls = []
-
-    def fake(pose, keypoints, weights, image_size, centre, fps, undetected):
-        calls.append(len(pose))
-        told = len(pose) == 11  # the first person tells it, the second (13 frames) cannot
-        return FocalEstimate(1500.0 if told else 3000.0, (1300.0, 1700.0) if told else (600.0, 9000.0), told, 1.0,
-                             len(pose), "stub")
-    monkeypatch.setattr(lifter_module, "estimate_focal", fake)
-    size = (1000, 800)
-    tracks = [make_track(coco_person(n, x)[..., :2], np.ones((n, 17)), np.arange(n), t, "coco", size, "clip")
-              for t, (n, x) in enumerate([(11, 300), (13, 700)])]
-    options = LiftOptions(hypotheses=1, world=False, estimate_focal=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        results = lift_tracks(tracks, lifter, options, source="clip")
-    assert not [w for w in caught if "cannot tell it" in str(w.message)]  # moot: another person told it
-    assert calls == [11, 13]  # estimated once per person, not again for the shared lift
-    assert [r.focal_length for r in results] == [1500.0, 1500.0]
-    assert {r.provenance["focal_length_source"] for r in results} == {"estimated from the clip (1 of 2 people told it)"}
-    assert [r.provenance["focal_estimate"]["identifiable"] for r in results] == [True, False]
-    assert summary(results).count("focal length 1500 px estimated from the clip (1 of 2 people told it)") == 2
-    # nobody told: each keeps the default, said as assumed
-    monkeypatch.setattr(lifter_module, "estimate_focal", lambda *a: FocalEstimate(
-        3000.0, (600.0, 9000.0), False, 1.0, len(a[0]), "stub"))
-    with pytest.warns(UserWarning, match="focal length: the clip cannot tell it"):
-        results = lift_tracks(tracks, lifter, options, source="clip")
-    assert [r.focal_length for r in results] == [default_focal(size)] * 2
-    assert "assumed, the clip could not tell it (best 3000 px)" in summary(results)

@@ -165,14 +165,3 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
               f"frames, the body moving {depth_range:.1f} m in depth")
     return FocalEstimate(math.exp(log_f), interval, identifiable, depth_range, frames, reason)
 
-
-def shared_focal(estimates: list[dict | None]) -> float | None:
-    """One focal length for the people of one clip from their own estimates (``FocalEstimate.to_dict``
-    of each, None where none was made): the mean of the told ones' log focal lengths, each
-    weighted by how narrow its interval is (1 / log(top / bottom) squared); None where none told."""
-    told = [e for e in estimates if e and e["identifiable"]]
-    if not told:
-        return None
-    weights = [1.0 / max(math.log(e["interval"][1] / e["interval"][0]), 1e-3) ** 2 for e in told]
-    mean = sum(w * math.log(e["focal"]) for w, e in zip(weights, told)) / sum(weights)
-    return math.exp(mean)

@@ -54,8 +54,9 @@ class LiftOptions:
     image centre) and ``focal_length_source`` (recorded); ``camera_file`` (an OpenCV YAML / JSON or
     Pose2Sim TOML calibration, :mod:`ddhpose.lifting.camera_files`; ``camera_name`` picks one of
     several) gives both, scaled to the frames; a focal length or principal point given as well
-    overrides the file's. ``estimate_focal``: where neither gives a focal length, estimate it from
-    the clip (:mod:`ddhpose.lifting.focal`), keeping the default where the clip cannot tell it. Time: ``fps`` (default the input's, else
+    overrides the file's. ``estimate_focal``: where neither gives a focal length, estimate it
+    from the clip (:mod:`ddhpose.lifting.focal`), keeping the default where the clip cannot tell
+    it (each person their own). Time: ``fps`` (default the input's, else
     :data:`DEFAULT_FPS`). The world: ``world``, ``foot_lock``.
     """
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,10 +13,9 @@ from ddhpose.export.options import ExportOptions
 from ddhpose.export.render import write_animation
 from ddhpose.export.results import result_format
 from ddhpose.export.writers import planned_writes, write_all
-from ddhpose.lifting.focal import shared_focal
 from ddhpose.lifting.inputs import read_keypoints
 from ddhpose.lifting.keypoints import KeypointTrack
-from ddhpose.lifting.lifter import FOCAL_UNTOLD, Lifter
+from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import ASSUMED_FOCAL, LiftOptions, TrackingOptions
 from ddhpose.lifting.placement import place_in_world
 from ddhpose.lifting.result import LiftResult
@@ -25,31 +23,27 @@ from ddhpose.lifting.result import LiftResult
 
 def summary(results: Sequence[LiftResult]) -> str:
     """What a user should know of a clip's people, for the end of ``ddhpose lift`` / ``video``:
-    the world frame (what up rests on, how sure), the focal length where nothing gave it, then per
-    person the frames, the focal length where the clip was asked for it (estimated, or assumed
-    because it could not tell), the frames where left and right were put back, and anyone the
-    floor flagged."""
+    the world frame (what up rests on, how sure), the camera's focal length and where it came from
+    (given, a file, the video, estimated from the clip, or assumed where the clip could not tell
+    it), then per person the frames, the frames where left and right were put back, and anyone
+    the floor flagged."""
     lines = [f"{len(results)} {'person' if len(results) == 1 else 'people'} lifted:"]
     frame = next((r.world_frame for r in results if r.world_frame is not None), None)
     if frame is not None:
         lines.append(f"  world frame from {frame.method} (up within about {frame.uncertainty_deg:.0f} degrees; floor "
                      f"from the {frame.floor_evidence}; camera {frame.camera_height:.2f} m high, pitch "
                      f"{frame.camera_pitch_deg:.0f} degrees)")
-    assumed = [r for r in results if (r.provenance or {}).get("focal_length_source") == ASSUMED_FOCAL
-               and not (r.provenance or {}).get("focal_estimate")]
-    if assumed:
-        lines.append(f"  camera: focal length {assumed[0].focal_length:.0f} px, {ASSUMED_FOCAL}: the people's "
-                     "distances scale with it (give --focal-length or --camera if they matter)")
+    cameras = {_camera(r) for r in results}
+    if len(cameras) == 1:  # one camera for the clip (ddhpose.pipelines.lift.lift_tracks)
+        lines.append(f"  camera: {cameras.pop()}")
     for r in results:
         line = (f"  track {r.track_id}: frames {int(r.frames[0])}-{int(r.frames[-1])} "
                 f"({int((~r.missing.all(1)).sum())} of {r.num_frames} detected)")
         if r.world_poses is None:
             line += f"; camera frame only ({r.world_note})"
         provenance = r.provenance or {}
-        estimate, source = provenance.get("focal_estimate"), str(provenance.get("focal_length_source", ""))
-        if estimate:
-            line += (f"; focal length {r.focal_length:.0f} px " + (source if source.startswith("estimated") else
-                     f"assumed, the clip could not tell it (best {estimate['focal']:.0f} px)"))
+        if len(cameras) > 1:
+            line += f"; camera: {_camera(r)}"
         for group, spans in provenance.get("left_right_repaired", {}).items():
             line += f"; left/right {group} put back in frames " + ", ".join(
                 f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
@@ -58,6 +52,18 @@ def summary(results: Sequence[LiftResult]) -> str:
             line += f"; {note}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _camera(r: LiftResult) -> str:
+    """The focal length a result was lifted under and where it came from, in words."""
+    provenance = r.provenance or {}
+    source, estimate = provenance.get("focal_length_source", "unknown"), provenance.get("focal_estimate")
+    text = f"focal length {r.focal_length:.0f} px, {source}"
+    if source == ASSUMED_FOCAL:
+        if estimate:
+            text += f" (the clip could not tell it; best {estimate['focal']:.0f} px)"
+        text += ": the people's distances scale with it (give --focal-length or --camera if they matter)"
+    return text
 
 
 def split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,29 +81,13 @@ def lift_tracks(tracks: Sequence[KeypointTrack], lifter: Lifter, options: LiftOp
                 source: str, tracking: TrackingOptions | None = None, progress: bool = False) -> list[LiftResult]:
     """Lift every person of one clip; with ``options.world`` the people share one world frame (one
     floor, their relative positions kept: :func:`ddhpose.lifting.placement.place_in_world`).
-    With ``options.estimate_focal`` and no focal length given, the people share one camera too:
-    where any of them told the focal length, every person is lifted again under the clip's one
-    estimate (:func:`ddhpose.lifting.focal.shared_focal`; each person's own estimate stays in
-    their provenance). ``source`` (the user's file) and ``tracking`` are recorded in every
-    result's provenance."""
+    With ``options.estimate_focal`` each person gets their own estimate of the focal length
+    (one shared by the clip's people spread a wrong one to all: docs/world_accuracy.md).
+    ``source`` (the user's file) and ``tracking`` are recorded in every result's provenance."""
     options = options or LiftOptions()
     extra = dict(input=source, tracking=dataclasses.asdict(tracking or TrackingOptions()))
-    with warnings.catch_warnings(record=True) as caught:  # held until the clip's camera is known
-        warnings.simplefilter("always")
-        results = [_lift_one(lifter, track, dataclasses.replace(options, world=False), extra, options.world,
-                             progress) for track in tracks]
-    own = [r.provenance.get("focal_estimate") for r in results]
-    focal = shared_focal(own) if len(results) > 1 else None
-    for w in caught:  # a person's 'cannot tell it' is moot where another person told it
-        if focal is None or not str(w.message).startswith(FOCAL_UNTOLD):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if focal is not None:
-        told = sum(1 for e in own if e and e["identifiable"])
-        camera = dataclasses.replace(options, world=False, estimate_focal=False, focal_length=focal,
-                                     focal_length_source=f"estimated from the clip ({told} of {len(results)} people "
-                                                         "told it)")
-        results = [_lift_one(lifter, track, camera, {**extra, "focal_estimate": e}, options.world, progress)
-                   for track, e in zip(tracks, own)]
+    results = [_lift_one(lifter, track, dataclasses.replace(options, world=False), extra, options.world, progress)
+               for track in tracks]
     return place_in_world(results, foot_lock=options.foot_lock) if options.world and results else results
 
 
