@@ -408,3 +408,12 @@ def test_feet_raised_by_what_a_misjudged_size_could_do_are_said_to_be_either(wal
                                  "size_scale": round(2.15 / 1.76, 3)}]
     boxed = P._with_raised(r, [(3, 40, 1.9)], 1.86).provenance["placement"]
     assert boxed["note"].endswith("(on something: a box, a stair, a stage?)") and "size_scale" not in boxed["raised"][0]
+    # below the floor: the others may stand on a platform (Pose2Sim's demo: a man on one, a bystander
+    # on the ground behind), or this person is placed too near
+    lower = P._with_raised(r, [(3, 40, -0.42)], 1.85).provenance["placement"]
+    assert lower["note"] == (f"the feet rest 0.42 m below the floor in frames {frames} (lower than the floor found: a "
+                             "stage or a platform the others stand on? or 19 % nearer (and smaller) than placed: a "
+                             "body size the model misjudged, theirs or that of the people the floor was found from)")
+    assert lower["raised"][0]["size_scale"] == round(1.85 / 2.27, 3)
+    far_below = P._with_raised(r, [(3, 40, -1.5)], 1.85).provenance["placement"]["note"]
+    assert far_below.endswith("(lower than the floor found: a stage or a platform the others stand on?)")

@@ -137,14 +137,14 @@ def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]], drop: float
         frames = f"{int(r.frames[a])}-{int(r.frames[b])}"
         stretch = {"frames": [int(r.frames[a]), int(r.frames[b])], "height_m": round(h, 2)}
         scale = size_could_explain(h, drop)
-        if h <= 0:
-            why = "misplaced: the body's size or the floor"
-        elif scale is None:
-            why = "on something: a box, a stair, a stage?"
-        else:
+        why = ("on something: a box, a stair, a stage?" if h > 0 else
+               "lower than the floor found: a stage or a platform the others stand on?")
+        if scale is not None:
             stretch["size_scale"] = round(scale, 3)
-            why = (f"on something: a box, a stair, a stage? or {100 * (scale - 1):.0f} % farther (and larger) than "
-                   "placed: a body size the model misjudged, theirs or that of the people the floor was found from")
+            change = f"{100 * (scale - 1):.0f} % farther (and larger)" if scale > 1 else \
+                f"{100 * (1 - scale):.0f} % nearer (and smaller)"
+            why += (f" or {change} than placed: a body size the model misjudged, theirs or that of the people the "
+                    "floor was found from")
         info["raised"].append(stretch)
         said.append(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames {frames} ({why})")
     said = "; ".join(said)
