@@ -4,10 +4,9 @@ Each scene puts 2-3 held-out mocap clips (bodies and motions never trained on: t
 test split) on one floor at different distances from one camera (1920x1080, focal 0.9-1.4 x the
 width, 1-2.5 m high, aimed at the group), projects every person's joints exactly, hides one person
 for 18 frames in the middle (a detector that misses them), lifts the people's tracks with the
-bundled model (``ddhpose.pipelines.lift.lift_tracks``: one camera for the scene) and places
-everyone in one world frame (``ddhpose.lifting.placement.place_in_world``), as ``ddhpose lift`` /
-``video`` do, with the true focal length given and with the lifter's default (the clip's focal
-estimate where it tells it, else 0.9 x the longer side).
+bundled model (``ddhpose.pipelines.lift.lift_tracks``) and places everyone in one world frame
+(``ddhpose.lifting.placement.place_in_world``), as ``ddhpose lift`` / ``video`` do, with the true
+focal length given and with the lifter's default (0.9 x the longer side; the clip's estimate off).
 
 Per person: the root error (the pelvis's camera-frame position, mm) of the per-person perspective
 solve (the lift alone) and after placement on the common floor; the height of the person's
@@ -100,7 +99,7 @@ def measure_scene(lifter: Lifter, scene, camera, known: bool, fps: float) -> lis
     hidden = len(scene[0][1]) // 2 - UNSEEN // 2 + np.arange(UNSEEN)
     for k, (name, world) in enumerate(scene):
         cam, uv = (t.numpy() for t in observe(world, camera))
-        uv = uv.astype(np.float64)
+        uv = uv.copy()
         if k == len(scene) - 1:  # the farthest person goes unseen for a while
             uv[hidden] = np.nan
         track = make_track(uv, np.isfinite(uv).all(-1).astype(np.float64), np.arange(len(uv)), k, "h36m",
@@ -109,9 +108,7 @@ def measure_scene(lifter: Lifter, scene, camera, known: bool, fps: float) -> lis
         truths.append((name, cam, world))
     intrinsics = {"focal_length": float(camera.intrinsics[0]),
                   "principal_point": tuple(map(float, camera.intrinsics[2:4]))} if known else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the focal estimate's fallback, said in the provenance
-        results = lift_tracks(tracks, lifter, LiftOptions(world=False, **intrinsics), source="scene")  # one camera
+    results = lift_tracks(tracks, lifter, LiftOptions(world=False, **intrinsics), source="scene")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flags go to the provenance, which the table reads
         placed = place_in_world(results)

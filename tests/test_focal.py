@@ -75,4 +75,3 @@ def test_the_reprojection_error_is_zero_under_the_true_focal_length_only():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match=r"expected pose \(F, J, 3\) and keypoints \(F, J, 2\)"):
         estimate_focal(torch.zeros(10, 17, 3), torch.zeros(10, 17, 3), torch.ones(10, 17), SIZE, CENTRE, 25.0)
-

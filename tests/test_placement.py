@@ -403,7 +403,7 @@ def test_feet_raised_by_what_a_misjudged_size_could_do_are_said_to_be_either(wal
     either = P._with_raised(r, [(3, 40, 0.39)], 2.15).provenance["placement"]
     assert either["note"] == (f"the feet rest 0.39 m above the floor in frames {frames} (on something: a box, a "
                               "stair, a stage? or 22 % farther (and larger) than placed: a body size the model "
-                              "misjudged, theirs or that of the people the floor was found from)")
+                              "misjudged, theirs or that of whoever the floor was found from)")
     assert either["raised"] == [{"frames": [int(r.frames[3]), int(r.frames[40])], "height_m": 0.39,
                                  "size_scale": round(2.15 / 1.76, 3)}]
     boxed = P._with_raised(r, [(3, 40, 1.9)], 1.86).provenance["placement"]
@@ -411,9 +411,28 @@ def test_feet_raised_by_what_a_misjudged_size_could_do_are_said_to_be_either(wal
     # below the floor: the others may stand on a platform (Pose2Sim's demo: a man on one, a bystander
     # on the ground behind), or this person is placed too near
     lower = P._with_raised(r, [(3, 40, -0.42)], 1.85).provenance["placement"]
-    assert lower["note"] == (f"the feet rest 0.42 m below the floor in frames {frames} (lower than the floor found: a "
-                             "stage or a platform the others stand on? or 19 % nearer (and smaller) than placed: a "
-                             "body size the model misjudged, theirs or that of the people the floor was found from)")
+    assert lower["note"] == (f"the feet rest 0.42 m below the floor in frames {frames} (lower than the floor found: "
+                             "was it found on a stage or a platform? or 19 % nearer (and smaller) than placed: a "
+                             "body size the model misjudged, theirs or that of whoever the floor was found from)")
     assert lower["raised"][0]["size_scale"] == round(1.85 / 2.27, 3)
     far_below = P._with_raised(r, [(3, 40, -1.5)], 1.85).provenance["placement"]["note"]
-    assert far_below.endswith("(lower than the floor found: a stage or a platform the others stand on?)")
+    assert far_below.endswith("(lower than the floor found: was it found on a stage or a platform?)")
+
+
+def test_a_low_platform_is_said_to_be_one_or_a_size_with_the_scale_the_floor_asks(walk):
+    """On a 0.3 m platform under a camera 1.6 m high, the resting feet are as high as a body
+    misjudged by about a quarter would put them: the summary says both, and the scale recorded is
+    the one that would bring them down to the floor: (H - rest) / (H - rest - h)."""
+    from dataclasses import replace
+    twice = np.concatenate([walk, walk])
+    raised = twice + (np.arange(len(twice)) >= len(walk))[:, None, None] * [0.0, 0.0, 0.3]
+    people = [_lifted(twice + [-2.5, 0.0, 0.0]), replace(_lifted(raised, track_id=1), frames=np.arange(len(twice)))]
+    placed, caught = _place(people)
+    [span] = placed[1].provenance["placement"]["raised"]
+    assert span["height_m"] == pytest.approx(0.3, abs=0.03)
+    frame = placed[1].world_frame
+    drop = frame.camera_height - ANKLE_HEIGHT_RATIO * leg_length(placed[1].poses.astype(np.float64))
+    assert span["size_scale"] == pytest.approx(drop / (drop - span["height_m"]), abs=0.02)
+    assert 1.1 < span["size_scale"] < MAX_FLOOR_SCALE
+    assert "farther (and larger) than placed" in placed[1].provenance["placement"]["note"]
+    assert any("farther (and larger) than placed" in c for c in caught)

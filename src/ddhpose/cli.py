@@ -62,7 +62,7 @@ def _add_lifting(p: argparse.ArgumentParser) -> None:
                         "(default: the camera file's or the video's metadata, else estimated from the clip with "
                         f"--focal-estimate where it can tell it, else assumed {DEFAULT_FOCAL_RATIO} x the image's "
                         "longer side; the result records which)")
-    p.add_argument("--focal-estimate", action="store_true", default=lift.estimate_focal,
+    p.add_argument("--focal-estimate", action="store_true",
                    help="without a focal length, estimate it from the clip where the clip can tell it (experimental: "
                         "right for wide lenses, wrong now and then on others; docs/world_accuracy.md)")
     p.add_argument("--principal-point", type=float, nargs=2, default=lift.principal_point, metavar=("CX", "CY"),

@@ -164,4 +164,3 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
     reason = (f"best {math.exp(log_f):.0f} px, {interval[0]:.0f}-{interval[1]:.0f} px fitting as well; {frames} "
               f"frames, the body moving {depth_range:.1f} m in depth")
     return FocalEstimate(math.exp(log_f), interval, identifiable, depth_range, frames, reason)
-

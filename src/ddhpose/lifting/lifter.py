@@ -140,8 +140,8 @@ class Lifter:
                   directions) or 'free' (the model's per-frame lengths).
                 - smooth: sigma in frames of a Gaussian filter over time of the pose and the root
                   trajectory (0: off); the hypotheses are kept as sampled (docs/lift_quality.md).
-                - focal_length: pixels, if known (default: a camera file's, else estimated from the
-                  clip where it can tell it (estimate_focal, :mod:`ddhpose.lifting.focal`; the
+                - focal_length: pixels, if known (default: a camera file's, else, with
+                  ``estimate_focal``, estimated from the clip where it can tell it (:mod:`ddhpose.lifting.focal`; the
                   provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the image's
                   longer side, an assumption the result records in ``focal_length_source`` and
                   :func:`ddhpose.pipelines.lift.summary` says); principal_point: (cx,

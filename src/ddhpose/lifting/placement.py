@@ -27,7 +27,7 @@ a foot rests, the floor says where it is: on its camera ray, at the ankle's heig
 
 3. Where a person rests on something else for a while (a box, a stage: the feet still and level
    more than :data:`ddhpose.lifting.feet.RAISED_HEIGHT` above the floor for a second or more, or
-   below it: misplaced), the contacts follow that support (the feet are locked there too) and the
+   below it: the floor found on a platform), the contacts follow that support (the feet are locked there too) and the
    stretches are recorded and said (:func:`ddhpose.lifting.feet.raised_spans`).
 
 What was done is in each result's provenance under ``placement`` (the scale, how far the resting
@@ -138,12 +138,12 @@ def _with_raised(r: LiftResult, spans: list[tuple[int, int, float]], drop: float
         stretch = {"frames": [int(r.frames[a]), int(r.frames[b])], "height_m": round(h, 2)}
         scale = size_could_explain(h, drop)
         why = ("on something: a box, a stair, a stage?" if h > 0 else
-               "lower than the floor found: a stage or a platform the others stand on?")
+               "lower than the floor found: was it found on a stage or a platform?")
         if scale is not None:
             stretch["size_scale"] = round(scale, 3)
             change = f"{100 * (scale - 1):.0f} % farther (and larger)" if scale > 1 else \
                 f"{100 * (1 - scale):.0f} % nearer (and smaller)"
-            why += (f" or {change} than placed: a body size the model misjudged, theirs or that of the people the "
+            why += (f" or {change} than placed: a body size the model misjudged, theirs or that of whoever the "
                     "floor was found from")
         info["raised"].append(stretch)
         said.append(f"the feet rest {abs(h):.2f} m {'above' if h > 0 else 'below'} the floor in frames {frames} ({why})")
@@ -170,7 +170,8 @@ def support_boxes(r: LiftResult, margin: float = SUPPORT_MARGIN) -> list[np.ndar
     """What a placed person stood on off the floor, as boxes to draw: one (2, 3) array of world
     corners (the lowest x, 0, z; the highest x, the support's height, z) per stretch of
     ``placement.raised`` above the floor, spanning where the person's resting ankles were over it
-    plus ``margin`` metres. A stretch below the floor (a misplaced person) has none."""
+    plus ``margin`` metres. A stretch below the floor (the floor found on a platform, or a
+    misjudged size) has none."""
     raised = (r.provenance or {}).get("placement", {}).get("raised", [])
     if r.world_poses is None or r.foot_contacts is None:
         return []
@@ -233,8 +234,9 @@ def on_the_floor(results: Sequence[LiftResult], frame: WorldFrame) -> tuple[list
             else:
                 above = info["feet_above_floor_m"]
                 info["note"] = (f"the resting feet stay {abs(above):.2f} m {'above' if above > 0 else 'below'} the "
-                                "floor the others stand on: on something (a box, a stair), or a body size the "
-                                "model misjudged; placed by its size")
+                                "floor the others stand on: " + ("on something (a box, a stair)" if above > 0 else
+                                                                 "the others on a stage or a platform") +
+                                ", or a body size the model misjudged; placed by its size")
         else:
             info["note"] = f"{EDGE_ON if info['resting_frames'] >= 3 else NO_FEET}: {BY_SIZE}"
         info["floor_scale"] = round(scale, 4)
