@@ -100,10 +100,15 @@ def _point(cams: list[dict], uv: np.ndarray, w: np.ndarray) -> np.ndarray:
     return X
 
 
+def _view_weights(uv: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(V,) the views' weights of one point seen at uv (V, 2) with score (V,): the score, 0 below
+    :data:`MIN_SCORE` or unseen."""
+    return np.where((score >= MIN_SCORE) & np.isfinite(uv).all(-1), score, 0.0)
+
+
 def _weights(kps: list[np.ndarray], scores: list[np.ndarray], f: int, j: int) -> np.ndarray:
-    """(V,) the views' weights of joint j in frame f: the score, 0 below :data:`MIN_SCORE` or unseen."""
-    return np.array([s[f, j] if s[f, j] >= MIN_SCORE and np.isfinite(k[f, j]).all() else 0.0
-                     for k, s in zip(kps, scores)])
+    """(V,) the views' weights of joint j in frame f (:func:`_view_weights`)."""
+    return _view_weights(np.stack([k[f, j] for k in kps]), np.array([s[f, j] for s in scores]))
 
 
 def _labellings(cams, kps, scores, f: int, group: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -119,8 +124,7 @@ def _labellings(cams, kps, scores, f: int, group: str) -> tuple[tuple[int, ...],
         view_scores = [c[f, np.r_[right, left] if x else joints] for c, x in zip(scores, flips)]
         cost, n = 0.0, 0
         for i in range(len(joints)):
-            w = np.array([c[i] if c[i] >= MIN_SCORE and np.isfinite(v[i]).all() else 0.0
-                          for v, c in zip(views, view_scores)])
+            w = _view_weights(np.stack([v[i] for v in views]), np.array([c[i] for c in view_scores]))
             if (w > 0).sum() < 2:
                 continue
             X = _dlt(cams, np.nan_to_num(np.stack([v[i] for v in views])), w)
@@ -137,8 +141,7 @@ def _sides(cams, kps, scores, f: int, group: str, flips: tuple) -> np.ndarray:
     out = []
     for a, b in ((left[0], right[0]), (right[0], left[0])):
         uv = np.stack([k[f, b if x else a] for k, x in zip(kps, flips)])
-        w = np.array([c[f, b if x else a] if np.isfinite(u).all() and c[f, b if x else a] >= MIN_SCORE else 0.0
-                      for u, c, x in zip(uv, scores, flips)])
+        w = _view_weights(uv, np.array([c[f, b if x else a] for c, x in zip(scores, flips)]))
         out.append(_point(cams, uv, w))
     return np.stack(out)
 

@@ -59,8 +59,6 @@ __all__ = ["AGGREGATIONS", "BONE_LENGTHS", "DEFAULT_FOCAL_RATIO", "DEFAULT_FPS",
            "LiftOptions", "LiftResult", "place_in_world"]
 
 BUNDLED_WEIGHTS = "assets/pretrained/ddhpose_wild.safetensors"
-#: How the warning begins where the clip's focal estimate could not tell the focal length.
-FOCAL_UNTOLD = "focal length: the clip cannot tell it"
 
 
 class WeightsNotFoundError(FileNotFoundError, ValueError):
@@ -197,7 +195,7 @@ class Lifter:
         estimate = estimate_focal(pose, keypoints, weights, track.image_size, camera.centre, fps, undetected)
         if estimate.identifiable:
             return replace(camera, focal=estimate.focal, source="estimated from the clip"), estimate
-        warnings.warn(f"{FOCAL_UNTOLD} ({estimate.reason}); assumed {DEFAULT_FOCAL_RATIO} x "
+        warnings.warn(f"focal length: the clip cannot tell it ({estimate.reason}); assumed {DEFAULT_FOCAL_RATIO} x "
                       "the image's longer side: give --focal-length or --camera if the depth matters", stacklevel=3)
         return camera, estimate
 
