@@ -225,6 +225,9 @@ def test_pickled_objects_are_refused(tmp_path):
                                                                                  "height": 10}],
                                "annotations": []}), "sizes.json: 'images' have different width/height"),
     ("notes.txt", "hello", "notes.txt: unsupported keypoint file"),
+    ("mixed.json", json.dumps([{"image_id": f, "category_id": 1, "keypoints": _pose(k, 100, f).reshape(-1).tolist()}
+                               for f, k in ((0, 17), (1, 25))]),
+     r"mixed.json: detections have different keypoint counts \[17, 25\]; expected one"),
 ])
 def test_bad_json_and_files(tmp_path, name, content, pattern):
     (tmp_path / name).write_text(content)
@@ -283,6 +286,8 @@ def test_bad_folders_and_paths(tmp_path):
 def test_layout_argument_overrides_detection(tmp_path):
     tracks = read_keypoints(_write(tmp_path / "res.json", _coco_results()), layout="h36m")
     assert all(t.layout == "h36m" for t in tracks)
+    with pytest.raises(ValueError, match=r"res.json: detections with 17 keypoints; layout 'openpose25' expects 25"):
+        read_keypoints(tmp_path / "res.json", layout="openpose25")
     coco = read_keypoints(tmp_path / "res.json")[0]
     h36m = coco.to_h36m().keypoints
     left, right = COCO17.index("left_hip"), COCO17.index("right_hip")

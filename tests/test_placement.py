@@ -134,7 +134,7 @@ def test_a_person_far_off_the_floor_is_flagged_not_rescaled(scene):
 
 def test_a_person_who_steps_onto_a_platform_rests_on_it_and_is_said_to(walk):
     from dataclasses import replace
-    from ddhpose.pipelines.lift import summary
+    from ddhpose.pipelines.summary import summary
     twice = np.concatenate([walk, walk])  # 2.9 s on the floor, then the same walk again ...
     raised = twice + (np.arange(len(twice)) >= len(walk))[:, None, None] * [0.0, 0.0, 1.0]  # ... on a 1 m platform
     people = [_lifted(twice + [-2.5, 0.0, 0.0]), replace(_lifted(raised, track_id=1), frames=np.arange(len(twice)) + 10)]

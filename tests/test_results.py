@@ -153,3 +153,19 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_result(_result(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_result_knows_its_frame_rate_times_skeleton_and_missing_angles():
+    """The frame rate a result's files and plots use is its own, else the assumed default; its frames'
+    times follow; angles that need the world frame are missing where the result has none."""
+    from ddhpose.lifting.options import DEFAULT_FPS
+    timed, plain = _result(), _result(trajectory=False)
+    assert timed.frame_rate == 30.0 and plain.frame_rate == DEFAULT_FPS and DEFAULT_FPS != 30.0
+    np.testing.assert_allclose(timed.times, np.arange(10, 15) / 30.0)
+    np.testing.assert_allclose(plain.times, np.arange(10, 15) / DEFAULT_FPS)
+    assert timed.skeleton.names == tuple(H36M.names) and list(timed.skeleton.parents) == list(H36M.parents)
+    from ddhpose.lifting.angles import ANGLES
+    toes = {a.name for a in ANGLES if set(a.joints) - set(H36M.names)}  # Human3.6M has no toes
+    assert "left_ankle_dorsiflexion" in toes and set(timed.missing_angles) == toes
+    assert set(plain.missing_angles) == toes | {a.name for a in ANGLES if a.world}
+    assert "pelvis_tilt" in plain.missing_angles and "knee" not in "".join(plain.missing_angles)

@@ -375,17 +375,17 @@ def _det(frame, x, score=0.9, track_id=None, keypoints=None, scale=1.0):
 
 def test_tracks_of_errors_name_the_source():
     with pytest.raises(ValueError, match=r"^clip\.json: no person detected in any frame; expected at least one"):
-        tracks_of([], None, None, "clip.json", OPTIONS)
+        tracks_of([], COCO17, None, "clip.json", OPTIONS)
     mixed = [_det(0, 100), Detection(1, None, np.zeros((25, 2)), np.ones(25), 0.9)]
-    with pytest.raises(ValueError, match=r"^clip\.json: detections have different keypoint counts \[17, 25\]"):
-        tracks_of(mixed, None, None, "clip.json", OPTIONS)
-    with pytest.raises(ValueError, match=r"^clip\.json: 20 keypoints per person"):
-        tracks_of([Detection(0, None, np.zeros((20, 2)), np.ones(20), 0.9)], None, None, "clip.json", OPTIONS)
+    with pytest.raises(ValueError, match=r"^clip\.json: detections with 25 keypoints; layout 'coco' expects 17"):
+        tracks_of(mixed, COCO17, None, "clip.json", OPTIONS)
+    with pytest.raises(TypeError, match=r"expected a Layout \(ddhpose\.lifting\.keypoints\.get_layout\('coco'\)\)"):
+        tracks_of([_det(0, 100)], "coco", None, "clip.json", OPTIONS)
     with pytest.raises(ValueError, match=r"^clip\.json: every detection's keypoints are NaN"):
-        tracks_of([_det(0, 0, keypoints=np.full((17, 2), np.nan))], None, None, "clip.json", OPTIONS)
+        tracks_of([_det(0, 0, keypoints=np.full((17, 2), np.nan))], COCO17, None, "clip.json", OPTIONS)
     with pytest.raises(ValueError, match=r"^clip\.json: no detection scores at least 0\.3 \(the best: 0\.2\); "
                                          r"lower --min-score"):
-        tracks_of([_det(0, 100, 0.2), _det(1, 100, 0.1)], None, None, "clip.json", OPTIONS)
+        tracks_of([_det(0, 100, 0.2), _det(1, 100, 0.1)], COCO17, None, "clip.json", OPTIONS)
 
 
 def test_tracks_of_keeps_a_detection_at_min_score_and_with_some_keypoints_missing():
@@ -393,7 +393,7 @@ def test_tracks_of_keeps_a_detection_at_min_score_and_with_some_keypoints_missin
     holes = dets[1].keypoints.copy()
     holes[[0, 9]] = np.nan
     dets[1] = dets[1]._replace(keypoints=holes)
-    (track,) = tracks_of(dets, None, (1000, 800), "clip.json", TrackingOptions(min_frames=1))
+    (track,) = tracks_of(dets, COCO17, (1000, 800), "clip.json", TrackingOptions(min_frames=1))
     assert track.frames.tolist() == [0, 1, 2, 3]
     assert track.image_size == (1000, 800) and track.source == "clip.json"
     assert summarize_tracks([track])[0].frames_seen == 4  # a frame with some keypoints is seen
@@ -404,7 +404,7 @@ def test_tracks_of_keeps_the_surer_of_two_detections_of_one_id_in_a_frame():
         a, b = _det(0, 100, track_id=5), _det(0, 300, track_id=5)
         a = a._replace(scores=np.full(17, first))
         b = b._replace(scores=np.full(17, second))
-        (track,) = tracks_of([a, b], None, None, "clip.json", TrackingOptions(min_frames=1))
+        (track,) = tracks_of([a, b], COCO17, None, "clip.json", TrackingOptions(min_frames=1))
         return track.keypoints[0, HIPS].mean(0)[0]
 
     assert twice(0.9, 0.5) == pytest.approx(100) and twice(0.5, 0.9) == pytest.approx(300)
@@ -417,16 +417,16 @@ def test_tracks_of_short_clip_rule_counts_the_clips_frames():
     dets += [_det(f, 1200 - 4 * f) for f in (100, 101, 102, 103)]
     dets += [_det(f, 0, keypoints=_body(450, 100, scale=0.5)) for f in (104, 105, 106)]
     with pytest.warns(UserWarning, match=r"^clip\.json: dropped 1 short track\(s\) of \[3\] frame\(s\) \(fewer than 4"):
-        tracks = tracks_of(dets, None, None, "clip.json", OPTIONS)
+        tracks = tracks_of(dets, COCO17, None, "clip.json", OPTIONS)
     assert [t.num_frames for t in tracks] == [9, 4]
 
 
 def test_tracks_of_limits_the_jump_to_a_share_of_the_image_width():
     # 150 px in one frame: more than a tenth of a 1000 px wide image, less than a tenth of its height
     dets = [_det(f, 300 + (150 if f >= 10 else 0) + 2 * f) for f in range(20)]
-    split = tracks_of(dets, None, (1000, 2000), "clip.json", OPTIONS)
+    split = tracks_of(dets, COCO17, (1000, 2000), "clip.json", OPTIONS)
     assert [t.num_frames for t in split] == [10, 10]
-    assert len(tracks_of(dets, None, None, "clip.json", OPTIONS)) == 1
+    assert len(tracks_of(dets, COCO17, None, "clip.json", OPTIONS)) == 1
 
 
 def test_tracks_of_warnings_name_the_source():
@@ -434,14 +434,14 @@ def test_tracks_of_warnings_name_the_source():
     still = [_det(f, 800) for f in range(20)]
     far = [_det(f, 450 + f, scale=0.3) for f in range(20)]
     with pytest.warns(UserWarning) as caught:
-        tracks_of(near + still + far, None, None, "clip.json", TrackingOptions(max_people=2))
+        tracks_of(near + still + far, COCO17, None, "clip.json", TrackingOptions(max_people=2))
     messages = [str(w.message) for w in caught]
     assert messages[0].startswith("clip.json: 20 frame(s) (0-19) had more than 2 people")
     assert messages[1].startswith("clip.json: dropped 1 still track(s)")
     frames, kps = _together()
     dets = [Detection(f, None, k, np.ones(17), 0.9) for f, k in zip(frames, kps)]
     with pytest.warns(UserWarning, match=r"^clip\.json: tracks 0 and 1 overlapped"):
-        tracks_of(dets, None, None, "clip.json", OPTIONS)
+        tracks_of(dets, COCO17, None, "clip.json", OPTIONS)
 
 
 # --- options and summaries -----------------------------------------------------------------------
@@ -468,19 +468,19 @@ def test_a_person_who_leaves_and_comes_back_is_named_and_kept():
     with pytest.warns(UserWarning, match=r"clip.json: person 1 appears at frame 60, 40 frames after person 0 was last "
                                          r"seen \(frame 19\), at a similar size: the same person coming back\? .*"
                                          r"--max-gap 41 would join them"):
-        tracks = tracks_of(first + back, None, None, "clip.json", TrackingOptions())
+        tracks = tracks_of(first + back, COCO17, None, "clip.json", TrackingOptions())
     assert [t.track_id for t in tracks] == [0, 1] and [t.num_frames for t in tracks] == [20, 20]
     small = [_det(f, 400 + 5 * f, scale=0.3) for f in range(60, 80)]  # someone else: a third of the size
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(tracks_of(first + small, None, None, "clip.json", TrackingOptions())) == 2
+        assert len(tracks_of(first + small, COCO17, None, "clip.json", TrackingOptions())) == 2
 
 
 def test_several_people_coming_back_are_named_in_one_warning():
     dets = [_det(f, 100 + 5 * f) for f in range(20)] + [_det(f, 400 + 5 * f) for f in range(60, 80)]
     dets += [_det(f, 200 + 5 * f) for f in range(120, 140)]
     with pytest.warns(UserWarning) as caught:
-        tracks_of(dets, None, None, "clip.json", TrackingOptions())
+        tracks_of(dets, COCO17, None, "clip.json", TrackingOptions())
     said = [str(w.message) for w in caught if "coming back" in str(w.message)]
     assert len(said) == 1 and said[0].startswith("clip.json: 2 people appear after someone of their size left")
     assert "person 1 at frame 60, 40 frames after person 0 (last seen at 19)" in said[0]
@@ -492,8 +492,8 @@ def test_people_are_numbered_from_0_and_an_input_s_own_ids_kept_beside():
     named = [_det(f, 100 + 5 * f, track_id=7) for f in range(12)] + [_det(f, 600, track_id=3) for f in range(5, 17)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tracks = tracks_of(named, None, None, "clip.json", TrackingOptions(min_motion=0))
+        tracks = tracks_of(named, COCO17, None, "clip.json", TrackingOptions(min_motion=0))
         assert [(t.track_id, t.input_track_id, int(t.frames[0])) for t in tracks] == [(0, 7, 0), (1, 3, 5)]
         unnamed = [d._replace(track_id=None) for d in named]
-        tracks = tracks_of(unnamed, None, None, "clip.json", TrackingOptions(min_motion=0))
+        tracks = tracks_of(unnamed, COCO17, None, "clip.json", TrackingOptions(min_motion=0))
     assert [(t.track_id, t.input_track_id) for t in tracks] == [(0, None), (1, None)]

@@ -9,11 +9,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ddhpose.export.angles import ANGLE_GROUPS, frame_times
-from ddhpose.lifting.angles import unavailable
+from ddhpose.export.angles import ANGLE_GROUPS
 from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
-from ddhpose.skeleton import Skeleton
 
 _STYLE = {"right": ("#d62728", "-"), "left": ("#1f77b4", "-")}
 _OTHER = ("#333333", "#ff7f0e", "#2ca02c", "#9467bd")
@@ -30,9 +28,8 @@ def _style(name: str, k: int) -> dict:
 
 def angle_figure_png(result: LiftResult, dpi: int = 80) -> bytes:
     """The PNG bytes of ``result``'s angle panels over time (seconds of the video)."""
-    times = frame_times(result)
-    why = unavailable(Skeleton(result.parents, (), (), result.joint_names, name="Human3.6M-17"),
-                      world=result.world_poses is not None)
+    times = result.times
+    why = result.missing_angles
     fig = Figure(figsize=(15, 11))
     FigureCanvasAgg(fig)
     axes = fig.subplots(4, 3, sharex=True).ravel()

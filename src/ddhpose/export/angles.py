@@ -11,7 +11,6 @@ import numpy as np
 
 from ddhpose.export.mot import format_mot
 from ddhpose.lifting.angles import ANGLE_NAMES, angle_table
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 
 
@@ -34,18 +33,12 @@ ANGLE_GROUPS = {
 }
 
 
-def frame_times(result: LiftResult) -> np.ndarray:
-    """(F,) seconds of the result's frames: video frame number / frame rate (the assumed
-    :data:`~ddhpose.lifting.options.DEFAULT_FPS` when the result has none)."""
-    return result.frames / (result.fps or DEFAULT_FPS)
-
-
 def format_angle_csv(result: LiftResult) -> str:
     """CSV: ``frame,time,<angle names>``, one row per frame (time in seconds, angles in degrees to
     three decimals, empty where missing)."""
     table = angle_table(result.angles)
     lines = [",".join(["frame", "time", *ANGLE_NAMES])]
-    for frame, t, row in zip(result.frames, frame_times(result), table):
+    for frame, t, row in zip(result.frames, result.times, table):
         lines.append(",".join([str(int(frame)), f"{t:.6f}", *(f"{v:.3f}" if np.isfinite(v) else "" for v in row)]))
     return "\n".join(lines) + "\n"
 
@@ -53,4 +46,4 @@ def format_angle_csv(result: LiftResult) -> str:
 def format_angle_mot(result: LiftResult) -> str:
     """The .mot text of the angles measured in at least one frame (degrees; ``nan`` where missing)."""
     measured = {n: v for n, v in result.angles.items() if np.isfinite(v).any()}
-    return format_mot(frame_times(result), measured, name=f"ddhpose angles, person {result.track_id}")
+    return format_mot(result.times, measured, name=f"ddhpose angles, person {result.track_id}")

@@ -25,7 +25,6 @@ from ddhpose.export.options import ANIMATION_EXTENSIONS, ExportOptions
 from ddhpose.export.results import load_result
 from ddhpose.files import PartlyWritten, atomic_path
 from ddhpose.geometry import CAMERA_TO_Y_UP, Y_UP_TO_Z_UP
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.placement import support_boxes
 from ddhpose.lifting.result import LiftResult
 from ddhpose.skeleton import H36M, Skeleton
@@ -480,17 +479,22 @@ def render_result(result: LiftResult | Sequence[LiftResult] | str | os.PathLike,
     results say (``image_size``, ``fps``)."""
     if isinstance(result, (str, os.PathLike)):
         result = load_result(result)
-    results = [result] if isinstance(result, LiftResult) else list(result)
+    return render_results([result] if isinstance(result, LiftResult) else list(result), out_path, world=world, **kw)
+
+
+def render_results(results: Sequence[LiftResult], out_path: str | os.PathLike, *, world: bool | None = None,
+                   **kw) -> Path:
+    """:func:`render_result` of results already read (one person or several)."""
     people, world = people_of(results, world)
     kw.setdefault("image_size", tuple(int(v) for v in np.asarray(results[0].image_size).reshape(-1)))
-    kw.setdefault("fps", results[0].fps or DEFAULT_FPS)
+    kw.setdefault("fps", results[0].frame_rate)
     return render_people(people, out_path, world=world, **kw)
 
 
 def write_animation(results: Sequence[LiftResult], exports: ExportOptions, written: list[Path], *,
                     video_height: int | None = None, frames_of: FrameSource | None = None,
                     progress: bool = False) -> list[Path]:
-    """The animation ``exports.render`` asks for, of every person (:func:`render_result`: the world
+    """The animation ``exports.render`` asks for, of every person (:func:`render_results`: the world
     frame when they have one; ``exports.render_size`` pixels high, else
     :func:`default_render_size` of ``video_height``); ``frames_of(numbers)`` gives the video frames
     to draw under the keypoints. Ctrl-C while rendering raises :class:`PartlyWritten` naming
@@ -498,7 +502,7 @@ def write_animation(results: Sequence[LiftResult], exports: ExportOptions, writt
     if not exports.render:
         return []
     try:
-        return [render_result(list(results), exports.render, progress=progress, frames_of=frames_of,
-                              size=exports.render_size or default_render_size(video_height))]
+        return [render_results(list(results), exports.render, progress=progress, frames_of=frames_of,
+                               size=exports.render_size or default_render_size(video_height))]
     except KeyboardInterrupt:
         raise PartlyWritten(written, [str(exports.render)]) from None

@@ -28,11 +28,8 @@ from ddhpose._version import __version__
 from ddhpose.export.angles import ANGLE_GROUPS
 from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR
 from ddhpose.geometry import CAMERA_TO_Y_UP
-from ddhpose.lifting.angles import unavailable
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.placement import support_boxes
 from ddhpose.lifting.result import LiftResult
-from ddhpose.skeleton import Skeleton
 
 #: The most video frames a page embeds, and their height in pixels.
 MAX_FRAMES, FRAME_HEIGHT = 300, 360
@@ -87,8 +84,8 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
     names, parents = results[0].joint_names, results[0].parents
     if any(r.joint_names != names for r in results):
         raise ValueError("results: every person must have the same joints")
-    fps = results[0].fps or DEFAULT_FPS
-    if any((r.fps or DEFAULT_FPS) != fps for r in results):
+    fps = results[0].frame_rate
+    if any(r.frame_rate != fps for r in results):
         raise ValueError(f"results: the people of one page need one frame rate, got {[r.fps for r in results]}")
     people, roots = [], []
     for k, r in enumerate(results):
@@ -102,7 +99,6 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
     pelvis = np.concatenate(roots)
     centre = np.nanmean(pelvis, 0)
     extent = float(np.nanmax(np.ptp(pelvis[:, [0, 2]], 0))) if len(pelvis) else 0.0
-    skeleton = Skeleton(parents, (), (), names, name="Human3.6M-17")
     return {"fps": fps, "first": min(p["first"] for p in people),
             "last": max(p["first"] + p["frames"] - 1 for p in people), "names": list(names),
             "parents": list(parents), "image_size": list(results[0].image_size), "people": people,
@@ -110,7 +106,7 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
             "support_colour": SUPPORT_COLOUR, "joint_radius": JOINT_RADIUS, "bone_radius": BONE_RADIUS,
             "groups": {g: list(n) for g, n in ANGLE_GROUPS.items()},
             "default_group": "knee flexion",
-            "unavailable": unavailable(skeleton, world=all(p["world"] for p in people)), "video": video or {}}
+            "unavailable": {n: why for r in results for n, why in r.missing_angles.items()}, "video": video or {}}
 
 
 def _inline(text: str, what: str) -> str:

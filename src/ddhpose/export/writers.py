@@ -30,7 +30,6 @@ from ddhpose.export.results import result_format, write_result
 from ddhpose.export.viewer import FrameSource, page_html
 from ddhpose.files import atomic_path
 from ddhpose.geometry import CAMERA_TO_Y_UP
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 
 #: A planned write: the target path and a function writing it to a given (temporary) path.
@@ -63,15 +62,15 @@ def planned_writes(results: Sequence[LiftResult], output: str | Path, options: E
     the video frames ``frames_of`` gives embedded when given)."""
     output = Path(output)
     fmt = result_format(output)
+    targets = [person_path(output, r.track_id, len(results) > 1) for r in results]
+    motions = [motion(r, options) for r in results]
     writes: list[Write] = []
     if len(results) > 1:
-        files = [person_path(output, r.track_id, True).name for r in results]
+        files = [t.name for t in targets]
         writes.append((output, lambda tmp: write_people(results, tmp, fmt, files)))
-    for r in results:
-        target = person_path(output, r.track_id, len(results) > 1)
+    for r, target, poses in zip(results, targets, motions):
         writes.append((target, lambda tmp, r=r: write_result(r, tmp, fmt)))
-        fps = r.fps or DEFAULT_FPS
-        poses = motion(r, options)
+        fps = r.frame_rate
         if options.bvh:
             writes.append((target.with_suffix(".bvh"), lambda tmp, p=poses, s=fps:
                            export_bvh(tmp, p, s, frame="yup", units=options.bvh_units)))

@@ -44,7 +44,6 @@ from typing import Sequence
 
 import numpy as np
 from ddhpose.lifting.feet import ankle_speed, foot_contacts, lock_feet, raised_spans
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 from ddhpose.lifting.world import (ANKLE_HEIGHT_RATIO, DRIFT_WARNING_DEG, NoFloorError, WorldFrame, find_world_frame,
                                    leg_length)
@@ -83,7 +82,7 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
     usable = [r for r in results if r.root_trajectory is not None]
     note, frame = ("" if usable else NO_ROOT), None
     if usable:
-        fps = usable[0].fps or DEFAULT_FPS
+        fps = usable[0].frame_rate
         first = min(usable, key=lambda r: int(r.frames[0]))
         try:
             frame = find_world_frame(np.concatenate([r.poses for r in usable]),
@@ -110,9 +109,9 @@ def place_in_world(results: Sequence[LiftResult], *, foot_lock: bool = True) -> 
             continue
         r = standing_by_id[id(r)]
         world = frame.apply(r.poses + r.root_trajectory[:, None])
-        contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r))
+        contacts = foot_contacts(world, r.frame_rate, speed=_speed(r))
         rest = ANKLE_HEIGHT_RATIO * leg_length(r.poses.astype(np.float64))
-        r = _with_raised(r, raised_spans(world, contacts, r.fps or DEFAULT_FPS), frame.camera_height - rest)
+        r = _with_raised(r, raised_spans(world, contacts, r.frame_rate), frame.camera_height - rest)
         if foot_lock:
             world = lock_feet(world, contacts)
         placed.append(replace(r, world_poses=world, foot_contacts=contacts, world_frame=frame))
@@ -193,7 +192,7 @@ def _speed(r: LiftResult) -> np.ndarray:
     """(F, 2) m/s of the person's ankles across the line of sight, from the 2D (NaN where a
     keypoint was not seen)."""
     depth = (r.poses + r.root_trajectory[:, None])[..., 2]
-    speed = ankle_speed(r.keypoints_2d, depth, r.focal_length or 1.0, r.fps or DEFAULT_FPS)
+    speed = ankle_speed(r.keypoints_2d, depth, r.focal_length or 1.0, r.frame_rate)
     unseen = r.missing[:, _FEET]
     unseen[1:-1] |= unseen[:-2] & unseen[2:]
     return np.where(unseen, np.nan, speed)
@@ -209,7 +208,7 @@ def on_the_floor(results: Sequence[LiftResult], frame: WorldFrame) -> tuple[list
     for r in results:
         absolute = r.poses.astype(np.float64) + r.root_trajectory[:, None]
         world = frame.apply(absolute)
-        contacts = foot_contacts(world, r.fps or DEFAULT_FPS, speed=_speed(r), window=None)  # the lowest support
+        contacts = foot_contacts(world, r.frame_rate, speed=_speed(r), window=None)  # the lowest support
         rest = ANKLE_HEIGHT_RATIO * leg_length(r.poses.astype(np.float64))
         heights = world[:, _FEET, 1][contacts]  # resting ankles' heights above the frame's floor
         drops = camera_height - heights  # how far below the camera they are

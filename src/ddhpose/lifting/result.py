@@ -7,7 +7,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ddhpose.lifting.angles import body_angles
+from ddhpose.lifting.angles import body_angles, unavailable
+from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.world import WorldFrame
 from ddhpose.skeleton import H36M, Skeleton
 
@@ -128,14 +129,33 @@ class LiftResult:
             object.__setattr__(self, name, value)
 
     @cached_property
+    def skeleton(self) -> Skeleton:
+        """The result's joints (``joint_names``, ``parents``) as a :class:`~ddhpose.skeleton.Skeleton`."""
+        return Skeleton(self.parents, (), (), self.joint_names, name="result")
+
+    @cached_property
     def angles(self) -> dict[str, np.ndarray]:
-        skeleton = Skeleton(self.parents, (), (), self.joint_names, name="result")
         world = self.world_poses is not None
-        return body_angles(self.world_poses if world else self.poses, skeleton, world=world, missing=self.missing)
+        return body_angles(self.world_poses if world else self.poses, self.skeleton, world=world, missing=self.missing)
+
+    @property
+    def missing_angles(self) -> dict[str, str]:
+        """Angle name -> why it is missing in every frame (:func:`ddhpose.lifting.angles.unavailable`)."""
+        return unavailable(self.skeleton, world=self.world_poses is not None)
 
     @property
     def num_frames(self) -> int:
         return len(self.frames)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second: the result's ``fps``, else the assumed :data:`~ddhpose.lifting.options.DEFAULT_FPS`."""
+        return float(self.fps or DEFAULT_FPS)
+
+    @property
+    def times(self) -> np.ndarray:
+        """(F,) seconds of the result's frames: video frame number / :attr:`frame_rate`."""
+        return self.frames / self.frame_rate
 
     @property
     def num_hypotheses(self) -> int:

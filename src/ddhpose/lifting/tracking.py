@@ -35,7 +35,7 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from ddhpose.lifting.keypoints import KeypointTrack, Layout, get_layout, layout_for, make_track
+from ddhpose.lifting.keypoints import KeypointTrack, Layout
 from ddhpose.lifting.options import TrackingOptions
 
 # weight of the size change (|log size ratio|) against the keypoint distance in the pair cost
@@ -71,7 +71,8 @@ class Detection(NamedTuple):
 
 def _layout(layout: Layout) -> Layout:
     """``layout`` itself, or a TypeError that says what to pass (these functions take the
-    layout object, which :func:`tracks_of` resolves once from a name)."""
+    layout object, which the readers of :mod:`ddhpose.lifting.inputs` resolve once from a name or
+    the keypoint count)."""
     if not isinstance(layout, Layout):
         raise TypeError(f"layout: expected a Layout (ddhpose.lifting.keypoints.get_layout({layout!r})), got "
                         f"{type(layout).__name__} {layout!r}")
@@ -498,7 +499,7 @@ def describe_tracks(tracks: Sequence[KeypointTrack]) -> str:
     return count + ("" if not summaries else ": " + "; ".join(str(s) for s in summaries))
 
 
-def tracks_of(dets: list[Detection], layout: str | Layout | None, size: tuple[int, int] | None, src: str,
+def tracks_of(dets: list[Detection], layout: Layout, size: tuple[int, int] | None, src: str,
               tracking: TrackingOptions) -> list[KeypointTrack]:
     """The people of a clip's detections, one :class:`KeypointTrack` each, sorted by id.
 
@@ -506,14 +507,15 @@ def tracks_of(dets: list[Detection], layout: str | Layout | None, size: tuple[in
     detections that carry track ids keep them, the others are split into people by
     :func:`associate_tracks` (after :func:`limit_people`); an id seen twice in a frame keeps its
     surer detection; short and still tracks are dropped with warnings (:func:`keep_tracks`,
-    :func:`drop_static`). ``layout`` None: from the keypoint count. Errors name ``src``.
+    :func:`drop_static`). Every detection has ``layout``'s keypoints. Errors name ``src``.
     """
     if not dets:
         raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
-    counts = {len(d.keypoints) for d in dets}
-    if len(counts) > 1:
-        raise ValueError(f"{src}: detections have different keypoint counts {sorted(counts)}; expected one")
-    lay = get_layout(layout or layout_for(counts.pop(), src))
+    lay = _layout(layout)
+    counts = sorted({len(d.keypoints) for d in dets} - {lay.num_joints})
+    if counts:
+        raise ValueError(f"{src}: detections with {', '.join(map(str, counts))} keypoints; layout {lay.name!r} "
+                         f"expects {lay.num_joints}")
     dets = [d for d in dets if np.isfinite(d.keypoints).all(-1).any()]
     if not dets:
         raise ValueError(f"{src}: every detection's keypoints are NaN; expected detected keypoints")
@@ -539,8 +541,9 @@ def tracks_of(dets: list[Detection], layout: str | Layout | None, size: tuple[in
         if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
             people[tid][d.frame] = d
     kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
-    tracks = [make_track(np.stack([d.keypoints for d in per.values()]), np.stack([d.scores for d in per.values()]),
-                         np.array(list(per)), tid, lay.name, size, src)
+    tracks = [KeypointTrack(np.stack([per[f].keypoints for f in sorted(per)]).astype(np.float32),
+                            np.stack([per[f].scores for f in sorted(per)]).astype(np.float32),
+                            np.array(sorted(per), np.int64), tid, lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
     tracks = drop_static(tracks, tracking.min_motion, src, layout=lay)
     # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept

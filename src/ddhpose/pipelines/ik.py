@@ -21,7 +21,6 @@ from typing import Iterator
 
 import numpy as np
 
-from ddhpose.export.angles import frame_times
 from ddhpose.export.mot import read_mot
 from ddhpose.export.opensim import DEFAULT_MASS, ik_setup, marker_names, scale_setup
 from ddhpose.export.options import ExportOptions
@@ -30,7 +29,6 @@ from ddhpose.export.trc import format_trc
 from ddhpose.export.writers import motion
 from ddhpose.files import atomic_path
 from ddhpose.lifting.angles import segment_frame
-from ddhpose.lifting.options import DEFAULT_FPS
 from ddhpose.lifting.result import LiftResult
 
 INSTALL = ("OpenSim inverse kinematics needs the opensim package (OpenSim 4.6 wheels exist on PyPI for Python "
@@ -91,7 +89,7 @@ def compare(times: np.ndarray, coordinates: dict[str, np.ndarray], result: LiftR
     """Per :data:`COMPARED` coordinate: the RMS, mean and standard deviation of (model angle x sign -
     geometric angle) in degrees over the frames where both exist, and that number of frames (the
     mean is the two definitions' offset: the model's anatomical frames are not the joints' lines)."""
-    own = frame_times(result)
+    own = result.times
     rows = {}
     for coordinate, (name, sign) in COMPARED.items():
         if coordinate not in coordinates:
@@ -151,13 +149,13 @@ def inverse_kinematics(result_path: str | os.PathLike, *, mass: float = DEFAULT_
     result = load_result(result_path)
     names = marker_names(result.joint_names)
     positions = motion(result, ExportOptions())
-    times = frame_times(result)
+    times = result.times
     span = (float(times[0]), float(times[-1]))
     final = ik_paths(result_path)
     with tempfile.TemporaryDirectory(prefix="ddhpose_ik_", dir=final["trc"].parent) as tmp:
         tmp = os.path.abspath(tmp)  # OpenSim runs inside it: a path relative to here would not hold there
         work = {role: Path(tmp) / path.name for role, path in final.items()}
-        work["trc"].write_text(format_trc(positions, result.fps or DEFAULT_FPS, names, final["trc"].name,
+        work["trc"].write_text(format_trc(positions, result.frame_rate, names, final["trc"].name,
                                           start_frame=int(result.frames[0])), encoding="utf-8")
         name = {role: path.name for role, path in final.items()}
         work["scale_setup"].write_text(scale_setup(name["trc"], span, name["model"], mass=mass), encoding="utf-8")

@@ -26,7 +26,8 @@ from ddhpose.export.writers import Write, planned_writes, write_all
 from ddhpose.lifting.inputs import tracks_from_detections
 from ddhpose.lifting.lifter import Lifter
 from ddhpose.lifting.options import VIDEO_MAX_PEOPLE, LiftOptions, TrackingOptions
-from ddhpose.pipelines.lift import lift_tracks, split_settings, summary
+from ddhpose.pipelines.lift import lift_tracks, split_settings
+from ddhpose.pipelines.summary import summary
 from ddhpose.video.decode import read_frames
 from ddhpose.video.detect import DETECTION_WIDTH, DetectionFailed, detect_decoded, get_detector
 from ddhpose.video.detectors import Detector

@@ -36,7 +36,7 @@ from ddhpose.lifting.inputs.fields import load_json, parse_size, size_in
 from ddhpose.lifting.inputs.mediapipe import is_mediapipe, mediapipe_frames
 from ddhpose.lifting.inputs.mmpose import mmpose_frames, read_per_image
 from ddhpose.lifting.inputs.openpose import openpose_frame, read_openpose
-from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, get_layout
+from ddhpose.lifting.keypoints import LAYOUT_BY_COUNT, KeypointTrack, Layout, get_layout, layout_for
 from ddhpose.lifting.tracking import Detection, TrackingOptions, tracks_of
 
 __all__ = ["Detections", "KeypointTrack", "LAYOUT_BY_COUNT", "read_keypoints", "tracks_from_detections"]
@@ -87,8 +87,20 @@ def read_keypoints(path: str | os.PathLike, layout: str | None = None, *,
         raise ValueError(f"{src}: unsupported keypoint file; expected .json, .npy, .npz or an OpenPose folder")
     if size and file_size and tuple(size) != tuple(file_size):
         raise ValueError(f"{src}: image_size argument {size} disagrees with the file's {file_size}")
-    tracks = tracks_of(dets, layout, file_size or size, src, tracking or TrackingOptions())
+    tracks = tracks_of(dets, layout_of(dets, layout, src), file_size or size, src, tracking or TrackingOptions())
     return [replace(t, fps=fps) for t in tracks] if fps else tracks
+
+
+def layout_of(dets: Sequence[Detection], layout: str | Layout | None, src: str) -> Layout | None:
+    """The layout of a file's detections: ``layout`` when given, else the one of their keypoint
+    count (:func:`ddhpose.lifting.keypoints.layout_for`); None for a file without detections
+    (which :func:`~ddhpose.lifting.tracking.tracks_of` refuses). Errors name ``src``."""
+    counts = sorted({len(d.keypoints) for d in dets})
+    if len(counts) > 1:
+        raise ValueError(f"{src}: detections have different keypoint counts {counts}; expected one")
+    if layout is not None:
+        return get_layout(layout)
+    return get_layout(layout_for(counts[0], src)) if counts else None
 
 
 def _read_detections(detections: Detections, layout: str | None, size: tuple[int, int] | None,
@@ -109,8 +121,8 @@ def tracks_from_detections(detections: Detections, tracking: TrackingOptions | N
     if not detections.detections:
         raise ValueError(f"{detections.source}: no person was detected in any of its {detections.num_frames} frames "
                          f"(detector {detections.detector or 'unknown'}); nothing was written")
-    tracks = tracks_of(list(detections.detections), detections.layout, detections.image_size, detections.source,
-                     tracking or TrackingOptions())
+    tracks = tracks_of(list(detections.detections), get_layout(detections.layout), detections.image_size,
+                       detections.source, tracking or TrackingOptions())
     return [replace(t, fps=detections.fps) for t in tracks] if detections.fps else tracks
 
 
