@@ -28,6 +28,7 @@ from ddhpose._version import __version__
 from ddhpose.export.angles import ANGLE_GROUPS
 from ddhpose.export.render import PERSON_COLOURS, SUPPORT_COLOUR
 from ddhpose.geometry import CAMERA_TO_Y_UP
+from ddhpose.lifting.angles import unavailable
 from ddhpose.lifting.placement import support_boxes
 from ddhpose.lifting.result import LiftResult
 
@@ -106,7 +107,7 @@ def page_data(results: Sequence[LiftResult], video: Optional[dict[int, str]] = N
             "support_colour": SUPPORT_COLOUR, "joint_radius": JOINT_RADIUS, "bone_radius": BONE_RADIUS,
             "groups": {g: list(n) for g, n in ANGLE_GROUPS.items()},
             "default_group": "knee flexion",
-            "unavailable": {n: why for r in results for n, why in r.missing_angles.items()}, "video": video or {}}
+            "unavailable": unavailable(results[0].skeleton, world=all(p["world"] for p in people)), "video": video or {}}
 
 
 def _inline(text: str, what: str) -> str:

@@ -142,7 +142,7 @@ class Lifter:
                   ``estimate_focal``, estimated from the clip where it can tell it (:mod:`ddhpose.lifting.focal`; the
                   provenance's ``focal_estimate``), else :data:`DEFAULT_FOCAL_RATIO` x the image's
                   longer side, an assumption the result records in ``focal_length_source`` and
-                  :func:`ddhpose.pipelines.lift.summary` says); principal_point: (cx,
+                  :func:`ddhpose.pipelines.summary.summary` says); principal_point: (cx,
                   cy) pixels (default the image centre); focal_length_source: where a given focal length
                   came from.
                 - height: the person's height in metres, if known: pose, hypotheses, bone lengths

@@ -130,8 +130,10 @@ class LiftResult:
 
     @cached_property
     def skeleton(self) -> Skeleton:
-        """The result's joints (``joint_names``, ``parents``) as a :class:`~ddhpose.skeleton.Skeleton`."""
-        return Skeleton(self.parents, (), (), self.joint_names, name="result")
+        """The result's joints (``joint_names``, ``parents``) as a :class:`~ddhpose.skeleton.Skeleton`,
+        named 'Human3.6M-17' where they are that skeleton's (what the lifter returns)."""
+        h36m = tuple(self.joint_names) == tuple(H36M.names) and list(self.parents) == list(H36M.parents)
+        return Skeleton(self.parents, (), (), self.joint_names, name="Human3.6M-17" if h36m else "result")
 
     @cached_property
     def angles(self) -> dict[str, np.ndarray]:

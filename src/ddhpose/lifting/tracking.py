@@ -499,7 +499,7 @@ def describe_tracks(tracks: Sequence[KeypointTrack]) -> str:
     return count + ("" if not summaries else ": " + "; ".join(str(s) for s in summaries))
 
 
-def tracks_of(dets: list[Detection], layout: Layout, size: tuple[int, int] | None, src: str,
+def tracks_of(dets: list[Detection], layout: Layout | None, size: tuple[int, int] | None, src: str,
               tracking: TrackingOptions) -> list[KeypointTrack]:
     """The people of a clip's detections, one :class:`KeypointTrack` each, sorted by id.
 
@@ -507,7 +507,8 @@ def tracks_of(dets: list[Detection], layout: Layout, size: tuple[int, int] | Non
     detections that carry track ids keep them, the others are split into people by
     :func:`associate_tracks` (after :func:`limit_people`); an id seen twice in a frame keeps its
     surer detection; short and still tracks are dropped with warnings (:func:`keep_tracks`,
-    :func:`drop_static`). Every detection has ``layout``'s keypoints. Errors name ``src``.
+    :func:`drop_static`). Every detection has ``layout``'s keypoints (None only where there is no
+    detection, which is refused). Errors name ``src``.
     """
     if not dets:
         raise ValueError(f"{src}: no person detected in any frame; expected at least one detection")
@@ -543,7 +544,7 @@ def tracks_of(dets: list[Detection], layout: Layout, size: tuple[int, int] | Non
     kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
     tracks = [KeypointTrack(np.stack([per[f].keypoints for f in sorted(per)]).astype(np.float32),
                             np.stack([per[f].scores for f in sorted(per)]).astype(np.float32),
-                            np.array(sorted(per), np.int64), tid, lay.name, size, src)
+                            np.array(sorted(per), np.int64), int(tid), lay.name, size, src)
               for tid, per in sorted(people.items()) if tid in kept]
     tracks = drop_static(tracks, tracking.min_motion, src, layout=lay)
     # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
