@@ -284,3 +284,23 @@ def test_a_skeleton_without_the_joints_named_says_up_needs_them():
     bare = Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, name="bare")
     with pytest.raises(ValueError, match=r"^skeleton 'bare': up needs joints named \["):
         G.estimate_up(still(5), 25.0, bare)
+
+
+def test_feet_resting_under_a_body_never_straight_nor_at_rest_fix_the_floor_seen_from_a_pitched_camera():
+    """A crouching run filmed from 40 degrees above: no standing frame, the centre of mass never
+    slow, so only the camera's usual pose speaks before the feet; along the camera's level up the
+    crouch's feet drop too little below the pelvis to count as resting, along the body's own median
+    axis they do, and the floor they spread over is believed though 40 degrees from that prior
+    (whose own uncertainty is 45)."""
+    from body_poses import rotation
+    world = _positions([(x, 0, z) for x in (-0.6, 0.0, 0.6) for z in (-0.5, 0.5)], frames=5)
+    world = np.stack([_squat(p) for p in world]) + np.arange(len(world))[:, None, None] * [0.05, 0, 0]
+    poses = _tilted(world, 40.0)
+    resting = np.zeros((len(poses), 2))  # the 2D says the feet stand still
+    est = G.estimate_up(poses, 25.0, ankle_speed=resting)
+    truth = (rotation([1.0, 0, 0], 40.0) @ [0, 1.0, 0]) * [1.0, -1.0, -1.0]
+    assert est.standing_frames == 0 and est.balance_frames == 0
+    assert est.evidence == (G.FLOOR, G.CAMERA) and est.contact_frames == len(poses)
+    assert _angle(est.up, truth) < 1.0 and 35.0 < est.axis_floor_deg < 45.0
+    level = G._lower_ankles(poses, UP, 25.0, H36M, resting)[1]
+    assert not level.any()  # along the camera's up alone no foot rests: the body's axis found them

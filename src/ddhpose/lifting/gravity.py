@@ -21,8 +21,12 @@ All of it is one eigen-problem: up minimises the floor's squared residuals plus 
 theirs. Its curvature gives the estimate's own uncertainty (degrees, the weaker direction):
 the confidence a result records. An axis further than :data:`MAX_CAMERA_TILT_DEG` from the
 camera's own up is not evidence of up (a straight body lying is not standing), and a floor that
-disagrees with the other evidence by over :data:`MAX_DISAGREEMENT_DEG` is not the floor the body
-stands on.
+disagrees with the other evidence by over :data:`MAX_DISAGREEMENT_DEG` (or that evidence's own
+uncertainty, where larger: the camera's usual pose alone allows 45 degrees) is not the floor the
+body stands on. Where the camera's pose is all the evidence before the feet (a body never
+straight nor at rest: a jog), the resting feet are also looked for along the body's median axis:
+along a level camera's up, seen from 40 degrees above, a crouch's feet do not drop far enough
+below its pelvis to count as resting.
 """
 from __future__ import annotations
 
@@ -271,12 +275,19 @@ def estimate_up(absolute: np.ndarray, fps: float, skeleton: Skeleton = H36M,
         cost, evidence = with_balance, [*evidence[:-1], BALANCE, CAMERA]
     up, uncertainty = _solve(cost, guess)
     lower, resting_feet = _lower_ankles(absolute, up, fps, skeleton, ankle_speed)
+    body = unit(np.median(axis, axis=0))
+    if evidence == [CAMERA] and angle_deg(body, CAMERA_UP) < MAX_CAMERA_TILT_DEG:
+        # nothing but the camera's usual pose so far (a body never straight nor at rest, a jog):
+        # the feet are looked for along the body's median axis too, where more of them rest
+        along_body = _lower_ankles(absolute, body, fps, skeleton, ankle_speed)
+        if along_body[1].sum() > resting_feet.sum():
+            lower, resting_feet = along_body
     contacts, groups = lower[resting_feet], people[resting_feet]
     disagree = float("nan")
     if spread(_centred(contacts, groups, np.mean) if len(contacts) else contacts, up)[1] >= FEET_APART:
         plane, plane_uncertainty = _floor(contacts, groups, cost, up)
         disagree = float(angle_deg(plane, up))
-        if disagree <= MAX_DISAGREEMENT_DEG:
+        if disagree <= max(MAX_DISAGREEMENT_DEG, uncertainty):  # the camera prior alone allows more
             up, uncertainty, evidence = plane, plane_uncertainty, [FLOOR, *evidence]
     return UpEstimate(up, tuple(evidence), int(standing.sum()) if STANDING in evidence else 0,
                       int(resting.sum()) if BALANCE in evidence else 0,
