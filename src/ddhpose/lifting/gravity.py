@@ -53,7 +53,8 @@ FEET_APART = 0.04
 #: A foot rests on the floor when its ankle is this far below the pelvis (a fraction of the leg;
 #: a foot on a chair is not) and moves slower than :data:`CONTACT_SPEED` (metres / second).
 REST_DROP, CONTACT_SPEED = 0.7, 0.5
-#: A floor plane further than this (degrees) from the other evidence is not trusted.
+#: A floor plane further than this (degrees) from the other evidence (or that evidence's own
+#: uncertainty, where larger) is not trusted.
 MAX_DISAGREEMENT_DEG = 15.0
 #: Up further than this (degrees) from the camera's own up (its -y axis) is not believed from an
 #: axis: a camera rolled or pitched further than that is rare, a person lying down is not.
@@ -274,6 +275,7 @@ def estimate_up(absolute: np.ndarray, fps: float, skeleton: Skeleton = H36M,
     if resting.sum() >= 3:
         cost, evidence = with_balance, [*evidence[:-1], BALANCE, CAMERA]
     up, uncertainty = _solve(cost, guess)
+    searched = up  # the direction the resting feet were looked for along
     lower, resting_feet = _lower_ankles(absolute, up, fps, skeleton, ankle_speed)
     body = unit(np.median(axis, axis=0))
     if evidence == [CAMERA] and angle_deg(body, CAMERA_UP) < MAX_CAMERA_TILT_DEG:
@@ -281,10 +283,10 @@ def estimate_up(absolute: np.ndarray, fps: float, skeleton: Skeleton = H36M,
         # the feet are looked for along the body's median axis too, where more of them rest
         along_body = _lower_ankles(absolute, body, fps, skeleton, ankle_speed)
         if along_body[1].sum() > resting_feet.sum():
-            lower, resting_feet = along_body
+            (lower, resting_feet), searched = along_body, body
     contacts, groups = lower[resting_feet], people[resting_feet]
     disagree = float("nan")
-    if spread(_centred(contacts, groups, np.mean) if len(contacts) else contacts, up)[1] >= FEET_APART:
+    if spread(_centred(contacts, groups, np.mean) if len(contacts) else contacts, searched)[1] >= FEET_APART:
         plane, plane_uncertainty = _floor(contacts, groups, cost, up)
         disagree = float(angle_deg(plane, up))
         if disagree <= max(MAX_DISAGREEMENT_DEG, uncertainty):  # the camera prior alone allows more
