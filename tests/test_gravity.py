@@ -304,3 +304,15 @@ def test_feet_resting_under_a_body_never_straight_nor_at_rest_fix_the_floor_seen
     assert _angle(est.up, truth) < 1.0 and 35.0 < est.axis_floor_deg < 45.0
     level = G._lower_ankles(poses, UP, 25.0, H36M, resting)[1]
     assert not level.any()  # along the camera's up alone no foot rests: the body's axis found them
+
+
+def test_the_feet_are_looked_for_along_the_body_only_where_the_camera_is_all_the_evidence(monkeypatch):
+    searched = []
+    real = G._lower_ankles
+    monkeypatch.setattr(G, "_lower_ankles", lambda a, up, *rest: searched.append(up) or real(a, up, *rest))
+    G.estimate_up(still(20), 25.0)  # standing: the feet along up alone
+    assert len(searched) == 1
+    searched.clear()
+    world = np.repeat(_squat(upright())[None], 20, 0) + np.arange(20)[:, None, None] * [0.05, 0, 0]
+    G.estimate_up(_tilted(world, 40.0), 25.0)  # a moving crouch: the camera alone, then the body
+    assert len(searched) == 2 and _angle(searched[0], UP) < 1e-9 and _angle(searched[1], UP) > 20.0
