@@ -277,8 +277,8 @@ def estimate_up(absolute: np.ndarray, fps: float, skeleton: Skeleton = H36M,
     up, uncertainty = _solve(cost, guess)
     searched = up  # the direction the resting feet were looked for along
     lower, resting_feet = _lower_ankles(absolute, up, fps, skeleton, ankle_speed)
-    body = unit(np.median(axis, axis=0))
-    if evidence == [CAMERA] and angle_deg(body, CAMERA_UP) < MAX_CAMERA_TILT_DEG:
+    body = unit(np.median(axis, axis=0)) if evidence == [CAMERA] else None
+    if body is not None and angle_deg(body, CAMERA_UP) < MAX_CAMERA_TILT_DEG:
         # nothing but the camera's usual pose so far (a body never straight nor at rest, a jog):
         # the feet are looked for along the body's median axis too, where more of them rest
         along_body = _lower_ankles(absolute, body, fps, skeleton, ankle_speed)

@@ -542,10 +542,13 @@ def tracks_of(dets: list[Detection], layout: Layout | None, size: tuple[int, int
         if seen is None or np.nan_to_num(d.scores).mean() > np.nan_to_num(seen.scores).mean():
             people[tid][d.frame] = d
     kept = keep_tracks({tid: len(per) for tid, per in people.items()}, tracking.min_frames, span, src)
-    tracks = [KeypointTrack(np.stack([per[f].keypoints for f in sorted(per)]).astype(np.float32),
-                            np.stack([per[f].scores for f in sorted(per)]).astype(np.float32),
-                            np.array(sorted(per), np.int64), int(tid), lay.name, size, src)
-              for tid, per in sorted(people.items()) if tid in kept]
+    tracks = []
+    for tid, per in sorted(people.items()):
+        if tid in kept:  # checked above what keypoints.make_track checks; frames ascending, as it sorts them
+            frames = sorted(per)
+            tracks.append(KeypointTrack(np.stack([per[f].keypoints for f in frames]).astype(np.float32),
+                                        np.stack([per[f].scores for f in frames]).astype(np.float32),
+                                        np.array(frames, np.int64), int(tid), lay.name, size, src))
     tracks = drop_static(tracks, tracking.min_motion, src, layout=lay)
     # the people are numbered 0..N-1 in order of first appearance; the ids an input gave are kept
     # beside (input_track_id, in each result's provenance)
