@@ -61,6 +61,25 @@ def test_init_from_starts_from_a_checkpoints_weights_and_refuses_another_model(t
         train_module.initial_model(other)
 
 
+def test_init_from_a_shorter_window_resamples_the_temporal_positions_only(tmp_path):
+    first = load_config("tiny", FAST + ["train.epochs=1"])
+    train(first, tmp_path / "a", device="cpu")
+    weights = tmp_path / "a" / "last.safetensors"
+    trained = load_checkpoint(weights).state_dict()
+    frames = trained["denoiser.temporal_pos"].shape[1]
+    longer = train_module.initial_model(load_config("tiny", FAST + [f"train.init_from={weights}",
+                                                                    f"model.frames={2 * frames - 1}"]))
+    state = longer.state_dict()
+    pos, old = state["denoiser.temporal_pos"], trained["denoiser.temporal_pos"]
+    assert pos.shape == (1, 2 * frames - 1, old.shape[2])
+    # align_corners: every second position is an old one, those between the mean of their neighbours
+    torch.testing.assert_close(pos[:, ::2], old, rtol=0, atol=1e-6)
+    torch.testing.assert_close(pos[:, 1::2], (old[:, :-1] + old[:, 1:]) / 2, rtol=0, atol=1e-6)
+    assert all(torch.equal(state[k], v) for k, v in trained.items() if k != "denoiser.temporal_pos")
+    back = train_module.resample_frames(state, frames)
+    torch.testing.assert_close(back["denoiser.temporal_pos"], old, rtol=0, atol=1e-6)
+
+
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     config = load_config("tiny", FAST + ["train.max_steps_per_epoch=3"])
     real, calls = train_step_module.pose_losses, {"n": 0}

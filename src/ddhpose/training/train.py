@@ -62,19 +62,35 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> tor
 
 def initial_model(config: ExperimentConfig) -> DDHPose:
     """The model a run starts from; the same on every rank (and every run) for one train.seed:
-    a fresh initialisation, or the weights of ``train.init_from`` (whose model must match)."""
+    a fresh initialisation, or the weights of ``train.init_from``, whose model must match but for
+    its window length (``model.frames``): a longer or shorter window starts from the checkpoint's
+    temporal position embedding resampled to it (:func:`resample_frames`)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.train.seed, SeedTag.INIT))
         model = DDHPose(config.model)
     if config.train.init_from:
         source = load_checkpoint(config.train.init_from)
-        if source.config != model.config:
-            mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
-            differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]]
+        mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+        differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]
+                  and k != "frames"]
+        if differ:
             raise ValueError(f"train.init_from={config.train.init_from}: its model differs from this run's "
                              f"({'; '.join(differ)}); set the run's model to the checkpoint's")
-        model.load_state_dict(source.state_dict())
+        model.load_state_dict(resample_frames(source.state_dict(), model.config.frames))
     return model
+
+
+def resample_frames(state: dict[str, torch.Tensor], frames: int) -> dict[str, torch.Tensor]:
+    """A model's weights for a window of ``frames``: the temporal position embedding (1, F, C)
+    linearly resampled to (1, frames, C), its first and last positions kept at the ends (the
+    window's edges stay edges); every other weight as it is, none of which depends on F."""
+    out = dict(state)
+    for key, value in state.items():
+        if key.endswith("temporal_pos") and value.shape[1] != frames:
+            resized = nn.functional.interpolate(value.float().transpose(1, 2), size=frames, mode="linear",
+                                                align_corners=True)
+            out[key] = resized.transpose(1, 2).to(value.dtype).contiguous()
+    return out
 
 
 @contextlib.contextmanager
