@@ -61,7 +61,7 @@ def test_init_from_starts_from_a_checkpoints_weights_and_refuses_another_model(t
         train_module.initial_model(other)
 
 
-def test_init_from_a_shorter_window_resamples_the_temporal_positions_only(tmp_path):
+def test_init_from_another_window_length_resamples_the_temporal_positions_only(tmp_path):
     first = load_config("tiny", FAST + ["train.epochs=1"])
     train(first, tmp_path / "a", device="cpu")
     weights = tmp_path / "a" / "last.safetensors"
