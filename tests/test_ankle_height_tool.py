@@ -24,14 +24,14 @@ def tool():
 def test_a_person_standing_still_rests_at_their_ankles_height_over_the_leg(tool):
     yup = np.repeat(standing()[None], 50, axis=0)  # ankles 0.10 m above the floor, legs 0.90 m
     zup = np.stack([yup[..., 0], -yup[..., 2], yup[..., 1]], -1)  # the mocap's z-up world
-    assert tool.resting_ratio(zup) == pytest.approx(0.10 / 0.90, rel=1e-9)
+    assert tool.resting_ratio(zup, 25.0) == pytest.approx(0.10 / 0.90, rel=1e-9)
 
 
 def test_a_clip_without_resting_feet_says_nothing(tool):
     yup = np.repeat(standing()[None], 50, axis=0)
     yup[:, :, 0] += np.arange(50)[:, None] * 0.2  # gliding at 5 m/s: no foot rests
     zup = np.stack([yup[..., 0], -yup[..., 2], yup[..., 1]], -1)
-    assert tool.resting_ratio(zup) is None
+    assert tool.resting_ratio(zup, 25.0) is None
 
 
 def test_the_data_sets_are_named_from_their_folders(tool):
@@ -39,3 +39,4 @@ def test_the_data_sets_are_named_from_their_folders(tool):
     assert tool.dataset_of("data/cmu_dance_martial/salsa/01.bvh") == "CMU dance / martial arts"
     assert tool.dataset_of("data/cmu_mocap/01/01_01.amc") == "CMU"
     assert tool.dataset_of("data/hdm05/HDM_bd_walk_001_120.amc") == "HDM05"
+    assert tool.dataset_of("bandai_runs/cmu_mocap/02/02_01.amc") == "CMU"  # a folder's name, not a part of it

@@ -4,9 +4,11 @@ bundled model learnt: the figure behind ``ddhpose.lifting.world.ANKLE_HEIGHT_RAT
     python tools/ankle_height.py                  # the wild config's training data (data/ linked)
     python tools/ankle_height.py --test           # its held-out clips instead
 
-For each clip of true world motion (z up, floor at 0): the foot contacts by the lifter's own rule
-(``ddhpose.lifting.feet.foot_contacts``), the median height of the resting ankles over the
-median hip-to-ankle length of the clip. Printed per data set (the median over its clips, with
+For each clip of true world motion (z up, its floor taken to be z = 0: assumed, not checked; the
+Human3.6M motion's is): the foot contacts by the lifter's own rule on the lowest support
+(``ddhpose.lifting.feet.foot_contacts`` with ``window=None``: a foot on a box does not count),
+the median height of the resting ankles over the median hip-to-ankle length of the clip (the
+height the foot lock and the common floor of :mod:`ddhpose.lifting.placement` put them at). Printed per data set (the median over its clips, with
 the 10th and 90th percentiles) and for all clips together. What the lifter predicts is a joint
 where the mocap put it, not the anatomical malleolus: each set places its ankle joint at its
 own height, and the model learns their mixture.
@@ -18,34 +20,38 @@ from pathlib import Path
 
 import numpy as np
 
-from ddhpose.data.h36m import _h36m_17_from_32, _member, world_positions
-from ddhpose.data.retarget import load_mocap
-from ddhpose.data.sources import _matches
+from ddhpose.data.h36m import world_positions
+from ddhpose.data.sources import h36m_positions, mocap_clips
 from ddhpose.experiment import load_config
 from ddhpose.lifting.feet import foot_contacts
 from ddhpose.lifting.world import leg_length
-from ddhpose.safe_pickle import load_npz
 
 ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
-FPS = 25.0
 LEFT_ANKLE, RIGHT_ANKLE = 6, 3  # Human3.6M-17; contacts are (left, right)
+#: Data folders and the names the table gives them.
+DATASETS = {"bandai_bvh": "Bandai Namco", "hdm05": "HDM05", "cmu_dance_martial": "CMU dance / martial arts",
+            "cmu_mocap": "CMU"}
 
 
-def resting_ratio(world_zup: np.ndarray) -> float | None:
-    """Median resting-ankle height over median leg length of one clip (F, 17, 3), z up, metres."""
+def resting_ratio(world_zup: np.ndarray, fps: float) -> float | None:
+    """The median height of the resting ankles over the leg's length (hip to ankle) of one clip
+    of true motion, (F, 17, 3) metres, z up, its floor at z = 0 (assumed, not checked); None where
+    no foot rests. Contacts by the lifter's rule on the lowest support only (``window=None``:
+    a foot on a box is not counted)."""
     world = world_zup @ ZUP_TO_YUP.T
-    contacts = foot_contacts(world, FPS)
+    contacts = foot_contacts(world, fps, window=None)
     if not contacts.any():
         return None
     heights = np.stack([world[:, LEFT_ANKLE, 1], world[:, RIGHT_ANKLE, 1]], 1)[contacts]
-    return float(np.median(heights) / np.median(leg_length(world - world[:, :1])))
+    return float(np.median(heights) / leg_length(world))
 
 
 def dataset_of(path: str) -> str:
-    for key, name in (("bandai", "Bandai Namco"), ("hdm05", "HDM05"), ("cmu_dance", "CMU dance / martial arts"),
-                      ("cmu_mocap", "CMU")):
-        if key in path:
-            return name
+    """The data set a clip's file belongs to: the first folder of its path named in :data:`DATASETS`,
+    else its own folder's name."""
+    for part in Path(path).parts:
+        if part in DATASETS:
+            return DATASETS[part]
     return Path(path).parent.name
 
 
@@ -54,22 +60,20 @@ def main() -> None:
     parser.add_argument("-c", "--config", default="wild")
     parser.add_argument("--test", action="store_true", help="the held-out clips instead of the training ones")
     args = parser.parse_args()
-    cfg = load_config(args.config)
+    data = load_config(args.config).data
+    fps = data.mocap_fps
     ratios: dict[str, list[float]] = {}
-    source = cfg.data.path_3d
-    positions = _member(load_npz(source), "positions_3d", source)
-    subjects = cfg.data.test_subjects if args.test else cfg.data.train_subjects
-    for subject in subjects:
-        for take, value in positions[subject].items():
-            world = world_positions(value, f"{source}: {subject} {take}")
-            world = world[:, _h36m_17_from_32()] if world.shape[1] == 32 else world
-            ratio = resting_ratio(world[::2].astype(np.float64))  # 50 -> 25 fps
+    step = max(1, round(50 / fps))  # Human3.6M's world motion is at 50 fps
+    subjects = data.test_subjects if args.test else data.train_subjects
+    for subject, takes in h36m_positions(data.path_3d, subjects).items():
+        for take, value in sorted(takes.items()):
+            world = world_positions(value, f"{data.path_3d}: {subject} {take}")[::step]
+            ratio = resting_ratio(world.astype(np.float64), fps)
             if ratio is not None:
                 ratios.setdefault("Human3.6M", []).append(ratio)
-    for path in sorted(_matches(cfg.data.mocap_test if args.test else cfg.data.mocap_train)):
-        if not args.test and any(Path(path).match(p) for p in cfg.data.mocap_test):
-            continue
-        ratio = resting_ratio(np.asarray(load_mocap(path, fps=FPS), np.float64))
+    clips = mocap_clips(data.mocap_test, fps) if args.test else mocap_clips(data.mocap_train, fps, data.mocap_test)
+    for path, world in clips:
+        ratio = resting_ratio(world.astype(np.float64), fps)
         if ratio is not None:
             ratios.setdefault(dataset_of(path), []).append(ratio)
     print(f"resting ankle height / leg length, {'held-out' if args.test else 'training'} clips of -c {args.config}")

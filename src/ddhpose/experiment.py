@@ -146,7 +146,8 @@ class TrainConfig:
     ``amp='bf16'`` with ``compile`` is the fastest CPU setting (benchmarks/train_speed.py).
     ``init_from``: a checkpoint (.safetensors, released .bin or training .pt) whose weights start
     the run instead of a fresh initialisation (fine-tuning: the optimiser and schedule start anew);
-    its model must match ``model``. ``gradient``: 'plain' (loss.backward()) or 'released'
+    its model must match ``model`` but for ``frames`` (the temporal position embedding is then
+    resampled: :func:`ddhpose.training.train.resample_frames`). ``gradient``: 'plain' (loss.backward()) or 'released'
     (loss.backward(loss) as the released main.py: the gradient of loss^2 / 2,
     :mod:`ddhpose.training.step`). ``loss_units``: 'm' (the terms on metres, as the released
     Human3.6M training) or 'mm' (on millimetres, as the released MPI-INF-3DHP training: the

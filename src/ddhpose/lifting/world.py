@@ -35,10 +35,11 @@ __all__ = ["ANKLE_HEIGHT_RATIO", "CONTACT_HEIGHT", "CONTACT_SPEED", "NoFloorErro
 
 #: The ankle joint's resting height above the floor as a fraction of the leg (hip to ankle), as the
 #: lifter's skeleton places it: Human3.6M's training subjects, median over their takes of the
-#: resting ankles' height (`python tools/ankle_height.py`: 0.123; the other training sets 0.09-0.17,
-#: all of them 0.147; their held-out clips 0.085-0.149). The anatomical malleolus, at 3.9 % of the
-#: stature against the hip's 53 % (Drillis & Contini: 0.08), lies below the joint the mocap fits.
-ANKLE_HEIGHT_RATIO = 0.12
+#: resting ankles' height on the lowest support (`python tools/ankle_height.py`: 0.108; the other
+#: training sets 0.09-0.15, all of them 0.139; the held-out clips 0.085-0.149). The anatomical
+#: malleolus, at 3.9 % of the stature against the hip's 53 % (Drillis & Contini: 0.08), lies
+#: below the joint the mocap fits.
+ANKLE_HEIGHT_RATIO = 0.11
 #: A clip shorter than this (seconds) is too short to find a floor from.
 MIN_SECONDS = 1.0
 #: A floor estimate whose thirds disagree by more than this (degrees) means the camera moved
