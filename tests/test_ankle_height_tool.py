@@ -2,36 +2,33 @@
 ddhpose.lifting.world.ANKLE_HEIGHT_RATIO, read from true world motion."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from body_poses import standing
-
-_TOOL = Path(__file__).parents[1] / "tools" / "ankle_height.py"
+from ddhpose.geometry import Y_UP_TO_Z_UP
+from scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("ankle_height", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/ankle_height.py")
+
+
+def _z_up(yup: np.ndarray) -> np.ndarray:
+    """(..., 3) y-up world points in the mocap's z-up world."""
+    return yup @ np.asarray(Y_UP_TO_Z_UP).T
 
 
 def test_a_person_standing_still_rests_at_their_ankles_height_over_the_leg(tool):
     yup = np.repeat(standing()[None], 50, axis=0)  # ankles 0.10 m above the floor, legs 0.90 m
-    zup = np.stack([yup[..., 0], -yup[..., 2], yup[..., 1]], -1)  # the mocap's z-up world
-    assert tool.resting_ratio(zup, 25.0) == pytest.approx(0.10 / 0.90, rel=1e-9)
+    assert tool.resting_ratio(_z_up(yup), 25.0) == pytest.approx(0.10 / 0.90, rel=1e-9)
 
 
 def test_a_clip_without_resting_feet_says_nothing(tool):
     yup = np.repeat(standing()[None], 50, axis=0)
     yup[:, :, 0] += np.arange(50)[:, None] * 0.2  # gliding at 5 m/s: no foot rests
-    zup = np.stack([yup[..., 0], -yup[..., 2], yup[..., 1]], -1)
-    assert tool.resting_ratio(zup, 25.0) is None
+    assert tool.resting_ratio(_z_up(yup), 25.0) is None
 
 
 def test_the_data_sets_are_named_from_their_folders(tool):

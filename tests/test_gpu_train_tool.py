@@ -1,25 +1,18 @@
 """tools/gpu_train.py: a run planned to a time budget comes back in parts and goes on here."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from ddhpose.experiment import load_config
 from ddhpose.training.plan import plan_epochs
 from ddhpose.training.train import train
-
-_TOOL = Path(__file__).parents[1] / "tools" / "gpu_train.py"
-
+from scripts import load_script
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("gpu_train", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/gpu_train.py")
 
 
 def test_plan_fills_the_minutes():

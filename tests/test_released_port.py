@@ -2,7 +2,6 @@
 what ddhpose computes: the same denoiser output, sampler output (recorded noise), training loss
 and gradients, with the released checkpoint loaded into both. The speed comparison in
 benchmarks/speed.py is only meaningful because of this."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,14 @@ from ddhpose.model.released import released_state_dict
 from ddhpose.safe_pickle import load_torch_file
 from ddhpose.skeleton import H36M
 from ddhpose.training.losses import pose_losses
+from scripts import load_script
 
-ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINT = FIXTURES / "official_h36m_f27.bin"
 TOL = 1e-5
 
 
-def _import_port():
-    spec = importlib.util.spec_from_file_location("released_port", ROOT / "benchmarks" / "released_port.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rp = _import_port()
+rp = load_script("benchmarks/released_port.py")
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ For each clip of true world motion (z up, its floor taken to be z = 0: assumed, 
 Human3.6M motion's is): the foot contacts by the lifter's own rule on the lowest support
 (``ddhpose.lifting.feet.foot_contacts`` with ``window=None``: a foot on a box does not count),
 the median height of the resting ankles over the median hip-to-ankle length of the clip (the
-height the foot lock and the common floor of :mod:`ddhpose.lifting.placement` put them at). Printed per data set (the median over its clips, with
-the 10th and 90th percentiles) and for all clips together. What the lifter predicts is a joint
+height the foot lock and the common floor of :mod:`ddhpose.lifting.placement` put them at).
+Printed per data set (the median over its clips, with the 10th and 90th percentiles) and for all
+clips together. What the lifter predicts is a joint
 where the mocap put it, not the anatomical malleolus: each set places its ankle joint at its
 own height, and the model learns their mixture.
 """
@@ -23,11 +24,13 @@ import numpy as np
 from ddhpose.data.h36m import world_positions
 from ddhpose.data.sources import h36m_positions, mocap_clips
 from ddhpose.experiment import load_config
+from ddhpose.geometry import Y_UP_TO_Z_UP
 from ddhpose.lifting.feet import foot_contacts
 from ddhpose.lifting.world import leg_length
+from ddhpose.skeleton import H36M
 
-ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
-LEFT_ANKLE, RIGHT_ANKLE = 6, 3  # Human3.6M-17; contacts are (left, right)
+#: The ankles in the order of the contacts (left, right).
+ANKLES = list(H36M.joints(("left_ankle", "right_ankle"), "the resting ankle height").values())
 #: Data folders and the names the table gives them.
 DATASETS = {"bandai_bvh": "Bandai Namco", "hdm05": "HDM05", "cmu_dance_martial": "CMU dance / martial arts",
             "cmu_mocap": "CMU"}
@@ -38,11 +41,11 @@ def resting_ratio(world_zup: np.ndarray, fps: float) -> float | None:
     of true motion, (F, 17, 3) metres, z up, its floor at z = 0 (assumed, not checked); None where
     no foot rests. Contacts by the lifter's rule on the lowest support only (``window=None``:
     a foot on a box is not counted)."""
-    world = world_zup @ ZUP_TO_YUP.T
+    world = world_zup @ np.asarray(Y_UP_TO_Z_UP)  # z up -> y up: the transpose of y up -> z up
     contacts = foot_contacts(world, fps, window=None)
     if not contacts.any():
         return None
-    heights = np.stack([world[:, LEFT_ANKLE, 1], world[:, RIGHT_ANKLE, 1]], 1)[contacts]
+    heights = world[:, ANKLES, 1][contacts]
     return float(np.median(heights) / leg_length(world))
 
 
