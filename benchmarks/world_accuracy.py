@@ -46,7 +46,7 @@ from ddhpose.data.sources import _matches, virtual_camera_options  # noqa: E402
 from ddhpose.data.virtual_camera import camera_for_sequence, make_training_pair  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
-from ddhpose.geometry import image_coordinates  # noqa: E402
+from ddhpose.geometry import Y_UP_TO_Z_UP, image_coordinates  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.lifting.postprocess import standing_height, track_bone_lengths  # noqa: E402
 from ddhpose.lifting.trajectory import weak_perspective_root  # noqa: E402
@@ -55,7 +55,7 @@ from ddhpose.lifting.feet import foot_contacts, foot_sliding  # noqa: E402
 from ddhpose.lifting.world import standing_frames  # noqa: E402
 from ddhpose.skeleton import H36M  # noqa: E402
 
-ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
+ZUP_TO_YUP = np.array(Y_UP_TO_Z_UP).T  # (x, y, z) -> (x, z, -y)
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:

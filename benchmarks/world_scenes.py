@@ -42,6 +42,7 @@ from ddhpose.data.sources import _matches  # noqa: E402
 from ddhpose.data.virtual_camera import inside_image, look_at_camera, observe  # noqa: E402
 from ddhpose.experiment import load_config  # noqa: E402
 from ddhpose.files import atomic_write_text  # noqa: E402
+from ddhpose.geometry import Y_UP_TO_Z_UP  # noqa: E402
 from ddhpose.lifting.feet import foot_contacts  # noqa: E402
 from ddhpose.lifting.lifter import Lifter  # noqa: E402
 from ddhpose.lifting.keypoints import make_track  # noqa: E402
@@ -49,7 +50,7 @@ from ddhpose.lifting.options import LiftOptions  # noqa: E402
 from ddhpose.lifting.placement import place_in_world  # noqa: E402
 from ddhpose.pipelines.lift import lift_tracks  # noqa: E402
 
-ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+ZUP_TO_YUP = np.array(Y_UP_TO_Z_UP).T  # (x, y, z) -> (x, z, -y)
 WIDTH, HEIGHT = 1920, 1080
 #: Frames of each scene during which one person is not detected.
 UNSEEN = 18

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from ddhpose.data.virtual_camera import look_at_camera, observe
-from ddhpose.geometry import bone_lengths
+from ddhpose.geometry import Y_UP_TO_Z_UP, bone_lengths
 from ddhpose.lifting.feet import foot_contacts, foot_sliding, lock_feet
 from ddhpose.lifting.world import ANKLE_HEIGHT_RATIO, NoFloorError, WorldFrame, find_world_frame, leg_length
 from ddhpose.skeleton import H36M
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
-ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+ZUP_TO_YUP = np.array(Y_UP_TO_Z_UP).T  # (x, y, z) -> (x, z, -y)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ddhpose.data.virtual_camera import look_at_camera, observe
+from ddhpose.geometry import Y_UP_TO_Z_UP
 from ddhpose.lifting import feet as W
 from ddhpose.lifting.feet import contact_segments, foot_contacts, foot_sliding, lock_feet
 from ddhpose.lifting.world import (ANKLE_HEIGHT_RATIO, NoFloorError, WorldFrame, find_world_frame, standing_frames)
@@ -19,7 +20,7 @@ from ddhpose.skeleton import H36M, Skeleton
 from helpers import standing_pose
 
 WALK = Path(__file__).parent / "fixtures" / "cmu_02_01_walk_world.npz"  # z up, metres, 25 fps
-ZUP_TO_YUP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+ZUP_TO_YUP = np.array(Y_UP_TO_Z_UP).T  # (x, y, z) -> (x, z, -y)
 LEFT_ANKLE, RIGHT_ANKLE = H36M.names.index("left_ankle"), H36M.names.index("right_ankle")
 UPPER = [H36M.names.index(n) for n in ("spine", "thorax", "neck", "head", "left_shoulder", "left_elbow",
                                        "left_wrist", "right_shoulder", "right_elbow", "right_wrist")]
