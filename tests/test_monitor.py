@@ -21,7 +21,7 @@ def test_monitor_reports_position_velocity_and_acceleration_errors_over_valid_fr
         def __init__(self):
             super().__init__()
             self.w = nn.Parameter(torch.zeros(1))
-            self.config = type("C", (), {"frames": 4})()
+            self.config = type("C", (), {"frames": 4, "lens_input": False})()
 
         def sample(self, x2d, hypotheses, iterations, flip, generator):
             return torch.zeros(x2d.shape[0], 1, hypotheses, x2d.shape[1], 17, 3)

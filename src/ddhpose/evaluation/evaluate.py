@@ -45,12 +45,14 @@ def sample_windows(model: DDHPose, windows: dict[str, torch.Tensor], *, hypothes
                    ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
     """Sample a sequence's test windows (:func:`~ddhpose.data.windows.test_windows`) in order,
     ``batch_size`` at a time: yields (the batch of windows on the model's device, its samples
-    (B, W, H, F, J, 3)), one ``generator`` drawn through all of them."""
+    (B, W, H, F, J, 3)), one ``generator`` drawn through all of them. A model with ``lens_input``
+    takes each window's focal length from its 'intrinsics'."""
     device = next(model.parameters()).device
     for start in range(0, windows["x2d"].shape[0], batch_size):
         batch = {k: v[start:start + batch_size].to(device) for k, v in windows.items()}
+        lens = {"lens": batch["intrinsics"][:, 0]} if model.config.lens_input else {}
         yield batch, model.sample(batch["x2d"], hypotheses=hypotheses, iterations=iterations, flip=flip,
-                                  generator=generator)
+                                  generator=generator, **lens)
 
 
 @torch.no_grad()

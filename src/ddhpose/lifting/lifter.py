@@ -161,7 +161,7 @@ class Lifter:
         fps, fps_source = frame_rate(options, track.fps)
         camera = resolve_camera(options, track.image_size)
         inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
-        sampled = self.sample(inputs.filled, track.image_size, options, progress)  # (H, F, J, 3) float64, CPU
+        sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=camera.focal)  # (H, F, J, 3)
         filled = torch.from_numpy(inputs.filled)
         weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
@@ -221,21 +221,29 @@ class Lifter:
             bone_lengths=None if lengths is None else lengths.numpy(), fps=fps)
 
     def sample(self, keypoints: np.ndarray, image_size: tuple[int, int], options: LiftOptions,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False, focal: float | None = None) -> torch.Tensor:
         """The sampling stage: pixels (N, J, 2) -> root-relative hypotheses (H, N, J, 3), float64
-        on the CPU: screen-normalised, sampled in overlapping windows, the windows blended."""
+        on the CPU: screen-normalised, sampled in overlapping windows, the windows blended.
+        ``focal`` (pixels): the camera's focal length, which a model with ``lens_input`` needs."""
         x = normalize_screen(torch.from_numpy(keypoints).to(self.device, torch.float32), *image_size)
         gen = torch.Generator(device=self.device).manual_seed(int(options.seed))
         stride = min(options.stride or max(1, self.frames // 2), self.frames)
         index = window_index(len(x), self.frames, stride)
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
         chunk = cpu_chunk(options.hypotheses, x.device)
+        lens = None
+        if self.model.config.lens_input:
+            if focal is None:
+                raise ValueError("this model reads the camera's focal length: pass focal (pixels)")
+            lens = torch.full((len(windows),), 2 * float(focal) / image_size[0], device=x.device)
         parts = windows.split(options.batch_size)
+        lens_parts = [None] * len(parts) if lens is None else lens.split(options.batch_size)
         bar = tqdm(total=len(x), desc="lifting to 3D", unit="frame", disable=not progress, leave=False)
         out = []
-        for part in parts:
+        for part, part_lens in zip(parts, lens_parts):
             out.append(self.model.sample(part, hypotheses=options.hypotheses, iterations=options.iterations,
-                                         flip=options.flip, generator=gen, chunk=chunk, start=options.start)[:, -1])
+                                         flip=options.flip, generator=gen, chunk=chunk, start=options.start,
+                                         lens=part_lens)[:, -1])
             bar.update(round(len(x) * len(part) / len(windows)))
         bar.close()
         out = torch.cat(out)

@@ -32,6 +32,12 @@ class ModelConfig:
       1..J-1 when computing epsilon (as the release's samplers do: right for Human3.6M, whose
       root is joint 0; off by one slot for MPI-INF-3DHP, whose root is joint 14); 'bones'
       pairs every bone with its own slot.
+
+    Beyond the paper: ``lens_input`` gives the denoiser the camera's focal length (the log of
+    the screen-normalised fx, 2 f / width, one value per clip) through a learnt embedding added
+    to every token, so the 2D's perspective can be read against the lens that made it (a short
+    lens close up, a long one far off). Its embedding starts at zero: a model fine-tuned from
+    one without it starts from that model's outputs. Off by default (the paper's model).
     """
 
     skeleton: str = "h36m"
@@ -57,6 +63,7 @@ class ModelConfig:
     ddim_update: str = "released"
     ddim_float64: bool = True
     eps_slots: str = "released"
+    lens_input: bool = False
 
     def __post_init__(self) -> None:
         if self.diffusion not in ("disentangled", "xyz"):

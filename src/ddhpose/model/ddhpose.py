@@ -70,23 +70,26 @@ class DDHPose(nn.Module):
 
     def forward(self, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor | None = None,
                 noise: Sequence[torch.Tensor] | None = None, *,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, lens: torch.Tensor | None = None) -> torch.Tensor:
         """One training prediction (B, F, J, 3): noise y3d at steps t with ``noise`` (drawn with
         :meth:`draw_diffusion` when not given; DDP ranks pass their slice of global draws) and
-        denoise."""
+        denoise. ``lens`` (B,): the clips' screen-normalised focal lengths, for a model with
+        ``lens_input`` (:class:`ddhpose.model.config.ModelConfig`)."""
         if (t is None) != (noise is None):
             raise ValueError("pass both t and noise, or neither (they are then drawn)")
         if t is None:
             t, noise = self.draw_diffusion(y3d.shape, generator, y3d.device, y3d.dtype)
         inputs = self.noisy_inputs(y3d, t, noise)
-        return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t)
+        extra = {} if lens is None else {"lens": lens}
+        return self.denoiser(x2d, inputs[0], inputs[1] if len(inputs) > 1 else None, t, **extra)
 
-    def _denoise_flip(self, x2d: torch.Tensor, flip: bool, chunk: int):
+    def _denoise_flip(self, x2d: torch.Tensor, flip: bool, chunk: int, lens: torch.Tensor | None = None):
         """Build the sampler's denoise callable: one pass over (input, flipped input), batched
         together and run in chunks of ``chunk`` clips (the whole batch when chunk < 1)."""
         sk = self.skeleton
         b = x2d.shape[0]
         x2d_in = torch.cat([x2d, flip_pose(x2d, sk)]) if flip else x2d
+        lens_in = None if lens is None else (torch.cat([lens, lens]) if flip else lens)  # a mirror keeps the lens
 
         def denoise(states: list[torch.Tensor], t: int) -> torch.Tensor:
             if flip:
@@ -97,7 +100,9 @@ class DDHPose(nn.Module):
             for start in range(0, x2d_in.shape[0], size):
                 part = [s[start:start + size] for s in states]
                 tt = torch.full((part[0].shape[0],), t, device=x2d.device, dtype=torch.long)
-                parts.append(self.denoiser(x2d_in[start:start + size], part[0], part[1] if len(part) > 1 else None, tt))
+                extra = {} if lens_in is None else {"lens": lens_in[start:start + size]}
+                parts.append(self.denoiser(x2d_in[start:start + size], part[0], part[1] if len(part) > 1 else None, tt,
+                                           **extra))
             pred = torch.cat(parts)
             if flip:
                 pred = (pred[:b] + flip_pose(pred[b:], sk)) / 2
@@ -108,7 +113,7 @@ class DDHPose(nn.Module):
     @torch.no_grad()
     def sample(self, x2d: torch.Tensor, hypotheses: int = 1, iterations: int = 1, flip: bool = True,
                generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None,
-               chunk: int | None = None, start: str = "noise") -> torch.Tensor:
+               chunk: int | None = None, start: str = "noise", lens: torch.Tensor | None = None) -> torch.Tensor:
         """Sample 3D poses for 2D keypoints x2d (B, F, J, 2) with DDIM (method section 6).
 
         Returns (B, W, H, F, J, 3): the pose after each of the W iterations for each of the H
@@ -120,7 +125,8 @@ class DDHPose(nn.Module):
         paper's sampler: a deterministic first step, measured in docs/lift_quality.md); the
         recorded ``noise`` then holds no start states. ``chunk``: clips per denoiser call (0: the
         whole batch); None leaves it to :func:`ddhpose.model.chunking.cpu_chunk` (chunks on a CPU, the
-        whole batch elsewhere). Chunking changes the speed, not the poses.
+        whole batch elsewhere). Chunking changes the speed, not the poses. ``lens`` (B,): each
+        clip's screen-normalised focal length (2 f / width), required by a model with ``lens_input``.
         """
         if start not in ("noise", "zero"):
             raise ValueError(f"start: expected 'noise' or 'zero', got {start!r}")
@@ -133,6 +139,13 @@ class DDHPose(nn.Module):
             raise ValueError("x2d contains NaN or inf")
         x2d = x2d.float()
         b, f = x2d.shape[:2]
+        if self.config.lens_input != (lens is not None):
+            raise ValueError(f"lens: this model {'reads' if self.config.lens_input else 'takes no'} focal lengths; "
+                             f"{'pass lens (' + str(b) + ',): 2 f / width per clip' if self.config.lens_input else 'pass none'}")
+        if lens is not None:
+            lens = torch.as_tensor(lens, dtype=torch.float32, device=x2d.device).reshape(-1)
+            if lens.shape != (b,) or not (torch.isfinite(lens) & (lens > 0)).all():
+                raise ValueError(f"lens: expected {b} positive focal lengths (2 f / width), got {lens.tolist()}")
         source = NoiseSource(noise, generator)
         widths = [3, 1] if self.disentangled else [3]
         states = [source.draw((b, hypotheses, f, j, w), x2d) if start == "noise"
@@ -141,5 +154,5 @@ class DDHPose(nn.Module):
         sampler = DDIMSampler(self.schedule, scale=cfg.scale, update=cfg.ddim_update, float64=cfg.ddim_float64)
         if chunk is None:
             chunk = cpu_chunk(hypotheses, x2d.device)
-        return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip, chunk),
+        return sampler.sample(states, self.diffused_slots, iterations, self._denoise_flip(x2d, flip, chunk, lens),
                               self.clean_states, source, self.eps_slots)

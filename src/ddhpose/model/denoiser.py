@@ -48,6 +48,8 @@ class HSTDenoiser(nn.Module):
     noisy_len (B, F, J, 1), t (B,) -> (B, F, J, 3). With a hypothesis axis, noisy_dir
     (B, H, F, J, 3) and noisy_len (B, H, F, J, 1) share x2d and t -> (B, H, F, J, 3).
     With ``config.diffusion == 'xyz'`` pass the noisy pose as ``noisy_dir`` and ``None``.
+    With ``config.lens_input`` pass ``lens`` (B,): each clip's screen-normalised focal length
+    (2 f / image width, > 0).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -64,6 +66,8 @@ class HSTDenoiser(nn.Module):
         self.register_buffer("levels", torch.tensor(sk.levels), persistent=False)
         self.register_buffer("child_mean", child_average_matrix(sk.children), persistent=False)
         self.time_embed = TimeEmbedding(c)
+        if config.lens_input:  # zero at first: the model starts as one without it
+            self.lens_embed = nn.Linear(1, c)
         rates = torch.linspace(0, config.drop_path, config.depth).tolist()
         block = dict(dim=c, heads=config.heads, mlp_ratio=config.mlp_ratio)
         self.spatial_blocks = nn.ModuleList(
@@ -82,9 +86,12 @@ class HSTDenoiser(nn.Module):
             nn.init.trunc_normal_(self.spatial_pos, std=0.02)
             nn.init.trunc_normal_(self.temporal_pos, std=0.02)
             self.apply(_init_weights)
+        if config.lens_input:
+            nn.init.zeros_(self.lens_embed.weight)
+            nn.init.zeros_(self.lens_embed.bias)
 
     def _check(self, x2d: torch.Tensor, noisy_dir: torch.Tensor, noisy_len: torch.Tensor | None,
-               t: torch.Tensor) -> None:
+               t: torch.Tensor, lens: torch.Tensor | None) -> None:
         """Shape checks only: they cost no device sync. Finite values are checked once at the
         boundaries (DDHPose.sample, the data loaders, the training loss guard)."""
         j, cfg = self.skeleton.num_joints, self.config
@@ -104,25 +111,33 @@ class HSTDenoiser(nn.Module):
             raise ValueError("an xyz-diffusion model takes the noisy pose as noisy_dir and noisy_len=None")
         if t.shape != (b,):
             raise ValueError(f"t: expected ({b},) diffusion steps, got {tuple(t.shape)}")
+        if cfg.lens_input and (lens is None or lens.shape != (b,)):
+            got = None if lens is None else tuple(lens.shape)
+            raise ValueError(f"lens: this model takes each clip's focal length, expected ({b},), got {got}")
+        if not cfg.lens_input and lens is not None:
+            raise ValueError("lens: this model was built without lens_input and takes no focal length")
 
     def forward(self, x2d: torch.Tensor, noisy_dir: torch.Tensor, noisy_len: torch.Tensor | None,
-                t: torch.Tensor) -> torch.Tensor:
-        self._check(x2d, noisy_dir, noisy_len, t)
+                t: torch.Tensor, lens: torch.Tensor | None = None) -> torch.Tensor:
+        self._check(x2d, noisy_dir, noisy_len, t, lens)
         hyp = noisy_dir.ndim == 5
         if hyp:
             h = noisy_dir.shape[1]
             x2d = x2d.unsqueeze(1).expand(-1, h, -1, -1, -1)
             t = t.unsqueeze(1).expand(-1, h)
+            lens = None if lens is None else lens.unsqueeze(1).expand(-1, h)
             flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
-            x2d, noisy_dir, noisy_len, t = flat(x2d), flat(noisy_dir), flat(noisy_len), flat(t)
+            x2d, noisy_dir, noisy_len, t, lens = flat(x2d), flat(noisy_dir), flat(noisy_len), flat(t), flat(lens)
         parts = [x2d, noisy_dir] + ([noisy_len] if noisy_len is not None else [])
-        pose = self.forward_features(torch.cat(parts, dim=-1).to(self.spatial_pos.dtype), t)
+        pose = self.forward_features(torch.cat(parts, dim=-1).to(self.spatial_pos.dtype), t, lens)
         return pose.unflatten(0, (-1, h)) if hyp else pose
 
-    def forward_features(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x (B, F, J, C_in), t (B,) -> pose (B, F, J, 3)."""
+    def forward_features(self, x: torch.Tensor, t: torch.Tensor, lens: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, F, J, C_in), t (B,), lens (B,) screen-normalised focal lengths or None -> pose (B, F, J, 3)."""
         b, f, j, _ = x.shape
         x = self.embed(x) + self.spatial_pos
+        if lens is not None:
+            x = x + self.lens_embed(lens.to(x.dtype).log()[:, None])[:, None, None, :]
         if self.hierarchy is not None:
             x = x + self.hierarchy[:, self.levels]
         x = x + self.time_embed(t)[:, None, None, :]

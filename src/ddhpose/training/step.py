@@ -38,15 +38,16 @@ def draw(model: DDHPose, global_batch: int, y3d: torch.Tensor, generator: torch.
 def losses(module: nn.Module, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor,
            noise: Sequence[torch.Tensor], skeleton: Skeleton, *, form: LossForm = "released",
            w_len: float = 1.0, w_dir: float = 1.0, disentangle: bool = True,
-           amp: str = "none", units: LossUnits = "m") -> dict[str, torch.Tensor]:
+           amp: str = "none", units: LossUnits = "m", lens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The loss terms ('total', 'pos', 'len', 'dir') of one prediction. x2d (B, F, J, 2),
     y3d (B, F, J, 3) root-relative, in metres; ``module`` is the model (or its DDP / compiled
     wrapper); ``amp`` 'bf16' / 'fp16' runs the forward pass under autocast, the losses in
     float32; ``units`` 'mm' computes them on millimetres as the released 3DHP training does
-    (:func:`~ddhpose.training.losses.pose_losses`)."""
+    (:func:`~ddhpose.training.losses.pose_losses`); ``lens`` (B,) the clips' screen-normalised focal
+    lengths, for a model with ``lens_input``."""
     dtype = torch.float16 if amp == "fp16" else torch.bfloat16
     with torch.autocast(x2d.device.type, dtype=dtype, enabled=amp != "none"):
-        pred = module(x2d, y3d, t, noise)
+        pred = module(x2d, y3d, t, noise, lens=lens)
     return pose_losses(pred.float(), y3d, skeleton, form=form, w_len=w_len, w_dir=w_dir, disentangle=disentangle,
                        units=units)
 
@@ -100,7 +101,8 @@ class StepContext:
 
 def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], config: TrainConfig, epoch: int, step: int,
                where: str = "") -> torch.Tensor:
-    """One optimizer step on ``batch`` ('x2d' (b, F, J, 2), 'y3d' (b, F, J, 3)): the diffusion draws
+    """One optimizer step on ``batch`` ('x2d' (b, F, J, 2), 'y3d' (b, F, J, 3), and 'intrinsics' (b, 9)
+    screen-normalised for a model with ``lens_input``): the diffusion draws
     and the stochastic depth seeded from (seed, epoch, step), the losses, the backward pass (as
     ``config.gradient`` says), clipping and the update. Returns the rank-averaged
     [total, pos, len, dir] losses on the CPU.
@@ -111,13 +113,15 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], config: TrainCo
     """
     x2d = batch["x2d"].to(ctx.device, non_blocking=True)
     y3d = batch["y3d"].to(ctx.device, non_blocking=True)
+    lens = batch["intrinsics"][:, 0].to(ctx.device, non_blocking=True) if ctx.model.config.lens_input else None
     gen = torch.Generator(ctx.device).manual_seed(derive_seed(config.seed, SeedTag.DIFFUSION, epoch, step))
     t, noise = draw(ctx.model, config.batch_size, y3d, gen, ctx.rank)  # this rank's slice
     cuda = [ctx.device] if ctx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda, device_type="cuda"):  # stochastic depth, per step
         torch.manual_seed(derive_seed(config.seed, SeedTag.DEPTH, epoch, step, ctx.rank))
         terms = losses(ctx.module, x2d, y3d, t, noise, ctx.model.skeleton, form=config.loss_form, w_len=config.w_len,
-                       w_dir=config.w_dir, disentangle=config.disentangle, amp=config.amp, units=config.loss_units)
+                       w_dir=config.w_dir, disentangle=config.disentangle, amp=config.amp, units=config.loss_units,
+                       lens=lens)
         averaged = torch.stack([terms[k].detach() for k in ("total", "pos", "len", "dir")])
         if ctx.world_size > 1:
             dist.all_reduce(averaged)

@@ -64,19 +64,24 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
     """The model a run starts from; the same on every rank (and every run) for one train.seed:
     a fresh initialisation, or the weights of ``train.init_from``, whose model must match but for
     its window length (``model.frames``): a longer or shorter window starts from the checkpoint's
-    temporal position embedding resampled to it (:func:`resample_frames`)."""
+    temporal position embedding resampled to it (:func:`resample_frames`); and a model with
+    ``model.lens_input`` may start from one without it (its lens embedding at zero, so it starts
+    from the checkpoint's outputs)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.train.seed, SeedTag.INIT))
         model = DDHPose(config.model)
     if config.train.init_from:
         source = load_checkpoint(config.train.init_from)
         mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+        added = {"lens_input"} if mine["lens_input"] and not theirs["lens_input"] else set()
         differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]
-                  and k != "frames"]
+                  and k != "frames" and k not in added]
         if differ:
             raise ValueError(f"train.init_from={config.train.init_from}: its model differs from this run's "
                              f"({'; '.join(differ)}); set the run's model to the checkpoint's")
-        model.load_state_dict(resample_frames(source.state_dict(), model.config.frames))
+        state = resample_frames(source.state_dict(), model.config.frames)
+        state.update({k: v for k, v in model.state_dict().items() if "lens_embed" in k and k not in state})
+        model.load_state_dict(state)
     return model
 
 

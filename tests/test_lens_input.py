@@ -1,0 +1,119 @@
+"""``model.lens_input``: the camera's focal length as an input of the denoiser (tiny random models)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import coco_person
+
+import ddhpose.training.train as train_module
+from ddhpose.experiment import load_config
+from ddhpose.lifting.lifter import Lifter
+from ddhpose.model.checkpoint import load_checkpoint, save_checkpoint
+from ddhpose.model.config import ModelConfig
+from ddhpose.model.ddhpose import DDHPose
+from ddhpose.training.step import losses
+from ddhpose.training.train import train
+
+TINY = dict(frames=9, channels=32, depth=2, heads=4)
+FAST = ["train.tensorboard=false", "data.synthetic_sequences=4", "data.synthetic_frames=60"]
+
+
+def _pair(seed: int = 0) -> tuple[DDHPose, DDHPose]:
+    """A model and the same weights with a lens input (its embedding at zero, as initialised)."""
+    torch.manual_seed(seed)
+    plain = DDHPose(ModelConfig(**TINY)).eval()
+    lens = DDHPose(ModelConfig(**TINY, lens_input=True)).eval()
+    missing, unexpected = lens.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["denoiser.lens_embed.bias", "denoiser.lens_embed.weight"] and not unexpected
+    return plain, lens
+
+
+def _sample(model: DDHPose, x2d: torch.Tensor, **kwargs) -> torch.Tensor:
+    return model.sample(x2d, hypotheses=2, flip=True, generator=torch.Generator().manual_seed(1), **kwargs)
+
+
+def test_a_new_lens_embedding_changes_nothing_and_a_trained_one_reads_each_clips_lens():
+    plain, lens = _pair()
+    x2d = torch.randn(3, 9, 17, 2) * 0.3
+    focal = torch.tensor([0.5, 2.3, 9.0])
+    assert torch.equal(lens.denoiser.lens_embed.weight, torch.zeros(32, 1))
+    torch.testing.assert_close(_sample(lens, x2d, lens=focal), _sample(plain, x2d), rtol=0, atol=0)
+    with torch.no_grad():
+        lens.denoiser.lens_embed.weight.normal_(0, 0.5)
+    moved = _sample(lens, x2d, lens=focal)
+    assert (moved - _sample(plain, x2d)).abs().amax() > 1e-3
+    # each clip its own lens: changing the second clip's moves that clip only
+    other = _sample(lens, x2d, lens=torch.tensor([0.5, 4.6, 9.0]))
+    assert torch.equal(other[[0, 2]], moved[[0, 2]]) and not torch.equal(other[1], moved[1])
+    # the same through training's forward pass (one clip at a time is the same as a batch)
+    y3d, t = torch.randn(3, 9, 17, 3) * 0.2, torch.tensor([10, 500, 900])
+    t_noise = lens.draw_diffusion(y3d.shape, torch.Generator().manual_seed(2), y3d.device)[1]
+    batch = lens(x2d, y3d, t, t_noise, lens=focal)
+    one = lens(x2d[1:2], y3d[1:2], t[1:2], [n[1:2] for n in t_noise], lens=focal[1:2])
+    torch.testing.assert_close(one[0], batch[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_missing_extra_or_bad_lens_is_a_clear_error():
+    plain, lens = _pair()
+    x2d = torch.zeros(2, 9, 17, 2)
+    with pytest.raises(ValueError, match=r"reads focal lengths; pass lens \(2,\)"):
+        lens.sample(x2d)
+    with pytest.raises(ValueError, match="takes no focal lengths"):
+        plain.sample(x2d, lens=torch.ones(2))
+    for bad in (torch.ones(3), torch.tensor([1.0, 0.0]), torch.tensor([1.0, float("nan")])):
+        with pytest.raises(ValueError, match="expected 2 positive focal lengths"):
+            lens.sample(x2d, lens=bad)
+    with pytest.raises(ValueError, match=r"lens: this model takes each clip's focal length, expected \(2,\)"):
+        lens.denoiser(x2d, torch.zeros(2, 9, 17, 3), torch.zeros(2, 9, 17, 1), torch.zeros(2, dtype=torch.long))
+
+
+def test_the_training_loss_reads_the_batchs_focal_lengths():
+    _, lens = _pair()
+    with torch.no_grad():
+        lens.denoiser.lens_embed.weight.normal_(0, 0.5)
+    x2d, y3d = torch.randn(2, 9, 17, 2) * 0.3, torch.randn(2, 9, 17, 3) * 0.2
+    t, noise = lens.draw_diffusion(y3d.shape, torch.Generator().manual_seed(0), y3d.device)
+    short, long_ = (losses(lens, x2d, y3d, t, noise, lens.skeleton, lens=torch.full((2,), f))["total"].detach()
+                    for f in (0.5, 5.0))
+    assert abs(float(short) - float(long_)) > 1e-6
+
+
+def test_training_with_a_lens_starts_from_a_checkpoint_without_one_and_feeds_the_windows_focal(tmp_path):
+    train(load_config("tiny", FAST + ["train.epochs=1"]), tmp_path / "a", device="cpu")
+    weights = tmp_path / "a" / "last.safetensors"
+    start = train_module.initial_model(load_config("tiny", FAST + [f"train.init_from={weights}",
+                                                                   "model.lens_input=true"]))
+    trained = load_checkpoint(weights).state_dict()
+    state = start.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in trained.items())
+    assert not state["denoiser.lens_embed.weight"].any() and not state["denoiser.lens_embed.bias"].any()
+    # a run with it learns the embedding from the windows' intrinsics, and saves it with its config
+    result = train(load_config("tiny", FAST + ["train.epochs=1", f"train.init_from={weights}",
+                                               "model.lens_input=true"]), tmp_path / "b", device="cpu")
+    assert result["global_step"] > 0
+    tuned = load_checkpoint(tmp_path / "b" / "last.safetensors")
+    assert tuned.config.lens_input and tuned.denoiser.lens_embed.weight.abs().amax() > 0
+    # the other way round would drop what the checkpoint learnt: refused
+    with pytest.raises(ValueError, match="model.lens_input: True there, False here"):
+        train_module.initial_model(load_config("tiny", FAST + [f"train.init_from={tmp_path / 'b' / 'last.safetensors'}"]))
+
+
+def test_the_lifter_gives_the_model_two_focal_lengths_over_the_width(tmp_path, monkeypatch):
+    _, lens = _pair()
+    path = tmp_path / "lens.safetensors"
+    save_checkpoint(lens, path)
+    lifter = Lifter.from_pretrained(path, device="cpu")
+    seen = []
+    original = lifter.model.sample
+
+    def spy(x2d, **kwargs):
+        seen.append(kwargs["lens"])
+        return original(x2d, **kwargs)
+
+    monkeypatch.setattr(lifter.model, "sample", spy)
+    keypoints = coco_person(20, 500)[..., :2]
+    lifter.lift(keypoints, layout="coco", image_size=(1000, 800), focal_length=1500.0, world=False)
+    assert seen and all(torch.equal(s, torch.full_like(s, 3.0)) for s in seen)  # 2 x 1500 / 1000
+    seen.clear()
+    lifter.lift(keypoints, layout="coco", image_size=(1000, 800), world=False)  # the default: 0.9 x 1000
+    assert all(torch.allclose(s, torch.full_like(s, 1.8)) for s in seen)
