@@ -42,15 +42,36 @@ def test_a_new_lens_embedding_changes_nothing_and_a_trained_one_reads_each_clips
         lens.denoiser.lens_embed.weight.normal_(0, 0.5)
     moved = _sample(lens, x2d, lens=focal)
     assert (moved - _sample(plain, x2d)).abs().amax() > 1e-3
-    # each clip its own lens: changing the second clip's moves that clip only
-    other = _sample(lens, x2d, lens=torch.tensor([0.5, 4.6, 9.0]))
-    assert torch.equal(other[[0, 2]], moved[[0, 2]]) and not torch.equal(other[1], moved[1])
+    # each clip its own lens, in the flipped pass too: changing the first clip's moves that clip only
+    other = _sample(lens, x2d, lens=torch.tensor([1.0, 2.3, 9.0]))
+    assert torch.equal(other[1:], moved[1:]) and not torch.equal(other[0], moved[0])
+    # the flipped pass reads the same lens as its clip: one denoising step with the test-time flip is
+    # the mean of the step on each clip and the mirrored step on its mirror image, each with its lens
+    from ddhpose.geometry import flip_pose, flip_slots
+    sk = lens.skeleton
+    states = [torch.randn(3, 2, 9, 17, 3), torch.rand(3, 2, 9, 17, 1)]
+    t = 400
+    steps = torch.full((3,), t)
+    both = lens._denoise_flip(x2d, True, 0, focal)(states, t)
+    mirrored = [flip_pose(states[0], sk), flip_slots(states[1], sk)]
+    by_hand = (lens.denoiser(x2d, *states, steps, lens=focal)
+               + flip_pose(lens.denoiser(flip_pose(x2d, sk), *mirrored, steps, lens=focal), sk)) / 2
+    torch.testing.assert_close(both, by_hand, rtol=1e-5, atol=1e-6)
     # the same through training's forward pass (one clip at a time is the same as a batch)
     y3d, t = torch.randn(3, 9, 17, 3) * 0.2, torch.tensor([10, 500, 900])
     t_noise = lens.draw_diffusion(y3d.shape, torch.Generator().manual_seed(2), y3d.device)[1]
     batch = lens(x2d, y3d, t, t_noise, lens=focal)
     one = lens(x2d[1:2], y3d[1:2], t[1:2], [n[1:2] for n in t_noise], lens=focal[1:2])
     torch.testing.assert_close(one[0], batch[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_fresh_model_draws_the_same_weights_with_and_without_a_lens():
+    torch.manual_seed(3)
+    plain = DDHPose(ModelConfig(**TINY)).state_dict()
+    torch.manual_seed(3)
+    lens = DDHPose(ModelConfig(**TINY, lens_input=True)).state_dict()
+    assert all(torch.equal(lens[k], v) for k, v in plain.items())
+    assert not lens["denoiser.lens_embed.weight"].any()
 
 
 def test_a_missing_extra_or_bad_lens_is_a_clear_error():
@@ -117,3 +138,46 @@ def test_the_lifter_gives_the_model_two_focal_lengths_over_the_width(tmp_path, m
     seen.clear()
     lifter.lift(keypoints, layout="coco", image_size=(1000, 800), world=False)  # the default: 0.9 x 1000
     assert all(torch.allclose(s, torch.full_like(s, 1.8)) for s in seen)
+
+
+def test_evaluation_gives_each_window_its_own_focal_length(monkeypatch):
+    from ddhpose.data.synthetic import synthetic_sequences
+    from ddhpose.evaluation.evaluate import evaluate_sequence
+    _, lens = _pair()
+    seq = synthetic_sequences(1, 30, seed=0)[0]
+    seen = []
+    original = lens.sample
+
+    def spy(x2d, **kwargs):
+        seen.append(kwargs["lens"])
+        return original(x2d, **kwargs)
+
+    monkeypatch.setattr(lens, "sample", spy)
+    evaluate_sequence(lens, seq)
+    assert seen and all(torch.allclose(s, torch.full_like(s, float(seq.intrinsics[0]))) for s in seen)
+
+
+def test_a_lens_model_has_no_released_layout(tmp_path):
+    from ddhpose.model.released import CheckpointError, export_released
+    with pytest.raises(CheckpointError, match="no lens input"):
+        export_released(_pair()[1], tmp_path / "x.bin")
+
+
+def test_a_focal_length_estimated_from_the_clip_is_the_one_the_network_reads(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from ddhpose.lifting.focal import FocalEstimate
+    _, lens = _pair()
+    path = tmp_path / "lens.safetensors"
+    save_checkpoint(lens, path)
+    lifter = Lifter.from_pretrained(path, device="cpu")
+    seen = []
+    original = lifter.model.sample
+    monkeypatch.setattr(lifter.model, "sample", lambda x2d, **kw: seen.append(float(kw["lens"][0])) or original(x2d, **kw))
+    told = FocalEstimate(2000.0, (1800.0, 2200.0), True, 1.0, 20, "told")
+    monkeypatch.setattr(Lifter, "_focal_from_clip", staticmethod(
+        lambda camera, *args: (replace(camera, focal=2000.0, source="estimated from the clip"), told)))
+    r = lifter.lift(coco_person(20, 500)[..., :2], layout="coco", image_size=(1000, 800), estimate_focal=True,
+                    world=False)
+    assert seen[0] == pytest.approx(1.8) and seen[-1] == pytest.approx(4.0)  # the default, then 2 x 2000 / 1000
+    assert r.focal_length == 2000.0

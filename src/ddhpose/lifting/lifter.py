@@ -168,7 +168,10 @@ class Lifter:
         pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options, skeleton)
         undetected = torch.from_numpy(inputs.missing).all(-1)
         camera, estimate = self._focal_from_clip(camera, options, pose, filled, weights, track, fps, undetected)
-        if estimate is not None and estimate.identifiable and options.aggregation == "j_agg":  # J-Agg reprojects
+        told = estimate is not None and estimate.identifiable
+        if told and self.model.config.lens_input:  # the network reads the lens: sample under the estimate
+            sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=camera.focal)
+        if told and (options.aggregation == "j_agg" or self.model.config.lens_input):  # J-Agg reprojects
             pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options,
                                                                 skeleton)
         root = solve_root(pose, filled, weights, camera, options.smooth,
@@ -224,23 +227,22 @@ class Lifter:
                progress: bool = False, focal: float | None = None) -> torch.Tensor:
         """The sampling stage: pixels (N, J, 2) -> root-relative hypotheses (H, N, J, 3), float64
         on the CPU: screen-normalised, sampled in overlapping windows, the windows blended.
-        ``focal`` (pixels): the camera's focal length, which a model with ``lens_input`` needs."""
+        ``focal`` (pixels): the camera's focal length (one value; a camera file's fx and fy averaged),
+        which a model with ``lens_input`` reads as 2 focal / width, as training reads each window's fx."""
         x = normalize_screen(torch.from_numpy(keypoints).to(self.device, torch.float32), *image_size)
         gen = torch.Generator(device=self.device).manual_seed(int(options.seed))
         stride = min(options.stride or max(1, self.frames // 2), self.frames)
         index = window_index(len(x), self.frames, stride)
         windows = x[torch.from_numpy(index).to(x.device)]  # (n, F, J, 2)
         chunk = cpu_chunk(options.hypotheses, x.device)
-        lens = None
-        if self.model.config.lens_input:
-            if focal is None:
-                raise ValueError("this model reads the camera's focal length: pass focal (pixels)")
-            lens = torch.full((len(windows),), 2 * float(focal) / image_size[0], device=x.device)
+        if self.model.config.lens_input and focal is None:
+            raise ValueError("this model reads the camera's focal length: pass focal (pixels)")
+        lens = None if focal is None or not self.model.config.lens_input else 2 * float(focal) / image_size[0]
         parts = windows.split(options.batch_size)
-        lens_parts = [None] * len(parts) if lens is None else lens.split(options.batch_size)
         bar = tqdm(total=len(x), desc="lifting to 3D", unit="frame", disable=not progress, leave=False)
         out = []
-        for part, part_lens in zip(parts, lens_parts):
+        for part in parts:
+            part_lens = None if lens is None else torch.full((len(part),), lens, device=x.device)
             out.append(self.model.sample(part, hypotheses=options.hypotheses, iterations=options.iterations,
                                          flip=options.flip, generator=gen, chunk=chunk, start=options.start,
                                          lens=part_lens)[:, -1])

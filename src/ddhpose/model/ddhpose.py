@@ -139,9 +139,10 @@ class DDHPose(nn.Module):
             raise ValueError("x2d contains NaN or inf")
         x2d = x2d.float()
         b, f = x2d.shape[:2]
-        if self.config.lens_input != (lens is not None):
-            raise ValueError(f"lens: this model {'reads' if self.config.lens_input else 'takes no'} focal lengths; "
-                             f"{'pass lens (' + str(b) + ',): 2 f / width per clip' if self.config.lens_input else 'pass none'}")
+        if self.config.lens_input and lens is None:
+            raise ValueError(f"lens: this model reads focal lengths; pass lens ({b},): 2 f / width per clip")
+        if not self.config.lens_input and lens is not None:
+            raise ValueError("lens: this model takes no focal lengths; pass none")
         if lens is not None:
             lens = torch.as_tensor(lens, dtype=torch.float32, device=x2d.device).reshape(-1)
             if lens.shape != (b,) or not (torch.isfinite(lens) & (lens > 0)).all():

@@ -66,8 +66,6 @@ class HSTDenoiser(nn.Module):
         self.register_buffer("levels", torch.tensor(sk.levels), persistent=False)
         self.register_buffer("child_mean", child_average_matrix(sk.children), persistent=False)
         self.time_embed = TimeEmbedding(c)
-        if config.lens_input:  # zero at first: the model starts as one without it
-            self.lens_embed = nn.Linear(1, c)
         rates = torch.linspace(0, config.drop_path, config.depth).tolist()
         block = dict(dim=c, heads=config.heads, mlp_ratio=config.mlp_ratio)
         self.spatial_blocks = nn.ModuleList(
@@ -86,7 +84,8 @@ class HSTDenoiser(nn.Module):
             nn.init.trunc_normal_(self.spatial_pos, std=0.02)
             nn.init.trunc_normal_(self.temporal_pos, std=0.02)
             self.apply(_init_weights)
-        if config.lens_input:
+        if config.lens_input:  # made last and zero: every other weight draws as without it
+            self.lens_embed = nn.Linear(1, c)
             nn.init.zeros_(self.lens_embed.weight)
             nn.init.zeros_(self.lens_embed.bias)
 
@@ -133,11 +132,13 @@ class HSTDenoiser(nn.Module):
         return pose.unflatten(0, (-1, h)) if hyp else pose
 
     def forward_features(self, x: torch.Tensor, t: torch.Tensor, lens: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, F, J, C_in), t (B,), lens (B,) screen-normalised focal lengths or None -> pose (B, F, J, 3)."""
+        """x (B, F, J, C_in), t (B,), lens (B,) screen-normalised focal lengths -> pose (B, F, J, 3).
+        ``lens`` is required by a model with ``lens_input`` (:meth:`forward` checks it) and ignored
+        by one without."""
         b, f, j, _ = x.shape
         x = self.embed(x) + self.spatial_pos
-        if lens is not None:
-            x = x + self.lens_embed(lens.to(x.dtype).log()[:, None])[:, None, None, :]
+        if lens is not None and self.config.lens_input:  # the log in float32, then the weights' dtype
+            x = x + self.lens_embed(lens.float().log()[:, None].to(self.lens_embed.weight.dtype))[:, None, None, :]
         if self.hierarchy is not None:
             x = x + self.hierarchy[:, self.levels]
         x = x + self.time_embed(t)[:, None, None, :]

@@ -202,6 +202,9 @@ def export_released(model: DDHPose, path: str | os.PathLike) -> None:
     if model.config.parents or model.config.skeleton not in ("h36m", "3dhp"):
         raise CheckpointError("the released .bin layout holds the Human3.6M or MPI-INF-3DHP skeleton only, "
                               f"not {model.config.skeleton!r} / a custom parent list")
+    if model.config.lens_input:
+        raise CheckpointError("the released .bin layout has no lens input (model.lens_input): the authors' code "
+                              "could not run this model")
     state = {}
     for key, value in model.schedule.tables().items():  # the release's own, if loaded from a .bin
         state[f"module.{key}"] = value
