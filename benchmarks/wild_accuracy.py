@@ -2,8 +2,9 @@
 
 Test sets (from a config's data section, test split): Human3.6M S9/S11 through the real cameras
 and held-out mocap clips through virtual cameras. Each is lifted from pixel keypoints with
-``Lifter.lift`` (its defaults, the true focal length given) under conditions that mimic
-real detectors:
+``Lifter.lift`` (its defaults, the true focal length given; with ``--assumed-focal`` none, so the
+lifter assumes its default, as for a user who does not know the lens) under conditions that
+mimic real detectors:
 
 - clean: the exact projection;
 - noise: i.i.d. Gaussian pixel noise (sigma = 1 % of the person's 2D height per coordinate);
@@ -21,7 +22,7 @@ real detectors:
   1.7 m body, ankles a quarter of it);
 - detector: offsets, jitter and occlusion together.
 
-Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy]
+Usage: python benchmarks/wild_accuracy.py [--checkpoint PATH] [-c wild] [--out docs/wild_accuracy] [--assumed-focal]
 Errors are MPJPE and P-MPJPE in mm against the root-relative camera-frame ground truth. A second
 table splits the clean H=1 error of each test set: N-MPJPE (the prediction scaled to the truth,
 what is left once the unobservable body size is removed), the body-size error (|predicted /
@@ -178,9 +179,10 @@ def breakdown(clips: list[dict]) -> dict:
 
 
 def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations: int, frames: int, seed: int,
-             clips: list | None = None, **lift_kwargs):
+             clips: list | None = None, assumed_focal: bool = False, **lift_kwargs):
     """Error totals per condition, each also per motion class (``by_motion``: name -> frames,
-    mpjpe, p_mpjpe); the clean condition's per-sequence records go to ``clips``."""
+    mpjpe, p_mpjpe); the clean condition's per-sequence records go to ``clips``. The true focal
+    length is given to the lifter, or with ``assumed_focal`` none (the lifter's default)."""
     rng, later = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     totals = {c: [0.0, 0.0, 0] for c in conditions}
     by_class = {c: {name: [0, 0.0, 0.0] for name in MOTION_CLASSES} for c in conditions}
@@ -195,7 +197,9 @@ def evaluate(lifter: Lifter, sequences, conditions, hypotheses: int, iterations:
         for condition in conditions:
             keypoints, scores, layout = degrade(uv, condition, later if condition in LATER else rng)
             settings = dict(scores=scores, image_size=(w, h), layout=layout, hypotheses=hypotheses,
-                            iterations=iterations, focal_length=focal, seed=seed, **lift_kwargs)
+                            iterations=iterations, seed=seed, **lift_kwargs)
+            if not assumed_focal:
+                settings["focal_length"] = focal
             pred = torch.as_tensor(lifter.lift(keypoints, **settings).poses, dtype=torch.float32)
             totals[condition][0] += float(mpjpe(pred, truth)) * 1000 * n
             totals[condition][1] += float(p_mpjpe(pred, truth)) * 1000 * n
@@ -225,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hypotheses", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--out", default="docs/wild_accuracy")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--assumed-focal", action="store_true",
+                        help="give the lifter no focal length (its default) instead of the true one")
     parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
@@ -248,12 +254,14 @@ def main(argv: list[str] | None = None) -> None:
         for h in args.hypotheses:
             conditions = CONDITIONS if h == args.hypotheses[0] else ("clean",)
             clips = [] if h == args.hypotheses[0] else None
-            report[f"{name}, H={h}, W={h}"] = evaluate(lifter, pick, conditions, h, h, args.frames, args.seed, clips)
+            report[f"{name}, H={h}, W={h}"] = evaluate(lifter, pick, conditions, h, h, args.frames, args.seed, clips,
+                                                       args.assumed_focal)
             if clips:
                 splits[f"{name}, H={h}, W={h}"] = breakdown(clips)
             print(name, h, json.dumps(report[f"{name}, H={h}, W={h}"]), flush=True)
     lines = [f"Measured with `python benchmarks/wild_accuracy.py -c {args.config} --sequences {args.sequences} "
-             f"--frames {args.frames} --hypotheses {' '.join(map(str, args.hypotheses))} --seed {args.seed}` ({time.time() - started:.0f} s; checkpoint {weights_label(args.checkpoint)}; "
+             f"--frames {args.frames} --hypotheses {' '.join(map(str, args.hypotheses))} --seed {args.seed}"
+             f"{' --assumed-focal' if args.assumed_focal else ''}` ({time.time() - started:.0f} s; checkpoint {weights_label(args.checkpoint)}; "
              "the lifter's defaults: mean of the hypotheses, temporal filter sigma 2, constant bone lengths). "
              "MPJPE / P-MPJPE in mm.", "",
              "| test set | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
