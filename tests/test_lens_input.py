@@ -181,3 +181,56 @@ def test_a_focal_length_estimated_from_the_clip_is_the_one_the_network_reads(tmp
                     world=False)
     assert seen[0] == pytest.approx(1.8) and seen[-1] == pytest.approx(4.0)  # the default, then 2 x 2000 / 1000
     assert r.focal_length == 2000.0
+
+
+def test_a_model_trained_without_lenses_too_lifts_without_one():
+    plain, _ = _pair()
+    torch.manual_seed(0)
+    optional = DDHPose(ModelConfig(**TINY, lens_input=True, lens_dropout=0.3)).eval()
+    optional.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        optional.denoiser.lens_embed.weight.normal_(0, 0.5)
+        optional.denoiser.lens_embed.bias.normal_(0, 0.5)
+    x2d = torch.randn(2, 9, 17, 2) * 0.3
+    none = _sample(optional, x2d, lens=torch.tensor([float("nan"), 2.0]))
+    torch.testing.assert_close(none[0], _sample(plain, x2d)[0], rtol=0, atol=0)  # no lens: nothing added
+    assert (none[1] - _sample(plain, x2d)[1]).abs().amax() > 1e-3
+    _, always = _pair()
+    with pytest.raises(ValueError, match="NaN for none where the model was trained without lenses too"):
+        always.sample(x2d, lens=torch.tensor([float("nan"), 2.0]))
+    with pytest.raises(ValueError, match="lens_dropout must be in"):
+        ModelConfig(**TINY, lens_dropout=0.3)
+
+
+def test_training_with_lens_dropout_gives_that_share_of_windows_no_lens(tmp_path, monkeypatch):
+    import ddhpose.training.step as step_module
+    given = []
+    original = step_module.losses
+
+    def spy(*args, lens=None, **kwargs):
+        given.append(lens.clone())
+        return original(*args, lens=lens, **kwargs)
+
+    monkeypatch.setattr(step_module, "losses", spy)
+    train(load_config("tiny", FAST + ["train.epochs=1", "model.lens_input=true", "model.lens_dropout=0.3"]),
+          tmp_path, device="cpu")
+    lens = torch.cat(given)
+    dropped = float(lens.isnan().float().mean())
+    assert len(lens) >= 50 and 0.15 < dropped < 0.45  # 0.3 of 56 windows: +- 2.5 standard deviations
+    assert (lens[~lens.isnan()] > 0).all()
+
+
+def test_the_lifter_gives_no_lens_where_it_only_assumes_the_focal_length(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    path = tmp_path / "optional.safetensors"
+    save_checkpoint(DDHPose(ModelConfig(**TINY, lens_input=True, lens_dropout=0.3)), path)
+    lifter = Lifter.from_pretrained(path, device="cpu")
+    seen = []
+    original = lifter.model.sample
+    monkeypatch.setattr(lifter.model, "sample", lambda x2d, **kw: seen.append(kw["lens"]) or original(x2d, **kw))
+    keypoints = coco_person(20, 500)[..., :2]
+    lifter.lift(keypoints, layout="coco", image_size=(1000, 800), world=False)
+    assert seen and all(s.isnan().all() for s in seen)
+    seen.clear()
+    lifter.lift(keypoints, layout="coco", image_size=(1000, 800), focal_length=1500.0, world=False)
+    assert all(torch.equal(s, torch.full_like(s, 3.0)) for s in seen)

@@ -17,6 +17,7 @@ class SeedTag(enum.IntEnum):
     EVAL = 4  # the training monitor's sampling, per test sequence
     SYNTHETIC = 5  # the synthetic training / test sequences (data.sources)
     MOCAP = 6  # the virtual cameras of motion-capture clips (data.sources)
+    LENS = 7  # which training windows are given no focal length (model.lens_dropout)
 
 
 def derive_seed(*values: int) -> int:

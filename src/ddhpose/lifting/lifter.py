@@ -161,7 +161,7 @@ class Lifter:
         fps, fps_source = frame_rate(options, track.fps)
         camera = resolve_camera(options, track.image_size)
         inputs = lift_inputs(track, options.score_threshold, options.repair_swaps)
-        sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=camera.focal)  # (H, F, J, 3)
+        sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=self._lens(camera))  # (H, F, J, 3)
         filled = torch.from_numpy(inputs.filled)
         weights = joint_weights(torch.from_numpy(inputs.missing), torch.from_numpy(inputs.scores))
         skeleton = self.model.skeleton
@@ -170,7 +170,7 @@ class Lifter:
         camera, estimate = self._focal_from_clip(camera, options, pose, filled, weights, track, fps, undetected)
         told = estimate is not None and estimate.identifiable
         if told and self.model.config.lens_input:  # the network reads the lens: sample under the estimate
-            sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=camera.focal)
+            sampled = self.sample(inputs.filled, track.image_size, options, progress, focal=self._lens(camera))
         if told and (options.aggregation == "j_agg" or self.model.config.lens_input):  # J-Agg reprojects
             pose, samples, lengths, used = pose_from_hypotheses(sampled, filled, weights, camera, options,
                                                                 skeleton)
@@ -184,6 +184,12 @@ class Lifter:
                               used)
         result.provenance["focal_estimate"] = None if estimate is None else estimate.to_dict()
         return place_in_world([result], foot_lock=options.foot_lock)[0] if options.world else result
+
+    def _lens(self, camera: Camera) -> float:
+        """The focal length (pixels) the network reads: the camera's, or NaN (none) where it is only
+        assumed and the model learnt to lift without one (``model.lens_dropout``)."""
+        assumed = camera.source == ASSUMED_FOCAL and self.model.config.lens_dropout > 0
+        return float("nan") if assumed else camera.focal
 
     @staticmethod
     def _focal_from_clip(camera: Camera, options: LiftOptions, pose: torch.Tensor, keypoints: torch.Tensor,
@@ -228,7 +234,8 @@ class Lifter:
         """The sampling stage: pixels (N, J, 2) -> root-relative hypotheses (H, N, J, 3), float64
         on the CPU: screen-normalised, sampled in overlapping windows, the windows blended.
         ``focal`` (pixels): the camera's focal length (one value; a camera file's fx and fy averaged),
-        which a model with ``lens_input`` reads as 2 focal / width, as training reads each window's fx."""
+        which a model with ``lens_input`` reads as 2 focal / width, as training reads each window's fx;
+        NaN for none (a model trained with ``lens_dropout``)."""
         x = normalize_screen(torch.from_numpy(keypoints).to(self.device, torch.float32), *image_size)
         gen = torch.Generator(device=self.device).manual_seed(int(options.seed))
         stride = min(options.stride or max(1, self.frames // 2), self.frames)

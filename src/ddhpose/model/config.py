@@ -38,6 +38,9 @@ class ModelConfig:
     to every token, so the 2D's perspective can be read against the lens that made it (a short
     lens close up, a long one far off). Its embedding starts at zero: a model fine-tuned from
     one without it starts from that model's outputs. Off by default (the paper's model).
+    ``lens_dropout``: the share of training windows given no focal length (a lens of NaN: no
+    embedding added), so the model also lifts without one; the lifter then gives it none where it
+    only assumes the focal length. 0: every window has its lens.
     """
 
     skeleton: str = "h36m"
@@ -64,6 +67,7 @@ class ModelConfig:
     ddim_float64: bool = True
     eps_slots: str = "released"
     lens_input: bool = False
+    lens_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.diffusion not in ("disentangled", "xyz"):
@@ -78,6 +82,8 @@ class ModelConfig:
             raise ValueError(f"channels ({self.channels}) must be divisible by heads ({self.heads})")
         if self.channels % 2:
             raise ValueError(f"channels must be even for the sinusoidal time embedding, got {self.channels}")
+        if not 0.0 <= self.lens_dropout < 1.0 or (self.lens_dropout and not self.lens_input):
+            raise ValueError(f"lens_dropout must be in [0, 1) and needs lens_input, got {self.lens_dropout}")
         if self.depth < 1 or self.frames < 1 or self.timesteps < 1:
             raise ValueError("depth, frames and timesteps must be positive")
         self.parents = tuple(self.parents)

@@ -49,7 +49,7 @@ class HSTDenoiser(nn.Module):
     (B, H, F, J, 3) and noisy_len (B, H, F, J, 1) share x2d and t -> (B, H, F, J, 3).
     With ``config.diffusion == 'xyz'`` pass the noisy pose as ``noisy_dir`` and ``None``.
     With ``config.lens_input`` pass ``lens`` (B,): each clip's screen-normalised focal length
-    (2 f / image width, > 0).
+    (2 f / image width, > 0; NaN where none is given, for a model trained with ``lens_dropout``).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -138,7 +138,9 @@ class HSTDenoiser(nn.Module):
         b, f, j, _ = x.shape
         x = self.embed(x) + self.spatial_pos
         if lens is not None and self.config.lens_input:  # the log in float32, then the weights' dtype
-            x = x + self.lens_embed(lens.float().log()[:, None].to(self.lens_embed.weight.dtype))[:, None, None, :]
+            known = torch.isfinite(lens)[:, None]  # NaN: no lens given, nothing added
+            log_f = torch.where(known, lens.float()[:, None], 1.0).log().to(self.lens_embed.weight.dtype)
+            x = x + (self.lens_embed(log_f) * known)[:, None, None, :]
         if self.hierarchy is not None:
             x = x + self.hierarchy[:, self.levels]
         x = x + self.time_embed(t)[:, None, None, :]

@@ -114,6 +114,10 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], config: TrainCo
     x2d = batch["x2d"].to(ctx.device, non_blocking=True)
     y3d = batch["y3d"].to(ctx.device, non_blocking=True)
     lens = batch["intrinsics"][:, 0].to(ctx.device, non_blocking=True) if ctx.model.config.lens_input else None
+    if lens is not None and ctx.model.config.lens_dropout > 0:  # some windows lift without a lens
+        drop = torch.Generator().manual_seed(derive_seed(config.seed, SeedTag.LENS, epoch, step, ctx.rank))
+        lens = lens.masked_fill(torch.rand(len(lens), generator=drop).to(lens.device) < ctx.model.config.lens_dropout,
+                                float("nan"))
     gen = torch.Generator(ctx.device).manual_seed(derive_seed(config.seed, SeedTag.DIFFUSION, epoch, step))
     t, noise = draw(ctx.model, config.batch_size, y3d, gen, ctx.rank)  # this rank's slice
     cuda = [ctx.device] if ctx.device.type == "cuda" else []
