@@ -7,7 +7,7 @@ from ddhpose.seeding import SeedTag, derive_seed
 def test_seed_tags_keep_their_values():
     # renumbering a tag would change the draws of every run (and break exact resume across versions)
     assert {t.name: int(t) for t in SeedTag} == {"INIT": 0, "ORDER": 1, "DIFFUSION": 2, "DEPTH": 3, "EVAL": 4,
-                                                 "SYNTHETIC": 5, "MOCAP": 6}
+                                                 "SYNTHETIC": 5, "MOCAP": 6, "LENS": 7}
 
 
 def test_derive_seed_is_fixed_and_a_tag_counts_as_its_integer():
