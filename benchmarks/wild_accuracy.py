@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="give the lifter no focal length (its default) instead of the true one")
     parser.add_argument("--smoke", action="store_true", help=smoke.HELP)
     args = parser.parse_args(argv)
+    if args.assumed_focal and args.out == parser.get_default("out"):  # not over the true-focal tables
+        args.out += "_assumed_focal"
     torch.manual_seed(args.seed)
     if args.smoke:
         tmp = smoke.folder("wild_accuracy")

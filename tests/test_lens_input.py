@@ -81,7 +81,8 @@ def test_a_missing_extra_or_bad_lens_is_a_clear_error():
         lens.sample(x2d)
     with pytest.raises(ValueError, match="takes no focal lengths"):
         plain.sample(x2d, lens=torch.ones(2))
-    for bad in (torch.ones(3), torch.tensor([1.0, 0.0]), torch.tensor([1.0, float("nan")])):
+    for bad in (torch.ones(3), torch.tensor([1.0, 0.0]), torch.tensor([1.0, float("nan")]),
+                torch.tensor([1.0, float("inf")])):
         with pytest.raises(ValueError, match="expected 2 positive focal lengths"):
             lens.sample(x2d, lens=bad)
     with pytest.raises(ValueError, match=r"lens: this model takes each clip's focal length, expected \(2,\)"):
@@ -233,4 +234,13 @@ def test_the_lifter_gives_no_lens_where_it_only_assumes_the_focal_length(tmp_pat
     assert seen and all(s.isnan().all() for s in seen)
     seen.clear()
     lifter.lift(keypoints, layout="coco", image_size=(1000, 800), focal_length=1500.0, world=False)
-    assert all(torch.equal(s, torch.full_like(s, 3.0)) for s in seen)
+    assert seen and all(torch.equal(s, torch.full_like(s, 3.0)) for s in seen)
+
+
+def test_the_windows_without_a_lens_do_not_depend_on_the_number_of_processes():
+    from ddhpose.training.step import drop_lenses
+    lens = torch.rand(32) + 0.5
+    whole = drop_lenses(lens, 0.3, 0, 2, 7, 32)
+    halves = torch.cat([drop_lenses(lens[:16], 0.3, 0, 2, 7, 32, rank=0), drop_lenses(lens[16:], 0.3, 0, 2, 7, 32, rank=1)])
+    assert torch.equal(whole.isnan(), halves.isnan()) and 0 < int(whole.isnan().sum()) < 32
+    assert not torch.equal(whole.isnan(), drop_lenses(lens, 0.3, 0, 2, 8, 32).isnan())  # another step, other windows

@@ -145,7 +145,8 @@ class DDHPose(nn.Module):
             raise ValueError("lens: this model takes no focal lengths; pass none")
         if lens is not None:
             lens = torch.as_tensor(lens, dtype=torch.float32, device=x2d.device).reshape(-1)
-            if lens.shape != (b,) or not ((lens > 0) | (lens.isnan() & (self.config.lens_dropout > 0))).all():
+            usable = torch.isfinite(lens) & (lens > 0)
+            if lens.shape != (b,) or not (usable | (lens.isnan() & (self.config.lens_dropout > 0))).all():
                 raise ValueError(f"lens: expected {b} positive focal lengths (2 f / width; NaN for none where the "
                                  f"model was trained without lenses too), got {lens.tolist()}")
         source = NoiseSource(noise, generator)

@@ -138,7 +138,7 @@ class HSTDenoiser(nn.Module):
         b, f, j, _ = x.shape
         x = self.embed(x) + self.spatial_pos
         if lens is not None and self.config.lens_input:  # the log in float32, then the weights' dtype
-            known = torch.isfinite(lens)[:, None]  # NaN: no lens given, nothing added
+            known = ~lens.isnan()[:, None]  # NaN: no lens given, nothing added
             log_f = torch.where(known, lens.float()[:, None], 1.0).log().to(self.lens_embed.weight.dtype)
             x = x + (self.lens_embed(log_f) * known)[:, None, None, :]
         if self.hierarchy is not None:

@@ -35,6 +35,17 @@ def draw(model: DDHPose, global_batch: int, y3d: torch.Tensor, generator: torch.
     return t[lo:hi], [n[lo:hi] for n in noise]
 
 
+def drop_lenses(lens: torch.Tensor, share: float, seed: int, epoch: int, step: int, global_batch: int,
+                rank: int = 0) -> torch.Tensor:
+    """This rank's focal lengths (b,) with a ``share`` of them NaN (no lens given), drawn for the
+    global batch and sliced as the diffusion draws are: the same windows lose their lens on any
+    number of ranks."""
+    drop = torch.Generator().manual_seed(derive_seed(seed, SeedTag.LENS, epoch, step))
+    lo = rank * len(lens)
+    dropped = torch.rand(global_batch, generator=drop)[lo:lo + len(lens)] < share
+    return lens.masked_fill(dropped.to(lens.device), float("nan"))
+
+
 def losses(module: nn.Module, x2d: torch.Tensor, y3d: torch.Tensor, t: torch.Tensor,
            noise: Sequence[torch.Tensor], skeleton: Skeleton, *, form: LossForm = "released",
            w_len: float = 1.0, w_dir: float = 1.0, disentangle: bool = True,
@@ -115,9 +126,7 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], config: TrainCo
     y3d = batch["y3d"].to(ctx.device, non_blocking=True)
     lens = batch["intrinsics"][:, 0].to(ctx.device, non_blocking=True) if ctx.model.config.lens_input else None
     if lens is not None and ctx.model.config.lens_dropout > 0:  # some windows lift without a lens
-        drop = torch.Generator().manual_seed(derive_seed(config.seed, SeedTag.LENS, epoch, step, ctx.rank))
-        lens = lens.masked_fill(torch.rand(len(lens), generator=drop).to(lens.device) < ctx.model.config.lens_dropout,
-                                float("nan"))
+        lens = drop_lenses(lens, ctx.model.config.lens_dropout, config.seed, epoch, step, config.batch_size, ctx.rank)
     gen = torch.Generator(ctx.device).manual_seed(derive_seed(config.seed, SeedTag.DIFFUSION, epoch, step))
     t, noise = draw(ctx.model, config.batch_size, y3d, gen, ctx.rank)  # this rank's slice
     cuda = [ctx.device] if ctx.device.type == "cuda" else []

@@ -66,7 +66,7 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
     its window length (``model.frames``): a longer or shorter window starts from the checkpoint's
     temporal position embedding resampled to it (:func:`resample_frames`); and a model with
     ``model.lens_input`` may start from one without it (its lens embedding at zero, so it starts
-    from the checkpoint's outputs)."""
+    from the checkpoint's outputs), and another ``model.lens_dropout`` from one with it."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.train.seed, SeedTag.INIT))
         model = DDHPose(config.model)
@@ -75,7 +75,7 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
         mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
         added = {"lens_input", "lens_dropout"} if mine["lens_input"] and not theirs["lens_input"] else set()
         differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]
-                  and k != "frames" and k not in added]
+                  and k not in ("frames", "lens_dropout") and k not in added]  # neither has weights of its own
         if differ:
             raise ValueError(f"train.init_from={config.train.init_from}: its model differs from this run's "
                              f"({'; '.join(differ)}); set the run's model to the checkpoint's")
