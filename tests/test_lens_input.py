@@ -32,6 +32,20 @@ def _sample(model: DDHPose, x2d: torch.Tensor, **kwargs) -> torch.Tensor:
     return model.sample(x2d, hypotheses=2, flip=True, generator=torch.Generator().manual_seed(1), **kwargs)
 
 
+def _lifter(model: DDHPose, tmp_path) -> Lifter:
+    """A :class:`Lifter` of ``model``, saved and read back as a user's checkpoint."""
+    path = tmp_path / "lens.safetensors"
+    save_checkpoint(model, path)
+    return Lifter.from_pretrained(path, device="cpu")
+
+
+def _lenses_seen(monkeypatch, model: DDHPose) -> list[torch.Tensor]:
+    """Every ``lens`` argument ``model.sample`` is called with from now on (it still samples)."""
+    seen, original = [], model.sample
+    monkeypatch.setattr(model, "sample", lambda x2d, **kw: seen.append(kw["lens"]) or original(x2d, **kw))
+    return seen
+
+
 def test_a_new_lens_embedding_changes_nothing_and_a_trained_one_reads_each_clips_lens():
     plain, lens = _pair()
     x2d = torch.randn(3, 9, 17, 2) * 0.3
@@ -121,18 +135,8 @@ def test_training_with_a_lens_starts_from_a_checkpoint_without_one_and_feeds_the
 
 
 def test_the_lifter_gives_the_model_two_focal_lengths_over_the_width(tmp_path, monkeypatch):
-    _, lens = _pair()
-    path = tmp_path / "lens.safetensors"
-    save_checkpoint(lens, path)
-    lifter = Lifter.from_pretrained(path, device="cpu")
-    seen = []
-    original = lifter.model.sample
-
-    def spy(x2d, **kwargs):
-        seen.append(kwargs["lens"])
-        return original(x2d, **kwargs)
-
-    monkeypatch.setattr(lifter.model, "sample", spy)
+    lifter = _lifter(_pair()[1], tmp_path)
+    seen = _lenses_seen(monkeypatch, lifter.model)
     keypoints = coco_person(20, 500)[..., :2]
     lifter.lift(keypoints, layout="coco", image_size=(1000, 800), focal_length=1500.0, world=False)
     assert seen and all(torch.equal(s, torch.full_like(s, 3.0)) for s in seen)  # 2 x 1500 / 1000
@@ -146,14 +150,7 @@ def test_evaluation_gives_each_window_its_own_focal_length(monkeypatch):
     from ddhpose.evaluation.evaluate import evaluate_sequence
     _, lens = _pair()
     seq = synthetic_sequences(1, 30, seed=0)[0]
-    seen = []
-    original = lens.sample
-
-    def spy(x2d, **kwargs):
-        seen.append(kwargs["lens"])
-        return original(x2d, **kwargs)
-
-    monkeypatch.setattr(lens, "sample", spy)
+    seen = _lenses_seen(monkeypatch, lens)
     evaluate_sequence(lens, seq)
     assert seen and all(torch.allclose(s, torch.full_like(s, float(seq.intrinsics[0]))) for s in seen)
 
@@ -168,19 +165,14 @@ def test_a_focal_length_estimated_from_the_clip_is_the_one_the_network_reads(tmp
     from dataclasses import replace
 
     from ddhpose.lifting.focal import FocalEstimate
-    _, lens = _pair()
-    path = tmp_path / "lens.safetensors"
-    save_checkpoint(lens, path)
-    lifter = Lifter.from_pretrained(path, device="cpu")
-    seen = []
-    original = lifter.model.sample
-    monkeypatch.setattr(lifter.model, "sample", lambda x2d, **kw: seen.append(float(kw["lens"][0])) or original(x2d, **kw))
+    lifter = _lifter(_pair()[1], tmp_path)
+    seen = _lenses_seen(monkeypatch, lifter.model)
     told = FocalEstimate(2000.0, (1800.0, 2200.0), True, 1.0, 20, "told")
     monkeypatch.setattr(Lifter, "_focal_from_clip", staticmethod(
         lambda camera, *args: (replace(camera, focal=2000.0, source="estimated from the clip"), told)))
     r = lifter.lift(coco_person(20, 500)[..., :2], layout="coco", image_size=(1000, 800), estimate_focal=True,
                     world=False)
-    assert seen[0] == pytest.approx(1.8) and seen[-1] == pytest.approx(4.0)  # the default, then 2 x 2000 / 1000
+    assert float(seen[0][0]) == pytest.approx(1.8) and float(seen[-1][0]) == pytest.approx(4.0)  # the default, then 2 x 2000 / 1000
     assert r.focal_length == 2000.0
 
 
@@ -223,12 +215,8 @@ def test_training_with_lens_dropout_gives_that_share_of_windows_no_lens(tmp_path
 
 def test_the_lifter_gives_no_lens_where_it_only_assumes_the_focal_length(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    path = tmp_path / "optional.safetensors"
-    save_checkpoint(DDHPose(ModelConfig(**TINY, lens_input=True, lens_dropout=0.3)), path)
-    lifter = Lifter.from_pretrained(path, device="cpu")
-    seen = []
-    original = lifter.model.sample
-    monkeypatch.setattr(lifter.model, "sample", lambda x2d, **kw: seen.append(kw["lens"]) or original(x2d, **kw))
+    lifter = _lifter(DDHPose(ModelConfig(**TINY, lens_input=True, lens_dropout=0.3)), tmp_path)
+    seen = _lenses_seen(monkeypatch, lifter.model)
     keypoints = coco_person(20, 500)[..., :2]
     lifter.lift(keypoints, layout="coco", image_size=(1000, 800), world=False)
     assert seen and all(s.isnan().all() for s in seen)

@@ -73,7 +73,7 @@ def initial_model(config: ExperimentConfig) -> DDHPose:
     if config.train.init_from:
         source = load_checkpoint(config.train.init_from)
         mine, theirs = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
-        added = {"lens_input", "lens_dropout"} if mine["lens_input"] and not theirs["lens_input"] else set()
+        added = {"lens_input"} if mine["lens_input"] and not theirs["lens_input"] else set()
         differ = [f"model.{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]
                   and k not in ("frames", "lens_dropout") and k not in added]  # neither has weights of its own
         if differ:
