@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ddhpose.lifting.angles import ANGLE_NAMES, ANGLES, SEGMENTS, body_angles, unavailable
+from ddhpose.lifting.angles import (ANGLE_NAMES, ANGLES, SEGMENTS, angle_table, body_angles, cardan_yxz, cardan_zxy,
+                                   flexion_adduction, included_flexion, segment_frame, unavailable)
 from ddhpose.skeleton import H36M, Skeleton
 
 from body_poses import ARM, FORWARD, J, RIGHT, UP, UPPER, result_of, rotation, standing, turn
@@ -143,9 +144,27 @@ def test_the_ankle_needs_a_toe_joint_and_says_so():
     pose[17] = pose[3] + (pose[17] - pose[3]) @ rotation(RIGHT, 20.0).T  # toes up
     a = body_angles(pose[None], toes, world=True)
     assert a["right_ankle_dorsiflexion"][0] == pytest.approx(20.0, abs=1e-6)
+    # the foot along the shank, up or down (rounding past +-1 for some lengths): +-90, not NaN
+    rng = np.random.default_rng(8)
+    lengths = rng.uniform(0.05, 0.3, (200, 1))
+    folded = np.repeat(pose[None], 200, 0)
+    folded[:, [2, 5]] = folded[:, [3, 6]] + rng.normal(0, 0.4, (200, 2, 3))  # shanks every way
+    folded[:, 17] = folded[:, 3] + (folded[:, 2] - folded[:, 3]) * lengths  # the right foot along the shank
+    folded[:, 18] = folded[:, 6] - (folded[:, 5] - folded[:, 6]) * lengths  # the left foot straight on from it
+    extreme = body_angles(folded, toes, world=True)
+    np.testing.assert_allclose(extreme["right_ankle_dorsiflexion"], 90.0, atol=1e-5)
+    np.testing.assert_allclose(extreme["left_ankle_dorsiflexion"], -90.0, atol=1e-5)
     assert a["left_ankle_dorsiflexion"][0] == pytest.approx(0.0, abs=1e-6)
     assert a["left_foot_to_floor"][0] == pytest.approx(0.0, abs=1e-6)
     assert "right_ankle_dorsiflexion" not in unavailable(toes)
+
+
+def test_single_precision_poses_are_measured_in_double():
+    pose = (turn(standing(), ["right_ankle"], "right_knee", RIGHT, -37.0)
+            + np.random.default_rng(9).normal(0, 0.02, (17, 3))).astype(np.float32)
+    single, double = angles_of(pose), angles_of(pose.astype(np.float64))
+    for name in ANGLE_NAMES:
+        np.testing.assert_array_equal(single[name], double[name], err_msg=name)
 
 
 def test_bad_shapes_are_refused_naming_the_field():
@@ -167,3 +186,94 @@ def test_a_result_has_its_angles_from_the_world_poses_else_the_camera_frame():
     without = dataclasses.replace(with_world, world_poses=None)
     assert without.angles["right_knee_flexion"] == pytest.approx([0.0, 30.0], abs=1e-5)
     assert np.isnan(without.angles["trunk_to_floor"]).all()
+
+
+def test_every_angle_reads_only_the_joints_it_lists():
+    # the table of angles (which joints each needs) is what `missing` and `unavailable` go by: moving a
+    # joint an angle does not list leaves it exactly as it was; moving a listed joint moves it, except
+    # where an angle about the floating or the final axis reads only its frame's left-to-right line
+    # (the frame's up joints then do not enter: obliquity, heading, ab/adduction, bending, rotation)
+    rng = np.random.default_rng(3)
+    pose = turn(standing(), ["right_ankle"], "right_knee", RIGHT, -30.0)
+    pose = turn(pose, ["left_wrist"], "left_elbow", RIGHT, 40.0) + rng.normal(0, 0.02, (17, 3))
+    base = angles_of(pose)
+    out_of_plane = ("obliquity", "pelvis_rotation", "adduction", "abduction", "lateral_bending", "trunk_rotation")
+    for j, joint in enumerate(H36M.names):
+        moved = pose.copy()
+        moved[j] += rng.normal(0, 0.03, 3)
+        after = angles_of(moved)
+        for a in ANGLES:
+            if np.isnan(base[a.name][0]):
+                assert "toe" in "".join(a.joints), a.name  # only the ankle's and the foot's, for want of a toe
+                continue
+            changed = not np.isclose(after[a.name][0], base[a.name][0], rtol=0, atol=1e-9)
+            if joint not in a.joints:
+                assert not changed, (a.name, joint)
+            elif not changed:
+                assert a.name.endswith(out_of_plane) and joint in ("pelvis", "spine", "thorax"), (a.name, joint)
+
+
+def test_segment_frames_are_orthonormal_right_handed_and_follow_the_left_to_right_line():
+    rng = np.random.default_rng(5)
+    right, up = rng.normal(size=(4, 5, 3)), rng.normal(size=(4, 5, 3))  # any batch shape, up not perpendicular
+    frame = segment_frame(right, up)
+    np.testing.assert_allclose(frame @ np.swapaxes(frame, -1, -2), np.broadcast_to(np.eye(3), frame.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(frame), 1.0, atol=1e-12)
+    np.testing.assert_allclose(frame[..., 2, :], right / np.linalg.norm(right, axis=-1, keepdims=True), atol=1e-12)
+    assert (np.sum(frame[..., 1, :] * up, -1) > 0).all()  # Y is up's part perpendicular to Z
+    np.testing.assert_allclose(np.sum(frame[..., 0, :] * up, -1), 0.0, atol=1e-12)  # X: out of (up, right)
+    assert np.isnan(segment_frame(np.zeros(3), up[0, 0])).all()  # no left-to-right line: no frame
+
+
+def test_cardan_angles_come_back_from_their_rotations_even_at_the_gimbal():
+    def rx(t):
+        return rotation((1, 0, 0), t)
+
+    def ry(t):
+        return rotation((0, 1, 0), t)
+
+    def rz(t):
+        return rotation((0, 0, 1), t)
+    rng = np.random.default_rng(6)
+    for a, b, c in rng.uniform(-80, 80, (20, 3)):
+        assert cardan_zxy(rz(a) @ rx(b) @ ry(c)) == pytest.approx((a, b, c), abs=1e-9)
+        assert cardan_yxz(ry(c) @ rx(b) @ rz(a)) == pytest.approx((c, b, a), abs=1e-9)
+    # the middle angle at +-90 degrees, between two segment frames (as body_angles forms it): rounding
+    # puts the sine past 1 for some of them, which must read 90, not NaN
+    frames = segment_frame(rng.normal(size=(2, 100, 3)), rng.normal(size=(2, 100, 3)))
+    for s in (1.0, -1.0):
+        relative = frames @ np.swapaxes(rx(s * 90.0) @ frames, -1, -2)
+        np.testing.assert_allclose(cardan_zxy(relative)[1], -s * 90.0, atol=1e-5)  # the relative turn is Rx(-s 90)
+        np.testing.assert_allclose(cardan_yxz(np.swapaxes(relative, -1, -2))[1], s * 90.0, atol=1e-5)
+
+
+def test_straight_and_folded_limbs_and_limbs_out_to_the_side_read_their_limits_not_nan():
+    # unit vectors' dot products round past +-1 for some directions: the angles must still read 0 / 180 / 90
+    rng = np.random.default_rng(7)
+    joint, along = rng.normal(size=(2, 2, 50, 3)), rng.normal(size=(2, 2, 50, 3))
+    near, far = rng.uniform(0.2, 1.0, (2, 2, 2, 50, 1))
+    straight = included_flexion(joint - along * near, joint, joint + along * far)
+    folded = included_flexion(joint + along * near, joint, joint + along * far)
+    np.testing.assert_allclose(straight, 0.0, atol=1e-5)
+    np.testing.assert_allclose(folded, 180.0, atol=1e-5)
+    frame = segment_frame(rng.normal(size=(200, 3)), rng.normal(size=(200, 3)))
+    for side, sign in (("right", -1.0), ("left", 1.0)):  # the limb along the frame's Z: 90 degrees of ab/adduction
+        for towards in (1.0, -1.0):  # to the midline, away from it
+            flexion, adduction = flexion_adduction(frame[:, 2] * sign * towards, frame, side)
+            np.testing.assert_allclose(adduction, 90.0 * towards, atol=1e-5)
+            assert flexion.dtype == np.float64 and np.isnan(flexion).all()  # no sagittal direction left
+
+
+def test_why_an_angle_is_missing_names_every_joint_lacking():
+    names = tuple({"spine": "torso", "thorax": "chest"}.get(n, n) for n in H36M.names)
+    renamed = Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, names, "renamed")
+    why = unavailable(renamed)
+    assert why["trunk_flexion"] == "needs the joint(s) spine, thorax, which skeleton 'renamed' lacks"
+    assert why["pelvis_tilt"] == "needs the joint(s) spine, which skeleton 'renamed' lacks"
+    assert unavailable(H36M, world=False)["pelvis_tilt"] == \
+        "needs the world frame (up and the floor), which this result lacks"
+
+
+def test_the_angle_table_is_float64_in_the_named_order():
+    table = angle_table({"b": np.float32([1.5, 2.5]), "a": np.float32([3, 4])}, ["b", "a"])
+    assert table.dtype == np.float64 and table.tolist() == [[1.5, 3.0], [2.5, 4.0]]

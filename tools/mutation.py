@@ -39,6 +39,8 @@ MODULES: dict[str, list[str]] = {
     "lifting/swaps.py": ["tests/test_swaps.py"],
     "lifting/keypoints.py": ["tests/test_keypoints.py", "tests/test_inputs.py"],
     "lifting/camera_files.py": ["tests/test_camera_files.py"],
+    "lifting/angles.py": ["tests/test_angles.py", "tests/test_mot.py"],
+    "lifting/focal.py": ["tests/test_focal.py"],
     "lifting/inputs/fields.py": ["tests/test_inputs.py", "tests/test_fields.py"],
     "lifting/inputs/arrays.py": ["tests/test_inputs.py", "tests/test_arrays.py"],
     "export/bvh.py": ["tests/test_bvh_export.py"],

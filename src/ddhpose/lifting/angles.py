@@ -208,15 +208,12 @@ def body_angles(positions: np.ndarray, skeleton: Skeleton = H36M, *, world: bool
         if missing.shape != (frames, skeleton.num_joints):
             raise ValueError(f"missing: expected ({frames}, {skeleton.num_joints}), got {missing.shape}")
     index = {n: j for j, n in enumerate(skeleton.names)}
-    nan = np.full(frames, np.nan)
-    have = lambda *names: all(n in index for n in names)  # noqa: E731
+    # a joint the skeleton lacks is NaN, and so is every frame and angle built from it
     at = lambda name: p[:, index[name]] if name in index else np.full((frames, 3), np.nan)  # noqa: E731
     out: dict[str, np.ndarray] = {}
 
-    pelvis = (segment_frame(at("right_hip") - at("left_hip"), at("spine") - at("pelvis"))
-              if have(*_PELVIS) else np.full((frames, 3, 3), np.nan))
-    thorax = (segment_frame(at("right_shoulder") - at("left_shoulder"), at("thorax") - at("spine"))
-              if have(*_TRUNK) else np.full((frames, 3, 3), np.nan))
+    pelvis = segment_frame(at("right_hip") - at("left_hip"), at("spine") - at("pelvis"))
+    thorax = segment_frame(at("right_shoulder") - at("left_shoulder"), at("thorax") - at("spine"))
     if world:
         rotation, obliquity, tilt = cardan_yxz(WORLD_PERSON_AXES @ np.swapaxes(pelvis, -1, -2))
         out.update(pelvis_tilt=-tilt, pelvis_obliquity=-obliquity, pelvis_rotation=rotation)
@@ -238,10 +235,11 @@ def body_angles(positions: np.ndarray, skeleton: Skeleton = H36M, *, world: bool
             out[f"{name}_to_floor"] = _degrees(np.arcsin(np.clip(d[:, 1], -1.0, 1.0)))
     result = {}
     for a in ANGLES:
-        value = out.get(a.name, nan)
-        if not have(*a.joints) or (a.world and not world):
-            value = nan
-        elif missing is not None:
+        if a.world and not world or any(n not in index for n in a.joints):
+            result[a.name] = np.full(frames, np.nan)
+            continue
+        value = out[a.name]
+        if missing is not None:
             value = np.where(missing[:, [index[n] for n in a.joints]].any(1), np.nan, value)
         result[a.name] = np.asarray(value, np.float64).copy()
     return result

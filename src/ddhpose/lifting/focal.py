@@ -159,7 +159,7 @@ def estimate_focal(pose: torch.Tensor, keypoints: torch.Tensor, weights: torch.T
     interval = (math.exp(min(grid[low], log_f)), math.exp(max(grid[high], log_f)))
     at_end = low == 0 or high == len(grid) - 1
     ratio = interval[1] / interval[0]
-    depth_range = float(depth.quantile(0.95) - depth.quantile(0.05)) if len(depth) else 0.0
+    depth_range = float(depth.quantile(0.95) - depth.quantile(0.05))  # at least MIN_FRAMES: the cost is finite
     identifiable = not at_end and ratio <= MAX_INTERVAL_RATIO
     reason = (f"best {math.exp(log_f):.0f} px, {interval[0]:.0f}-{interval[1]:.0f} px fitting as well; {frames} "
               f"frames, the body moving {depth_range:.1f} m in depth")
