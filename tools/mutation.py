@@ -48,6 +48,8 @@ MODULES: dict[str, list[str]] = {
     "export/gltf.py": ["tests/test_exports.py", "tests/test_gltf.py"],
     "export/rig.py": ["tests/test_exports.py", "tests/test_gltf.py", "tests/test_rig.py", "tests/test_bvh_export.py"],
     "evaluation/protocol_3dhp.py": ["tests/test_protocol_3dhp.py"],
+    "metrics.py": ["tests/test_metrics.py"],
+    "safe_pickle.py": ["tests/test_safe_pickle.py"],
 }
 
 
