@@ -1,4 +1,5 @@
 import math
+import re
 
 import numpy as np
 import pytest
@@ -300,3 +301,129 @@ def test_bone_length_variation_and_asymmetry():
     longer = symmetric.clone()
     longer[..., list(H36M.joints_left), :] *= 1.1  # left 10 % longer: |1.1 - 1| / 1.05
     assert M.left_right_asymmetry(compose(direction, longer, H36M), H36M).item() == pytest.approx(0.1 / 1.05)
+
+
+# ------------------------------------------------------------------ edges of each metric
+
+def test_procrustes_is_exact_away_from_the_origin_and_keeps_a_half_precision_input_half():
+    gen = torch.Generator().manual_seed(11)
+    target = torch.randn(4, 17, 3, generator=gen, dtype=torch.float64) + torch.tensor([40.0, -25.0, 300.0])
+    rot = torch.stack([random_rotation(gen) for _ in range(4)])
+    pred = 0.7 * target @ rot + torch.tensor([-5.0, 9.0, 2.0])  # a similarity of the target, far from 0
+    np.testing.assert_allclose(M.procrustes_align(pred, target).numpy(), target.numpy(), atol=1e-9)
+    one = M.procrustes_align(pred[0], target[0])  # a single (J, 3) pose
+    np.testing.assert_allclose(one.numpy(), target[0].numpy(), atol=1e-9)
+    for dtype in (torch.float16, torch.bfloat16):
+        low = M.procrustes_align(pred.to(dtype), target.to(dtype))
+        assert low.dtype == dtype  # computed in float32, returned as given
+        assert float((low.double() - target).norm(dim=-1).mean()) < 2.0  # the rounding of ~300 in 8 bits
+
+
+def test_pairs_must_be_poses_of_three_coordinates():
+    for shape in [(17, 4), (5, 17, 2), (3,)]:
+        with pytest.raises(ValueError, match=r"pred and target: expected equal shapes \(\.\.\., J, 3\)"):
+            M.mpjpe(torch.zeros(shape), torch.zeros(shape))
+    assert float(M.mpjpe(torch.ones(17, 3), torch.zeros(17, 3))) == pytest.approx(math.sqrt(3))
+
+
+def test_the_fewest_frames_each_temporal_metric_takes():
+    gen = torch.Generator().manual_seed(12)
+    poses = torch.randn(4, 17, 3, generator=gen, dtype=torch.float64)
+    truth = torch.zeros(4, 17, 3, dtype=torch.float64)
+    assert float(M.mean_velocity_error(poses[:2], truth[:2])) == pytest.approx(
+        float((poses[1] - poses[0]).norm(dim=-1).mean()))
+    assert float(M.acceleration_error(poses[:3], truth[:3])) == pytest.approx(
+        float((poses[2] - 2 * poses[1] + poses[0]).norm(dim=-1).mean()))
+    assert float(M.mean_acceleration(poses[:3])) == float(M.acceleration_error(poses[:3], truth[:3]))
+    with pytest.raises(ValueError, match=r"mean_velocity_error: expected \(\.\.\., F>=2, J, 3\), got \(1, 17, 3\)"):
+        M.mean_velocity_error(poses[:1], truth[:1])
+    with pytest.raises(ValueError, match=r"acceleration_error: expected \(\.\.\., F>=3, J, 3\), got \(2, 17, 3\)"):
+        M.acceleration_error(poses[:2], truth[:2])
+    for bad in (poses[:2], poses[0]):
+        with pytest.raises(ValueError, match=rf"mean_acceleration: expected \(\.\.\., F>=3, J, 3\), "
+                                             rf"got {re.escape(str(tuple(bad.shape)))}"):
+            M.mean_acceleration(bad)
+
+
+def test_per_level_mpjpe_takes_any_batch_shape_and_names_the_joint_count():
+    gen = torch.Generator().manual_seed(13)
+    pred, target = torch.randn(2, 5, 17, 3, generator=gen), torch.randn(2, 5, 17, 3, generator=gen)
+    flat = M.per_level_mpjpe(pred.reshape(10, 17, 3), target.reshape(10, 17, 3), H36M)
+    assert torch.allclose(M.per_level_mpjpe(pred, target, H36M), flat)
+    assert torch.allclose(M.per_level_mpjpe(pred[0, 0], target[0, 0], H36M),
+                          M.per_level_mpjpe(pred[:1, :1], target[:1, :1], H36M))
+    with pytest.raises(ValueError, match=r"per_level_mpjpe: expected \(\.\.\., 17, 3\), got \(5, 16, 3\)"):
+        M.per_level_mpjpe(pred[0, :, :16], target[0, :, :16], H36M)
+
+
+def test_auc_of_a_joint_subset_reads_only_those_joints():
+    target = torch.zeros(1, 17, 3)
+    pred = target.clone()
+    pred[0, 5:, 0] = 200.0  # joints 5-16 beyond every threshold, 0-4 exact
+    # an exact joint counts under every threshold but 0 (strictly below): 30 of the 31
+    assert float(M.auc(pred, target, joints=range(5))) == pytest.approx(100.0 * 30 / 31)
+    assert float(M.auc(pred, target)) == pytest.approx(100.0 * 30 / 31 * 5 / 17)
+    assert float(M.pck(pred, target, joints=[0, 16])) == pytest.approx(50.0)
+
+
+def _hypotheses(seed=14, b=2, w=2, h=3, f=4, j=17):
+    gen = torch.Generator().manual_seed(seed)
+    target = torch.randn(b, f, j, 3, generator=gen, dtype=torch.float64)
+    samples = target[:, None, None] + 0.1 * torch.randn(b, w, h, f, j, 3, generator=gen, dtype=torch.float64)
+    return samples, target
+
+
+def test_one_valid_frame_gives_that_frames_errors_for_every_aggregation():
+    samples, target = _hypotheses()
+    valid = torch.zeros(2, 4, dtype=torch.bool)
+    valid[:, 2] = True
+    choice = torch.randint(0, 3, (2, 2, 1, 4, 17), generator=torch.Generator().manual_seed(1))
+    out = M.clip_errors(samples, target, valid=valid, choice=choice)
+    alone = M.clip_errors(samples[:, :, :, 2:3], target[:, 2:3], choice=choice[..., 2:3, :])
+    assert set(out) == set(alone) == set(KEYS)
+    for key in KEYS:
+        torch.testing.assert_close(out[key], alone[key], rtol=1e-12, atol=0, msg=key)
+
+
+def test_j_agg_needs_all_three_of_the_2d_the_camera_and_the_trajectory():
+    samples, target = _hypotheses()
+    x2d, camera, traj = torch.zeros(2, 4, 17, 2), torch.ones(1, 9), torch.zeros(2, 4, 1, 3)
+    for given in ({"camera": camera, "traj": traj}, {"x2d": x2d, "traj": traj}, {"x2d": x2d, "camera": camera}):
+        assert not any(k.endswith("j_agg") for k in M.clip_errors(samples, target, **given))
+
+
+def test_the_one_metric_helpers_default_to_mpjpe():
+    samples, target = _hypotheses()
+    traj = torch.tensor([0.0, 0.0, 5.0], dtype=torch.float64).expand(2, 4, 1, 3)
+    camera = torch.tensor([[1.0, 1.0, 0, 0, 0, 0, 0, 0, 0]], dtype=torch.float64)
+    x2d = M.reproject(samples, traj, camera)[:, 0, 0]
+    every = M.aggregate_errors(samples, target, x2d=x2d, camera=camera, traj=traj)
+    assert torch.equal(M.j_best(samples, target), every["mpjpe_j_best"])
+    assert torch.equal(M.p_best(samples, target), every["mpjpe_p_best"])
+    assert torch.equal(M.p_agg(samples, target), every["mpjpe_p_agg"])
+    assert torch.equal(M.j_agg(samples, target, x2d, camera, traj), every["mpjpe_j_agg"])
+
+
+def test_shape_errors_name_what_was_expected_and_given():
+    samples, target = _hypotheses()
+    camera = torch.ones(1, 9)
+    with pytest.raises(ValueError, match=r"traj: expected \(B, F, 1, 3\) = \(2, 4, 1, 3\), got \(2, 4, 3\)"):
+        M.reproject(samples, torch.zeros(2, 4, 3), camera)
+    for bad in (torch.ones(9), torch.ones(1, 8), torch.ones(3, 9)):
+        with pytest.raises(ValueError, match=rf"camera: expected \(2 or 1, 9\) intrinsics, got "
+                                             rf"{re.escape(str(tuple(bad.shape)))}"):
+            M.reproject(samples, torch.zeros(2, 4, 1, 3), bad)
+    reproj = torch.zeros(2, 2, 3, 4, 17, 2)
+    with pytest.raises(ValueError, match=r"expected reproj \(B, W, H, F, J, 2\) and x2d \(B, F, J, 2\), got "
+                                         r"\(2, 2, 3, 4, 17, 2\) and \(2, 4, 17, 3\)"):
+        M.reprojection_choice(reproj, torch.zeros(2, 4, 17, 3))
+    with pytest.raises(ValueError, match=r"expected reproj .* got \(2, 2, 3, 4, 17, 3\) and \(2, 4, 17, 2\)"):
+        M.reprojection_choice(torch.zeros(2, 2, 3, 4, 17, 3), torch.zeros(2, 4, 17, 2))
+    with pytest.raises(ValueError, match=r"reproj: expected \(2, 2, 3, 4, 17, 2\), got \(2, 2, 3, 4, 16, 2\)"):
+        M.select_by_reprojection(samples, torch.zeros(2, 2, 3, 4, 16, 2), torch.zeros(2, 4, 17, 2))
+    with pytest.raises(ValueError, match=r"choice: expected \(B, W, 1, F, J\) = \(2, 2, 1, 4, 17\), got \(2, 2, 3, 4, 17\)"):
+        M.clip_errors(samples, target, choice=torch.zeros(2, 2, 3, 4, 17, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"target: expected \(B, F, J, 3\) = \(2, 4, 17, 3\), got \(2, 4, 17, 2\)"):
+        M.clip_errors(samples, target[..., :2])
+    with pytest.raises(ValueError, match=r"expected errors \(n, W, H\) and weights \(n,\), got \(3, 2, 3\) and \(2,\)"):
+        M.p_best_by_batch(torch.zeros(3, 2, 3), torch.ones(2), None)
