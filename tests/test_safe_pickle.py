@@ -129,6 +129,8 @@ def test_the_numpy_constructors_refuse_what_is_not_a_plain_array():
     for data in [(), (b"\0" * 4,), (b"\0" * 16,)]:  # no bytes, or not the dtype's 8
         with pytest.raises(UnsafeFileError, match="refused a NumPy scalar of float64 without its 8 bytes"):
             _load(_Reduces(multiarray.scalar, (np.dtype("f8"), *data)))
+    as_python2 = np.float64(2.5).tobytes().decode("latin1")  # what a Python 2 pickle's str reads as
+    assert _load(_Reduces(multiarray.scalar, (np.dtype("f8"), as_python2))) == 2.5
     import codecs
     with pytest.raises(UnsafeFileError, match="refused codecs.encode with encoding 'utf-16'"):
         _load(_Reduces(codecs.encode, ("x", "utf-16")))

@@ -75,6 +75,8 @@ def _np_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
 def _np_scalar(dtype: np.dtype, data: bytes | None = None) -> Any:
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise UnsafeFileError("refused a NumPy scalar of object dtype")
+    if isinstance(data, str):  # a Python 2 pickle's str, read as latin1 (NumPy's own unpickling does this)
+        data = data.encode("latin1")
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
         raise UnsafeFileError(f"refused a NumPy scalar of {dtype} without its {dtype.itemsize} bytes")
     return np.frombuffer(data, dtype=dtype)[0]
