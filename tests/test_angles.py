@@ -239,7 +239,7 @@ def test_cardan_angles_come_back_from_their_rotations_even_at_the_gimbal():
         assert cardan_zxy(rz(a) @ rx(b) @ ry(c)) == pytest.approx((a, b, c), abs=1e-9)
         assert cardan_yxz(ry(c) @ rx(b) @ rz(a)) == pytest.approx((c, b, a), abs=1e-9)
     # the middle angle at +-90 degrees, between two segment frames (as body_angles forms it): rounding
-    # puts the sine past 1 for some of them, which must read 90, not NaN
+    # may put the sine past 1 for some of them, which must still read 90, not NaN
     frames = segment_frame(rng.normal(size=(2, 100, 3)), rng.normal(size=(2, 100, 3)))
     for s in (1.0, -1.0):
         relative = frames @ np.swapaxes(rx(s * 90.0) @ frames, -1, -2)
@@ -248,7 +248,7 @@ def test_cardan_angles_come_back_from_their_rotations_even_at_the_gimbal():
 
 
 def test_straight_and_folded_limbs_and_limbs_out_to_the_side_read_their_limits_not_nan():
-    # unit vectors' dot products round past +-1 for some directions: the angles must still read 0 / 180 / 90
+    # unit vectors' dot products may round past +-1 for some directions: the angles must still read 0 / 180 / 90
     rng = np.random.default_rng(7)
     joint, along = rng.normal(size=(2, 2, 50, 3)), rng.normal(size=(2, 2, 50, 3))
     near, far = rng.uniform(0.2, 1.0, (2, 2, 2, 50, 1))
@@ -272,6 +272,22 @@ def test_why_an_angle_is_missing_names_every_joint_lacking():
     assert why["pelvis_tilt"] == "needs the joint(s) spine, which skeleton 'renamed' lacks"
     assert unavailable(H36M, world=False)["pelvis_tilt"] == \
         "needs the world frame (up and the floor), which this result lacks"
+
+
+def test_a_skeleton_lacking_joints_loses_only_the_angles_that_need_them():
+    def without(*names):
+        renamed = tuple(f"no_{n}" if n in names else n for n in H36M.names)
+        return Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, renamed, "lacking")
+    pose = turn(standing(), ARM, "right_shoulder", RIGHT, 30.0)
+    a = body_angles(pose[None], without("left_ankle", "right_ankle"), world=True)
+    assert np.isnan(a["right_knee_flexion"]).all() and np.isnan(a["left_shank_to_floor"]).all()
+    assert a["right_shoulder_flexion"][0] == pytest.approx(30.0, abs=1e-6)
+    assert a["left_hip_flexion"][0] == pytest.approx(0.0, abs=1e-6)
+    a = body_angles(pose[None], without("pelvis"), world=True)  # the pelvis frame lost, the thorax's kept
+    for name in ("pelvis_tilt", "right_hip_flexion", "trunk_flexion"):
+        assert np.isnan(a[name]).all(), name
+    assert a["right_shoulder_flexion"][0] == pytest.approx(30.0, abs=1e-6)
+    assert a["right_elbow_flexion"][0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_the_angle_table_is_float64_in_the_named_order():

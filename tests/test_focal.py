@@ -86,6 +86,8 @@ def test_the_reprojection_error_is_zero_under_the_true_focal_length_only():
     wrong, _ = relative_reprojection_error(pose, uv, torch.ones(uv.shape[:2]), 1300.0, CENTRE)
     assert float(right.max()) < 1e-12 and bool((wrong > 1e-6).all())
     assert torch.allclose(depth, torch.from_numpy(joints[:, 0, 2]))
+    odd = torch.from_numpy(film(joints, 1234.5678))  # a focal length float32 cannot hold: solved in float64
+    assert float(relative_reprojection_error(pose, odd, torch.ones(uv.shape[:2]), 1234.5678, CENTRE)[0].max()) < 1e-24
 
 
 def test_bad_shapes_are_refused():
@@ -142,6 +144,8 @@ def test_the_estimate_is_refined_past_the_grid():
     # truth anywhere between two grid points (above and below the nearest one)
     near = [SEARCH_RATIOS[0] * math.exp((round(math.log(r / SEARCH_RATIOS[0]) / grid_spacing()) + k) * grid_spacing())
             for r, k in ((0.6, 0.4), (1.35, -0.4), (3.0, 0.25), (0.8, -0.25))]
+    # ... and between the search's first two grid points or its last two (the bracket at an end)
+    near += [SEARCH_RATIOS[0] * math.exp(0.6 * grid_spacing()), SEARCH_RATIOS[1] * math.exp(-0.6 * grid_spacing())]
     for ratio in (0.6, 1.35, 3.0, *near):
         e = estimate(walk_in_camera(5.0 if ratio < 2 else 12.0), ratio * SIZE[0])
         assert e.focal == pytest.approx(ratio * SIZE[0], rel=1e-3)

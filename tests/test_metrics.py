@@ -253,8 +253,36 @@ def test_shape_errors():
         M.aggregate_errors(torch.zeros(2, 1, 1, 27, 17, 3), torch.zeros(2, 26, 17, 3))
     with pytest.raises(ValueError, match="camera"):
         M.reproject(torch.zeros(2, 1, 1, 4, 17, 3), torch.zeros(2, 4, 1, 3), torch.zeros(3, 9))
-    with pytest.raises(ValueError, match="unknown metric"):
-        M.j_best(torch.zeros(1, 1, 1, 2, 17, 3), torch.zeros(1, 2, 17, 3), "pck")
+    zeros = torch.zeros(1, 1, 1, 2, 17, 3), torch.zeros(1, 2, 17, 3)
+    for helper in (M.j_best, M.p_best, M.p_agg):
+        with pytest.raises(ValueError, match=r"unknown metric 'pck'; expected one of \['mpjpe', 'p_mpjpe'\]"):
+            helper(*zeros, "pck")
+    with pytest.raises(ValueError, match="unknown metric 'pck'"):
+        M.j_agg(*zeros, torch.zeros(1, 2, 17, 2), torch.ones(1, 9), torch.zeros(1, 2, 1, 3), "pck")
+    samples, target = _hypotheses()
+    camera = torch.ones(1, 9)
+    with pytest.raises(ValueError, match=r"traj: expected \(B, F, 1, 3\) = \(2, 4, 1, 3\), got \(2, 4, 3\)"):
+        M.reproject(samples, torch.zeros(2, 4, 3), camera)
+    for bad in (torch.ones(9), torch.ones(1, 8), torch.ones(3, 9)):
+        with pytest.raises(ValueError, match=rf"camera: expected \(2 or 1, 9\) intrinsics, got "
+                                             rf"{re.escape(str(tuple(bad.shape)))}"):
+            M.reproject(samples, torch.zeros(2, 4, 1, 3), bad)
+    reproj = torch.zeros(2, 3, 3, 4, 17, 2)
+    with pytest.raises(ValueError, match=r"expected reproj \(B, W, H, F, J, 2\) and x2d \(B, F, J, 2\), got "
+                                         r"\(2, 3, 3, 4, 17, 2\) and \(2, 4, 17, 3\)"):
+        M.reprojection_choice(reproj, torch.zeros(2, 4, 17, 3))
+    with pytest.raises(ValueError, match=r"expected reproj .* got \(2, 3, 3, 4, 17, 3\) and \(2, 4, 17, 2\)"):
+        M.reprojection_choice(torch.zeros(2, 3, 3, 4, 17, 3), torch.zeros(2, 4, 17, 2))
+    with pytest.raises(ValueError, match=r"expected reproj .* got \(2, 3, 3, 17, 2\) and \(2, 17, 2\)"):
+        M.reprojection_choice(torch.zeros(2, 3, 3, 17, 2), torch.zeros(2, 17, 2))  # no frame axis
+    with pytest.raises(ValueError, match=r"reproj: expected \(2, 3, 3, 4, 17, 2\), got \(2, 3, 3, 4, 16, 2\)"):
+        M.select_by_reprojection(samples, torch.zeros(2, 3, 3, 4, 16, 2), torch.zeros(2, 4, 17, 2))
+    with pytest.raises(ValueError, match=r"choice: expected \(B, W, 1, F, J\) = \(2, 3, 1, 4, 17\), got \(2, 3, 3, 4, 17\)"):
+        M.clip_errors(samples, target, choice=torch.zeros(2, 3, 3, 4, 17, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"target: expected \(B, F, J, 3\) = \(2, 4, 17, 3\), got \(2, 4, 17, 2\)"):
+        M.clip_errors(samples, target[..., :2])
+    with pytest.raises(ValueError, match=r"expected errors \(n, W, H\) and weights \(n,\), got \(3, 2, 3\) and \(2,\)"):
+        M.p_best_by_batch(torch.zeros(3, 2, 3), torch.ones(2), None)
 
 
 def test_clip_errors_average_over_valid_frames_only():
@@ -286,7 +314,7 @@ def test_acceleration_error_hand_case():
 def test_bone_length_variation_and_asymmetry():
     from ddhpose.geometry import compose, decompose
     rng = torch.Generator().manual_seed(0)
-    pose = torch.randn(1, 17, 3, generator=rng, dtype=torch.float64).expand(10, 17, 3).clone()
+    pose = 0.2 * torch.randn(1, 17, 3, generator=rng, dtype=torch.float64).expand(10, 17, 3).clone()  # metres
     pose[:, 0] = 0
     direction, length = decompose(pose, H36M)
     assert M.bone_length_variation(pose, H36M) < 1e-12
@@ -362,6 +390,7 @@ def test_auc_of_a_joint_subset_reads_only_those_joints():
     pred = target.clone()
     pred[..., 5:, 0] = 200.0  # joints 5-16 beyond every threshold, 0-4 exact
     assert M.auc_thresholds(torch.float64).dtype == torch.float64 and M.auc_thresholds()[-1] == 150
+    assert M.auc_thresholds(device="meta").device.type == "meta"  # made where asked
     # an exact joint counts under every threshold but 0 (strictly below): 30 of the 31
     assert float(M.auc(pred, target, joints=range(5))) == pytest.approx(100.0 * 30 / 31)
     assert float(M.auc(pred, target)) == pytest.approx(100.0 * 30 / 31 * 5 / 17)
@@ -406,31 +435,20 @@ def test_the_one_metric_helpers_default_to_mpjpe():
     assert torch.equal(M.j_agg(samples, target, x2d, camera, traj), every["mpjpe_j_agg"])
 
 
-def test_shape_errors_name_what_was_expected_and_given():
-    samples, target = _hypotheses()
-    camera = torch.ones(1, 9)
-    with pytest.raises(ValueError, match=r"traj: expected \(B, F, 1, 3\) = \(2, 4, 1, 3\), got \(2, 4, 3\)"):
-        M.reproject(samples, torch.zeros(2, 4, 3), camera)
-    for bad in (torch.ones(9), torch.ones(1, 8), torch.ones(3, 9)):
-        with pytest.raises(ValueError, match=rf"camera: expected \(2 or 1, 9\) intrinsics, got "
-                                             rf"{re.escape(str(tuple(bad.shape)))}"):
-            M.reproject(samples, torch.zeros(2, 4, 1, 3), bad)
-    reproj = torch.zeros(2, 3, 3, 4, 17, 2)
-    with pytest.raises(ValueError, match=r"expected reproj \(B, W, H, F, J, 2\) and x2d \(B, F, J, 2\), got "
-                                         r"\(2, 3, 3, 4, 17, 2\) and \(2, 4, 17, 3\)"):
-        M.reprojection_choice(reproj, torch.zeros(2, 4, 17, 3))
-    with pytest.raises(ValueError, match=r"expected reproj .* got \(2, 3, 3, 4, 17, 3\) and \(2, 4, 17, 2\)"):
-        M.reprojection_choice(torch.zeros(2, 3, 3, 4, 17, 3), torch.zeros(2, 4, 17, 2))
-    with pytest.raises(ValueError, match=r"expected reproj .* got \(2, 3, 3, 17, 2\) and \(2, 17, 2\)"):
-        M.reprojection_choice(torch.zeros(2, 3, 3, 17, 2), torch.zeros(2, 17, 2))  # no frame axis
-    with pytest.raises(ValueError, match=r"reproj: expected \(2, 3, 3, 4, 17, 2\), got \(2, 3, 3, 4, 16, 2\)"):
-        M.select_by_reprojection(samples, torch.zeros(2, 3, 3, 4, 16, 2), torch.zeros(2, 4, 17, 2))
-    with pytest.raises(ValueError, match=r"choice: expected \(B, W, 1, F, J\) = \(2, 3, 1, 4, 17\), got \(2, 3, 3, 4, 17\)"):
-        M.clip_errors(samples, target, choice=torch.zeros(2, 3, 3, 4, 17, dtype=torch.int64))
-    with pytest.raises(ValueError, match=r"target: expected \(B, F, J, 3\) = \(2, 4, 17, 3\), got \(2, 4, 17, 2\)"):
-        M.clip_errors(samples, target[..., :2])
-    with pytest.raises(ValueError, match=r"expected errors \(n, W, H\) and weights \(n,\), got \(3, 2, 3\) and \(2,\)"):
-        M.p_best_by_batch(torch.zeros(3, 2, 3), torch.ones(2), None)
+def test_p_best_weights_may_be_frame_counts():
+    errors = torch.tensor([[[1.0, 4.0]], [[3.0, 2.0]], [[5.0, 5.0]], [[9.0, 0.0]]])  # (n=4, W=1, H=2)
+    counts = torch.tensor([10, 30, 20, 0])  # integer frames behind each window
+    # batches of 2: (1*10 + 3*30) / 40 = 2.5 vs (4*10 + 2*30) / 40 = 2.5 -> 2.5 over 40 frames; then 5 over 20
+    assert M.p_best_by_batch(errors, counts, 2).tolist() == pytest.approx([(2.5 * 40 + 5.0 * 20) / 60])
+    assert M.p_best_by_batch(errors, counts, 2).tolist() == M.p_best_by_batch(errors, counts.double(), 2).tolist()
+
+
+def test_one_hypothesis_is_every_aggregation_alike():
+    samples, target = _hypotheses(h=1)
+    out = M.clip_errors(samples, target, choice=torch.zeros(2, 3, 1, 4, 17, dtype=torch.int64))
+    for metric in ("mpjpe", "p_mpjpe"):
+        for aggregation in ("p_best", "p_agg", "j_agg"):
+            torch.testing.assert_close(out[f"{metric}_{aggregation}"].reshape(2, 3), out[f"{metric}_j_best"])
 
 
 def test_p_best_of_a_sequence_without_windows_is_zero():

@@ -79,7 +79,16 @@ def _np_scalar(dtype: np.dtype, data: bytes | None = None) -> Any:
         data = data.encode("latin1")
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
         raise UnsafeFileError(f"refused a NumPy scalar of {dtype} without its {dtype.itemsize} bytes")
+    if dtype.itemsize == 0:  # an empty string or void: no buffer to read it from
+        return np.zeros((), dtype)[()]
     return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    # pickle protocols 0-2 write b'' as a call of bytes() without arguments; admit no other call
+    if args:
+        raise UnsafeFileError("refused a call of bytes() with arguments")
+    return b""
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -103,6 +112,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
             ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
             ("torch", "Size"): torch.Size,
+            ("__builtin__", "bytes"): _empty_bytes, ("builtins", "bytes"): _empty_bytes,
         })
         for name, dtype in _STORAGE_DTYPES.items():
             self._globals[("torch", name)] = _StorageType(dtype)
