@@ -19,6 +19,12 @@ def angles_of(*poses, world=True, **kw) -> dict[str, np.ndarray]:
     return body_angles(np.stack(poses), world=world, **kw)
 
 
+def skeleton_without(*names: str, name: str = "lacking") -> Skeleton:
+    """Human3.6M's skeleton with ``names`` renamed away (no_<joint>): the same tree lacking those joints."""
+    renamed = tuple(f"no_{n}" if n in names else n for n in H36M.names)
+    return Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, renamed, name)
+
+
 def test_standing_upright_is_zero_and_segments_are_vertical():
     a = angles_of(standing())
     for name in ("pelvis_tilt", "pelvis_obliquity", "pelvis_rotation", "trunk_flexion", "trunk_lateral_bending",
@@ -265,9 +271,7 @@ def test_straight_and_folded_limbs_and_limbs_out_to_the_side_read_their_limits_n
 
 
 def test_why_an_angle_is_missing_names_every_joint_lacking():
-    names = tuple({"spine": "torso", "thorax": "chest"}.get(n, n) for n in H36M.names)
-    renamed = Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, names, "renamed")
-    why = unavailable(renamed)
+    why = unavailable(skeleton_without("spine", "thorax", name="renamed"))
     assert why["trunk_flexion"] == "needs the joint(s) spine, thorax, which skeleton 'renamed' lacks"
     assert why["pelvis_tilt"] == "needs the joint(s) spine, which skeleton 'renamed' lacks"
     assert unavailable(H36M, world=False)["pelvis_tilt"] == \
@@ -275,15 +279,12 @@ def test_why_an_angle_is_missing_names_every_joint_lacking():
 
 
 def test_a_skeleton_lacking_joints_loses_only_the_angles_that_need_them():
-    def without(*names):
-        renamed = tuple(f"no_{n}" if n in names else n for n in H36M.names)
-        return Skeleton(H36M.parents, H36M.joints_left, H36M.joints_right, renamed, "lacking")
     pose = turn(standing(), ARM, "right_shoulder", RIGHT, 30.0)
-    a = body_angles(pose[None], without("left_ankle", "right_ankle"), world=True)
+    a = body_angles(pose[None], skeleton_without("left_ankle", "right_ankle"), world=True)
     assert np.isnan(a["right_knee_flexion"]).all() and np.isnan(a["left_shank_to_floor"]).all()
     assert a["right_shoulder_flexion"][0] == pytest.approx(30.0, abs=1e-6)
     assert a["left_hip_flexion"][0] == pytest.approx(0.0, abs=1e-6)
-    a = body_angles(pose[None], without("pelvis"), world=True)  # the pelvis frame lost, the thorax's kept
+    a = body_angles(pose[None], skeleton_without("pelvis"), world=True)  # the pelvis frame lost, the thorax's kept
     for name in ("pelvis_tilt", "right_hip_flexion", "trunk_flexion"):
         assert np.isnan(a[name]).all(), name
     assert a["right_shoulder_flexion"][0] == pytest.approx(30.0, abs=1e-6)

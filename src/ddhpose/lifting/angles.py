@@ -237,7 +237,7 @@ def body_angles(positions: np.ndarray, skeleton: Skeleton = H36M, *, world: bool
             out[f"{name}_to_floor"] = _degrees(np.arcsin(np.clip(d[:, 1], -1.0, 1.0)))
     result = {}
     for a in ANGLES:
-        if a.world and not world or any(n not in index for n in a.joints):
+        if (a.world and not world) or any(n not in index for n in a.joints):
             result[a.name] = np.full(frames, np.nan)
             continue
         value = out[a.name]
